@@ -1,0 +1,216 @@
+//! The command-line application: arguments -> validated scene -> library
+//! call -> files and a summary. Thin on purpose: every figure comes from
+//! `crate::core`.
+
+pub mod output;
+pub mod plot;
+
+use crate::core::{self, RunOptions, cartridge, scene::Scene};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "needlemap",
+    version,
+    about = "Simulates microneedling treatment coverage: where every needle enters the skin, and the density, overlap and coverage that follow"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scene: print a per-zone summary and write report.json, zones.csv and PNG maps.
+    Simulate {
+        /// Scene file (TOML).
+        scene: PathBuf,
+        /// Output folder [default: out/<scene name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed for hand jitter and random stamping (overrides the scene's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads [default: all cores].
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
+        /// Print the time spent in each stage and punctures per second.
+        #[arg(long)]
+        stats: bool,
+        /// Refuse scenes estimated to need more memory than this, MiB.
+        #[arg(long, default_value_t = core::pattern::DEFAULT_MAX_MEMORY_BYTES >> 20)]
+        max_memory_mb: u64,
+    },
+    /// Validate a scene without running it.
+    Check {
+        scene: PathBuf,
+        #[arg(long, default_value_t = core::pattern::DEFAULT_MAX_MEMORY_BYTES >> 20)]
+        max_memory_mb: u64,
+    },
+    /// List the cartridge presets.
+    Presets,
+}
+
+/// An error with the exit code it deserves: 2 for bad input, 1 for failures.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            code: 1,
+            error: e.into(),
+        }
+    }
+}
+
+fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: 2,
+        error: e.into(),
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Reads and validates a scene file.
+pub fn load_scene(path: &Path) -> Result<Scene, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad_input(anyhow::anyhow!("cannot read scene {}: {e}", path.display())))?;
+    Scene::from_toml_str(&text, &path.display().to_string()).map_err(bad_input)
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Presets => {
+            println!("{:<12} {:<90} source", "preset", "description");
+            for p in cartridge::PRESETS {
+                println!("{:<12} {:<90} {}", p.name, p.description, p.source);
+            }
+            Ok(())
+        }
+        Command::Check {
+            scene,
+            max_memory_mb,
+        } => {
+            let s = load_scene(&scene)?;
+            let (plan, est) = core::plan_checked(
+                &s,
+                &RunOptions {
+                    max_memory_bytes: max_memory_mb << 20,
+                },
+            )
+            .map_err(bad_input)?;
+            println!(
+                "{}: ok: scene `{}`, {} zone(s), {} passes, {} strokes, up to {} punctures, about {:.0} MiB",
+                scene.display(),
+                s.name,
+                s.zones.len(),
+                s.zones.iter().map(|z| z.passes.len()).sum::<usize>(),
+                plan.strokes.len(),
+                est.punctures(),
+                est.memory_bytes() as f64 / (1 << 20) as f64
+            );
+            Ok(())
+        }
+        Command::Simulate {
+            scene,
+            out,
+            seed,
+            threads,
+            stats,
+            max_memory_mb,
+        } => {
+            if let Some(n) = threads {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n as usize)
+                    .build_global()
+                    .context("cannot start the worker threads")?;
+            }
+            let t0 = Instant::now();
+            let mut s = load_scene(&scene)?;
+            if let Some(seed) = seed {
+                s = s.with_seed(seed);
+            }
+            let t_parse = t0.elapsed();
+            let outcome = core::run(
+                &s,
+                &RunOptions {
+                    max_memory_bytes: max_memory_mb << 20,
+                },
+            )
+            .map_err(bad_input)?;
+            let t1 = Instant::now();
+            let report = core::report::report_json(&outcome);
+            let csv = core::report::zones_csv(&outcome.zones);
+            let t_report = t1.elapsed();
+            let t2 = Instant::now();
+            let mut files: Vec<(&str, Vec<u8>)> = vec![
+                ("report.json", report.into_bytes()),
+                ("zones.csv", csv.into_bytes()),
+            ];
+            for (name, layer) in [
+                ("density.png", plot::Layer::Density),
+                ("bands.png", plot::Layer::Bands),
+                ("hits.png", plot::Layer::Hits),
+            ] {
+                if let Some(png) = plot::render_layer(&outcome, layer)? {
+                    files.push((name, png));
+                }
+            }
+            let t_png = t2.elapsed();
+            let dir = out.unwrap_or_else(|| Path::new("out").join(&s.name));
+            let t3 = Instant::now();
+            output::write_all(&dir, &files)?;
+            let t_write = t3.elapsed();
+            print!("{}", core::report::summary_table(&outcome));
+            let names: Vec<&str> = files.iter().map(|f| f.0).collect();
+            println!("wrote {} to {}", names.join(", "), dir.display());
+            if stats {
+                let n = outcome.simulation.punctures() as f64;
+                let tm = &outcome.times;
+                let engine = tm.plan + tm.simulate + tm.measure;
+                println!("stage times ({} threads):", rayon::current_num_threads());
+                for (name, d) in [
+                    ("parse + validate", t_parse),
+                    ("plan", tm.plan),
+                    ("simulate", tm.simulate),
+                    ("measure", tm.measure),
+                    ("report text", t_report),
+                    ("pictures", t_png),
+                    ("write files", t_write),
+                ] {
+                    println!("  {name:<17} {:>9.1} ms", d.as_secs_f64() * 1e3);
+                }
+                println!(
+                    "  engine total      {:>9.1} ms  ({:.1} M punctures/s simulated and measured)",
+                    engine.as_secs_f64() * 1e3,
+                    n / engine.as_secs_f64() / 1e6
+                );
+            }
+            Ok(())
+        }
+    }
+}

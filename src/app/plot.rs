@@ -1,0 +1,459 @@
+//! Pictures of a run: density heatmap (viridis, colorbar in punctures/cm2),
+//! target-band map (under / in band / over) and hit-count map (0 / 1 / 2 / 3+),
+//! one panel per zone, with mm axes, a scale bar, the outline, avoid regions
+//! and avoid-region punctures drawn. Returns PNG bytes; writing is the caller's.
+
+use crate::core::Outcome;
+use crate::core::geometry::{Region, Shape, Vec2};
+use crate::core::metrics::ZoneField;
+use crate::core::simulate::ZoneRun;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::error::Error;
+use std::sync::Once;
+
+type DrawResult<T> = Result<T, Box<dyn Error>>;
+
+const FONT: &str = "sans-serif";
+/// Width of the map part of a panel, px.
+const MAP_PX: f64 = 760.0;
+/// Largest height of a map, px.
+const MAP_MAX_H_PX: f64 = 620.0;
+const LEGEND_W: u32 = 190;
+const MARGIN_PX: u32 = 14;
+const X_LABELS_PX: u32 = 44;
+const Y_LABELS_PX: u32 = 60;
+const CAPTION_PX: u32 = 40;
+
+/// Colours of the band map (blue / pale yellow / red: distinct for the common
+/// colour-vision deficiencies).
+pub const UNDER: RGBColor = RGBColor(69, 117, 180);
+pub const IN_BAND: RGBColor = RGBColor(254, 224, 144);
+pub const OVER: RGBColor = RGBColor(215, 48, 39);
+/// Hit classes 0, 1, 2, 3+ (sequential, light to dark, so gaps read as holes).
+pub const HITS: [RGBColor; 4] = [
+    RGBColor(240, 240, 240),
+    RGBColor(253, 212, 158),
+    RGBColor(252, 141, 89),
+    RGBColor(179, 0, 0),
+];
+const AVOID_FILL: RGBColor = RGBColor(200, 200, 210);
+const AVOID_LINE: RGBColor = RGBColor(120, 0, 160);
+const VIOLATION: RGBColor = RGBColor(230, 0, 126);
+
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Ubuntu Light (in egui's default fonts) has the Latin-1 glyphs we use (², –).
+        let _ = plotters::style::register_font(
+            FONT,
+            FontStyle::Normal,
+            epaint_default_fonts::UBUNTU_LIGHT,
+        );
+    });
+}
+
+/// Which picture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    Density,
+    Bands,
+    Hits,
+}
+
+impl Layer {
+    fn title(self) -> &'static str {
+        match self {
+            Layer::Density => "puncture density",
+            Layer::Bands => "target band",
+            Layer::Hits => "needle-disk hits",
+        }
+    }
+}
+
+fn viridis(t: f64) -> RGBColor {
+    let c = colorous::VIRIDIS.eval_continuous(t.clamp(0.0, 1.0));
+    RGBColor(c.r, c.g, c.b)
+}
+
+/// Density range of a zone's colorbar: 0 to the largest cell density (and at
+/// least the top of the target band), punctures/cm2.
+fn density_max(field: &ZoneField, target: Option<[f64; 2]>) -> f64 {
+    let top = (0..field.cell_punctures.len())
+        .filter(|&c| field.cell_in_spread[c])
+        .filter_map(|c| field.cell_density_per_cm2(c))
+        .fold(0.0, f64::max);
+    nice_ceiling(top.max(target.map_or(0.0, |t| t[1] * 1.1)).max(1.0))
+}
+
+/// The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k) at or above `x`.
+fn nice_ceiling(x: f64) -> f64 {
+    let e = 10f64.powf(x.log10().floor());
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .iter()
+        .map(|m| m * e)
+        .find(|v| *v >= x * (1.0 - 1e-12))
+        .unwrap_or(10.0 * e)
+}
+
+fn axis_label(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
+struct PanelGeometry {
+    map_w: f64,
+    map_h: f64,
+}
+
+fn panel_geometry(region: &Region) -> PanelGeometry {
+    let size = region.bounds().size_mm();
+    let px_per_mm = (MAP_PX / size.x).min(MAP_MAX_H_PX / size.y);
+    PanelGeometry {
+        map_w: size.x * px_per_mm,
+        map_h: size.y * px_per_mm,
+    }
+}
+
+fn panel_height(g: &PanelGeometry) -> u32 {
+    g.map_h.ceil() as u32 + CAPTION_PX + X_LABELS_PX + 2 * MARGIN_PX
+}
+
+/// Renders one layer for every zone of `o` (stacked panels) as PNG bytes, or
+/// `None` when the layer has nothing to show (bands without any target).
+pub fn render_layer(o: &Outcome, layer: Layer) -> anyhow::Result<Option<Vec<u8>>> {
+    register_fonts();
+    let zones: Vec<usize> = (0..o.zones.len())
+        .filter(|&z| layer != Layer::Bands || o.zones[z].target_per_cm2.is_some())
+        .collect();
+    if zones.is_empty() {
+        return Ok(None);
+    }
+    let geos: Vec<PanelGeometry> = zones
+        .iter()
+        .map(|&z| panel_geometry(&o.scene.zones[z].region))
+        .collect();
+    let width = (MAP_PX as u32) + Y_LABELS_PX + LEGEND_W + 3 * MARGIN_PX;
+    let height: u32 = geos.iter().map(panel_height).sum();
+    let mut buf = vec![255u8; (width * height * 3) as usize];
+    draw_panels(&mut buf, (width, height), o, layer, &zones, &geos)
+        .map_err(|e| anyhow::anyhow!("drawing the {} map: {e}", layer.title()))?;
+    let img = image::RgbImage::from_raw(width, height, buf)
+        .ok_or_else(|| anyhow::anyhow!("image buffer size"))?;
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(Some(png))
+}
+
+fn draw_panels(
+    buf: &mut [u8],
+    size: (u32, u32),
+    o: &Outcome,
+    layer: Layer,
+    zones: &[usize],
+    geos: &[PanelGeometry],
+) -> DrawResult<()> {
+    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut rest = root.clone();
+    for (&z, g) in zones.iter().zip(geos) {
+        let (panel, below) = rest.split_vertically(panel_height(g));
+        rest = below;
+        draw_zone(&panel, o, z, layer, g)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn draw_zone(
+    panel: &DrawingArea<BitMapBackend, Shift>,
+    o: &Outcome,
+    z: usize,
+    layer: Layer,
+    g: &PanelGeometry,
+) -> DrawResult<()> {
+    let zone = &o.scene.zones[z];
+    let metrics = &o.zones[z];
+    let field = &o.fields[z];
+    let run = &o.simulation.zones[z];
+    let b = zone.region.bounds();
+    let map_w_px = g.map_w.round() as u32 + Y_LABELS_PX + 2 * MARGIN_PX;
+    let (left, right) = panel.split_horizontally(map_w_px);
+    let caption = match layer {
+        Layer::Density => format!(
+            "{}: puncture density, mean {:.0} /cm²",
+            zone.name, metrics.density_per_cm2.mean
+        ),
+        Layer::Bands => {
+            let t = zone.target_per_cm2.unwrap_or([0.0, 0.0]);
+            format!(
+                "{}: target {:.0}–{:.0} /cm², {:.0}% under, {:.0}% over",
+                zone.name,
+                t[0],
+                t[1],
+                metrics.under_fraction.unwrap_or(0.0) * 100.0,
+                metrics.over_fraction.unwrap_or(0.0) * 100.0
+            )
+        }
+        Layer::Hits => format!(
+            "{}: needle-disk hits, coverage {:.1}%",
+            zone.name,
+            metrics.coverage_fraction * 100.0
+        ),
+    };
+    let mut chart = ChartBuilder::on(&left)
+        .caption(caption, (FONT, 21))
+        .margin(MARGIN_PX)
+        .x_label_area_size(X_LABELS_PX)
+        .y_label_area_size(Y_LABELS_PX)
+        .build_cartesian_2d(b.min_mm.x..b.max_mm.x, b.min_mm.y..b.max_mm.y)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("u (mm)")
+        .y_desc("v (mm)")
+        .x_label_formatter(&axis_label)
+        .y_label_formatter(&axis_label)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()?;
+
+    // The map itself, one pixel per plot pixel.
+    let (pw, ph) = chart.plotting_area().dim_in_pixel();
+    let vmax = density_max(field, zone.target_per_cm2);
+    let mm_per_px = Vec2::new(
+        (b.max_mm.x - b.min_mm.x) / pw as f64,
+        (b.max_mm.y - b.min_mm.y) / ph as f64,
+    );
+    let mut pixels = vec![255u8; (pw * ph * 3) as usize];
+    for py in 0..ph {
+        for px in 0..pw {
+            let p = Vec2::new(
+                b.min_mm.x + (px as f64 + 0.5) * mm_per_px.x,
+                b.max_mm.y - (py as f64 + 0.5) * mm_per_px.y,
+            );
+            let colour = if !zone.region.outline.contains(p) {
+                continue;
+            } else if zone.region.in_avoid(p) {
+                AVOID_FILL
+            } else {
+                match layer {
+                    Layer::Hits => {
+                        let hp = &field.hits_preview;
+                        let q = (p - field.layout.origin_mm) / hp.px_mm;
+                        let (i, j) = (
+                            (q.x as usize).min(hp.width - 1),
+                            (q.y as usize).min(hp.height - 1),
+                        );
+                        match hp.classes[j * hp.width + i] {
+                            k @ 0..=3 => HITS[k as usize],
+                            _ => HITS[0],
+                        }
+                    }
+                    Layer::Density | Layer::Bands => {
+                        let Some(c) = field.layout.cell_of(p) else {
+                            continue;
+                        };
+                        let d = field.cell_density_per_cm2(c).unwrap_or(0.0);
+                        if layer == Layer::Density {
+                            viridis(d / vmax)
+                        } else {
+                            let [lo, hi] = zone.target_per_cm2.unwrap_or([0.0, f64::INFINITY]);
+                            if d < lo {
+                                UNDER
+                            } else if d > hi {
+                                OVER
+                            } else {
+                                IN_BAND
+                            }
+                        }
+                    }
+                }
+            };
+            let k = ((py * pw + px) * 3) as usize;
+            pixels[k..k + 3].copy_from_slice(&[colour.0, colour.1, colour.2]);
+        }
+    }
+    chart.draw_series(std::iter::once(
+        BitMapElement::with_owned_buffer((b.min_mm.x, b.max_mm.y), (pw, ph), pixels)
+            .ok_or("map buffer size")?,
+    ))?;
+
+    // Outline, avoid regions, avoid-region punctures.
+    let closed = |s: &Shape| {
+        let mut pts: Vec<(f64, f64)> = s.outline_mm().iter().map(|v| (v.x, v.y)).collect();
+        pts.push(pts[0]);
+        pts
+    };
+    chart.draw_series(std::iter::once(PathElement::new(
+        closed(&zone.region.outline),
+        BLACK.stroke_width(2),
+    )))?;
+    for a in &zone.region.avoid {
+        chart.draw_series(std::iter::once(PathElement::new(
+            closed(a),
+            AVOID_LINE.stroke_width(2),
+        )))?;
+    }
+    draw_violations(&mut chart, run)?;
+    draw_scale_bar(&mut chart, b.min_mm, b.max_mm)?;
+
+    match layer {
+        Layer::Density => draw_colorbar(&right, vmax, zone.target_per_cm2)?,
+        Layer::Bands => {
+            let t = zone.target_per_cm2.unwrap_or([0.0, 0.0]);
+            let items = [
+                (UNDER, format!("under {:.0} /cm²", t[0])),
+                (IN_BAND, format!("in band {:.0}–{:.0}", t[0], t[1])),
+                (OVER, format!("over {:.0} /cm²", t[1])),
+                (AVOID_FILL, "avoid region".to_string()),
+            ];
+            draw_legend(&right, &items, !run.violations.is_empty())?
+        }
+        Layer::Hits => {
+            let items = [
+                (HITS[0], "0 (missed)".to_string()),
+                (HITS[1], "1".to_string()),
+                (HITS[2], "2".to_string()),
+                (HITS[3], "3 or more".to_string()),
+                (AVOID_FILL, "avoid region".to_string()),
+            ];
+            draw_legend(&right, &items, !run.violations.is_empty())?
+        }
+    }
+    Ok(())
+}
+
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+fn draw_violations(chart: &mut Chart, run: &ZoneRun) -> DrawResult<()> {
+    // Thousands of markers would hide the map: draw at most 5000, evenly picked.
+    let step = run.violations.len().div_ceil(5000).max(1);
+    chart.draw_series(
+        run.violations
+            .iter()
+            .step_by(step)
+            .map(|p| Cross::new((p.pos_mm.x, p.pos_mm.y), 3, VIOLATION.stroke_width(1))),
+    )?;
+    Ok(())
+}
+
+fn draw_scale_bar(chart: &mut Chart, min: Vec2, max: Vec2) -> DrawResult<()> {
+    let w = max.x - min.x;
+    let len = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]
+        .into_iter()
+        .rev()
+        .find(|l| *l <= w / 4.0)
+        .unwrap_or(w / 4.0);
+    let x0 = min.x + w * 0.04;
+    let y0 = min.y + (max.y - min.y) * 0.06;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(x0, y0), (x0 + len, y0)],
+        WHITE.stroke_width(8),
+    )))?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(x0, y0), (x0 + len, y0)],
+        BLACK.stroke_width(4),
+    )))?;
+    let style = TextStyle::from((FONT, 16).into_font()).color(&BLACK).pos(
+        plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Left,
+            plotters::style::text_anchor::VPos::Bottom,
+        ),
+    );
+    let label_at = (x0, y0 + (max.y - min.y) * 0.02);
+    let text = format!("{len} mm");
+    let backing = chart.plotting_area().map_coordinate(&label_at);
+    let (tw, th) = chart.plotting_area().estimate_text_size(&text, &style)?;
+    chart
+        .plotting_area()
+        .strip_coord_spec()
+        .draw(&Rectangle::new(
+            [
+                (backing.0 - 3, backing.1 - th as i32 - 2),
+                (backing.0 + tw as i32 + 3, backing.1 + 1),
+            ],
+            WHITE.mix(0.85).filled(),
+        ))?;
+    chart.draw_series(std::iter::once(Text::new(text, label_at, style)))?;
+    Ok(())
+}
+
+fn draw_colorbar(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    vmax: f64,
+    target: Option<[f64; 2]>,
+) -> DrawResult<()> {
+    let (area, _) = area.split_horizontally(40 + 12 + 6 + 80);
+    let mut bar = ChartBuilder::on(&area)
+        .margin_top(CAPTION_PX + MARGIN_PX)
+        .margin_bottom(X_LABELS_PX + MARGIN_PX)
+        .margin_left(6)
+        .margin_right(12)
+        .set_label_area_size(LabelAreaPosition::Right, 80)
+        .build_cartesian_2d(0.0..1.0, 0.0..vmax)?;
+    bar.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_desc("punctures/cm²")
+        .y_label_formatter(&axis_label)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .y_labels(8)
+        .draw()?;
+    let steps = 256;
+    bar.draw_series((0..steps).map(|i| {
+        let (a, b) = (
+            i as f64 / steps as f64 * vmax,
+            (i + 1) as f64 / steps as f64 * vmax,
+        );
+        Rectangle::new([(0.0, a), (1.0, b)], viridis((a + b) / 2.0 / vmax).filled())
+    }))?;
+    if let Some([lo, hi]) = target {
+        for v in [lo, hi] {
+            bar.draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, v), (1.0, v)],
+                WHITE.stroke_width(3),
+            )))?;
+            bar.draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, v), (1.0, v)],
+                BLACK.stroke_width(1),
+            )))?;
+        }
+    }
+    Ok(())
+}
+
+fn draw_legend(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    items: &[(RGBColor, String)],
+    violations: bool,
+) -> DrawResult<()> {
+    let x = 8;
+    let mut y = (CAPTION_PX + MARGIN_PX + 6) as i32;
+    for (colour, label) in items {
+        area.draw(&Rectangle::new([(x, y), (x + 22, y + 18)], colour.filled()))?;
+        area.draw(&Rectangle::new(
+            [(x, y), (x + 22, y + 18)],
+            BLACK.stroke_width(1),
+        ))?;
+        area.draw(&Text::new(label.clone(), (x + 30, y + 1), (FONT, 15)))?;
+        y += 28;
+    }
+    if violations {
+        area.draw(&Cross::new((x + 11, y + 9), 5, VIOLATION.stroke_width(2)))?;
+        area.draw(&Text::new(
+            "puncture in avoid region",
+            (x + 30, y + 1),
+            (FONT, 15),
+        ))?;
+    }
+    Ok(())
+}

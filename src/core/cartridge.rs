@@ -1,0 +1,264 @@
+//! Cartridges: where the needles sit relative to the device, and what sets
+//! when they touch the skin (a pen's stamp rate, or a roller's rolling distance).
+//!
+//! Needle footprints of commercial cartridges are not published: the layouts
+//! below are stated assumptions (plausible, round numbers). Scenes can give
+//! explicit needle positions with `needles_mm`.
+
+use super::geometry::Vec2;
+use std::f64::consts::TAU;
+
+/// How contact with the skin is timed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Drive {
+    /// A pen: every needle enters the skin on every stamp, `rate_hz` stamps a second.
+    Pen { rate_hz: f64 },
+    /// A roller drum rolled along the lane with its axis across it. Contact is
+    /// set by rolling distance: needle k touches the skin whenever the drum has
+    /// rolled `contact_mm[k] + j * circumference_mm` (j = 0, 1, ...).
+    Roller {
+        circumference_mm: f64,
+        /// Position of each needle along the drum axis (across the lane), mm.
+        axial_mm: Vec<f64>,
+        /// Rolling distance at which each needle first touches, mm, in [0, circumference).
+        contact_mm: Vec<f64>,
+    },
+}
+
+/// A needle cartridge (or roller drum) with its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cartridge {
+    /// Preset name, or "custom".
+    pub name: String,
+    /// Needle tips in the cartridge frame (x along the direction of travel, y to
+    /// its left), mm. For a roller: (0, axial position) of every needle.
+    pub needles_mm: Vec<Vec2>,
+    pub needle_diameter_mm: f64,
+    pub depth_mm: f64,
+    pub drive: Drive,
+}
+
+impl Cartridge {
+    pub fn needle_count(&self) -> usize {
+        self.needles_mm.len()
+    }
+
+    pub fn needle_radius_mm(&self) -> f64 {
+        self.needle_diameter_mm / 2.0
+    }
+
+    /// The pen's stamp rate, if it is a pen.
+    pub fn rate_hz(&self) -> Option<f64> {
+        match self.drive {
+            Drive::Pen { rate_hz } => Some(rate_hz),
+            Drive::Roller { .. } => None,
+        }
+    }
+
+    /// Largest distance of a needle from the cartridge centre, mm.
+    pub fn reach_mm(&self) -> f64 {
+        self.needles_mm.iter().map(|n| n.norm()).fold(0.0, f64::max)
+    }
+
+    pub fn is_roller(&self) -> bool {
+        matches!(self.drive, Drive::Roller { .. })
+    }
+}
+
+/// A named preset, its source and its stated assumptions.
+pub struct Preset {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub source: &'static str,
+    pub build: fn() -> Cartridge,
+}
+
+fn ring(n: usize, radius_mm: f64, phase: f64) -> impl Iterator<Item = Vec2> {
+    (0..n).map(move |i| {
+        let a = phase + TAU * i as f64 / n as f64;
+        Vec2::new(radius_mm * a.cos(), radius_mm * a.sin())
+    })
+}
+
+fn grid(cols: usize, rows: usize, pitch_mm: f64) -> Vec<Vec2> {
+    let (cx, cy) = ((cols - 1) as f64 / 2.0, (rows - 1) as f64 / 2.0);
+    (0..rows)
+        .flat_map(|r| {
+            (0..cols)
+                .map(move |c| Vec2::new((c as f64 - cx) * pitch_mm, (r as f64 - cy) * pitch_mm))
+        })
+        .collect()
+}
+
+/// Needle diameter assumed for pens: PRIME (Oct 2015) gives 0.2-0.4 mm thick needles.
+pub const PEN_NEEDLE_DIAMETER_MM: f64 = 0.25;
+/// Depth used when a scene sets none: the thin-skin cheek depth of the manufacturer chart.
+pub const DEFAULT_DEPTH_MM: f64 = 0.5;
+
+fn pen(name: &str, needles_mm: Vec<Vec2>, rate_hz: f64) -> Cartridge {
+    Cartridge {
+        name: name.to_string(),
+        needles_mm,
+        needle_diameter_mm: PEN_NEEDLE_DIAMETER_MM,
+        depth_mm: DEFAULT_DEPTH_MM,
+        drive: Drive::Pen { rate_hz },
+    }
+}
+
+/// Dermapen (2012): 11 needles, up to 90 Hz (about 990 punctures/s), depth
+/// 0.25-2.5 mm (Aesthetic Guide, Nov/Dec 2012). Assumed layout: one centre
+/// needle and 10 on a circle of 1.75 mm radius.
+pub fn pen_11() -> Cartridge {
+    let mut n = vec![Vec2::zeros()];
+    n.extend(ring(10, 1.75, 0.0));
+    pen("pen-11", n, 90.0)
+}
+
+/// Dermapen (later models): 12 needles at about 110 Hz (manufacturer-reseller
+/// page). Assumed layout: 12 needles on a circle of 4 mm diameter.
+pub fn pen_12() -> Cartridge {
+    pen("pen-12", ring(12, 2.0, 0.0).collect(), 110.0)
+}
+
+/// SkinPen Precision: 14 needles (12 in some sources), 7000 RPM = 116.7 Hz,
+/// depth 0-2.5 mm in 0.25 mm steps (FDA De Novo DEN160029). Assumed layout:
+/// 4 needles on a 0.8 mm circle inside 10 on a 2.0 mm circle.
+pub fn pen_14() -> Cartridge {
+    let mut n: Vec<Vec2> = ring(4, 0.8, TAU / 8.0).collect();
+    n.extend(ring(10, 2.0, 0.0));
+    pen("pen-14", n, 7000.0 / 60.0)
+}
+
+/// A 16-needle pen cartridge. No published source for its rate: assumed 110 Hz
+/// like the 12-needle Dermapen; assumed layout a 4 x 4 grid at 1.0 mm pitch.
+pub fn pen_16() -> Cartridge {
+    pen("pen-16", grid(4, 4, 1.0), 110.0)
+}
+
+/// Exceed: 6 needles, 100-150 Hz, depth 0-1.5 mm (FDA 510(k) K180778); the
+/// preset runs at the top rate. Assumed layout: 6 needles on a 1.0 mm circle.
+pub fn exceed_6() -> Cartridge {
+    pen("exceed-6", ring(6, 1.0, 0.0).collect(), 150.0)
+}
+
+/// One needle of 0.25 mm at 100 Hz: for validation against the analytic laws.
+pub fn single() -> Cartridge {
+    pen("single", vec![Vec2::zeros()], 100.0)
+}
+
+/// Dermaroller: 192 needles = 24 disks x 8 needles, drum 2 cm long and 2 cm in
+/// diameter, needles 0.5-3 mm long and 0.07-0.25 mm thick (Singh & Yadav,
+/// Indian Dermatol Online J 2016;7:244); one pass gives 192 / (pi * 20 mm *
+/// 20 mm) = 15.3 punctures/cm2. Assumed: disks evenly spaced over the 20 mm
+/// (pitch 20/24 mm), needle diameter 0.25 mm, and each disk turned by 3/8 of
+/// the needle pitch from its neighbour (a helical stagger), so contacts along
+/// the lane are spread rather than in rows of 24.
+pub fn roller_192() -> Cartridge {
+    let (disks, per_disk, length_mm, diameter_mm) = (24usize, 8usize, 20.0, 20.0);
+    let circumference_mm = std::f64::consts::PI * diameter_mm;
+    let pitch_mm = length_mm / disks as f64;
+    let mut axial_mm = Vec::new();
+    let mut contact_mm = Vec::new();
+    for d in 0..disks {
+        let axial = (d as f64 + 0.5) * pitch_mm - length_mm / 2.0;
+        let stagger = ((d * 3) % per_disk) as f64 / per_disk as f64;
+        for k in 0..per_disk {
+            axial_mm.push(axial);
+            contact_mm.push((k as f64 + stagger) * circumference_mm / per_disk as f64);
+        }
+    }
+    Cartridge {
+        name: "roller-192".into(),
+        needles_mm: axial_mm.iter().map(|&a| Vec2::new(0.0, a)).collect(),
+        needle_diameter_mm: 0.25,
+        depth_mm: DEFAULT_DEPTH_MM,
+        drive: Drive::Roller {
+            circumference_mm,
+            axial_mm,
+            contact_mm,
+        },
+    }
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "pen-11",
+        description: "11 needles, 90 Hz (990 punctures/s); centre + ring of 10 at r = 1.75 mm (assumed)",
+        source: "Dermapen 2012, Aesthetic Guide Nov/Dec 2012",
+        build: pen_11,
+    },
+    Preset {
+        name: "pen-12",
+        description: "12 needles, 110 Hz; ring of 12 on a 4 mm circle (assumed)",
+        source: "Dermapen, manufacturer-reseller page",
+        build: pen_12,
+    },
+    Preset {
+        name: "pen-14",
+        description: "14 needles, 116.7 Hz (7000 RPM); rings of 4 (r 0.8 mm) and 10 (r 2 mm) (assumed)",
+        source: "SkinPen Precision, FDA De Novo DEN160029",
+        build: pen_14,
+    },
+    Preset {
+        name: "pen-16",
+        description: "16 needles, 110 Hz (assumed); 4 x 4 grid at 1 mm pitch (assumed)",
+        source: "none published; assumed",
+        build: pen_16,
+    },
+    Preset {
+        name: "exceed-6",
+        description: "6 needles, 150 Hz (top of 100-150 Hz); ring of 6 at r = 1 mm (assumed)",
+        source: "Exceed, FDA 510(k) K180778",
+        build: exceed_6,
+    },
+    Preset {
+        name: "single",
+        description: "1 needle, 100 Hz: for validation against the analytic laws",
+        source: "-",
+        build: single,
+    },
+    Preset {
+        name: "roller-192",
+        description: "24 disks x 8 needles, drum 20 mm long, 20 mm diameter; 15.3 punctures/cm2 a pass",
+        source: "Dermaroller, Singh & Yadav, Indian Dermatol Online J 2016;7:244",
+        build: roller_192,
+    },
+];
+
+/// Looks a preset up by name.
+pub fn preset(name: &str) -> Option<Cartridge> {
+    PRESETS.iter().find(|p| p.name == name).map(|p| (p.build)())
+}
+
+pub fn preset_names() -> Vec<&'static str> {
+    PRESETS.iter().map(|p| p.name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_the_published_needle_counts_and_rates() {
+        assert_eq!(pen_11().needle_count(), 11);
+        assert_eq!(pen_11().rate_hz(), Some(90.0));
+        assert_eq!(pen_12().needle_count(), 12);
+        assert_eq!(pen_14().needle_count(), 14);
+        assert!((pen_14().rate_hz().unwrap() - 116.666).abs() < 0.01);
+        assert_eq!(exceed_6().needle_count(), 6);
+        assert_eq!(roller_192().needle_count(), 192);
+    }
+
+    #[test]
+    fn roller_drum_gives_15_3_punctures_per_cm2_per_pass() {
+        let r = roller_192();
+        let Drive::Roller {
+            circumference_mm, ..
+        } = r.drive
+        else {
+            panic!("roller-192 is a roller")
+        };
+        let per_cm2 = 192.0 / (circumference_mm * 20.0) * 100.0;
+        assert!((per_cm2 - 15.28).abs() < 0.01, "{per_cm2}");
+    }
+}

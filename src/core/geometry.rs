@@ -1,0 +1,429 @@
+//! Flat 2D geometry in a zone's chart (mm): outlines, avoid regions, and the
+//! questions the engine asks of them (inside?, where does a line cross?, area).
+//!
+//! Every shape answers `line_intervals`: the parameter intervals along a line
+//! that lie inside it. Lanes are clipped with it and the analysis raster is
+//! filled row by row with it, so clipping and area share one mechanism.
+
+use nalgebra::Vector2;
+
+/// A point or a vector in a zone's chart, in mm (u across, v up).
+pub type Vec2 = Vector2<f64>;
+
+/// A closed region of the chart plane.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shape {
+    /// A simple polygon (counter-clockwise or clockwise, not self-intersecting).
+    Polygon { vertices_mm: Vec<Vec2> },
+    /// An axis-aligned ellipse; a circle when the radii are equal.
+    Ellipse {
+        center_mm: Vec2,
+        radius_u_mm: f64,
+        radius_v_mm: f64,
+    },
+}
+
+/// Why a polygon is not usable as a region.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PolygonProblem {
+    TooFewVertices(usize),
+    NotFinite(usize),
+    ZeroArea,
+    SelfIntersecting { edge_a: usize, edge_b: usize },
+}
+
+impl std::fmt::Display for PolygonProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooFewVertices(n) => write!(f, "has {n} vertices; a polygon needs at least 3"),
+            Self::NotFinite(i) => write!(f, "vertex {i} is not a finite number"),
+            Self::ZeroArea => write!(
+                f,
+                "encloses no area (its vertices are collinear or repeated)"
+            ),
+            Self::SelfIntersecting { edge_a, edge_b } => {
+                write!(f, "intersects itself (edges {edge_a} and {edge_b} cross)")
+            }
+        }
+    }
+}
+
+/// Checks that `vertices` form a simple polygon with a positive area.
+pub fn validate_polygon(vertices: &[Vec2]) -> Result<(), PolygonProblem> {
+    let n = vertices.len();
+    if n < 3 {
+        return Err(PolygonProblem::TooFewVertices(n));
+    }
+    if let Some(i) = vertices
+        .iter()
+        .position(|v| !v.x.is_finite() || !v.y.is_finite())
+    {
+        return Err(PolygonProblem::NotFinite(i));
+    }
+    if polygon_signed_area(vertices).abs() < 1e-9 {
+        return Err(PolygonProblem::ZeroArea);
+    }
+    for a in 0..n {
+        for b in (a + 1)..n {
+            // Adjacent edges share a vertex by construction.
+            if b == a + 1 || (a == 0 && b == n - 1) {
+                continue;
+            }
+            let (p1, p2) = (vertices[a], vertices[(a + 1) % n]);
+            let (q1, q2) = (vertices[b], vertices[(b + 1) % n]);
+            if segments_intersect(p1, p2, q1, q2) {
+                return Err(PolygonProblem::SelfIntersecting {
+                    edge_a: a,
+                    edge_b: b,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cross(a: Vec2, b: Vec2) -> f64 {
+    a.x * b.y - a.y * b.x
+}
+
+fn segments_intersect(p1: Vec2, p2: Vec2, q1: Vec2, q2: Vec2) -> bool {
+    let d1 = cross(q2 - q1, p1 - q1);
+    let d2 = cross(q2 - q1, p2 - q1);
+    let d3 = cross(p2 - p1, q1 - p1);
+    let d4 = cross(p2 - p1, q2 - p1);
+    if ((d1 > 0.0) != (d2 > 0.0)) && ((d3 > 0.0) != (d4 > 0.0)) && d1 != 0.0 && d2 != 0.0 {
+        return true;
+    }
+    let on = |a: Vec2, b: Vec2, p: Vec2, d: f64| {
+        d == 0.0
+            && p.x >= a.x.min(b.x)
+            && p.x <= a.x.max(b.x)
+            && p.y >= a.y.min(b.y)
+            && p.y <= a.y.max(b.y)
+    };
+    on(q1, q2, p1, d1) || on(q1, q2, p2, d2) || on(p1, p2, q1, d3) || on(p1, p2, q2, d4)
+}
+
+fn polygon_signed_area(v: &[Vec2]) -> f64 {
+    let n = v.len();
+    (0..n).map(|i| cross(v[i], v[(i + 1) % n])).sum::<f64>() / 2.0
+}
+
+/// An axis-aligned box in the chart, mm.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bounds {
+    pub min_mm: Vec2,
+    pub max_mm: Vec2,
+}
+
+impl Bounds {
+    pub fn size_mm(&self) -> Vec2 {
+        self.max_mm - self.min_mm
+    }
+    pub fn union(&self, o: &Bounds) -> Bounds {
+        Bounds {
+            min_mm: Vec2::new(self.min_mm.x.min(o.min_mm.x), self.min_mm.y.min(o.min_mm.y)),
+            max_mm: Vec2::new(self.max_mm.x.max(o.max_mm.x), self.max_mm.y.max(o.max_mm.y)),
+        }
+    }
+}
+
+impl Shape {
+    pub fn rect(width_mm: f64, height_mm: f64) -> Shape {
+        Shape::Polygon {
+            vertices_mm: vec![
+                Vec2::new(0.0, 0.0),
+                Vec2::new(width_mm, 0.0),
+                Vec2::new(width_mm, height_mm),
+                Vec2::new(0.0, height_mm),
+            ],
+        }
+    }
+
+    pub fn circle(center_mm: Vec2, radius_mm: f64) -> Shape {
+        Shape::Ellipse {
+            center_mm,
+            radius_u_mm: radius_mm,
+            radius_v_mm: radius_mm,
+        }
+    }
+
+    /// Exact area, mm2.
+    pub fn area_mm2(&self) -> f64 {
+        match self {
+            Shape::Polygon { vertices_mm } => polygon_signed_area(vertices_mm).abs(),
+            Shape::Ellipse {
+                radius_u_mm,
+                radius_v_mm,
+                ..
+            } => std::f64::consts::PI * radius_u_mm * radius_v_mm,
+        }
+    }
+
+    pub fn bounds(&self) -> Bounds {
+        match self {
+            Shape::Polygon { vertices_mm } => {
+                let mut b = Bounds {
+                    min_mm: vertices_mm[0],
+                    max_mm: vertices_mm[0],
+                };
+                for v in vertices_mm {
+                    b = b.union(&Bounds {
+                        min_mm: *v,
+                        max_mm: *v,
+                    });
+                }
+                b
+            }
+            Shape::Ellipse {
+                center_mm,
+                radius_u_mm,
+                radius_v_mm,
+            } => {
+                let r = Vec2::new(*radius_u_mm, *radius_v_mm);
+                Bounds {
+                    min_mm: center_mm - r,
+                    max_mm: center_mm + r,
+                }
+            }
+        }
+    }
+
+    /// Whether `p` lies inside (even-odd rule for polygons).
+    pub fn contains(&self, p: Vec2) -> bool {
+        match self {
+            Shape::Polygon { vertices_mm: v } => {
+                let n = v.len();
+                let mut inside = false;
+                let mut j = n - 1;
+                for i in 0..n {
+                    let (a, b) = (v[i], v[j]);
+                    if (a.y > p.y) != (b.y > p.y)
+                        && p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x
+                    {
+                        inside = !inside;
+                    }
+                    j = i;
+                }
+                inside
+            }
+            Shape::Ellipse {
+                center_mm,
+                radius_u_mm,
+                radius_v_mm,
+            } => {
+                let d = p - center_mm;
+                (d.x / radius_u_mm).powi(2) + (d.y / radius_v_mm).powi(2) <= 1.0
+            }
+        }
+    }
+
+    /// The intervals `[t0, t1]` (sorted, disjoint) of the line `origin + t * dir`
+    /// that lie inside the shape. `dir` need not be a unit vector.
+    pub fn line_intervals(&self, origin: Vec2, dir: Vec2) -> Vec<(f64, f64)> {
+        match self {
+            Shape::Polygon { vertices_mm: v } => {
+                // Signed distance of each vertex from the line; an edge crosses
+                // where the sign changes (0 counts as positive: half-open rule,
+                // so a line through a vertex counts it once).
+                let side = |p: Vec2| cross(dir, p - origin);
+                let dd = dir.dot(&dir);
+                let mut ts: Vec<f64> = Vec::new();
+                let n = v.len();
+                for i in 0..n {
+                    let (a, b) = (v[i], v[(i + 1) % n]);
+                    let (sa, sb) = (side(a), side(b));
+                    if (sa >= 0.0) != (sb >= 0.0) {
+                        let f = sa / (sa - sb);
+                        let x = a + (b - a) * f;
+                        ts.push((x - origin).dot(&dir) / dd);
+                    }
+                }
+                ts.sort_by(f64::total_cmp);
+                ts.chunks_exact(2)
+                    .filter(|c| c[1] > c[0])
+                    .map(|c| (c[0], c[1]))
+                    .collect()
+            }
+            Shape::Ellipse {
+                center_mm,
+                radius_u_mm,
+                radius_v_mm,
+            } => {
+                // Scale to the unit circle and solve |o + t d|^2 = 1.
+                let o = Vec2::new(
+                    (origin.x - center_mm.x) / radius_u_mm,
+                    (origin.y - center_mm.y) / radius_v_mm,
+                );
+                let d = Vec2::new(dir.x / radius_u_mm, dir.y / radius_v_mm);
+                let a = d.dot(&d);
+                let b = 2.0 * o.dot(&d);
+                let c = o.dot(&o) - 1.0;
+                let disc = b * b - 4.0 * a * c;
+                if disc <= 0.0 || a == 0.0 {
+                    return Vec::new();
+                }
+                let s = disc.sqrt();
+                vec![((-b - s) / (2.0 * a), (-b + s) / (2.0 * a))]
+            }
+        }
+    }
+
+    /// The outline as a closed polyline (first point not repeated), for drawing.
+    pub fn outline_mm(&self) -> Vec<Vec2> {
+        match self {
+            Shape::Polygon { vertices_mm } => vertices_mm.clone(),
+            Shape::Ellipse {
+                center_mm,
+                radius_u_mm,
+                radius_v_mm,
+            } => (0..128)
+                .map(|i| {
+                    let a = i as f64 / 128.0 * std::f64::consts::TAU;
+                    center_mm + Vec2::new(radius_u_mm * a.cos(), radius_v_mm * a.sin())
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Removes the `holes` from sorted disjoint `intervals`.
+pub fn subtract_intervals(intervals: &[(f64, f64)], holes: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out = intervals.to_vec();
+    for &(h0, h1) in holes {
+        let mut next = Vec::with_capacity(out.len() + 1);
+        for &(a, b) in &out {
+            if h1 <= a || h0 >= b {
+                next.push((a, b));
+                continue;
+            }
+            if h0 > a {
+                next.push((a, h0));
+            }
+            if h1 < b {
+                next.push((h1, b));
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// A zone's treatable region: an outline minus avoid regions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Region {
+    pub outline: Shape,
+    pub avoid: Vec<Shape>,
+}
+
+impl Region {
+    /// Whether `p` is in the outline and in none of the avoid regions.
+    pub fn treatable(&self, p: Vec2) -> bool {
+        self.outline.contains(p) && !self.in_avoid(p)
+    }
+
+    pub fn in_avoid(&self, p: Vec2) -> bool {
+        self.avoid.iter().any(|a| a.contains(p))
+    }
+
+    /// Intervals of the line inside the outline, with avoid regions cut out
+    /// when `cut_avoid` is set.
+    pub fn line_intervals(&self, origin: Vec2, dir: Vec2, cut_avoid: bool) -> Vec<(f64, f64)> {
+        let inside = self.outline.line_intervals(origin, dir);
+        if !cut_avoid || self.avoid.is_empty() {
+            return inside;
+        }
+        let mut holes: Vec<(f64, f64)> = self
+            .avoid
+            .iter()
+            .flat_map(|a| a.line_intervals(origin, dir))
+            .collect();
+        holes.sort_by(|a, b| a.0.total_cmp(&b.0));
+        subtract_intervals(&inside, &holes)
+    }
+
+    pub fn bounds(&self) -> Bounds {
+        self.outline.bounds()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rect_line_intervals_clip_to_the_edges() {
+        let r = Shape::rect(10.0, 4.0);
+        let iv = r.line_intervals(Vec2::new(-5.0, 2.0), Vec2::new(1.0, 0.0));
+        assert_eq!(iv.len(), 1);
+        assert!((iv[0].0 - 5.0).abs() < 1e-12 && (iv[0].1 - 15.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn concave_polygon_gives_two_intervals() {
+        // A "U" shape: a horizontal line through the arms crosses twice.
+        let u = Shape::Polygon {
+            vertices_mm: [
+                (0., 0.),
+                (6., 0.),
+                (6., 6.),
+                (4., 6.),
+                (4., 2.),
+                (2., 2.),
+                (2., 6.),
+                (0., 6.),
+            ]
+            .iter()
+            .map(|&(x, y)| Vec2::new(x, y))
+            .collect(),
+        };
+        let iv = u.line_intervals(Vec2::new(0.0, 4.0), Vec2::new(1.0, 0.0));
+        assert_eq!(iv, vec![(0.0, 2.0), (4.0, 6.0)]);
+        assert!((u.area_mm2() - 28.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ellipse_chord_matches_the_closed_form() {
+        let e = Shape::Ellipse {
+            center_mm: Vec2::new(0.0, 0.0),
+            radius_u_mm: 4.0,
+            radius_v_mm: 2.0,
+        };
+        let iv = e.line_intervals(Vec2::new(0.0, 1.0), Vec2::new(1.0, 0.0));
+        let half = 4.0 * (1.0f64 - 0.25).sqrt();
+        assert!((iv[0].0 + half).abs() < 1e-12 && (iv[0].1 - half).abs() < 1e-12);
+    }
+
+    #[test]
+    fn self_intersecting_bowtie_is_rejected() {
+        let v: Vec<Vec2> = [(0., 0.), (2., 2.), (2., 0.), (0., 2.)]
+            .iter()
+            .map(|&(x, y)| Vec2::new(x, y))
+            .collect();
+        assert!(matches!(
+            validate_polygon(&v),
+            Err(PolygonProblem::SelfIntersecting { .. })
+        ));
+        let sq: Vec<Vec2> = [(0., 0.), (2., 0.), (2., 2.), (0., 2.)]
+            .iter()
+            .map(|&(x, y)| Vec2::new(x, y))
+            .collect();
+        assert_eq!(validate_polygon(&sq), Ok(()));
+        let line: Vec<Vec2> = [(0., 0.), (1., 1.), (2., 2.)]
+            .iter()
+            .map(|&(x, y)| Vec2::new(x, y))
+            .collect();
+        assert_eq!(validate_polygon(&line), Err(PolygonProblem::ZeroArea));
+    }
+
+    #[test]
+    fn avoid_regions_are_cut_out_of_lanes() {
+        let region = Region {
+            outline: Shape::rect(10.0, 10.0),
+            avoid: vec![Shape::circle(Vec2::new(5.0, 5.0), 1.0)],
+        };
+        let iv = region.line_intervals(Vec2::new(0.0, 5.0), Vec2::new(1.0, 0.0), true);
+        assert_eq!(iv.len(), 2);
+        assert!((iv[0].1 - 4.0).abs() < 1e-12 && (iv[1].0 - 6.0).abs() < 1e-12);
+    }
+}

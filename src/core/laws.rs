@@ -1,0 +1,92 @@
+//! The analytic laws the engine must match (DESIGN.md), and the sampling
+//! spread to expect around them. Tests compare the engine with these; the
+//! tuning and comparison tools use them as references.
+
+use std::f64::consts::PI;
+
+/// Boolean model: share of area within `r_mm` of at least one point of a
+/// Poisson process of intensity `lambda_per_mm2`: 1 - exp(-lambda pi r^2).
+pub fn boolean_coverage(lambda_per_mm2: f64, r_mm: f64) -> f64 {
+    1.0 - (-lambda_per_mm2 * PI * r_mm * r_mm).exp()
+}
+
+/// Poisson shares of area covered by exactly 0, 1, 2 and 3+ disks of radius `r_mm`.
+pub fn poisson_hit_shares(lambda_per_mm2: f64, r_mm: f64) -> [f64; 4] {
+    let mu = lambda_per_mm2 * PI * r_mm * r_mm;
+    let p0 = (-mu).exp();
+    let p1 = mu * p0;
+    let p2 = mu * mu / 2.0 * p0;
+    [p0, p1, p2, 1.0 - p0 - p1 - p2]
+}
+
+/// Share of points (arriving one by one, uniformly) that land within `d_mm`
+/// of an earlier point when `lambda_per_mm2` have arrived in all:
+/// 1 - (1 - e^-m) / m with m = lambda pi d^2.
+pub fn poisson_overlap(lambda_per_mm2: f64, d_mm: f64) -> f64 {
+    let m = lambda_per_mm2 * PI * d_mm * d_mm;
+    if m < 1e-12 {
+        m / 2.0
+    } else {
+        1.0 - (1.0 - (-m).exp()) / m
+    }
+}
+
+/// Mean density of one lane pass of a pen, punctures per mm2:
+/// needles x rate / (speed x lane spacing).
+pub fn lattice_density_per_mm2(
+    needles: usize,
+    rate_hz: f64,
+    speed_mm_s: f64,
+    lane_spacing_mm: f64,
+) -> f64 {
+    needles as f64 * rate_hz / (speed_mm_s * lane_spacing_mm)
+}
+
+/// Area of the intersection of two disks of radius `r` whose centres are `h` apart.
+pub fn lens_area(r: f64, h: f64) -> f64 {
+    if h >= 2.0 * r {
+        return 0.0;
+    }
+    2.0 * r * r * (h / (2.0 * r)).acos() - h / 2.0 * (4.0 * r * r - h * h).sqrt()
+}
+
+/// Standard deviation of the covered share of a window of area `area_mm2`
+/// under the Boolean model (exact covariance of the coverage indicator,
+/// integrated numerically; edge effects of the window neglected):
+/// Var = (1/A) * integral over |h| < 2r of q^2 (exp(lambda * lens(h)) - 1) dh,
+/// q = exp(-lambda pi r^2).
+pub fn boolean_coverage_sd(lambda_per_mm2: f64, r_mm: f64, area_mm2: f64) -> f64 {
+    let q = (-lambda_per_mm2 * PI * r_mm * r_mm).exp();
+    let steps = 2000;
+    let dh = 2.0 * r_mm / steps as f64;
+    let integral: f64 = (0..steps)
+        .map(|i| {
+            let h = (i as f64 + 0.5) * dh;
+            2.0 * PI * h * q * q * ((lambda_per_mm2 * lens_area(r_mm, h)).exp() - 1.0) * dh
+        })
+        .sum();
+    (integral / area_mm2).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hit_shares_sum_to_one_and_match_coverage() {
+        let s = poisson_hit_shares(3.0, 0.2);
+        assert!((s.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!((1.0 - s[0] - boolean_coverage(3.0, 0.2)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn lens_area_is_a_full_disk_at_zero_distance() {
+        assert!((lens_area(1.0, 0.0) - PI).abs() < 1e-12);
+        assert_eq!(lens_area(1.0, 2.0), 0.0);
+    }
+
+    #[test]
+    fn overlap_law_is_small_for_sparse_points() {
+        assert!((poisson_overlap(1e-6, 0.25) - 1e-6 * PI * 0.0625 / 2.0).abs() < 1e-12);
+    }
+}

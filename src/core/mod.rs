@@ -1,0 +1,118 @@
+//! The simulation core: scene text in, figures out. No GPU, window, image or
+//! file-system code lives here (checked by `tests/layering.rs` and by building
+//! with `--no-default-features`).
+
+pub mod cartridge;
+pub mod geometry;
+pub mod laws;
+pub mod metrics;
+pub mod pattern;
+pub mod report;
+pub mod scene;
+pub mod simulate;
+
+use metrics::{Layout, ZoneField, ZoneMetrics};
+use pattern::Plan;
+use scene::{Scene, SceneError};
+use simulate::Simulation;
+use std::time::{Duration, Instant};
+
+/// Settings of a run that are not part of the scene.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunOptions {
+    /// Refuse scenes whose estimated peak memory is larger, bytes.
+    pub max_memory_bytes: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            max_memory_bytes: pattern::DEFAULT_MAX_MEMORY_BYTES,
+        }
+    }
+}
+
+/// Wall time of each stage of a run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    pub plan: Duration,
+    pub simulate: Duration,
+    pub measure: Duration,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub scene: Scene,
+    pub plan: Plan,
+    pub simulation: Simulation,
+    pub zones: Vec<ZoneMetrics>,
+    pub fields: Vec<ZoneField>,
+    pub times: StageTimes,
+}
+
+/// Plans and checks the cost of a scene without simulating it.
+pub fn plan_checked(
+    scene: &Scene,
+    opts: &RunOptions,
+) -> Result<(Plan, pattern::Estimate), SceneError> {
+    let plan = pattern::plan(scene);
+    let cells = scene
+        .zones
+        .iter()
+        .map(|z| {
+            Layout::new(
+                &z.region,
+                scene.analysis.cell_mm,
+                scene.cartridge.needle_radius_mm(),
+            )
+            .raster_cells()
+        })
+        .collect();
+    let est = pattern::check_cost(scene, &plan, cells, opts.max_memory_bytes)?;
+    Ok((plan, est))
+}
+
+/// Runs a scene on the current rayon thread pool: plan, simulate, measure.
+pub fn run(scene: &Scene, opts: &RunOptions) -> Result<Outcome, SceneError> {
+    let t0 = Instant::now();
+    let (plan, _) = plan_checked(scene, opts)?;
+    let t1 = Instant::now();
+    let simulation = simulate::simulate(scene, &plan);
+    let t2 = Instant::now();
+    let (zones, fields) = measure(scene, &simulation);
+    let t3 = Instant::now();
+    Ok(Outcome {
+        scene: scene.clone(),
+        plan,
+        simulation,
+        zones,
+        fields,
+        times: StageTimes {
+            plan: t1 - t0,
+            simulate: t2 - t1,
+            measure: t3 - t2,
+        },
+    })
+}
+
+/// Measures every zone of a simulation.
+pub fn measure(scene: &Scene, sim: &Simulation) -> (Vec<ZoneMetrics>, Vec<ZoneField>) {
+    scene
+        .zones
+        .iter()
+        .zip(&sim.zones)
+        .map(|(zone, run)| {
+            let labels: Vec<String> = zone.passes.iter().map(|p| p.label.clone()).collect();
+            metrics::measure_zone(
+                &zone.name,
+                &zone.region,
+                zone.target_per_cm2,
+                &labels,
+                run,
+                scene.cartridge.needle_diameter_mm,
+                scene.analysis.cell_mm,
+            )
+        })
+        .unzip()
+}

@@ -1,0 +1,358 @@
+//! Plans: a scene's passes turned into ordered strokes in each zone's chart.
+//!
+//! A lane pass becomes parallel lanes at the pass angle, `lane_spacing_mm`
+//! apart, traversed boustrophedon (alternate lanes run the other way), each
+//! clipped to the zone outline (and cut around avoid regions when the pass
+//! respects them): one stroke per inside interval. A random pass becomes chunks
+//! of stamps, so that big random passes still spread over threads.
+
+use super::cartridge::Drive;
+use super::geometry::Vec2;
+use super::scene::{PassKind, Scene, SceneError};
+
+/// Random stamps per stroke: big enough to amortise the per-stroke set-up,
+/// small enough to spread a large random pass over all threads.
+pub const RANDOM_STAMPS_PER_STROKE: u64 = 4096;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrokeKind {
+    /// Glide from `start_mm` to `end_mm` in the chart.
+    Line { start_mm: Vec2, end_mm: Vec2 },
+    /// `stamps` stamps at uniformly random places and rotations.
+    Random { stamps: u64 },
+}
+
+/// One continuous piece of work of the hand.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stroke {
+    pub zone: usize,
+    pub pass: usize,
+    /// Index of this stroke within its pass (seeds its random numbers).
+    pub index_in_pass: usize,
+    /// Lane index within its pass and repeat (0 for random strokes).
+    pub lane: usize,
+    pub repeat: u32,
+    pub kind: StrokeKind,
+    pub speed_mm_s: f64,
+    pub rate_hz: Option<f64>,
+    pub respect_avoid: bool,
+    /// Travel from the end of the previous stroke of the zone, mm.
+    pub gap_before_mm: f64,
+    /// Whether the hand lifts and turns before this stroke (new lane or pass).
+    pub turn_before: bool,
+}
+
+impl Stroke {
+    pub fn length_mm(&self) -> f64 {
+        match &self.kind {
+            StrokeKind::Line { start_mm, end_mm } => (end_mm - start_mm).norm(),
+            StrokeKind::Random { .. } => 0.0,
+        }
+    }
+}
+
+/// All strokes of a scene, zone by zone, pass by pass, in the order the hand
+/// does them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub strokes: Vec<Stroke>,
+}
+
+/// Unit vector along the lanes of a pass at `angle_deg`.
+pub fn lane_direction(angle_deg: f64) -> Vec2 {
+    let a = angle_deg.to_radians();
+    Vec2::new(a.cos(), a.sin())
+}
+
+/// Builds the plan of a validated scene.
+pub fn plan(scene: &Scene) -> Plan {
+    let mut strokes = Vec::new();
+    for (zi, zone) in scene.zones.iter().enumerate() {
+        let mut last_end: Option<Vec2> = None;
+        for (pi, pass) in zone.passes.iter().enumerate() {
+            let mut index_in_pass = 0;
+            let mut push =
+                |strokes: &mut Vec<Stroke>, lane, repeat, kind: StrokeKind, new_lane: bool| {
+                    let (start, end) = match &kind {
+                        StrokeKind::Line { start_mm, end_mm } => (Some(*start_mm), Some(*end_mm)),
+                        StrokeKind::Random { .. } => (None, None),
+                    };
+                    let gap_before_mm = match (last_end, start) {
+                        (Some(a), Some(b)) => (b - a).norm(),
+                        _ => 0.0,
+                    };
+                    strokes.push(Stroke {
+                        zone: zi,
+                        pass: pi,
+                        index_in_pass,
+                        lane,
+                        repeat,
+                        kind,
+                        speed_mm_s: pass.speed_mm_s,
+                        rate_hz: pass.rate_hz,
+                        respect_avoid: pass.respect_avoid,
+                        gap_before_mm,
+                        turn_before: new_lane && last_end.is_some(),
+                    });
+                    index_in_pass += 1;
+                    if end.is_some() {
+                        last_end = end;
+                    }
+                };
+            match pass.kind {
+                PassKind::Lanes {
+                    angle_deg,
+                    lane_spacing_mm,
+                    repeats,
+                    stagger,
+                } => {
+                    let dir = lane_direction(angle_deg);
+                    let normal = Vec2::new(-dir.y, dir.x);
+                    let b = zone.region.bounds();
+                    let corners = [
+                        b.min_mm,
+                        b.max_mm,
+                        Vec2::new(b.min_mm.x, b.max_mm.y),
+                        Vec2::new(b.max_mm.x, b.min_mm.y),
+                    ];
+                    let lo = corners
+                        .iter()
+                        .map(|c| c.dot(&normal))
+                        .fold(f64::INFINITY, f64::min);
+                    let hi = corners
+                        .iter()
+                        .map(|c| c.dot(&normal))
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let mut lane_parity = 0usize;
+                    for repeat in 0..repeats {
+                        let shift = if stagger && repeat % 2 == 1 { 0.5 } else { 0.0 };
+                        // Lanes half a spacing in from the extreme, so lanes
+                        // tile the zone; staggered repeats sit between them.
+                        let mut offsets: Vec<f64> = (-1..)
+                            .map(|k| lo + (k as f64 + 0.5 + shift) * lane_spacing_mm)
+                            .take_while(|o| *o < hi)
+                            .filter(|o| *o > lo)
+                            .collect();
+                        if repeat % 2 == 1 {
+                            offsets.reverse(); // come back the way the last repeat went
+                        }
+                        for (lane, o) in offsets.iter().enumerate() {
+                            let origin = normal * *o;
+                            let mut pieces =
+                                zone.region.line_intervals(origin, dir, pass.respect_avoid);
+                            pieces.retain(|(t0, t1)| t1 - t0 > 1e-9);
+                            if pieces.is_empty() {
+                                continue;
+                            }
+                            let forward = lane_parity % 2 == 0;
+                            lane_parity += 1;
+                            if !forward {
+                                pieces.reverse();
+                            }
+                            for (k, (t0, t1)) in pieces.into_iter().enumerate() {
+                                let (a, b) = if forward { (t0, t1) } else { (t1, t0) };
+                                let kind = StrokeKind::Line {
+                                    start_mm: origin + dir * a,
+                                    end_mm: origin + dir * b,
+                                };
+                                push(&mut strokes, lane, repeat, kind, k == 0);
+                            }
+                        }
+                    }
+                }
+                PassKind::Random { stamps } => {
+                    let mut left = stamps;
+                    while left > 0 {
+                        let n = left.min(RANDOM_STAMPS_PER_STROKE);
+                        push(&mut strokes, 0, 0, StrokeKind::Random { stamps: n }, true);
+                        left -= n;
+                    }
+                }
+            }
+        }
+    }
+    Plan { strokes }
+}
+
+/// What a scene will cost before it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// Upper bound on punctures (every needle of every stamp inside), per zone.
+    pub punctures_per_zone: Vec<u64>,
+    /// Cells of the coverage raster, per zone.
+    pub raster_cells_per_zone: Vec<u64>,
+}
+
+/// Bytes per stored puncture (see `simulate::Puncture`) plus indexing.
+pub const BYTES_PER_PUNCTURE: u64 = 48;
+
+impl Estimate {
+    pub fn punctures(&self) -> u64 {
+        self.punctures_per_zone.iter().sum()
+    }
+    /// Peak memory of the run, bytes: the punctures of the whole scene, and the
+    /// largest zone's raster (zones are measured one at a time).
+    pub fn memory_bytes(&self) -> u64 {
+        self.punctures().saturating_mul(BYTES_PER_PUNCTURE)
+            + self
+                .raster_cells_per_zone
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(0)
+    }
+}
+
+/// Expected number of stamps of one stroke (mean speed, no jitter).
+pub fn expected_stamps(stroke: &Stroke, drive: &Drive) -> f64 {
+    match (&stroke.kind, drive) {
+        (StrokeKind::Random { stamps }, _) => *stamps as f64,
+        (StrokeKind::Line { .. }, Drive::Pen { .. }) => {
+            stroke.length_mm() * stroke.rate_hz.unwrap_or(0.0) / stroke.speed_mm_s + 1.0
+        }
+        // A roller "stamp" is one revolution's worth of needles.
+        (
+            StrokeKind::Line { .. },
+            Drive::Roller {
+                circumference_mm, ..
+            },
+        ) => stroke.length_mm() / circumference_mm + 1.0,
+    }
+}
+
+/// Memory a run may take before it is refused, bytes (8 GiB: a third of a
+/// 24 GiB machine, leaving room for the rest of the system).
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 8 << 30;
+
+/// Estimates the cost of running `plan` and refuses a scene over `max_memory_bytes`,
+/// naming the zone that costs most.
+pub fn check_cost(
+    scene: &Scene,
+    plan: &Plan,
+    raster_cells_per_zone: Vec<u64>,
+    max_memory_bytes: u64,
+) -> Result<Estimate, SceneError> {
+    let n = scene.cartridge.needle_count() as f64;
+    let mut per_zone = vec![0f64; scene.zones.len()];
+    for s in &plan.strokes {
+        per_zone[s.zone] += expected_stamps(s, &scene.cartridge.drive) * n;
+    }
+    let est = Estimate {
+        punctures_per_zone: per_zone
+            .iter()
+            .map(|&p| p.min(u64::MAX as f64) as u64)
+            .collect(),
+        raster_cells_per_zone,
+    };
+    let need = est.memory_bytes();
+    if need > max_memory_bytes {
+        let worst = (0..scene.zones.len())
+            .max_by_key(|&z| {
+                est.punctures_per_zone[z].saturating_mul(BYTES_PER_PUNCTURE)
+                    + est.raster_cells_per_zone[z]
+            })
+            .unwrap_or(0);
+        let zone = &scene.zones[worst];
+        return Err(SceneError {
+            file: scene.file.clone(),
+            at: zone.at,
+            key: format!("zones[{worst}]"),
+            message: format!(
+                "this scene would need about {:.1} GiB ({:.3e} punctures, and a coverage raster of {:.3e} cells for zone `{}`); \
+                 the limit is {:.1} GiB: use fewer stamps or passes, a smaller zone, or raise --max-memory-mb",
+                need as f64 / (1u64 << 30) as f64,
+                est.punctures() as f64,
+                est.raster_cells_per_zone[worst] as f64,
+                zone.name,
+                max_memory_bytes as f64 / (1u64 << 30) as f64
+            ),
+        });
+    }
+    Ok(est)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scene(passes: &str) -> Scene {
+        let text = format!(
+            "[cartridge]\npreset = \"pen-12\"\n[hand]\nspeed_mm_s = 10\n[[zones]]\nname = \"z\"\nshape = {{ rect = {{ width_mm = 30, height_mm = 12 }} }}\n{passes}"
+        );
+        Scene::from_toml_str(&text, "t.toml").unwrap()
+    }
+
+    #[test]
+    fn horizontal_lanes_are_spaced_clipped_and_alternate() {
+        let s = scene("[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 3\n");
+        let p = plan(&s);
+        assert_eq!(p.strokes.len(), 4, "12 mm / 3 mm = 4 lanes");
+        for (i, st) in p.strokes.iter().enumerate() {
+            let StrokeKind::Line { start_mm, end_mm } = st.kind else {
+                panic!()
+            };
+            assert!(
+                (start_mm.y - (1.5 + 3.0 * i as f64)).abs() < 1e-9,
+                "lane {i} at v = {}",
+                start_mm.y
+            );
+            assert!((start_mm.y - end_mm.y).abs() < 1e-12);
+            let (a, b) = if i % 2 == 0 { (0.0, 30.0) } else { (30.0, 0.0) };
+            assert!(
+                (start_mm.x - a).abs() < 1e-9 && (end_mm.x - b).abs() < 1e-9,
+                "boustrophedon lane {i}"
+            );
+        }
+        assert!(!p.strokes[0].turn_before && p.strokes[1].turn_before);
+        assert!((p.strokes[1].gap_before_mm - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn diagonal_lanes_run_at_45_degrees_and_are_spaced_along_the_normal() {
+        let s = scene("[[zones.passes]]\npattern = \"diagonal\"\nlane_spacing_mm = 2\n");
+        let p = plan(&s);
+        let n = Vec2::new(-1.0, 1.0) / 2f64.sqrt();
+        let mut offsets = Vec::new();
+        for st in &p.strokes {
+            let StrokeKind::Line { start_mm, end_mm } = st.kind else {
+                panic!()
+            };
+            let d = (end_mm - start_mm).normalize();
+            assert!(
+                (d.x.abs() - d.y.abs()).abs() < 1e-9 && d.x * d.y > 0.0,
+                "lane along 45 deg: {d:?}"
+            );
+            offsets.push(start_mm.dot(&n));
+            for q in [start_mm, end_mm] {
+                assert!(
+                    q.x > -1e-9 && q.x < 30.0 + 1e-9 && q.y > -1e-9 && q.y < 12.0 + 1e-9,
+                    "clipped to the rect: {q:?}"
+                );
+            }
+        }
+        for w in offsets.windows(2) {
+            assert!((w[1] - w[0] - 2.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn staggered_repeats_sit_between_the_first_lanes() {
+        let s = scene(
+            "[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 3\nrepeats = 2\nstagger = true\n",
+        );
+        let ys: Vec<f64> = plan(&s)
+            .strokes
+            .iter()
+            .filter(|st| st.repeat == 1)
+            .map(|st| match st.kind {
+                StrokeKind::Line { start_mm, .. } => start_mm.y,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            ys,
+            vec![9.0, 6.0, 3.0],
+            "second repeat shifted by half a spacing, run back"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! Reports as text: report.json (the contract other tools read), zones.csv,
+//! and the summary table printed after `simulate`. Pure functions: writing
+//! them to disk is the application's job.
+
+use super::Outcome;
+use super::metrics::ZoneMetrics;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct CartridgeInfo<'a> {
+    name: &'a str,
+    needles: usize,
+    needle_diameter_mm: f64,
+    depth_mm: f64,
+    rate_hz: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    scene: &'a str,
+    seed: u64,
+    punctures: u64,
+    time_s: f64,
+    path_length_mm: f64,
+    avoid_violations: u64,
+    cell_mm: f64,
+    cartridge: CartridgeInfo<'a>,
+    zones: &'a [ZoneMetrics],
+}
+
+/// report.json: `{"scene", "seed", "punctures", "time_s", "path_length_mm", "zones": [...]}`
+/// plus the cartridge and analysis settings.
+pub fn report_json(o: &Outcome) -> String {
+    let c = &o.scene.cartridge;
+    let r = Report {
+        scene: &o.scene.name,
+        seed: o.scene.seed,
+        punctures: o.zones.iter().map(|z| z.punctures).sum(),
+        time_s: o.zones.iter().map(|z| z.time_s).sum(),
+        path_length_mm: o.zones.iter().map(|z| z.path_length_mm).sum(),
+        avoid_violations: o.zones.iter().map(|z| z.avoid_violations).sum(),
+        cell_mm: o.scene.analysis.cell_mm,
+        cartridge: CartridgeInfo {
+            name: &c.name,
+            needles: c.needle_count(),
+            needle_diameter_mm: c.needle_diameter_mm,
+            depth_mm: c.depth_mm,
+            rate_hz: c.rate_hz(),
+        },
+        zones: &o.zones,
+    };
+    let mut s = serde_json::to_string_pretty(&r).expect("report types serialise");
+    s.push('\n');
+    s
+}
+
+/// One CSV field, quoted when it holds a separator, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or(String::new(), |x| format!("{x}"))
+}
+
+pub const CSV_HEADER: &str = "zone,area_cm2,punctures,avoid_violations,density_mean_per_cm2,density_p5_per_cm2,density_p50_per_cm2,\
+density_p95_per_cm2,density_cv,coverage_fraction,overlap_fraction,hits0_share,hits1_share,hits2_share,hits3plus_share,\
+under_fraction,over_fraction,target_low_per_cm2,target_high_per_cm2,time_s,path_length_mm,passes";
+
+/// zones.csv: one row per zone, the figures of report.json flattened.
+pub fn zones_csv(zones: &[ZoneMetrics]) -> String {
+    let mut s = String::from(CSV_HEADER);
+    s.push('\n');
+    for z in zones {
+        let d = &z.density_per_cm2;
+        let row = [
+            csv_field(&z.name),
+            format!("{}", z.area_cm2),
+            format!("{}", z.punctures),
+            format!("{}", z.avoid_violations),
+            format!("{}", d.mean),
+            format!("{}", d.p5),
+            format!("{}", d.p50),
+            format!("{}", d.p95),
+            format!("{}", d.cv),
+            format!("{}", z.coverage_fraction),
+            format!("{}", z.overlap_fraction),
+            format!("{}", z.hit_shares[0]),
+            format!("{}", z.hit_shares[1]),
+            format!("{}", z.hit_shares[2]),
+            format!("{}", z.hit_shares[3]),
+            opt(z.under_fraction),
+            opt(z.over_fraction),
+            opt(z.target_per_cm2.map(|t| t[0])),
+            opt(z.target_per_cm2.map(|t| t[1])),
+            format!("{}", z.time_s),
+            format!("{}", z.path_length_mm),
+            format!("{}", z.passes.len()),
+        ];
+        s.push_str(&row.join(","));
+        s.push('\n');
+    }
+    s
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// The per-zone summary printed after `simulate`, with units.
+pub fn summary_table(o: &Outcome) -> String {
+    let head = [
+        "zone",
+        "area cm²",
+        "punctures",
+        "density /cm² mean",
+        "p5–p95 /cm²",
+        "CV",
+        "coverage",
+        "overlap",
+        "hits 0/1/2/3+ %",
+        "under/over",
+        "avoid hits",
+        "time s",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![head.iter().map(|s| s.to_string()).collect()];
+    for z in &o.zones {
+        let d = &z.density_per_cm2;
+        let h = z.hit_shares;
+        let band = match (z.under_fraction, z.over_fraction) {
+            (Some(u), Some(v)) => format!("{} / {}", pct(u), pct(v)),
+            _ => "no target".into(),
+        };
+        rows.push(vec![
+            z.name.clone(),
+            format!("{:.2}", z.area_cm2),
+            format!("{}", z.punctures),
+            format!("{:.0}", d.mean),
+            format!("{:.0}–{:.0}", d.p5, d.p95),
+            format!("{:.2}", d.cv),
+            pct(z.coverage_fraction),
+            pct(z.overlap_fraction),
+            format!(
+                "{:.0}/{:.0}/{:.0}/{:.0}",
+                h[0] * 100.0,
+                h[1] * 100.0,
+                h[2] * 100.0,
+                h[3] * 100.0
+            ),
+            band,
+            format!("{}", z.avoid_violations),
+            format!("{:.1}", z.time_s),
+        ]);
+    }
+    let widths: Vec<usize> = (0..head.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut s = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(c, v)| {
+                let pad = widths[c] - v.chars().count();
+                if c == 0 {
+                    format!("{v}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{v}", " ".repeat(pad))
+                }
+            })
+            .collect();
+        s.push_str(cells.join("  ").trim_end());
+        s.push('\n');
+        if i == 0 {
+            s.push_str(
+                &widths
+                    .iter()
+                    .map(|w| "─".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("  "),
+            );
+            s.push('\n');
+        }
+    }
+    let n: u64 = o.zones.iter().map(|z| z.punctures).sum();
+    let t: f64 = o.zones.iter().map(|z| z.time_s).sum();
+    let path: f64 = o.zones.iter().map(|z| z.path_length_mm).sum();
+    s.push_str(&format!(
+        "scene `{}`, seed {}: {} punctures with {} ({} needles of {} mm), treatment time {:.1} s, hand path {:.0} mm\n",
+        o.scene.name,
+        o.scene.seed,
+        n,
+        o.scene.cartridge.name,
+        o.scene.cartridge.needle_count(),
+        o.scene.cartridge.needle_diameter_mm,
+        t,
+        path
+    ));
+    s
+}

@@ -1,0 +1,855 @@
+//! Scene files: TOML text -> a validated [`Scene`], once, with every error
+//! naming the file, the line, the key and what would be accepted.
+//!
+//! Parsing happens in two steps: serde reads the text into `Raw*` structs that
+//! keep the byte span of every value (`toml::Spanned`) and reject unknown keys;
+//! `validate` then checks ranges and combinations and builds the domain types.
+
+use super::cartridge::{self, Cartridge, Drive};
+use super::geometry::{self, Region, Shape, Vec2};
+use serde::Deserialize;
+use std::ops::Range;
+use toml::Spanned;
+
+/// A place in a scene file (1-based line and column).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A scene that cannot be used, and where and why.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {key}: {message}", line = at.line, column = at.column)]
+pub struct SceneError {
+    pub file: String,
+    pub at: Location,
+    /// Dotted path of the offending key, e.g. `zones[1].passes[0].lane_spacing_mm`.
+    pub key: String,
+    /// What is wrong and what would be accepted.
+    pub message: String,
+}
+
+/// The glide of the practitioner's hand.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hand {
+    pub speed_mm_s: f64,
+    /// Standard deviation of the sideways wobble about the lane, mm.
+    pub lateral_jitter_mm: f64,
+    /// Relative standard deviation of the glide speed (0.1 = 10 %).
+    pub speed_jitter: f64,
+    /// Time to lift, turn and set down between lanes, s.
+    pub turn_time_s: f64,
+    /// Distance along the path over which wobble and speed changes stay
+    /// correlated (the hand drifts; it does not shake), mm.
+    pub wobble_length_mm: f64,
+}
+
+/// Default turn time between lanes: a practitioner lifts and re-places the pen
+/// in about a quarter to half a second; 0.3 s is assumed.
+pub const DEFAULT_TURN_TIME_S: f64 = 0.3;
+/// Default correlation length of hand wobble: about one cartridge width (a few
+/// mm) to a finger movement; 5 mm is assumed.
+pub const DEFAULT_WOBBLE_LENGTH_MM: f64 = 5.0;
+/// Default analysis cell: 2 mm, about half a pen footprint, fine enough to see
+/// lane-scale gaps and coarse enough to hold tens of punctures per cell.
+pub const DEFAULT_CELL_MM: f64 = 2.0;
+
+/// How the density spread is measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    pub cell_mm: f64,
+}
+
+/// What a pass does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PassKind {
+    /// Parallel lanes at `angle_deg` (0 = horizontal, 90 = vertical), laid
+    /// boustrophedon `lane_spacing_mm` apart, `repeats` times.
+    Lanes {
+        angle_deg: f64,
+        lane_spacing_mm: f64,
+        repeats: u32,
+        /// Offset lanes by half a spacing on odd repeats.
+        stagger: bool,
+    },
+    /// `stamps` cartridge stamps placed uniformly at random in the zone, each
+    /// at a random rotation (a Poisson-like process).
+    Random { stamps: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pass {
+    /// The pattern's name as written (`horizontal`, `angle 30`, `random`, ...).
+    pub label: String,
+    pub kind: PassKind,
+    pub speed_mm_s: f64,
+    /// Stamp rate of a pen for this pass; `None` for a roller.
+    pub rate_hz: Option<f64>,
+    /// Lift the device over avoid regions (true), or glide straight over them.
+    pub respect_avoid: bool,
+    pub at: Location,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Zone {
+    pub name: String,
+    pub region: Region,
+    pub target_per_cm2: Option<[f64; 2]>,
+    pub passes: Vec<Pass>,
+    pub at: Location,
+}
+
+/// A validated scene: everything the engine needs, nothing left to check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scene {
+    pub name: String,
+    /// Where it came from (a path or a label), for messages.
+    pub file: String,
+    pub seed: u64,
+    pub cartridge: Cartridge,
+    pub hand: Hand,
+    pub analysis: Analysis,
+    pub zones: Vec<Zone>,
+}
+
+// ---------------------------------------------------------------- raw format
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScene {
+    name: Option<Spanned<String>>,
+    seed: Option<Spanned<u64>>,
+    cartridge: Spanned<RawCartridge>,
+    hand: Spanned<RawHand>,
+    analysis: Option<Spanned<RawAnalysis>>,
+    #[serde(default)]
+    zones: Vec<Spanned<RawZone>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCartridge {
+    preset: Option<Spanned<String>>,
+    needles_mm: Option<Spanned<Vec<[f64; 2]>>>,
+    needle_diameter_mm: Option<Spanned<f64>>,
+    depth_mm: Option<Spanned<f64>>,
+    rate_hz: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHand {
+    speed_mm_s: Option<Spanned<f64>>,
+    lateral_jitter_mm: Option<Spanned<f64>>,
+    speed_jitter: Option<Spanned<f64>>,
+    turn_time_s: Option<Spanned<f64>>,
+    wobble_length_mm: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnalysis {
+    cell_mm: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZone {
+    name: Option<Spanned<String>>,
+    shape: Option<Spanned<RawShape>>,
+    target_per_cm2: Option<Spanned<[f64; 2]>>,
+    #[serde(default)]
+    avoid: Vec<Spanned<RawShape>>,
+    #[serde(default)]
+    passes: Vec<Spanned<RawPass>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum RawShape {
+    /// `[0, width] x [0, height]`.
+    Rect {
+        width_mm: f64,
+        height_mm: f64,
+    },
+    /// Inscribed in `[0, width] x [0, height]`, or centred on `center_mm`.
+    Ellipse {
+        width_mm: f64,
+        height_mm: f64,
+        center_mm: Option<[f64; 2]>,
+    },
+    Circle {
+        center_mm: [f64; 2],
+        radius_mm: f64,
+    },
+    Polygon {
+        points_mm: Vec<[f64; 2]>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPass {
+    pattern: Option<Spanned<String>>,
+    angle_deg: Option<Spanned<f64>>,
+    lane_spacing_mm: Option<Spanned<f64>>,
+    repeats: Option<Spanned<u32>>,
+    stagger: Option<bool>,
+    stamps: Option<Spanned<u64>>,
+    speed_mm_s: Option<Spanned<f64>>,
+    rate_hz: Option<Spanned<f64>>,
+    respect_avoid: Option<bool>,
+}
+
+/// Pattern names and their lane angles.
+pub const PATTERNS: &[(&str, Option<f64>)] = &[
+    ("horizontal", Some(0.0)),
+    ("vertical", Some(90.0)),
+    ("diagonal", Some(45.0)),
+    ("anti-diagonal", Some(135.0)),
+    ("random", None),
+];
+
+// ---------------------------------------------------------------- validation
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn at(&self, span: &Range<usize>) -> Location {
+        location(self.text, span.start)
+    }
+    fn err(
+        &self,
+        span: &Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> SceneError {
+        SceneError {
+            file: self.file.to_string(),
+            at: self.at(span),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A finite number > 0.
+    fn positive(&self, v: &Spanned<f64>, key: &str, unit: &str) -> Result<f64, SceneError> {
+        let x = *v.get_ref();
+        if x.is_finite() && x > 0.0 {
+            Ok(x)
+        } else {
+            Err(self.err(
+                &v.span(),
+                key,
+                format!("{x} is not accepted: give a finite number > 0 ({unit})"),
+            ))
+        }
+    }
+
+    /// A finite number >= 0 (and < `below` if given).
+    fn non_negative(
+        &self,
+        v: &Spanned<f64>,
+        key: &str,
+        unit: &str,
+        below: Option<f64>,
+    ) -> Result<f64, SceneError> {
+        let x = *v.get_ref();
+        let ok = x.is_finite() && x >= 0.0 && below.is_none_or(|b| x < b);
+        if ok {
+            Ok(x)
+        } else {
+            let range = match below {
+                Some(b) => format!("a finite number from 0 up to (not including) {b}"),
+                None => "a finite number >= 0".to_string(),
+            };
+            Err(self.err(
+                &v.span(),
+                key,
+                format!("{x} is not accepted: give {range} ({unit})"),
+            ))
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn location(text: &str, offset: usize) -> Location {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Location { line, column }
+}
+
+impl Scene {
+    /// Parses and validates scene text. `file` names it in messages; the
+    /// scene's name defaults to the file's stem.
+    pub fn from_toml_str(text: &str, file: &str) -> Result<Scene, SceneError> {
+        let ctx = Ctx { file, text };
+        let raw: RawScene = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_string();
+            let key = key_at(text, &span);
+            ctx.err(&span, key, message)
+        })?;
+        validate(&ctx, raw)
+    }
+
+    /// Replaces the seed (the command line's `--seed`).
+    pub fn with_seed(mut self, seed: u64) -> Scene {
+        self.seed = seed;
+        self
+    }
+}
+
+/// The key written on the line of a parse error, if any (for messages).
+fn key_at(text: &str, span: &Range<usize>) -> String {
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    match line.split_once('=') {
+        Some((k, _)) => k.trim().to_string(),
+        None => line.trim().to_string(),
+    }
+}
+
+fn stem(file: &str) -> String {
+    let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
+    base.strip_suffix(".toml").unwrap_or(base).to_string()
+}
+
+fn validate(ctx: &Ctx, raw: RawScene) -> Result<Scene, SceneError> {
+    let name = match &raw.name {
+        Some(n) if n.get_ref().trim().is_empty() => {
+            return Err(ctx.err(&n.span(), "name", "is empty: give a name"));
+        }
+        Some(n) => n.get_ref().clone(),
+        None => stem(ctx.file),
+    };
+    let seed = raw.seed.as_ref().map_or(0, |s| *s.get_ref());
+    let cartridge = validate_cartridge(ctx, &raw.cartridge)?;
+    let hand = validate_hand(ctx, &raw.hand)?;
+    let cell_mm = match raw
+        .analysis
+        .as_ref()
+        .and_then(|a| a.get_ref().cell_mm.as_ref())
+    {
+        Some(c) => ctx.positive(c, "analysis.cell_mm", "mm")?,
+        None => DEFAULT_CELL_MM,
+    };
+    if raw.zones.is_empty() {
+        return Err(ctx.err(
+            &(ctx.text.len()..ctx.text.len()),
+            "zones",
+            "the scene has no zones: add at least one [[zones]] table",
+        ));
+    }
+    let mut zones: Vec<Zone> = Vec::new();
+    for (zi, z) in raw.zones.iter().enumerate() {
+        let zone = validate_zone(ctx, zi, z, &cartridge, &hand)?;
+        if let Some(prev) = zones.iter().find(|p| p.name == zone.name) {
+            return Err(ctx.err(
+                &z.span(),
+                format!("zones[{zi}].name"),
+                format!(
+                    "zone name `{}` is used twice (first at line {}): give each zone its own name",
+                    zone.name, prev.at.line
+                ),
+            ));
+        }
+        zones.push(zone);
+    }
+    Ok(Scene {
+        name,
+        file: ctx.file.to_string(),
+        seed,
+        cartridge,
+        hand,
+        analysis: Analysis { cell_mm },
+        zones,
+    })
+}
+
+fn validate_cartridge(ctx: &Ctx, raw: &Spanned<RawCartridge>) -> Result<Cartridge, SceneError> {
+    let c = raw.get_ref();
+    let mut cart = match (&c.preset, &c.needles_mm) {
+        (Some(_), Some(n)) => {
+            return Err(ctx.err(
+                &n.span(),
+                "cartridge.needles_mm",
+                "give either `preset` or `needles_mm`, not both",
+            ));
+        }
+        (Some(p), None) => cartridge::preset(p.get_ref()).ok_or_else(|| {
+            ctx.err(
+                &p.span(),
+                "cartridge.preset",
+                format!(
+                    "unknown preset `{}`; accepted: {}",
+                    p.get_ref(),
+                    cartridge::preset_names().join(", ")
+                ),
+            )
+        })?,
+        (None, Some(n)) => {
+            if n.get_ref().is_empty() {
+                return Err(ctx.err(
+                    &n.span(),
+                    "cartridge.needles_mm",
+                    "is empty: give at least one [x, y] needle position in mm",
+                ));
+            }
+            if n.get_ref().iter().flatten().any(|v| !v.is_finite()) {
+                return Err(ctx.err(
+                    &n.span(),
+                    "cartridge.needles_mm",
+                    "holds a value that is not a finite number",
+                ));
+            }
+            let Some(d) = &c.needle_diameter_mm else {
+                return Err(ctx.err(
+                    &raw.span(),
+                    "cartridge.needle_diameter_mm",
+                    "is required with `needles_mm` (mm, e.g. 0.25)",
+                ));
+            };
+            let Some(r) = &c.rate_hz else {
+                return Err(ctx.err(
+                    &raw.span(),
+                    "cartridge.rate_hz",
+                    "is required with `needles_mm` (stamps per second, e.g. 110)",
+                ));
+            };
+            Cartridge {
+                name: "custom".into(),
+                needles_mm: n.get_ref().iter().map(|p| Vec2::new(p[0], p[1])).collect(),
+                needle_diameter_mm: ctx.positive(d, "cartridge.needle_diameter_mm", "mm")?,
+                depth_mm: cartridge::DEFAULT_DEPTH_MM,
+                drive: Drive::Pen {
+                    rate_hz: ctx.positive(r, "cartridge.rate_hz", "Hz")?,
+                },
+            }
+        }
+        (None, None) => {
+            return Err(ctx.err(
+                &raw.span(),
+                "cartridge",
+                format!(
+                    "give `preset` (one of {}) or `needles_mm`",
+                    cartridge::preset_names().join(", ")
+                ),
+            ));
+        }
+    };
+    if let Some(d) = &c.needle_diameter_mm {
+        cart.needle_diameter_mm = ctx.positive(d, "cartridge.needle_diameter_mm", "mm")?;
+    }
+    if let Some(d) = &c.depth_mm {
+        cart.depth_mm = ctx.positive(d, "cartridge.depth_mm", "mm")?;
+    }
+    if let Some(r) = &c.rate_hz {
+        let hz = ctx.positive(r, "cartridge.rate_hz", "Hz")?;
+        match &mut cart.drive {
+            Drive::Pen { rate_hz } => *rate_hz = hz,
+            Drive::Roller { .. } => {
+                return Err(ctx.err(
+                    &r.span(),
+                    "cartridge.rate_hz",
+                    "a roller has no stamp rate (rolling distance sets contact): remove it",
+                ));
+            }
+        }
+    }
+    Ok(cart)
+}
+
+fn validate_hand(ctx: &Ctx, raw: &Spanned<RawHand>) -> Result<Hand, SceneError> {
+    let h = raw.get_ref();
+    let Some(speed) = &h.speed_mm_s else {
+        return Err(ctx.err(
+            &raw.span(),
+            "hand.speed_mm_s",
+            "is required: the glide speed in mm/s (e.g. 10)",
+        ));
+    };
+    let opt =
+        |v: &Option<Spanned<f64>>, key: &str, unit: &str, below: Option<f64>, default: f64| match v
+        {
+            Some(v) => ctx.non_negative(v, key, unit, below),
+            None => Ok(default),
+        };
+    let wobble_length_mm = match &h.wobble_length_mm {
+        Some(v) => ctx.positive(v, "hand.wobble_length_mm", "mm")?,
+        None => DEFAULT_WOBBLE_LENGTH_MM,
+    };
+    Ok(Hand {
+        speed_mm_s: ctx.positive(speed, "hand.speed_mm_s", "mm/s")?,
+        lateral_jitter_mm: opt(
+            &h.lateral_jitter_mm,
+            "hand.lateral_jitter_mm",
+            "mm",
+            None,
+            0.0,
+        )?,
+        speed_jitter: opt(
+            &h.speed_jitter,
+            "hand.speed_jitter",
+            "relative sd",
+            Some(1.0),
+            0.0,
+        )?,
+        turn_time_s: opt(
+            &h.turn_time_s,
+            "hand.turn_time_s",
+            "s",
+            None,
+            DEFAULT_TURN_TIME_S,
+        )?,
+        wobble_length_mm,
+    })
+}
+
+fn validate_shape(ctx: &Ctx, raw: &Spanned<RawShape>, key: &str) -> Result<Shape, SceneError> {
+    let span = raw.span();
+    let pos = |x: f64, what: &str| {
+        if x.is_finite() && x > 0.0 {
+            Ok(x)
+        } else {
+            Err(ctx.err(
+                &span,
+                format!("{key}.{what}"),
+                format!("{x} is not accepted: give a finite number > 0 (mm)"),
+            ))
+        }
+    };
+    let point = |p: [f64; 2], what: &str| {
+        if p.iter().all(|v| v.is_finite()) {
+            Ok(Vec2::new(p[0], p[1]))
+        } else {
+            Err(ctx.err(
+                &span,
+                format!("{key}.{what}"),
+                "holds a value that is not a finite number",
+            ))
+        }
+    };
+    Ok(match raw.get_ref() {
+        RawShape::Rect {
+            width_mm,
+            height_mm,
+        } => Shape::rect(
+            pos(*width_mm, "rect.width_mm")?,
+            pos(*height_mm, "rect.height_mm")?,
+        ),
+        RawShape::Ellipse {
+            width_mm,
+            height_mm,
+            center_mm,
+        } => {
+            let (w, h) = (
+                pos(*width_mm, "ellipse.width_mm")?,
+                pos(*height_mm, "ellipse.height_mm")?,
+            );
+            let center_mm = match center_mm {
+                Some(c) => point(*c, "ellipse.center_mm")?,
+                None => Vec2::new(w / 2.0, h / 2.0),
+            };
+            Shape::Ellipse {
+                center_mm,
+                radius_u_mm: w / 2.0,
+                radius_v_mm: h / 2.0,
+            }
+        }
+        RawShape::Circle {
+            center_mm,
+            radius_mm,
+        } => Shape::circle(
+            point(*center_mm, "circle.center_mm")?,
+            pos(*radius_mm, "circle.radius_mm")?,
+        ),
+        RawShape::Polygon { points_mm } => {
+            let vertices_mm: Vec<Vec2> = points_mm.iter().map(|p| Vec2::new(p[0], p[1])).collect();
+            geometry::validate_polygon(&vertices_mm).map_err(|problem| {
+                ctx.err(
+                    &span,
+                    format!("{key}.polygon.points_mm"),
+                    format!("the polygon {problem}: give 3 or more [x, y] points in mm tracing a simple outline"),
+                )
+            })?;
+            Shape::Polygon { vertices_mm }
+        }
+    })
+}
+
+fn validate_zone(
+    ctx: &Ctx,
+    zi: usize,
+    raw: &Spanned<RawZone>,
+    cart: &Cartridge,
+    hand: &Hand,
+) -> Result<Zone, SceneError> {
+    let z = raw.get_ref();
+    let key = format!("zones[{zi}]");
+    let name = match &z.name {
+        Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().clone(),
+        Some(n) => {
+            return Err(ctx.err(
+                &n.span(),
+                format!("{key}.name"),
+                "is empty: give the zone a name",
+            ));
+        }
+        None => {
+            return Err(ctx.err(
+                &raw.span(),
+                format!("{key}.name"),
+                "is required: give the zone a name (e.g. \"forehead\")",
+            ));
+        }
+    };
+    let Some(shape) = &z.shape else {
+        return Err(ctx.err(
+            &raw.span(),
+            format!("{key}.shape"),
+            "is required: e.g. shape = { rect = { width_mm = 60, height_mm = 40 } } (or ellipse, circle, polygon)",
+        ));
+    };
+    let outline = validate_shape(ctx, shape, &format!("{key}.shape"))?;
+    let avoid = z
+        .avoid
+        .iter()
+        .enumerate()
+        .map(|(ai, a)| validate_shape(ctx, a, &format!("{key}.avoid[{ai}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let target_per_cm2 = match &z.target_per_cm2 {
+        Some(t) => {
+            let [lo, hi] = *t.get_ref();
+            if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && hi > lo) {
+                return Err(ctx.err(
+                    &t.span(),
+                    format!("{key}.target_per_cm2"),
+                    format!("[{lo}, {hi}] is not accepted: give [low, high] punctures/cm2 with 0 <= low < high"),
+                ));
+            }
+            Some([lo, hi])
+        }
+        None => None,
+    };
+    if z.passes.is_empty() {
+        return Err(ctx.err(
+            &raw.span(),
+            format!("{key}.passes"),
+            format!("zone `{name}` has no passes: add at least one [[zones.passes]]"),
+        ));
+    }
+    let passes = z
+        .passes
+        .iter()
+        .enumerate()
+        .map(|(pi, p)| validate_pass(ctx, &format!("{key}.passes[{pi}]"), p, cart, hand))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Zone {
+        name,
+        region: Region { outline, avoid },
+        target_per_cm2,
+        passes,
+        at: ctx.at(&raw.span()),
+    })
+}
+
+fn validate_pass(
+    ctx: &Ctx,
+    key: &str,
+    raw: &Spanned<RawPass>,
+    cart: &Cartridge,
+    hand: &Hand,
+) -> Result<Pass, SceneError> {
+    let p = raw.get_ref();
+    let accepted = PATTERNS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let pattern = match &p.pattern {
+        Some(s) => {
+            let found = PATTERNS.iter().find(|(n, _)| *n == s.get_ref());
+            Some(found.ok_or_else(|| {
+                ctx.err(
+                    &s.span(),
+                    format!("{key}.pattern"),
+                    format!(
+                        "unknown pattern `{}`; accepted: {accepted}, or give angle_deg",
+                        s.get_ref()
+                    ),
+                )
+            })?)
+        }
+        None => None,
+    };
+    let (label, angle) = match (pattern, &p.angle_deg) {
+        (Some(_), Some(a)) => {
+            return Err(ctx.err(
+                &a.span(),
+                format!("{key}.angle_deg"),
+                "give either `pattern` or `angle_deg`, not both",
+            ));
+        }
+        (Some((name, angle)), None) => (name.to_string(), *angle),
+        (None, Some(a)) => {
+            let deg = *a.get_ref();
+            if !deg.is_finite() {
+                return Err(ctx.err(
+                    &a.span(),
+                    format!("{key}.angle_deg"),
+                    format!("{deg} is not accepted: give a finite angle in degrees"),
+                ));
+            }
+            (format!("angle {deg}"), Some(deg))
+        }
+        (None, None) => {
+            return Err(ctx.err(
+                &raw.span(),
+                format!("{key}.pattern"),
+                format!("is required: one of {accepted}, or give angle_deg"),
+            ));
+        }
+    };
+    let kind = match angle {
+        Some(angle_deg) => {
+            if let Some(s) = &p.stamps {
+                return Err(ctx.err(
+                    &s.span(),
+                    format!("{key}.stamps"),
+                    "only a `random` pass takes `stamps`; lanes take lane_spacing_mm",
+                ));
+            }
+            let Some(sp) = &p.lane_spacing_mm else {
+                return Err(ctx.err(
+                    &raw.span(),
+                    format!("{key}.lane_spacing_mm"),
+                    "is required for a lane pattern (mm between lane centres, e.g. 3)",
+                ));
+            };
+            let repeats = match &p.repeats {
+                Some(r) if *r.get_ref() == 0 => {
+                    return Err(ctx.err(
+                        &r.span(),
+                        format!("{key}.repeats"),
+                        "0 is not accepted: give a whole number >= 1",
+                    ));
+                }
+                Some(r) => *r.get_ref(),
+                None => 1,
+            };
+            PassKind::Lanes {
+                angle_deg: angle_deg.rem_euclid(360.0),
+                lane_spacing_mm: ctx.positive(sp, &format!("{key}.lane_spacing_mm"), "mm")?,
+                repeats,
+                stagger: p.stagger.unwrap_or(false),
+            }
+        }
+        None => {
+            for (v, what) in [
+                (
+                    p.lane_spacing_mm.as_ref().map(|s| s.span()),
+                    "lane_spacing_mm",
+                ),
+                (p.repeats.as_ref().map(|s| s.span()), "repeats"),
+            ] {
+                if let Some(span) = v {
+                    return Err(ctx.err(
+                        &span,
+                        format!("{key}.{what}"),
+                        "a `random` pass takes `stamps`, not lanes",
+                    ));
+                }
+            }
+            let Some(s) = &p.stamps else {
+                return Err(ctx.err(
+                    &raw.span(),
+                    format!("{key}.stamps"),
+                    "is required for a `random` pass (number of cartridge stamps, >= 1)",
+                ));
+            };
+            if *s.get_ref() == 0 {
+                return Err(ctx.err(
+                    &s.span(),
+                    format!("{key}.stamps"),
+                    "0 is not accepted: give a whole number >= 1",
+                ));
+            }
+            if cart.is_roller() {
+                return Err(ctx.err(
+                    &s.span(),
+                    format!("{key}.pattern"),
+                    "a roller cannot stamp at random: give it lanes (horizontal, vertical, ...)",
+                ));
+            }
+            PassKind::Random {
+                stamps: *s.get_ref(),
+            }
+        }
+    };
+    let speed_mm_s = match &p.speed_mm_s {
+        Some(v) => ctx.positive(v, &format!("{key}.speed_mm_s"), "mm/s")?,
+        None => hand.speed_mm_s,
+    };
+    let rate_hz = match (&p.rate_hz, &cart.drive) {
+        (Some(r), Drive::Roller { .. }) => {
+            return Err(ctx.err(
+                &r.span(),
+                format!("{key}.rate_hz"),
+                "a roller has no stamp rate (rolling distance sets contact): remove it",
+            ));
+        }
+        (Some(r), Drive::Pen { .. }) => Some(ctx.positive(r, &format!("{key}.rate_hz"), "Hz")?),
+        (None, Drive::Pen { rate_hz }) => Some(*rate_hz),
+        (None, Drive::Roller { .. }) => None,
+    };
+    Ok(Pass {
+        label,
+        kind,
+        speed_mm_s,
+        rate_hz,
+        respect_avoid: p.respect_avoid.unwrap_or(true),
+        at: ctx.at(&raw.span()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+name = "t"
+seed = 7
+[cartridge]
+preset = "pen-12"
+[hand]
+speed_mm_s = 10
+[[zones]]
+name = "a"
+shape = { rect = { width_mm = 20, height_mm = 10 } }
+[[zones.passes]]
+pattern = "horizontal"
+lane_spacing_mm = 3
+"#;
+
+    #[test]
+    fn a_minimal_scene_validates_with_defaults() {
+        let s = Scene::from_toml_str(OK, "t.toml").unwrap();
+        assert_eq!(s.seed, 7);
+        assert_eq!(s.cartridge.needle_count(), 12);
+        assert_eq!(s.analysis.cell_mm, DEFAULT_CELL_MM);
+        assert_eq!(s.zones[0].passes[0].rate_hz, Some(110.0));
+    }
+
+    #[test]
+    fn location_counts_lines_and_columns_from_one() {
+        assert_eq!(location("ab\ncd", 4), Location { line: 2, column: 2 });
+    }
+}

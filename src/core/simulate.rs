@@ -1,0 +1,331 @@
+//! Simulation: strokes -> stamps -> punctures.
+//!
+//! Each stroke is simulated on its own, with a random-number stream seeded from
+//! (scene seed, zone, pass, stroke index), in parallel; results are merged in
+//! plan order and given their times by a sequential prefix sum. So the result
+//! is bit-identical for any number of threads.
+//!
+//! The hand: along a lane, the device centre wobbles sideways and the glide
+//! speed varies, both as first-order autoregressive (Ornstein-Uhlenbeck)
+//! processes over the path with correlation length `wobble_length_mm` and
+//! stationary standard deviations `lateral_jitter_mm` and `speed_jitter`.
+
+use super::cartridge::{Cartridge, Drive};
+use super::geometry::{Region, Vec2};
+use super::pattern::{Plan, Stroke, StrokeKind};
+use super::scene::{Hand, Scene};
+use nalgebra::Rotation2;
+use rand::{RngExt, SeedableRng};
+use rand_distr::StandardNormal;
+use rand_pcg::Pcg64Mcg;
+use rayon::prelude::*;
+
+/// Where and when one needle entered the skin.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Puncture {
+    /// Position in the zone chart, mm.
+    pub pos_mm: Vec2,
+    /// Time since the start of the scene's treatment, s.
+    pub t_s: f64,
+    /// Index of the pass (in its zone) that made it.
+    pub pass: u32,
+}
+
+/// The punctures of one zone and the hand's path over it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ZoneRun {
+    /// Punctures in the treatable area, in time order.
+    pub punctures: Vec<Puncture>,
+    /// Punctures that fell in an avoid region, in time order.
+    pub violations: Vec<Puncture>,
+    /// Needles that landed outside the zone outline (dropped).
+    pub outside: u64,
+    /// Stamps (pen) or drum contacts (roller) made.
+    pub stamps: u64,
+    /// Random stamps for which no place inside the zone was found.
+    pub unplaced_stamps: u64,
+    /// Treatment time of the zone, lanes and turns included, s.
+    pub time_s: f64,
+    /// Length of the hand's path over the zone, lanes and turns included, mm.
+    pub path_length_mm: f64,
+    /// Range of `punctures` made by each pass (passes run one after another).
+    pub pass_ranges: Vec<std::ops::Range<usize>>,
+}
+
+/// The result of simulating a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Simulation {
+    pub zones: Vec<ZoneRun>,
+}
+
+impl Simulation {
+    pub fn punctures(&self) -> usize {
+        self.zones.iter().map(|z| z.punctures.len()).sum()
+    }
+    pub fn time_s(&self) -> f64 {
+        self.zones.iter().map(|z| z.time_s).sum()
+    }
+    pub fn path_length_mm(&self) -> f64 {
+        self.zones.iter().map(|z| z.path_length_mm).sum()
+    }
+}
+
+/// SplitMix64: a good 64-bit mixer, for deriving independent stream seeds.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The seed of one stroke's random stream.
+pub fn stroke_seed(seed: u64, zone: usize, pass: usize, stroke: usize) -> u64 {
+    mix(mix(mix(mix(seed) ^ zone as u64) ^ pass as u64) ^ stroke as u64)
+}
+
+/// Where needles of a stamp landed.
+#[derive(Default)]
+struct StrokeOut {
+    punctures: Vec<Puncture>,
+    violations: Vec<Puncture>,
+    outside: u64,
+    stamps: u64,
+    unplaced: u64,
+    duration_s: f64,
+}
+
+impl StrokeOut {
+    fn place(&mut self, region: &Region, p: Vec2, t_s: f64, pass: u32) {
+        if !region.outline.contains(p) {
+            self.outside += 1;
+        } else if region.in_avoid(p) {
+            self.violations.push(Puncture {
+                pos_mm: p,
+                t_s,
+                pass,
+            });
+        } else {
+            self.punctures.push(Puncture {
+                pos_mm: p,
+                t_s,
+                pass,
+            });
+        }
+    }
+}
+
+/// Sideways wobble and speed variation of the hand along a path.
+struct HandNoise {
+    lateral_mm: f64,
+    speed_rel: f64,
+    sd_lateral_mm: f64,
+    sd_speed: f64,
+    length_mm: f64,
+}
+
+impl HandNoise {
+    fn new(hand: &Hand, rng: &mut Pcg64Mcg) -> HandNoise {
+        let z1: f64 = rng.sample(StandardNormal);
+        let z2: f64 = rng.sample(StandardNormal);
+        HandNoise {
+            lateral_mm: z1 * hand.lateral_jitter_mm,
+            speed_rel: z2 * hand.speed_jitter,
+            sd_lateral_mm: hand.lateral_jitter_mm,
+            sd_speed: hand.speed_jitter,
+            length_mm: hand.wobble_length_mm,
+        }
+    }
+
+    /// Advances both processes by `ds_mm` of path.
+    fn advance(&mut self, ds_mm: f64, rng: &mut Pcg64Mcg) {
+        if self.sd_lateral_mm == 0.0 && self.sd_speed == 0.0 {
+            return;
+        }
+        let rho = (-ds_mm / self.length_mm).exp();
+        let k = (1.0 - rho * rho).sqrt();
+        let z1: f64 = rng.sample(StandardNormal);
+        let z2: f64 = rng.sample(StandardNormal);
+        self.lateral_mm = rho * self.lateral_mm + k * self.sd_lateral_mm * z1;
+        self.speed_rel = rho * self.speed_rel + k * self.sd_speed * z2;
+    }
+
+    /// Speed factor, kept above 10 % of the nominal speed.
+    fn speed_factor(&self) -> f64 {
+        (1.0 + self.speed_rel).max(0.1)
+    }
+}
+
+/// Tries this many places for a random stamp before giving it up.
+const MAX_PLACEMENT_TRIES: usize = 10_000;
+
+fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeOut {
+    let zone = &scene.zones[stroke.zone];
+    let region = &zone.region;
+    let cart: &Cartridge = &scene.cartridge;
+    let mut rng = Pcg64Mcg::seed_from_u64(stroke_seed(
+        scene.seed,
+        stroke.zone,
+        stroke.pass,
+        stroke.index_in_pass,
+    ));
+    let mut out = StrokeOut::default();
+    let pass = stroke.pass as u32;
+    match (&stroke.kind, &cart.drive) {
+        (StrokeKind::Line { start_mm, end_mm }, Drive::Pen { .. }) => {
+            let rate_hz = stroke.rate_hz.expect("a pen pass has a rate (validated)");
+            let length = (end_mm - start_mm).norm();
+            let dir = (end_mm - start_mm) / length;
+            let normal = Vec2::new(-dir.y, dir.x);
+            let rot = Rotation2::new(dir.y.atan2(dir.x));
+            let needles: Vec<Vec2> = cart.needles_mm.iter().map(|n| rot * n).collect();
+            let mut noise = HandNoise::new(&scene.hand, &mut rng);
+            // The pen is already stamping when it reaches the lane: a random phase.
+            let mut s = rng.random::<f64>() * stroke.speed_mm_s / rate_hz;
+            let mut i = 0u64;
+            while s <= length {
+                let centre = start_mm + dir * s + normal * noise.lateral_mm;
+                let t = i as f64 / rate_hz;
+                for n in &needles {
+                    out.place(region, centre + n, t, pass);
+                }
+                i += 1;
+                let ds = stroke.speed_mm_s * noise.speed_factor() / rate_hz;
+                s += ds;
+                noise.advance(ds, &mut rng);
+            }
+            out.stamps = i;
+            out.duration_s = i as f64 / rate_hz;
+        }
+        (
+            StrokeKind::Line { start_mm, end_mm },
+            Drive::Roller {
+                circumference_mm,
+                axial_mm,
+                contact_mm,
+            },
+        ) => {
+            let length = (end_mm - start_mm).norm();
+            let dir = (end_mm - start_mm) / length;
+            let normal = Vec2::new(-dir.y, dir.x);
+            let mut noise = HandNoise::new(&scene.hand, &mut rng);
+            let phase = rng.random::<f64>() * circumference_mm;
+            let (mut s_prev, mut t) = (0.0, 0.0);
+            'drum: for rev in 0u64.. {
+                for &k in roller_order {
+                    let s = contact_mm[k] + rev as f64 * circumference_mm - phase;
+                    if s < 0.0 {
+                        continue;
+                    }
+                    if s > length {
+                        break 'drum;
+                    }
+                    if s > s_prev {
+                        t += (s - s_prev) / (stroke.speed_mm_s * noise.speed_factor());
+                        noise.advance(s - s_prev, &mut rng);
+                        s_prev = s;
+                        out.stamps += 1;
+                    }
+                    let p = start_mm + dir * s + normal * (axial_mm[k] + noise.lateral_mm);
+                    out.place(region, p, t, pass);
+                }
+            }
+            out.duration_s = t + (length - s_prev) / stroke.speed_mm_s;
+        }
+        (StrokeKind::Random { stamps }, _) => {
+            let rate_hz = stroke.rate_hz.unwrap_or(1.0);
+            let b = region.bounds();
+            let size = b.size_mm();
+            for i in 0..*stamps {
+                let mut centre = None;
+                for _ in 0..MAX_PLACEMENT_TRIES {
+                    let c = b.min_mm
+                        + Vec2::new(rng.random::<f64>() * size.x, rng.random::<f64>() * size.y);
+                    let ok =
+                        region.outline.contains(c) && !(stroke.respect_avoid && region.in_avoid(c));
+                    if ok {
+                        centre = Some(c);
+                        break;
+                    }
+                }
+                let angle = rng.random::<f64>() * std::f64::consts::TAU;
+                let Some(c) = centre else {
+                    out.unplaced += 1;
+                    continue;
+                };
+                let rot = Rotation2::new(angle);
+                let t = i as f64 / rate_hz;
+                for n in &cart.needles_mm {
+                    out.place(region, c + rot * n, t, pass);
+                }
+                out.stamps += 1;
+            }
+            out.duration_s = *stamps as f64 / rate_hz;
+        }
+    }
+    out
+}
+
+/// Simulates `plan` on the current rayon pool.
+pub fn simulate(scene: &Scene, plan: &Plan) -> Simulation {
+    let roller_order: Vec<usize> = match &scene.cartridge.drive {
+        Drive::Roller { contact_mm, .. } => {
+            let mut order: Vec<usize> = (0..contact_mm.len()).collect();
+            order.sort_by(|&a, &b| contact_mm[a].total_cmp(&contact_mm[b]).then(a.cmp(&b)));
+            order
+        }
+        Drive::Pen { .. } => Vec::new(),
+    };
+    let outs: Vec<StrokeOut> = plan
+        .strokes
+        .par_iter()
+        .map(|s| run_stroke(scene, s, &roller_order))
+        .collect();
+
+    let mut zones: Vec<ZoneRun> = (0..scene.zones.len())
+        .map(|z| ZoneRun {
+            pass_ranges: vec![0..0; scene.zones[z].passes.len()],
+            ..ZoneRun::default()
+        })
+        .collect();
+    // Zones are treated one after another; each keeps its own clock offset
+    // from the scene start so puncture times are global.
+    let mut clock_s = 0.0;
+    for (stroke, out) in plan.strokes.iter().zip(outs) {
+        let zr = &mut zones[stroke.zone];
+        let mut travel_s = stroke.gap_before_mm / stroke.speed_mm_s;
+        if stroke.turn_before {
+            travel_s += scene.hand.turn_time_s;
+        }
+        zr.time_s += travel_s;
+        clock_s += travel_s;
+        zr.path_length_mm += stroke.gap_before_mm
+            + match stroke.kind {
+                StrokeKind::Line { .. } => stroke.length_mm(),
+                // A random stamper moves at the glide speed while it stamps.
+                StrokeKind::Random { .. } => out.duration_s * stroke.speed_mm_s,
+            };
+        zr.punctures.extend(out.punctures.iter().map(|p| Puncture {
+            t_s: p.t_s + clock_s,
+            ..*p
+        }));
+        zr.violations
+            .extend(out.violations.iter().map(|p| Puncture {
+                t_s: p.t_s + clock_s,
+                ..*p
+            }));
+        zr.outside += out.outside;
+        zr.stamps += out.stamps;
+        zr.unplaced_stamps += out.unplaced;
+        zr.time_s += out.duration_s;
+        clock_s += out.duration_s;
+    }
+    // Passes run one after another, so each pass's punctures are contiguous.
+    for zr in &mut zones {
+        let n = zr.pass_ranges.len();
+        let bounds: Vec<usize> = (0..=n)
+            .map(|k| zr.punctures.partition_point(|p| (p.pass as usize) < k))
+            .collect();
+        zr.pass_ranges = (0..n).map(|k| bounds[k]..bounds[k + 1]).collect();
+    }
+    Simulation { zones }
+}

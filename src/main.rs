@@ -1,0 +1,5 @@
+//! The `needlemap` command: see `needlemap --help`.
+
+fn main() -> std::process::ExitCode {
+    needlemap::app::main()
+}
