@@ -63,18 +63,12 @@ pub struct Failure {
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure {
-            code: 1,
-            error: e.into(),
-        }
+        Failure { code: 1, error: e.into() }
     }
 }
 
 fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
-    Failure {
-        code: 2,
-        error: e.into(),
-    }
+    Failure { code: 2, error: e.into() }
 }
 
 /// Entry point of the binary.
@@ -111,18 +105,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Check {
-            scene,
-            max_memory_mb,
-        } => {
+        Command::Check { scene, max_memory_mb } => {
             let s = load_scene(&scene)?;
-            let (plan, est) = core::plan_checked(
-                &s,
-                &RunOptions {
-                    max_memory_bytes: max_memory_mb << 20,
-                },
-            )
-            .map_err(bad_input)?;
+            let (plan, est) =
+                core::plan_checked(&s, &RunOptions { max_memory_bytes: max_memory_mb << 20 }).map_err(bad_input)?;
             println!(
                 "{}: ok: scene `{}`, {} zone(s), {} passes, {} strokes, up to {} punctures, about {:.0} MiB",
                 scene.display(),
@@ -135,14 +121,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Simulate {
-            scene,
-            out,
-            seed,
-            threads,
-            stats,
-            max_memory_mb,
-        } => {
+        Command::Simulate { scene, out, seed, threads, stats, max_memory_mb } => {
             if let Some(n) = threads {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n as usize)
@@ -155,22 +134,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 s = s.with_seed(seed);
             }
             let t_parse = t0.elapsed();
-            let outcome = core::run(
-                &s,
-                &RunOptions {
-                    max_memory_bytes: max_memory_mb << 20,
-                },
-            )
-            .map_err(bad_input)?;
+            let outcome = core::run(&s, &RunOptions { max_memory_bytes: max_memory_mb << 20 }).map_err(bad_input)?;
             let t1 = Instant::now();
             let report = core::report::report_json(&outcome);
             let csv = core::report::zones_csv(&outcome.zones);
             let t_report = t1.elapsed();
             let t2 = Instant::now();
-            let mut files: Vec<(&str, Vec<u8>)> = vec![
-                ("report.json", report.into_bytes()),
-                ("zones.csv", csv.into_bytes()),
-            ];
+            let mut files: Vec<(&str, Vec<u8>)> =
+                vec![("report.json", report.into_bytes()), ("zones.csv", csv.into_bytes())];
             for (name, layer) in [
                 ("density.png", plot::Layer::Density),
                 ("bands.png", plot::Layer::Bands),
@@ -190,22 +161,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             println!("wrote {} to {}", names.join(", "), dir.display());
             if stats {
                 let n = outcome.simulation.punctures() as f64;
-                let tm = &outcome.times;
-                let engine = tm.plan + tm.simulate + tm.measure;
+                let engine = outcome.times.total();
                 println!("stage times ({} threads):", rayon::current_num_threads());
-                for (name, d) in [
-                    ("parse + validate", t_parse),
-                    ("plan", tm.plan),
-                    ("simulate", tm.simulate),
-                    ("measure", tm.measure),
-                    ("report text", t_report),
-                    ("pictures", t_png),
-                    ("write files", t_write),
-                ] {
-                    println!("  {name:<17} {:>9.1} ms", d.as_secs_f64() * 1e3);
+                let mut rows: Vec<(&str, std::time::Duration)> = vec![("parse + validate", t_parse)];
+                rows.extend(outcome.times.stages.iter().cloned());
+                rows.extend([("report text", t_report), ("pictures", t_png), ("write files", t_write)]);
+                for (name, d) in rows {
+                    let indent = if name.contains(':') { "    " } else { "  " };
+                    println!("{indent}{:<28} {:>9.1} ms", name, d.as_secs_f64() * 1e3);
                 }
                 println!(
-                    "  engine total      {:>9.1} ms  ({:.1} M punctures/s simulated and measured)",
+                    "  engine (plan + simulate + measure) {:>7.1} ms: {:.1} M punctures/s",
                     engine.as_secs_f64() * 1e3,
                     n / engine.as_secs_f64() / 1e6
                 );

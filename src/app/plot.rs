@@ -31,12 +31,8 @@ pub const UNDER: RGBColor = RGBColor(69, 117, 180);
 pub const IN_BAND: RGBColor = RGBColor(254, 224, 144);
 pub const OVER: RGBColor = RGBColor(215, 48, 39);
 /// Hit classes 0, 1, 2, 3+ (sequential, light to dark, so gaps read as holes).
-pub const HITS: [RGBColor; 4] = [
-    RGBColor(240, 240, 240),
-    RGBColor(253, 212, 158),
-    RGBColor(252, 141, 89),
-    RGBColor(179, 0, 0),
-];
+pub const HITS: [RGBColor; 4] =
+    [RGBColor(240, 240, 240), RGBColor(253, 212, 158), RGBColor(252, 141, 89), RGBColor(179, 0, 0)];
 const AVOID_FILL: RGBColor = RGBColor(200, 200, 210);
 const AVOID_LINE: RGBColor = RGBColor(120, 0, 160);
 const VIOLATION: RGBColor = RGBColor(230, 0, 126);
@@ -45,11 +41,7 @@ fn register_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Ubuntu Light (in egui's default fonts) has the Latin-1 glyphs we use (², –).
-        let _ = plotters::style::register_font(
-            FONT,
-            FontStyle::Normal,
-            epaint_default_fonts::UBUNTU_LIGHT,
-        );
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT);
     });
 }
 
@@ -97,11 +89,7 @@ fn nice_ceiling(x: f64) -> f64 {
 }
 
 fn axis_label(v: &f64) -> String {
-    if (v - v.round()).abs() < 1e-9 {
-        format!("{v:.0}")
-    } else {
-        format!("{v}")
-    }
+    if (v - v.round()).abs() < 1e-9 { format!("{v:.0}") } else { format!("{v}") }
 }
 
 struct PanelGeometry {
@@ -112,10 +100,7 @@ struct PanelGeometry {
 fn panel_geometry(region: &Region) -> PanelGeometry {
     let size = region.bounds().size_mm();
     let px_per_mm = (MAP_PX / size.x).min(MAP_MAX_H_PX / size.y);
-    PanelGeometry {
-        map_w: size.x * px_per_mm,
-        map_h: size.y * px_per_mm,
-    }
+    PanelGeometry { map_w: size.x * px_per_mm, map_h: size.y * px_per_mm }
 }
 
 fn panel_height(g: &PanelGeometry) -> u32 {
@@ -126,23 +111,18 @@ fn panel_height(g: &PanelGeometry) -> u32 {
 /// `None` when the layer has nothing to show (bands without any target).
 pub fn render_layer(o: &Outcome, layer: Layer) -> anyhow::Result<Option<Vec<u8>>> {
     register_fonts();
-    let zones: Vec<usize> = (0..o.zones.len())
-        .filter(|&z| layer != Layer::Bands || o.zones[z].target_per_cm2.is_some())
-        .collect();
+    let zones: Vec<usize> =
+        (0..o.zones.len()).filter(|&z| layer != Layer::Bands || o.zones[z].target_per_cm2.is_some()).collect();
     if zones.is_empty() {
         return Ok(None);
     }
-    let geos: Vec<PanelGeometry> = zones
-        .iter()
-        .map(|&z| panel_geometry(&o.scene.zones[z].region))
-        .collect();
+    let geos: Vec<PanelGeometry> = zones.iter().map(|&z| panel_geometry(&o.scene.zones[z].region)).collect();
     let width = (MAP_PX as u32) + Y_LABELS_PX + LEGEND_W + 3 * MARGIN_PX;
     let height: u32 = geos.iter().map(panel_height).sum();
     let mut buf = vec![255u8; (width * height * 3) as usize];
     draw_panels(&mut buf, (width, height), o, layer, &zones, &geos)
         .map_err(|e| anyhow::anyhow!("drawing the {} map: {e}", layer.title()))?;
-    let img = image::RgbImage::from_raw(width, height, buf)
-        .ok_or_else(|| anyhow::anyhow!("image buffer size"))?;
+    let img = image::RgbImage::from_raw(width, height, buf).ok_or_else(|| anyhow::anyhow!("image buffer size"))?;
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
     Ok(Some(png))
@@ -183,10 +163,7 @@ fn draw_zone(
     let map_w_px = g.map_w.round() as u32 + Y_LABELS_PX + 2 * MARGIN_PX;
     let (left, right) = panel.split_horizontally(map_w_px);
     let caption = match layer {
-        Layer::Density => format!(
-            "{}: puncture density, mean {:.0} /cm²",
-            zone.name, metrics.density_per_cm2.mean
-        ),
+        Layer::Density => format!("{}: puncture density, mean {:.0} /cm²", zone.name, metrics.density_per_cm2.mean),
         Layer::Bands => {
             let t = zone.target_per_cm2.unwrap_or([0.0, 0.0]);
             format!(
@@ -198,11 +175,7 @@ fn draw_zone(
                 metrics.over_fraction.unwrap_or(0.0) * 100.0
             )
         }
-        Layer::Hits => format!(
-            "{}: needle-disk hits, coverage {:.1}%",
-            zone.name,
-            metrics.coverage_fraction * 100.0
-        ),
+        Layer::Hits => format!("{}: needle-disk hits, coverage {:.1}%", zone.name, metrics.coverage_fraction * 100.0),
     };
     let mut chart = ChartBuilder::on(&left)
         .caption(caption, (FONT, 21))
@@ -224,17 +197,12 @@ fn draw_zone(
     // The map itself, one pixel per plot pixel.
     let (pw, ph) = chart.plotting_area().dim_in_pixel();
     let vmax = density_max(field, zone.target_per_cm2);
-    let mm_per_px = Vec2::new(
-        (b.max_mm.x - b.min_mm.x) / pw as f64,
-        (b.max_mm.y - b.min_mm.y) / ph as f64,
-    );
+    let mm_per_px = Vec2::new((b.max_mm.x - b.min_mm.x) / pw as f64, (b.max_mm.y - b.min_mm.y) / ph as f64);
     let mut pixels = vec![255u8; (pw * ph * 3) as usize];
     for py in 0..ph {
         for px in 0..pw {
-            let p = Vec2::new(
-                b.min_mm.x + (px as f64 + 0.5) * mm_per_px.x,
-                b.max_mm.y - (py as f64 + 0.5) * mm_per_px.y,
-            );
+            let p =
+                Vec2::new(b.min_mm.x + (px as f64 + 0.5) * mm_per_px.x, b.max_mm.y - (py as f64 + 0.5) * mm_per_px.y);
             let colour = if !zone.region.outline.contains(p) {
                 continue;
             } else if zone.region.in_avoid(p) {
@@ -244,10 +212,7 @@ fn draw_zone(
                     Layer::Hits => {
                         let hp = &field.hits_preview;
                         let q = (p - field.layout.origin_mm) / hp.px_mm;
-                        let (i, j) = (
-                            (q.x as usize).min(hp.width - 1),
-                            (q.y as usize).min(hp.height - 1),
-                        );
+                        let (i, j) = ((q.x as usize).min(hp.width - 1), (q.y as usize).min(hp.height - 1));
                         match hp.classes[j * hp.width + i] {
                             k @ 0..=3 => HITS[k as usize],
                             _ => HITS[0],
@@ -278,8 +243,7 @@ fn draw_zone(
         }
     }
     chart.draw_series(std::iter::once(
-        BitMapElement::with_owned_buffer((b.min_mm.x, b.max_mm.y), (pw, ph), pixels)
-            .ok_or("map buffer size")?,
+        BitMapElement::with_owned_buffer((b.min_mm.x, b.max_mm.y), (pw, ph), pixels).ok_or("map buffer size")?,
     ))?;
 
     // Outline, avoid regions, avoid-region punctures.
@@ -288,15 +252,9 @@ fn draw_zone(
         pts.push(pts[0]);
         pts
     };
-    chart.draw_series(std::iter::once(PathElement::new(
-        closed(&zone.region.outline),
-        BLACK.stroke_width(2),
-    )))?;
+    chart.draw_series(std::iter::once(PathElement::new(closed(&zone.region.outline), BLACK.stroke_width(2))))?;
     for a in &zone.region.avoid {
-        chart.draw_series(std::iter::once(PathElement::new(
-            closed(a),
-            AVOID_LINE.stroke_width(2),
-        )))?;
+        chart.draw_series(std::iter::once(PathElement::new(closed(a), AVOID_LINE.stroke_width(2))))?;
     }
     draw_violations(&mut chart, run)?;
     draw_scale_bar(&mut chart, b.min_mm, b.max_mm)?;
@@ -340,7 +298,7 @@ fn draw_violations(chart: &mut Chart, run: &ZoneRun) -> DrawResult<()> {
         run.violations
             .iter()
             .step_by(step)
-            .map(|p| Cross::new((p.pos_mm.x, p.pos_mm.y), 3, VIOLATION.stroke_width(1))),
+            .map(|p| Cross::new((p.u_mm as f64, p.v_mm as f64), 3, VIOLATION.stroke_width(1))),
     )?;
     Ok(())
 }
@@ -354,43 +312,25 @@ fn draw_scale_bar(chart: &mut Chart, min: Vec2, max: Vec2) -> DrawResult<()> {
         .unwrap_or(w / 4.0);
     let x0 = min.x + w * 0.04;
     let y0 = min.y + (max.y - min.y) * 0.06;
-    chart.draw_series(std::iter::once(PathElement::new(
-        vec![(x0, y0), (x0 + len, y0)],
-        WHITE.stroke_width(8),
-    )))?;
-    chart.draw_series(std::iter::once(PathElement::new(
-        vec![(x0, y0), (x0 + len, y0)],
-        BLACK.stroke_width(4),
-    )))?;
-    let style = TextStyle::from((FONT, 16).into_font()).color(&BLACK).pos(
-        plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Left,
-            plotters::style::text_anchor::VPos::Bottom,
-        ),
-    );
+    chart.draw_series(std::iter::once(PathElement::new(vec![(x0, y0), (x0 + len, y0)], WHITE.stroke_width(8))))?;
+    chart.draw_series(std::iter::once(PathElement::new(vec![(x0, y0), (x0 + len, y0)], BLACK.stroke_width(4))))?;
+    let style = TextStyle::from((FONT, 16).into_font()).color(&BLACK).pos(plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Left,
+        plotters::style::text_anchor::VPos::Bottom,
+    ));
     let label_at = (x0, y0 + (max.y - min.y) * 0.02);
     let text = format!("{len} mm");
     let backing = chart.plotting_area().map_coordinate(&label_at);
     let (tw, th) = chart.plotting_area().estimate_text_size(&text, &style)?;
-    chart
-        .plotting_area()
-        .strip_coord_spec()
-        .draw(&Rectangle::new(
-            [
-                (backing.0 - 3, backing.1 - th as i32 - 2),
-                (backing.0 + tw as i32 + 3, backing.1 + 1),
-            ],
-            WHITE.mix(0.85).filled(),
-        ))?;
+    chart.plotting_area().strip_coord_spec().draw(&Rectangle::new(
+        [(backing.0 - 3, backing.1 - th as i32 - 2), (backing.0 + tw as i32 + 3, backing.1 + 1)],
+        WHITE.mix(0.85).filled(),
+    ))?;
     chart.draw_series(std::iter::once(Text::new(text, label_at, style)))?;
     Ok(())
 }
 
-fn draw_colorbar(
-    area: &DrawingArea<BitMapBackend, Shift>,
-    vmax: f64,
-    target: Option<[f64; 2]>,
-) -> DrawResult<()> {
+fn draw_colorbar(area: &DrawingArea<BitMapBackend, Shift>, vmax: f64, target: Option<[f64; 2]>) -> DrawResult<()> {
     let (area, _) = area.split_horizontally(40 + 12 + 6 + 80);
     let mut bar = ChartBuilder::on(&area)
         .margin_top(CAPTION_PX + MARGIN_PX)
@@ -410,22 +350,13 @@ fn draw_colorbar(
         .draw()?;
     let steps = 256;
     bar.draw_series((0..steps).map(|i| {
-        let (a, b) = (
-            i as f64 / steps as f64 * vmax,
-            (i + 1) as f64 / steps as f64 * vmax,
-        );
+        let (a, b) = (i as f64 / steps as f64 * vmax, (i + 1) as f64 / steps as f64 * vmax);
         Rectangle::new([(0.0, a), (1.0, b)], viridis((a + b) / 2.0 / vmax).filled())
     }))?;
     if let Some([lo, hi]) = target {
         for v in [lo, hi] {
-            bar.draw_series(std::iter::once(PathElement::new(
-                vec![(0.0, v), (1.0, v)],
-                WHITE.stroke_width(3),
-            )))?;
-            bar.draw_series(std::iter::once(PathElement::new(
-                vec![(0.0, v), (1.0, v)],
-                BLACK.stroke_width(1),
-            )))?;
+            bar.draw_series(std::iter::once(PathElement::new(vec![(0.0, v), (1.0, v)], WHITE.stroke_width(3))))?;
+            bar.draw_series(std::iter::once(PathElement::new(vec![(0.0, v), (1.0, v)], BLACK.stroke_width(1))))?;
         }
     }
     Ok(())
@@ -440,20 +371,13 @@ fn draw_legend(
     let mut y = (CAPTION_PX + MARGIN_PX + 6) as i32;
     for (colour, label) in items {
         area.draw(&Rectangle::new([(x, y), (x + 22, y + 18)], colour.filled()))?;
-        area.draw(&Rectangle::new(
-            [(x, y), (x + 22, y + 18)],
-            BLACK.stroke_width(1),
-        ))?;
+        area.draw(&Rectangle::new([(x, y), (x + 22, y + 18)], BLACK.stroke_width(1)))?;
         area.draw(&Text::new(label.clone(), (x + 30, y + 1), (FONT, 15)))?;
         y += 28;
     }
     if violations {
         area.draw(&Cross::new((x + 11, y + 9), 5, VIOLATION.stroke_width(2)))?;
-        area.draw(&Text::new(
-            "puncture in avoid region",
-            (x + 30, y + 1),
-            (FONT, 15),
-        ))?;
+        area.draw(&Text::new("puncture in avoid region", (x + 30, y + 1), (FONT, 15)))?;
     }
     Ok(())
 }

@@ -83,10 +83,7 @@ fn ring(n: usize, radius_mm: f64, phase: f64) -> impl Iterator<Item = Vec2> {
 fn grid(cols: usize, rows: usize, pitch_mm: f64) -> Vec<Vec2> {
     let (cx, cy) = ((cols - 1) as f64 / 2.0, (rows - 1) as f64 / 2.0);
     (0..rows)
-        .flat_map(|r| {
-            (0..cols)
-                .map(move |c| Vec2::new((c as f64 - cx) * pitch_mm, (r as f64 - cy) * pitch_mm))
-        })
+        .flat_map(|r| (0..cols).map(move |c| Vec2::new((c as f64 - cx) * pitch_mm, (r as f64 - cy) * pitch_mm)))
         .collect()
 }
 
@@ -172,11 +169,7 @@ pub fn roller_192() -> Cartridge {
         needles_mm: axial_mm.iter().map(|&a| Vec2::new(0.0, a)).collect(),
         needle_diameter_mm: 0.25,
         depth_mm: DEFAULT_DEPTH_MM,
-        drive: Drive::Roller {
-            circumference_mm,
-            axial_mm,
-            contact_mm,
-        },
+        drive: Drive::Roller { circumference_mm, axial_mm, contact_mm },
     }
 }
 
@@ -252,12 +245,7 @@ mod tests {
     #[test]
     fn roller_drum_gives_15_3_punctures_per_cm2_per_pass() {
         let r = roller_192();
-        let Drive::Roller {
-            circumference_mm, ..
-        } = r.drive
-        else {
-            panic!("roller-192 is a roller")
-        };
+        let Drive::Roller { circumference_mm, .. } = r.drive else { panic!("roller-192 is a roller") };
         let per_cm2 = 192.0 / (circumference_mm * 20.0) * 100.0;
         assert!((per_cm2 - 15.28).abs() < 0.01, "{per_cm2}");
     }

@@ -16,11 +16,7 @@ pub enum Shape {
     /// A simple polygon (counter-clockwise or clockwise, not self-intersecting).
     Polygon { vertices_mm: Vec<Vec2> },
     /// An axis-aligned ellipse; a circle when the radii are equal.
-    Ellipse {
-        center_mm: Vec2,
-        radius_u_mm: f64,
-        radius_v_mm: f64,
-    },
+    Ellipse { center_mm: Vec2, radius_u_mm: f64, radius_v_mm: f64 },
 }
 
 /// Why a polygon is not usable as a region.
@@ -37,10 +33,7 @@ impl std::fmt::Display for PolygonProblem {
         match self {
             Self::TooFewVertices(n) => write!(f, "has {n} vertices; a polygon needs at least 3"),
             Self::NotFinite(i) => write!(f, "vertex {i} is not a finite number"),
-            Self::ZeroArea => write!(
-                f,
-                "encloses no area (its vertices are collinear or repeated)"
-            ),
+            Self::ZeroArea => write!(f, "encloses no area (its vertices are collinear or repeated)"),
             Self::SelfIntersecting { edge_a, edge_b } => {
                 write!(f, "intersects itself (edges {edge_a} and {edge_b} cross)")
             }
@@ -54,10 +47,7 @@ pub fn validate_polygon(vertices: &[Vec2]) -> Result<(), PolygonProblem> {
     if n < 3 {
         return Err(PolygonProblem::TooFewVertices(n));
     }
-    if let Some(i) = vertices
-        .iter()
-        .position(|v| !v.x.is_finite() || !v.y.is_finite())
-    {
+    if let Some(i) = vertices.iter().position(|v| !v.x.is_finite() || !v.y.is_finite()) {
         return Err(PolygonProblem::NotFinite(i));
     }
     if polygon_signed_area(vertices).abs() < 1e-9 {
@@ -72,10 +62,7 @@ pub fn validate_polygon(vertices: &[Vec2]) -> Result<(), PolygonProblem> {
             let (p1, p2) = (vertices[a], vertices[(a + 1) % n]);
             let (q1, q2) = (vertices[b], vertices[(b + 1) % n]);
             if segments_intersect(p1, p2, q1, q2) {
-                return Err(PolygonProblem::SelfIntersecting {
-                    edge_a: a,
-                    edge_b: b,
-                });
+                return Err(PolygonProblem::SelfIntersecting { edge_a: a, edge_b: b });
             }
         }
     }
@@ -95,11 +82,7 @@ fn segments_intersect(p1: Vec2, p2: Vec2, q1: Vec2, q2: Vec2) -> bool {
         return true;
     }
     let on = |a: Vec2, b: Vec2, p: Vec2, d: f64| {
-        d == 0.0
-            && p.x >= a.x.min(b.x)
-            && p.x <= a.x.max(b.x)
-            && p.y >= a.y.min(b.y)
-            && p.y <= a.y.max(b.y)
+        d == 0.0 && p.x >= a.x.min(b.x) && p.x <= a.x.max(b.x) && p.y >= a.y.min(b.y) && p.y <= a.y.max(b.y)
     };
     on(q1, q2, p1, d1) || on(q1, q2, p2, d2) || on(p1, p2, q1, d3) || on(p1, p2, q2, d4)
 }
@@ -141,50 +124,29 @@ impl Shape {
     }
 
     pub fn circle(center_mm: Vec2, radius_mm: f64) -> Shape {
-        Shape::Ellipse {
-            center_mm,
-            radius_u_mm: radius_mm,
-            radius_v_mm: radius_mm,
-        }
+        Shape::Ellipse { center_mm, radius_u_mm: radius_mm, radius_v_mm: radius_mm }
     }
 
     /// Exact area, mm2.
     pub fn area_mm2(&self) -> f64 {
         match self {
             Shape::Polygon { vertices_mm } => polygon_signed_area(vertices_mm).abs(),
-            Shape::Ellipse {
-                radius_u_mm,
-                radius_v_mm,
-                ..
-            } => std::f64::consts::PI * radius_u_mm * radius_v_mm,
+            Shape::Ellipse { radius_u_mm, radius_v_mm, .. } => std::f64::consts::PI * radius_u_mm * radius_v_mm,
         }
     }
 
     pub fn bounds(&self) -> Bounds {
         match self {
             Shape::Polygon { vertices_mm } => {
-                let mut b = Bounds {
-                    min_mm: vertices_mm[0],
-                    max_mm: vertices_mm[0],
-                };
+                let mut b = Bounds { min_mm: vertices_mm[0], max_mm: vertices_mm[0] };
                 for v in vertices_mm {
-                    b = b.union(&Bounds {
-                        min_mm: *v,
-                        max_mm: *v,
-                    });
+                    b = b.union(&Bounds { min_mm: *v, max_mm: *v });
                 }
                 b
             }
-            Shape::Ellipse {
-                center_mm,
-                radius_u_mm,
-                radius_v_mm,
-            } => {
+            Shape::Ellipse { center_mm, radius_u_mm, radius_v_mm } => {
                 let r = Vec2::new(*radius_u_mm, *radius_v_mm);
-                Bounds {
-                    min_mm: center_mm - r,
-                    max_mm: center_mm + r,
-                }
+                Bounds { min_mm: center_mm - r, max_mm: center_mm + r }
             }
         }
     }
@@ -198,20 +160,14 @@ impl Shape {
                 let mut j = n - 1;
                 for i in 0..n {
                     let (a, b) = (v[i], v[j]);
-                    if (a.y > p.y) != (b.y > p.y)
-                        && p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x
-                    {
+                    if (a.y > p.y) != (b.y > p.y) && p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x {
                         inside = !inside;
                     }
                     j = i;
                 }
                 inside
             }
-            Shape::Ellipse {
-                center_mm,
-                radius_u_mm,
-                radius_v_mm,
-            } => {
+            Shape::Ellipse { center_mm, radius_u_mm, radius_v_mm } => {
                 let d = p - center_mm;
                 (d.x / radius_u_mm).powi(2) + (d.y / radius_v_mm).powi(2) <= 1.0
             }
@@ -240,21 +196,11 @@ impl Shape {
                     }
                 }
                 ts.sort_by(f64::total_cmp);
-                ts.chunks_exact(2)
-                    .filter(|c| c[1] > c[0])
-                    .map(|c| (c[0], c[1]))
-                    .collect()
+                ts.chunks_exact(2).filter(|c| c[1] > c[0]).map(|c| (c[0], c[1])).collect()
             }
-            Shape::Ellipse {
-                center_mm,
-                radius_u_mm,
-                radius_v_mm,
-            } => {
+            Shape::Ellipse { center_mm, radius_u_mm, radius_v_mm } => {
                 // Scale to the unit circle and solve |o + t d|^2 = 1.
-                let o = Vec2::new(
-                    (origin.x - center_mm.x) / radius_u_mm,
-                    (origin.y - center_mm.y) / radius_v_mm,
-                );
+                let o = Vec2::new((origin.x - center_mm.x) / radius_u_mm, (origin.y - center_mm.y) / radius_v_mm);
                 let d = Vec2::new(dir.x / radius_u_mm, dir.y / radius_v_mm);
                 let a = d.dot(&d);
                 let b = 2.0 * o.dot(&d);
@@ -273,11 +219,7 @@ impl Shape {
     pub fn outline_mm(&self) -> Vec<Vec2> {
         match self {
             Shape::Polygon { vertices_mm } => vertices_mm.clone(),
-            Shape::Ellipse {
-                center_mm,
-                radius_u_mm,
-                radius_v_mm,
-            } => (0..128)
+            Shape::Ellipse { center_mm, radius_u_mm, radius_v_mm } => (0..128)
                 .map(|i| {
                     let a = i as f64 / 128.0 * std::f64::consts::TAU;
                     center_mm + Vec2::new(radius_u_mm * a.cos(), radius_v_mm * a.sin())
@@ -333,11 +275,7 @@ impl Region {
         if !cut_avoid || self.avoid.is_empty() {
             return inside;
         }
-        let mut holes: Vec<(f64, f64)> = self
-            .avoid
-            .iter()
-            .flat_map(|a| a.line_intervals(origin, dir))
-            .collect();
+        let mut holes: Vec<(f64, f64)> = self.avoid.iter().flat_map(|a| a.line_intervals(origin, dir)).collect();
         holes.sort_by(|a, b| a.0.total_cmp(&b.0));
         subtract_intervals(&inside, &holes)
     }
@@ -363,19 +301,10 @@ mod tests {
     fn concave_polygon_gives_two_intervals() {
         // A "U" shape: a horizontal line through the arms crosses twice.
         let u = Shape::Polygon {
-            vertices_mm: [
-                (0., 0.),
-                (6., 0.),
-                (6., 6.),
-                (4., 6.),
-                (4., 2.),
-                (2., 2.),
-                (2., 6.),
-                (0., 6.),
-            ]
-            .iter()
-            .map(|&(x, y)| Vec2::new(x, y))
-            .collect(),
+            vertices_mm: [(0., 0.), (6., 0.), (6., 6.), (4., 6.), (4., 2.), (2., 2.), (2., 6.), (0., 6.)]
+                .iter()
+                .map(|&(x, y)| Vec2::new(x, y))
+                .collect(),
         };
         let iv = u.line_intervals(Vec2::new(0.0, 4.0), Vec2::new(1.0, 0.0));
         assert_eq!(iv, vec![(0.0, 2.0), (4.0, 6.0)]);
@@ -384,11 +313,7 @@ mod tests {
 
     #[test]
     fn ellipse_chord_matches_the_closed_form() {
-        let e = Shape::Ellipse {
-            center_mm: Vec2::new(0.0, 0.0),
-            radius_u_mm: 4.0,
-            radius_v_mm: 2.0,
-        };
+        let e = Shape::Ellipse { center_mm: Vec2::new(0.0, 0.0), radius_u_mm: 4.0, radius_v_mm: 2.0 };
         let iv = e.line_intervals(Vec2::new(0.0, 1.0), Vec2::new(1.0, 0.0));
         let half = 4.0 * (1.0f64 - 0.25).sqrt();
         assert!((iv[0].0 + half).abs() < 1e-12 && (iv[0].1 - half).abs() < 1e-12);
@@ -396,32 +321,17 @@ mod tests {
 
     #[test]
     fn self_intersecting_bowtie_is_rejected() {
-        let v: Vec<Vec2> = [(0., 0.), (2., 2.), (2., 0.), (0., 2.)]
-            .iter()
-            .map(|&(x, y)| Vec2::new(x, y))
-            .collect();
-        assert!(matches!(
-            validate_polygon(&v),
-            Err(PolygonProblem::SelfIntersecting { .. })
-        ));
-        let sq: Vec<Vec2> = [(0., 0.), (2., 0.), (2., 2.), (0., 2.)]
-            .iter()
-            .map(|&(x, y)| Vec2::new(x, y))
-            .collect();
+        let v: Vec<Vec2> = [(0., 0.), (2., 2.), (2., 0.), (0., 2.)].iter().map(|&(x, y)| Vec2::new(x, y)).collect();
+        assert!(matches!(validate_polygon(&v), Err(PolygonProblem::SelfIntersecting { .. })));
+        let sq: Vec<Vec2> = [(0., 0.), (2., 0.), (2., 2.), (0., 2.)].iter().map(|&(x, y)| Vec2::new(x, y)).collect();
         assert_eq!(validate_polygon(&sq), Ok(()));
-        let line: Vec<Vec2> = [(0., 0.), (1., 1.), (2., 2.)]
-            .iter()
-            .map(|&(x, y)| Vec2::new(x, y))
-            .collect();
+        let line: Vec<Vec2> = [(0., 0.), (1., 1.), (2., 2.)].iter().map(|&(x, y)| Vec2::new(x, y)).collect();
         assert_eq!(validate_polygon(&line), Err(PolygonProblem::ZeroArea));
     }
 
     #[test]
     fn avoid_regions_are_cut_out_of_lanes() {
-        let region = Region {
-            outline: Shape::rect(10.0, 10.0),
-            avoid: vec![Shape::circle(Vec2::new(5.0, 5.0), 1.0)],
-        };
+        let region = Region { outline: Shape::rect(10.0, 10.0), avoid: vec![Shape::circle(Vec2::new(5.0, 5.0), 1.0)] };
         let iv = region.line_intervals(Vec2::new(0.0, 5.0), Vec2::new(1.0, 0.0), true);
         assert_eq!(iv.len(), 2);
         assert!((iv[0].1 - 4.0).abs() < 1e-12 && (iv[1].0 - 6.0).abs() < 1e-12);

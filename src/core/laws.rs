@@ -24,21 +24,12 @@ pub fn poisson_hit_shares(lambda_per_mm2: f64, r_mm: f64) -> [f64; 4] {
 /// 1 - (1 - e^-m) / m with m = lambda pi d^2.
 pub fn poisson_overlap(lambda_per_mm2: f64, d_mm: f64) -> f64 {
     let m = lambda_per_mm2 * PI * d_mm * d_mm;
-    if m < 1e-12 {
-        m / 2.0
-    } else {
-        1.0 - (1.0 - (-m).exp()) / m
-    }
+    if m < 1e-12 { m / 2.0 } else { 1.0 - (1.0 - (-m).exp()) / m }
 }
 
 /// Mean density of one lane pass of a pen, punctures per mm2:
 /// needles x rate / (speed x lane spacing).
-pub fn lattice_density_per_mm2(
-    needles: usize,
-    rate_hz: f64,
-    speed_mm_s: f64,
-    lane_spacing_mm: f64,
-) -> f64 {
+pub fn lattice_density_per_mm2(needles: usize, rate_hz: f64, speed_mm_s: f64, lane_spacing_mm: f64) -> f64 {
     needles as f64 * rate_hz / (speed_mm_s * lane_spacing_mm)
 }
 

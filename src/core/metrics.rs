@@ -12,10 +12,20 @@
 //! Every parallel step either writes disjoint memory or sums integers, so the
 //! figures do not depend on the number of threads.
 
+use super::StageTimes;
 use super::geometry::{Region, Vec2};
 use super::simulate::{Puncture, ZoneRun};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::time::Instant;
+
+/// floor(x) as an integer without a libm call (baseline x86-64 has no
+/// rounding instruction); exact for |x| < 2^52.
+#[inline(always)]
+fn floor_i(x: f64) -> i64 {
+    let i = x as i64;
+    i - ((i as f64) > x) as i64
+}
 
 /// Raster cells per needle radius, at least: the coverage error is then well
 /// under 0.005 (tested against exact disk areas).
@@ -38,9 +48,7 @@ impl Layout {
     pub fn new(region: &Region, cell_mm: f64, needle_radius_mm: f64) -> Layout {
         let b = region.bounds();
         let size = b.size_mm();
-        let sub = (cell_mm / (needle_radius_mm / RASTER_CELLS_PER_RADIUS))
-            .ceil()
-            .max(1.0) as usize;
+        let sub = (cell_mm / (needle_radius_mm / RASTER_CELLS_PER_RADIUS)).ceil().max(1.0) as usize;
         Layout {
             origin_mm: b.min_mm,
             cell_mm,
@@ -56,8 +64,13 @@ impl Layout {
     pub fn raster_v(&self) -> usize {
         self.cells_v * self.sub
     }
+    /// Bytes per raster row: the row plus 16 bytes of padding, so a disk row
+    /// can always be added as one 16-byte vector.
+    pub fn raster_stride(&self) -> usize {
+        self.raster_u() + SPLAT_LANES
+    }
     pub fn raster_cells(&self) -> u64 {
-        self.raster_u() as u64 * self.raster_v() as u64
+        self.raster_stride() as u64 * self.raster_v() as u64
     }
     pub fn cells(&self) -> usize {
         self.cells_u * self.cells_v
@@ -65,8 +78,8 @@ impl Layout {
     /// Analysis cell of a chart point, if inside the grid.
     pub fn cell_of(&self, p: Vec2) -> Option<usize> {
         let q = (p - self.origin_mm) / self.cell_mm;
-        let (cu, cv) = (q.x.floor(), q.y.floor());
-        if cu < 0.0 || cv < 0.0 || cu >= self.cells_u as f64 || cv >= self.cells_v as f64 {
+        let (cu, cv) = (floor_i(q.x), floor_i(q.y));
+        if cu < 0 || cv < 0 || cu >= self.cells_u as i64 || cv >= self.cells_v as i64 {
             return None;
         }
         Some(cv as usize * self.cells_u + cu as usize)
@@ -93,29 +106,98 @@ pub fn treatable_spans(region: &Region, layout: &Layout) -> Vec<Vec<(u32, u32)>>
         .collect()
 }
 
+/// Width of the vector a disk row is added with.
+const SPLAT_LANES: usize = 16;
+
+/// `MASKS[n]`: n ones, then zeros.
+const MASKS: [[u8; SPLAT_LANES]; SPLAT_LANES + 1] = {
+    let mut m = [[0u8; SPLAT_LANES]; SPLAT_LANES + 1];
+    let mut n = 0;
+    while n <= SPLAT_LANES {
+        let mut k = 0;
+        while k < n {
+            m[n][k] = 1;
+            k += 1;
+        }
+        n += 1;
+    }
+    m
+};
+
+/// Sub-cell positions of a disk centre, per axis, for which disk shapes are
+/// tabulated: the centre is taken at the middle of its 1/16 of a raster cell
+/// (an unbiased shift of at most h/32, far below the raster's own resolution).
+const PHASES: usize = 16;
+
+/// The raster rows of a needle disk for every sub-cell centre position:
+/// for row offset dj (from -reach to +reach), the first cell offset and the
+/// number of cells whose centres lie within the radius.
+struct DiskTable {
+    reach: i64,
+    /// [phase_v][phase_u][row] -> (first cell offset, cells)
+    spans: Vec<(i32, u32)>,
+}
+
+impl DiskTable {
+    fn new(rc: f64) -> DiskTable {
+        let reach = rc.ceil() as i64 + 1;
+        let rows = (2 * reach + 1) as usize;
+        let mut spans = vec![(0i32, 0u32); PHASES * PHASES * rows];
+        for qv in 0..PHASES {
+            let cy = (qv as f64 + 0.5) / PHASES as f64;
+            for qu in 0..PHASES {
+                let cx = (qu as f64 + 0.5) / PHASES as f64;
+                for (k, dj) in (-reach..=reach).enumerate() {
+                    let dy = dj as f64 + 0.5 - cy;
+                    if dy.abs() > rc {
+                        continue;
+                    }
+                    let half = (rc * rc - dy * dy).sqrt();
+                    let i0 = (cx - half - 0.5).ceil() as i64;
+                    let i1 = (cx + half - 0.5).floor() as i64 + 1;
+                    if i1 > i0 {
+                        spans[(qv * PHASES + qu) * rows + k] = (i0 as i32, (i1 - i0) as u32);
+                    }
+                }
+            }
+        }
+        DiskTable { reach, spans }
+    }
+
+    fn rows(&self) -> usize {
+        (2 * self.reach + 1) as usize
+    }
+}
+
 /// Adds every puncture's needle disk (radius `r_mm`) to the hit raster,
-/// saturating at 255. Rows are split into bands written by one thread each.
+/// saturating at 255: a raster cell is hit when its centre lies within
+/// `r_mm` of the puncture. Rows are split into bands written by one thread
+/// each; each disk row is one 16-byte saturating add.
 pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f64) {
-    let (nu, nv, h, o) = (
-        layout.raster_u(),
-        layout.raster_v(),
-        layout.h_mm,
-        layout.origin_mm,
-    );
+    let (nu, nv, stride, h, o) =
+        (layout.raster_u(), layout.raster_v(), layout.raster_stride(), layout.h_mm, layout.origin_mm);
+    let table = DiskTable::new(r_mm / h);
+    let (reach, table_rows) = (table.reach, table.rows());
     let band_rows = layout.sub;
     let bands = nv.div_ceil(band_rows);
-    let rc = r_mm / h;
-    let row_range = |p: &Puncture| -> Option<(usize, usize)> {
-        let fy = (p.pos_mm.y - o.y) / h;
-        let j0 = (fy - rc - 0.5).ceil().max(0.0);
-        let j1 = (fy + rc - 0.5).floor().min(nv as f64 - 1.0);
-        (j1 >= j0).then_some((j0 as usize, j1 as usize))
+    // Base cell and sub-cell phase of a puncture.
+    let locate = |p: &Puncture| -> (i64, i64, usize) {
+        let (fx, fy) = ((p.u_mm as f64 - o.x) / h, (p.v_mm as f64 - o.y) / h);
+        let (bx, by) = (floor_i(fx), floor_i(fy));
+        let qu = (((fx - bx as f64) * PHASES as f64) as usize).min(PHASES - 1);
+        let qv = (((fy - by as f64) * PHASES as f64) as usize).min(PHASES - 1);
+        (bx, by, (qv * PHASES + qu) * table_rows)
+    };
+    let band_range = |p: &Puncture| -> Option<(usize, usize)> {
+        let (_, by, _) = locate(p);
+        let (j0, j1) = ((by - reach).max(0), (by + reach).min(nv as i64 - 1));
+        (j1 >= j0).then(|| (j0 as usize / band_rows, j1 as usize / band_rows))
     };
     // Bucket puncture indices by band (a disk may touch two bands).
     let mut counts = vec![0u32; bands + 1];
     for p in punctures {
-        if let Some((j0, j1)) = row_range(p) {
-            for b in j0 / band_rows..=j1 / band_rows {
+        if let Some((b0, b1)) = band_range(p) {
+            for b in b0..=b1 {
                 counts[b + 1] += 1;
             }
         }
@@ -126,110 +208,178 @@ pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f
     let mut fill = counts.clone();
     let mut bucket = vec![0u32; counts[bands] as usize];
     for (idx, p) in punctures.iter().enumerate() {
-        if let Some((j0, j1)) = row_range(p) {
-            for b in j0 / band_rows..=j1 / band_rows {
+        if let Some((b0, b1)) = band_range(p) {
+            for b in b0..=b1 {
                 bucket[fill[b] as usize] = idx as u32;
                 fill[b] += 1;
             }
         }
     }
-    raster
-        .par_chunks_mut(nu * band_rows)
-        .enumerate()
-        .for_each(|(b, rows)| {
-            let first_row = b * band_rows;
-            let last_row = first_row + rows.len() / nu - 1;
-            for &idx in &bucket[counts[b] as usize..counts[b + 1] as usize] {
-                let p = &punctures[idx as usize];
-                let (fx, fy) = ((p.pos_mm.x - o.x) / h, (p.pos_mm.y - o.y) / h);
-                let Some((j0, j1)) = row_range(p) else {
+    raster.par_chunks_mut(stride * band_rows).enumerate().for_each(|(b, rows)| {
+        let first_row = (b * band_rows) as i64;
+        let last_row = first_row + (rows.len() / stride) as i64 - 1;
+        for &idx in &bucket[counts[b] as usize..counts[b + 1] as usize] {
+            let (bx, by, at) = locate(&punctures[idx as usize]);
+            let disk = &table.spans[at..at + table_rows];
+            for (k, &(off, n)) in disk.iter().enumerate() {
+                let j = by - reach + k as i64;
+                if n == 0 || j < first_row || j > last_row {
                     continue;
-                };
-                for j in j0.max(first_row)..=j1.min(last_row) {
-                    let dy = j as f64 + 0.5 - fy;
-                    let half = (rc * rc - dy * dy).max(0.0).sqrt();
-                    let i0 = (fx - half - 0.5).ceil().max(0.0) as usize;
-                    let i1 = ((fx + half - 0.5).floor() + 1.0).clamp(0.0, nu as f64) as usize;
-                    if i1 > i0 {
-                        let row = &mut rows[(j - first_row) * nu..(j - first_row + 1) * nu];
-                        for c in &mut row[i0..i1] {
-                            *c = c.saturating_add(1);
-                        }
+                }
+                let row = &mut rows[(j - first_row) as usize * stride..][..stride];
+                let i0 = bx + off as i64;
+                let n = n as usize;
+                if i0 >= 0 && i0 as usize + n <= nu && n <= SPLAT_LANES {
+                    // One 16-byte saturating add (the row padding makes room).
+                    let i0 = i0 as usize;
+                    let dst: &mut [u8; SPLAT_LANES] = (&mut row[i0..i0 + SPLAT_LANES]).try_into().expect("padded row");
+                    let mask = &MASKS[n];
+                    for k in 0..SPLAT_LANES {
+                        dst[k] = dst[k].saturating_add(mask[k]);
+                    }
+                } else {
+                    // At the raster's edge, or a disk wider than a vector.
+                    let (a, e) = (i0.max(0) as usize, ((i0 + n as i64).max(0) as usize).min(nu));
+                    for c in row[a.min(e)..e].iter_mut() {
+                        *c = c.saturating_add(1);
                     }
                 }
             }
-        });
+        }
+    });
+}
+
+/// Calls `f(analysis cell, i0, i1)` for each piece of a row span that lies
+/// in one analysis cell.
+#[inline]
+fn for_cell_pieces(spans: &[(u32, u32)], sub: usize, mut f: impl FnMut(usize, usize, usize)) {
+    for &(i0, i1) in spans {
+        let (mut a, i1) = (i0 as usize, i1 as usize);
+        while a < i1 {
+            let cell = a / sub;
+            let b = ((cell + 1) * sub).min(i1);
+            f(cell, a, b);
+            a = b;
+        }
+    }
+}
+
+/// In-zone raster cells of each analysis cell (from the spans alone).
+pub fn inzone_counts(layout: &Layout, spans: &[Vec<(u32, u32)>]) -> Vec<u32> {
+    let mut out = vec![0u32; layout.cells()];
+    for (j, row) in spans.iter().enumerate() {
+        let base = (j / layout.sub) * layout.cells_u;
+        for_cell_pieces(row, layout.sub, |c, a, b| out[base + c] += (b - a) as u32);
+    }
+    out
 }
 
 /// Per analysis cell: how many of its in-zone raster cells are hit 0, 1, 2 and 3+ times.
 pub fn classify(raster: &[u8], layout: &Layout, spans: &[Vec<(u32, u32)>]) -> Vec<[u32; 4]> {
-    let (nu, sub, cu) = (layout.raster_u(), layout.sub, layout.cells_u);
+    let (nu, sub, cu) = (layout.raster_stride(), layout.sub, layout.cells_u);
     let mut out = vec![[0u32; 4]; layout.cells()];
     out.par_chunks_mut(cu).enumerate().for_each(|(cv, cells)| {
         for j in cv * sub..(cv + 1) * sub {
             let row = &raster[j * nu..(j + 1) * nu];
-            for &(i0, i1) in &spans[j] {
-                for i in i0 as usize..i1 as usize {
-                    cells[i / sub][(row[i] as usize).min(3)] += 1;
+            for_cell_pieces(&spans[j], sub, |c, a, b| {
+                let (mut n0, mut n1, mut n2) = (0u32, 0u32, 0u32);
+                for &x in &row[a..b] {
+                    n0 += (x == 0) as u32;
+                    n1 += (x == 1) as u32;
+                    n2 += (x == 2) as u32;
                 }
-            }
+                let cell = &mut cells[c];
+                cell[0] += n0;
+                cell[1] += n1;
+                cell[2] += n2;
+                cell[3] += (b - a) as u32 - n0 - n1 - n2;
+            });
         }
     });
     out
 }
 
-/// Share of punctures whose centre lies within `d_mm` of an earlier puncture's
-/// centre (`punctures` in time order).
+/// In-zone raster cells hit at least once, per analysis cell.
+pub fn covered_counts(raster: &[u8], layout: &Layout, spans: &[Vec<(u32, u32)>]) -> Vec<u32> {
+    let (nu, sub, cu) = (layout.raster_stride(), layout.sub, layout.cells_u);
+    let mut out = vec![0u32; layout.cells()];
+    out.par_chunks_mut(cu).enumerate().for_each(|(cv, cells)| {
+        for j in cv * sub..(cv + 1) * sub {
+            let row = &raster[j * nu..(j + 1) * nu];
+            for_cell_pieces(&spans[j], sub, |c, a, b| {
+                cells[c] += row[a..b].iter().map(|&x| (x != 0) as u32).sum::<u32>();
+            });
+        }
+    });
+    out
+}
+
+/// Number of punctures whose centre lies within `d_mm` of an earlier
+/// puncture's centre (`punctures` in time order).
+///
+/// Punctures are binned on a grid of side `d_mm`, each bin's list kept in
+/// time order with the positions copied alongside (no indirect loads); a
+/// puncture looks in its own bin first, then the eight around it, and stops at
+/// the first earlier neighbour.
 pub fn overlap_count(punctures: &[Puncture], d_mm: f64) -> u64 {
     if punctures.is_empty() {
         return 0;
     }
-    let (mut lo, mut hi) = (punctures[0].pos_mm, punctures[0].pos_mm);
+    let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
     for p in punctures {
-        lo = lo.inf(&p.pos_mm);
-        hi = hi.sup(&p.pos_mm);
+        lo = [lo[0].min(p.u_mm), lo[1].min(p.v_mm)];
+        hi = [hi[0].max(p.u_mm), hi[1].max(p.v_mm)];
     }
-    let gu = (((hi.x - lo.x) / d_mm).floor() as usize) + 1;
-    let gv = (((hi.y - lo.y) / d_mm).floor() as usize) + 1;
-    let cell = |p: &Vec2| -> (usize, usize) {
-        (
-            (((p.x - lo.x) / d_mm) as usize).min(gu - 1),
-            (((p.y - lo.y) / d_mm) as usize).min(gv - 1),
-        )
+    let d = d_mm as f32;
+    let gu = (((hi[0] - lo[0]) / d) as usize) + 1;
+    let gv = (((hi[1] - lo[1]) / d) as usize) + 1;
+    let cell = |p: &Puncture| -> (usize, usize) {
+        ((((p.u_mm - lo[0]) / d) as usize).min(gu - 1), (((p.v_mm - lo[1]) / d) as usize).min(gv - 1))
     };
-    // Counting sort by grid cell keeps each cell's list in time order.
+    // Counting sort by bin keeps each bin's list in time order.
     let mut start = vec![0u32; gu * gv + 1];
     for p in punctures {
-        let (u, v) = cell(&p.pos_mm);
+        let (u, v) = cell(p);
         start[v * gu + u + 1] += 1;
     }
     for i in 0..gu * gv {
         start[i + 1] += start[i];
     }
     let mut fill = start.clone();
-    let mut order = vec![0u32; punctures.len()];
+    let mut binned = vec![(0f32, 0f32, 0u32); punctures.len()];
     for (i, p) in punctures.iter().enumerate() {
-        let (u, v) = cell(&p.pos_mm);
+        let (u, v) = cell(p);
         let c = v * gu + u;
-        order[fill[c] as usize] = i as u32;
+        binned[fill[c] as usize] = (p.u_mm, p.v_mm, i as u32);
         fill[c] += 1;
     }
-    let d2 = d_mm * d_mm;
-    (0..punctures.len())
-        .into_par_iter()
-        .filter(|&i| {
-            let p = punctures[i].pos_mm;
-            let (u, v) = cell(&p);
+    let d2 = d * d;
+    let earlier_within = |c: usize, i: u32, x: f32, y: f32| -> bool {
+        for &(bx, by, j) in &binned[start[c] as usize..start[c + 1] as usize] {
+            if j >= i {
+                return false; // the rest of the list is later
+            }
+            let (dx, dy) = (bx - x, by - y);
+            if dx * dx + dy * dy < d2 {
+                return true;
+            }
+        }
+        false
+    };
+    // Iterating in bin order keeps each bin's neighbours in cache.
+    binned
+        .par_iter()
+        .enumerate()
+        .with_min_len(4096)
+        .filter(|&(_, &(x, y, i))| {
+            let (u, v) = cell(&punctures[i as usize]);
+            if earlier_within(v * gu + u, i, x, y) {
+                return true;
+            }
             for nv in v.saturating_sub(1)..=(v + 1).min(gv - 1) {
                 for nu in u.saturating_sub(1)..=(u + 1).min(gu - 1) {
-                    let c = nv * gu + nu;
-                    for &j in &order[start[c] as usize..start[c + 1] as usize] {
-                        if j as usize >= i {
-                            break; // the rest of the list is later
-                        }
-                        if (punctures[j as usize].pos_mm - p).norm_squared() < d2 {
-                            return true;
-                        }
+                    if (nu, nv) != (u, v) && earlier_within(nv * gu + nu, i, x, y) {
+                        return true;
                     }
                 }
             }
@@ -323,8 +473,7 @@ pub struct HitPreview {
 impl ZoneField {
     /// Density of a cell, punctures/cm2 (None where the cell is outside).
     pub fn cell_density_per_cm2(&self, c: usize) -> Option<f64> {
-        (self.cell_area_mm2[c] > 0.0)
-            .then(|| self.cell_punctures[c] as f64 / self.cell_area_mm2[c] * 100.0)
+        (self.cell_area_mm2[c] > 0.0).then(|| self.cell_punctures[c] as f64 / self.cell_area_mm2[c] * 100.0)
     }
 }
 
@@ -340,111 +489,93 @@ pub fn measure_zone(
     run: &ZoneRun,
     needle_diameter_mm: f64,
     cell_mm: f64,
+    times: &mut StageTimes,
 ) -> (ZoneMetrics, ZoneField) {
     let r = needle_diameter_mm / 2.0;
+    let mut clock = Instant::now();
+    let mut lap = |times: &mut StageTimes, name: &'static str| {
+        let now = Instant::now();
+        times.add(name, now - clock);
+        clock = now;
+    };
     let layout = Layout::new(region, cell_mm, r);
     let spans = treatable_spans(region, &layout);
     let subcell_mm2 = layout.h_mm * layout.h_mm;
-
-    let mut raster = vec![0u8; layout.raster_cells() as usize];
-    let mut classes = Vec::new();
-    let mut passes = Vec::with_capacity(labels.len());
-    // In-zone raster cells per analysis cell, and their true area: flat here.
-    let coverage_of = |classes: &[[u32; 4]]| {
-        let (mut hit, mut all) = (0u64, 0u64);
-        for c in classes {
-            all += c.iter().map(|&x| x as u64).sum::<u64>();
-            hit += (c[1] + c[2] + c[3]) as u64;
-        }
-        if all == 0 {
-            0.0
-        } else {
-            hit as f64 / all as f64
-        }
-    };
-    let inzone: Vec<u32>;
-    {
-        let first = classify(&raster, &layout, &spans);
-        inzone = first.iter().map(|c| c.iter().sum()).collect();
-    }
+    let inzone = inzone_counts(&layout, &spans);
+    // True in-zone area of each analysis cell: flat zones, chart area.
     let cell_area_mm2: Vec<f64> = inzone.iter().map(|&n| n as f64 * subcell_mm2).collect();
     let area_mm2: f64 = cell_area_mm2.iter().sum();
+    // Covered share, weighting each raster cell by its true area.
+    let coverage_of = |covered: &[u32]| {
+        let hit: f64 = (0..covered.len())
+            .filter(|&c| inzone[c] > 0)
+            .map(|c| covered[c] as f64 / inzone[c] as f64 * cell_area_mm2[c])
+            .sum();
+        if area_mm2 > 0.0 { hit / area_mm2 } else { 0.0 }
+    };
+    lap(times, "measure: zone raster");
+
+    let mut raster = vec![0u8; layout.raster_cells() as usize];
+    let mut passes = Vec::with_capacity(labels.len());
     let mut cumulative = 0u64;
     for (pi, label) in labels.iter().enumerate() {
         let range = run.pass_ranges.get(pi).cloned().unwrap_or(0..0);
         splat(&mut raster, &layout, &run.punctures[range.clone()], r);
-        classes = classify(&raster, &layout, &spans);
+        lap(times, "measure: splat disks");
+        let coverage_after =
+            if pi + 1 < labels.len() { coverage_of(&covered_counts(&raster, &layout, &spans)) } else { f64::NAN };
+        lap(times, "measure: classify");
         cumulative += range.len() as u64;
         passes.push(PassMetrics {
             pattern: label.clone(),
             punctures: range.len() as u64,
-            coverage_after: coverage_of(&classes),
+            coverage_after,
             density_after_per_cm2: per_cm2(cumulative as f64, area_mm2),
         });
     }
-    if labels.is_empty() {
-        classes = classify(&raster, &layout, &spans);
-    }
+    let classes = classify(&raster, &layout, &spans);
     let mut hit_shares = [0.0; 4];
-    let all: u64 = inzone.iter().map(|&n| n as u64).sum();
-    for c in &classes {
-        for k in 0..4 {
-            hit_shares[k] += c[k] as f64;
+    for (c, cl) in classes.iter().enumerate() {
+        if inzone[c] > 0 {
+            for k in 0..4 {
+                hit_shares[k] += cl[k] as f64 / inzone[c] as f64 * cell_area_mm2[c];
+            }
         }
     }
-    if all > 0 {
+    if area_mm2 > 0.0 {
         for s in &mut hit_shares {
-            *s /= all as f64;
+            *s /= area_mm2;
         }
     }
+    let coverage_fraction = hit_shares[1] + hit_shares[2] + hit_shares[3];
+    if let Some(last) = passes.last_mut() {
+        last.coverage_after = coverage_fraction;
+    }
+    lap(times, "measure: classify");
 
     let mut cell_punctures = vec![0u32; layout.cells()];
     for p in &run.punctures {
-        if let Some(c) = layout.cell_of(p.pos_mm) {
+        if let Some(c) = layout.cell_of(p.pos_mm()) {
             cell_punctures[c] += 1;
         }
     }
     let full_cell = (layout.sub * layout.sub) as u32;
-    let cell_in_spread: Vec<bool> = inzone
-        .iter()
-        .map(|&n| 2 * n >= full_cell && n > 0)
-        .collect();
+    let cell_in_spread: Vec<bool> = inzone.iter().map(|&n| 2 * n >= full_cell && n > 0).collect();
     let mut samples: Vec<(f64, f64)> = (0..layout.cells())
         .filter(|&c| cell_in_spread[c])
-        .map(|c| {
-            (
-                per_cm2(cell_punctures[c] as f64, cell_area_mm2[c]),
-                cell_area_mm2[c],
-            )
-        })
+        .map(|c| (per_cm2(cell_punctures[c] as f64, cell_area_mm2[c]), cell_area_mm2[c]))
         .collect();
     samples.sort_by(|a, b| a.0.total_cmp(&b.0));
     let wsum: f64 = samples.iter().map(|s| s.1).sum();
-    let wmean = if wsum > 0.0 {
-        samples.iter().map(|(v, w)| v * w).sum::<f64>() / wsum
-    } else {
-        0.0
-    };
-    let wvar = if wsum > 0.0 {
-        samples
-            .iter()
-            .map(|(v, w)| w * (v - wmean).powi(2))
-            .sum::<f64>()
-            / wsum
-    } else {
-        0.0
-    };
+    let wmean = if wsum > 0.0 { samples.iter().map(|(v, w)| v * w).sum::<f64>() / wsum } else { 0.0 };
+    let wvar = if wsum > 0.0 { samples.iter().map(|(v, w)| w * (v - wmean).powi(2)).sum::<f64>() / wsum } else { 0.0 };
     let n = run.punctures.len() as u64;
     let density = DensityStats {
         mean: per_cm2(n as f64, area_mm2),
         p5: weighted_percentile(&samples, 0.05),
         p50: weighted_percentile(&samples, 0.50),
         p95: weighted_percentile(&samples, 0.95),
-        cv: if wmean > 0.0 {
-            wvar.sqrt() / wmean
-        } else {
-            0.0
-        },
+        cv: if wmean > 0.0 { wvar.sqrt() / wmean } else { 0.0 },
     };
     let (under_fraction, over_fraction) = match target_per_cm2 {
         Some([lo, hi]) if wsum > 0.0 => {
@@ -454,21 +585,19 @@ pub fn measure_zone(
         }
         _ => (None, None),
     };
+    lap(times, "measure: cells and spread");
     let overlap = overlap_count(&run.punctures, needle_diameter_mm);
-
+    lap(times, "measure: overlap");
     let hits_preview = hit_preview(&raster, &layout, &spans);
+    lap(times, "measure: hit preview");
     let metrics = ZoneMetrics {
         name: name.to_string(),
         area_cm2: area_mm2 / 100.0,
         punctures: n,
         avoid_violations: run.violations.len() as u64,
         density_per_cm2: density,
-        coverage_fraction: hit_shares[1] + hit_shares[2] + hit_shares[3],
-        overlap_fraction: if n > 0 {
-            overlap as f64 / n as f64
-        } else {
-            0.0
-        },
+        coverage_fraction,
+        overlap_fraction: if n > 0 { overlap as f64 / n as f64 } else { 0.0 },
         hit_shares,
         under_fraction,
         over_fraction,
@@ -481,22 +610,12 @@ pub fn measure_zone(
         cells_in_spread: samples.len() as u64,
         raster_mm: layout.h_mm,
     };
-    let field = ZoneField {
-        layout,
-        cell_punctures,
-        cell_area_mm2,
-        cell_in_spread,
-        hits_preview,
-    };
+    let field = ZoneField { layout, cell_punctures, cell_area_mm2, cell_in_spread, hits_preview };
     (metrics, field)
 }
 
 fn per_cm2(count: f64, area_mm2: f64) -> f64 {
-    if area_mm2 > 0.0 {
-        count / area_mm2 * 100.0
-    } else {
-        0.0
-    }
+    if area_mm2 > 0.0 { count / area_mm2 * 100.0 } else { 0.0 }
 }
 
 fn hit_preview(raster: &[u8], layout: &Layout, spans: &[Vec<(u32, u32)>]) -> HitPreview {
@@ -510,15 +629,10 @@ fn hit_preview(raster: &[u8], layout: &Layout, spans: &[Vec<(u32, u32)>]) -> Hit
             for x in i0 as usize / step..((i1 as usize) / step + 1).min(width) {
                 let i = (x * step + step / 2).min(nu - 1);
                 if i >= i0 as usize && i < i1 as usize {
-                    classes[y * width + x] = raster[j * nu + i].min(3);
+                    classes[y * width + x] = raster[j * layout.raster_stride() + i].min(3);
                 }
             }
         }
     }
-    HitPreview {
-        width,
-        height,
-        px_mm: layout.h_mm * step as f64,
-        classes,
-    }
+    HitPreview { width, height, px_mm: layout.h_mm * step as f64, classes }
 }

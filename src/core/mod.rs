@@ -26,18 +26,28 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions {
-            max_memory_bytes: pattern::DEFAULT_MAX_MEMORY_BYTES,
-        }
+        RunOptions { max_memory_bytes: pattern::DEFAULT_MAX_MEMORY_BYTES }
     }
 }
 
-/// Wall time of each stage of a run.
+/// Wall time of each stage of a run, in the order first seen (a stage met
+/// again adds to its time). Names like `measure: splat disks` are sub-stages.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StageTimes {
-    pub plan: Duration,
-    pub simulate: Duration,
-    pub measure: Duration,
+    pub stages: Vec<(&'static str, Duration)>,
+}
+
+impl StageTimes {
+    pub fn add(&mut self, name: &'static str, d: Duration) {
+        match self.stages.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, t)) => *t += d,
+            None => self.stages.push((name, d)),
+        }
+    }
+    /// Total of the top-level stages (names without a colon).
+    pub fn total(&self) -> Duration {
+        self.stages.iter().filter(|(n, _)| !n.contains(':')).map(|(_, d)| *d).sum()
+    }
 }
 
 /// Everything a run produced.
@@ -52,22 +62,12 @@ pub struct Outcome {
 }
 
 /// Plans and checks the cost of a scene without simulating it.
-pub fn plan_checked(
-    scene: &Scene,
-    opts: &RunOptions,
-) -> Result<(Plan, pattern::Estimate), SceneError> {
+pub fn plan_checked(scene: &Scene, opts: &RunOptions) -> Result<(Plan, pattern::Estimate), SceneError> {
     let plan = pattern::plan(scene);
     let cells = scene
         .zones
         .iter()
-        .map(|z| {
-            Layout::new(
-                &z.region,
-                scene.analysis.cell_mm,
-                scene.cartridge.needle_radius_mm(),
-            )
-            .raster_cells()
-        })
+        .map(|z| Layout::new(&z.region, scene.analysis.cell_mm, scene.cartridge.needle_radius_mm()).raster_cells())
         .collect();
     let est = pattern::check_cost(scene, &plan, cells, opts.max_memory_bytes)?;
     Ok((plan, est))
@@ -75,29 +75,26 @@ pub fn plan_checked(
 
 /// Runs a scene on the current rayon thread pool: plan, simulate, measure.
 pub fn run(scene: &Scene, opts: &RunOptions) -> Result<Outcome, SceneError> {
+    let mut times = StageTimes::default();
     let t0 = Instant::now();
     let (plan, _) = plan_checked(scene, opts)?;
+    times.add("plan", t0.elapsed());
     let t1 = Instant::now();
-    let simulation = simulate::simulate(scene, &plan);
+    let simulation = simulate::simulate_timed(scene, &plan, &mut times);
+    times.add("simulate", t1.elapsed());
     let t2 = Instant::now();
-    let (zones, fields) = measure(scene, &simulation);
-    let t3 = Instant::now();
-    Ok(Outcome {
-        scene: scene.clone(),
-        plan,
-        simulation,
-        zones,
-        fields,
-        times: StageTimes {
-            plan: t1 - t0,
-            simulate: t2 - t1,
-            measure: t3 - t2,
-        },
-    })
+    let (zones, fields) = measure_timed(scene, &simulation, &mut times);
+    times.add("measure", t2.elapsed());
+    Ok(Outcome { scene: scene.clone(), plan, simulation, zones, fields, times })
 }
 
 /// Measures every zone of a simulation.
 pub fn measure(scene: &Scene, sim: &Simulation) -> (Vec<ZoneMetrics>, Vec<ZoneField>) {
+    measure_timed(scene, sim, &mut StageTimes::default())
+}
+
+/// `measure`, adding the time of each sub-stage to `times`.
+pub fn measure_timed(scene: &Scene, sim: &Simulation, times: &mut StageTimes) -> (Vec<ZoneMetrics>, Vec<ZoneField>) {
     scene
         .zones
         .iter()
@@ -112,6 +109,7 @@ pub fn measure(scene: &Scene, sim: &Simulation) -> (Vec<ZoneMetrics>, Vec<ZoneFi
                 run,
                 scene.cartridge.needle_diameter_mm,
                 scene.analysis.cell_mm,
+                times,
             )
         })
         .unzip()

@@ -71,58 +71,42 @@ pub fn plan(scene: &Scene) -> Plan {
         let mut last_end: Option<Vec2> = None;
         for (pi, pass) in zone.passes.iter().enumerate() {
             let mut index_in_pass = 0;
-            let mut push =
-                |strokes: &mut Vec<Stroke>, lane, repeat, kind: StrokeKind, new_lane: bool| {
-                    let (start, end) = match &kind {
-                        StrokeKind::Line { start_mm, end_mm } => (Some(*start_mm), Some(*end_mm)),
-                        StrokeKind::Random { .. } => (None, None),
-                    };
-                    let gap_before_mm = match (last_end, start) {
-                        (Some(a), Some(b)) => (b - a).norm(),
-                        _ => 0.0,
-                    };
-                    strokes.push(Stroke {
-                        zone: zi,
-                        pass: pi,
-                        index_in_pass,
-                        lane,
-                        repeat,
-                        kind,
-                        speed_mm_s: pass.speed_mm_s,
-                        rate_hz: pass.rate_hz,
-                        respect_avoid: pass.respect_avoid,
-                        gap_before_mm,
-                        turn_before: new_lane && last_end.is_some(),
-                    });
-                    index_in_pass += 1;
-                    if end.is_some() {
-                        last_end = end;
-                    }
+            let mut push = |strokes: &mut Vec<Stroke>, lane, repeat, kind: StrokeKind, new_lane: bool| {
+                let (start, end) = match &kind {
+                    StrokeKind::Line { start_mm, end_mm } => (Some(*start_mm), Some(*end_mm)),
+                    StrokeKind::Random { .. } => (None, None),
                 };
+                let gap_before_mm = match (last_end, start) {
+                    (Some(a), Some(b)) => (b - a).norm(),
+                    _ => 0.0,
+                };
+                strokes.push(Stroke {
+                    zone: zi,
+                    pass: pi,
+                    index_in_pass,
+                    lane,
+                    repeat,
+                    kind,
+                    speed_mm_s: pass.speed_mm_s,
+                    rate_hz: pass.rate_hz,
+                    respect_avoid: pass.respect_avoid,
+                    gap_before_mm,
+                    turn_before: new_lane && last_end.is_some(),
+                });
+                index_in_pass += 1;
+                if end.is_some() {
+                    last_end = end;
+                }
+            };
             match pass.kind {
-                PassKind::Lanes {
-                    angle_deg,
-                    lane_spacing_mm,
-                    repeats,
-                    stagger,
-                } => {
+                PassKind::Lanes { angle_deg, lane_spacing_mm, repeats, stagger } => {
                     let dir = lane_direction(angle_deg);
                     let normal = Vec2::new(-dir.y, dir.x);
                     let b = zone.region.bounds();
-                    let corners = [
-                        b.min_mm,
-                        b.max_mm,
-                        Vec2::new(b.min_mm.x, b.max_mm.y),
-                        Vec2::new(b.max_mm.x, b.min_mm.y),
-                    ];
-                    let lo = corners
-                        .iter()
-                        .map(|c| c.dot(&normal))
-                        .fold(f64::INFINITY, f64::min);
-                    let hi = corners
-                        .iter()
-                        .map(|c| c.dot(&normal))
-                        .fold(f64::NEG_INFINITY, f64::max);
+                    let corners =
+                        [b.min_mm, b.max_mm, Vec2::new(b.min_mm.x, b.max_mm.y), Vec2::new(b.max_mm.x, b.min_mm.y)];
+                    let lo = corners.iter().map(|c| c.dot(&normal)).fold(f64::INFINITY, f64::min);
+                    let hi = corners.iter().map(|c| c.dot(&normal)).fold(f64::NEG_INFINITY, f64::max);
                     let mut lane_parity = 0usize;
                     for repeat in 0..repeats {
                         let shift = if stagger && repeat % 2 == 1 { 0.5 } else { 0.0 };
@@ -138,8 +122,7 @@ pub fn plan(scene: &Scene) -> Plan {
                         }
                         for (lane, o) in offsets.iter().enumerate() {
                             let origin = normal * *o;
-                            let mut pieces =
-                                zone.region.line_intervals(origin, dir, pass.respect_avoid);
+                            let mut pieces = zone.region.line_intervals(origin, dir, pass.respect_avoid);
                             pieces.retain(|(t0, t1)| t1 - t0 > 1e-9);
                             if pieces.is_empty() {
                                 continue;
@@ -151,10 +134,7 @@ pub fn plan(scene: &Scene) -> Plan {
                             }
                             for (k, (t0, t1)) in pieces.into_iter().enumerate() {
                                 let (a, b) = if forward { (t0, t1) } else { (t1, t0) };
-                                let kind = StrokeKind::Line {
-                                    start_mm: origin + dir * a,
-                                    end_mm: origin + dir * b,
-                                };
+                                let kind = StrokeKind::Line { start_mm: origin + dir * a, end_mm: origin + dir * b };
                                 push(&mut strokes, lane, repeat, kind, k == 0);
                             }
                         }
@@ -194,12 +174,7 @@ impl Estimate {
     /// largest zone's raster (zones are measured one at a time).
     pub fn memory_bytes(&self) -> u64 {
         self.punctures().saturating_mul(BYTES_PER_PUNCTURE)
-            + self
-                .raster_cells_per_zone
-                .iter()
-                .copied()
-                .max()
-                .unwrap_or(0)
+            + self.raster_cells_per_zone.iter().copied().max().unwrap_or(0)
     }
 }
 
@@ -211,12 +186,9 @@ pub fn expected_stamps(stroke: &Stroke, drive: &Drive) -> f64 {
             stroke.length_mm() * stroke.rate_hz.unwrap_or(0.0) / stroke.speed_mm_s + 1.0
         }
         // A roller "stamp" is one revolution's worth of needles.
-        (
-            StrokeKind::Line { .. },
-            Drive::Roller {
-                circumference_mm, ..
-            },
-        ) => stroke.length_mm() / circumference_mm + 1.0,
+        (StrokeKind::Line { .. }, Drive::Roller { circumference_mm, .. }) => {
+            stroke.length_mm() / circumference_mm + 1.0
+        }
     }
 }
 
@@ -238,18 +210,14 @@ pub fn check_cost(
         per_zone[s.zone] += expected_stamps(s, &scene.cartridge.drive) * n;
     }
     let est = Estimate {
-        punctures_per_zone: per_zone
-            .iter()
-            .map(|&p| p.min(u64::MAX as f64) as u64)
-            .collect(),
+        punctures_per_zone: per_zone.iter().map(|&p| p.min(u64::MAX as f64) as u64).collect(),
         raster_cells_per_zone,
     };
     let need = est.memory_bytes();
     if need > max_memory_bytes {
         let worst = (0..scene.zones.len())
             .max_by_key(|&z| {
-                est.punctures_per_zone[z].saturating_mul(BYTES_PER_PUNCTURE)
-                    + est.raster_cells_per_zone[z]
+                est.punctures_per_zone[z].saturating_mul(BYTES_PER_PUNCTURE) + est.raster_cells_per_zone[z]
             })
             .unwrap_or(0);
         let zone = &scene.zones[worst];
@@ -288,20 +256,11 @@ mod tests {
         let p = plan(&s);
         assert_eq!(p.strokes.len(), 4, "12 mm / 3 mm = 4 lanes");
         for (i, st) in p.strokes.iter().enumerate() {
-            let StrokeKind::Line { start_mm, end_mm } = st.kind else {
-                panic!()
-            };
-            assert!(
-                (start_mm.y - (1.5 + 3.0 * i as f64)).abs() < 1e-9,
-                "lane {i} at v = {}",
-                start_mm.y
-            );
+            let StrokeKind::Line { start_mm, end_mm } = st.kind else { panic!() };
+            assert!((start_mm.y - (1.5 + 3.0 * i as f64)).abs() < 1e-9, "lane {i} at v = {}", start_mm.y);
             assert!((start_mm.y - end_mm.y).abs() < 1e-12);
             let (a, b) = if i % 2 == 0 { (0.0, 30.0) } else { (30.0, 0.0) };
-            assert!(
-                (start_mm.x - a).abs() < 1e-9 && (end_mm.x - b).abs() < 1e-9,
-                "boustrophedon lane {i}"
-            );
+            assert!((start_mm.x - a).abs() < 1e-9 && (end_mm.x - b).abs() < 1e-9, "boustrophedon lane {i}");
         }
         assert!(!p.strokes[0].turn_before && p.strokes[1].turn_before);
         assert!((p.strokes[1].gap_before_mm - 3.0).abs() < 1e-9);
@@ -314,14 +273,9 @@ mod tests {
         let n = Vec2::new(-1.0, 1.0) / 2f64.sqrt();
         let mut offsets = Vec::new();
         for st in &p.strokes {
-            let StrokeKind::Line { start_mm, end_mm } = st.kind else {
-                panic!()
-            };
+            let StrokeKind::Line { start_mm, end_mm } = st.kind else { panic!() };
             let d = (end_mm - start_mm).normalize();
-            assert!(
-                (d.x.abs() - d.y.abs()).abs() < 1e-9 && d.x * d.y > 0.0,
-                "lane along 45 deg: {d:?}"
-            );
+            assert!((d.x.abs() - d.y.abs()).abs() < 1e-9 && d.x * d.y > 0.0, "lane along 45 deg: {d:?}");
             offsets.push(start_mm.dot(&n));
             for q in [start_mm, end_mm] {
                 assert!(
@@ -337,9 +291,7 @@ mod tests {
 
     #[test]
     fn staggered_repeats_sit_between_the_first_lanes() {
-        let s = scene(
-            "[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 3\nrepeats = 2\nstagger = true\n",
-        );
+        let s = scene("[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 3\nrepeats = 2\nstagger = true\n");
         let ys: Vec<f64> = plan(&s)
             .strokes
             .iter()
@@ -349,10 +301,6 @@ mod tests {
                 _ => unreachable!(),
             })
             .collect();
-        assert_eq!(
-            ys,
-            vec![9.0, 6.0, 3.0],
-            "second repeat shifted by half a spacing, run back"
-        );
+        assert_eq!(ys, vec![9.0, 6.0, 3.0], "second repeat shifted by half a spacing, run back");
     }
 }

@@ -56,11 +56,7 @@ pub fn report_json(o: &Outcome) -> String {
 
 /// One CSV field, quoted when it holds a separator, a quote or a line break.
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -144,21 +140,14 @@ pub fn summary_table(o: &Outcome) -> String {
             format!("{:.2}", d.cv),
             pct(z.coverage_fraction),
             pct(z.overlap_fraction),
-            format!(
-                "{:.0}/{:.0}/{:.0}/{:.0}",
-                h[0] * 100.0,
-                h[1] * 100.0,
-                h[2] * 100.0,
-                h[3] * 100.0
-            ),
+            format!("{:.0}/{:.0}/{:.0}/{:.0}", h[0] * 100.0, h[1] * 100.0, h[2] * 100.0, h[3] * 100.0),
             band,
             format!("{}", z.avoid_violations),
             format!("{:.1}", z.time_s),
         ]);
     }
-    let widths: Vec<usize> = (0..head.len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> =
+        (0..head.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut s = String::new();
     for (i, r) in rows.iter().enumerate() {
         let cells: Vec<String> = r
@@ -166,23 +155,13 @@ pub fn summary_table(o: &Outcome) -> String {
             .enumerate()
             .map(|(c, v)| {
                 let pad = widths[c] - v.chars().count();
-                if c == 0 {
-                    format!("{v}{}", " ".repeat(pad))
-                } else {
-                    format!("{}{v}", " ".repeat(pad))
-                }
+                if c == 0 { format!("{v}{}", " ".repeat(pad)) } else { format!("{}{v}", " ".repeat(pad)) }
             })
             .collect();
         s.push_str(cells.join("  ").trim_end());
         s.push('\n');
         if i == 0 {
-            s.push_str(
-                &widths
-                    .iter()
-                    .map(|w| "─".repeat(*w))
-                    .collect::<Vec<_>>()
-                    .join("  "),
-            );
+            s.push_str(&widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().join("  "));
             s.push('\n');
         }
     }

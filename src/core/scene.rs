@@ -222,18 +222,8 @@ impl Ctx<'_> {
     fn at(&self, span: &Range<usize>) -> Location {
         location(self.text, span.start)
     }
-    fn err(
-        &self,
-        span: &Range<usize>,
-        key: impl Into<String>,
-        message: impl Into<String>,
-    ) -> SceneError {
-        SceneError {
-            file: self.file.to_string(),
-            at: self.at(span),
-            key: key.into(),
-            message: message.into(),
-        }
+    fn err(&self, span: &Range<usize>, key: impl Into<String>, message: impl Into<String>) -> SceneError {
+        SceneError { file: self.file.to_string(), at: self.at(span), key: key.into(), message: message.into() }
     }
 
     /// A finite number > 0.
@@ -242,22 +232,12 @@ impl Ctx<'_> {
         if x.is_finite() && x > 0.0 {
             Ok(x)
         } else {
-            Err(self.err(
-                &v.span(),
-                key,
-                format!("{x} is not accepted: give a finite number > 0 ({unit})"),
-            ))
+            Err(self.err(&v.span(), key, format!("{x} is not accepted: give a finite number > 0 ({unit})")))
         }
     }
 
     /// A finite number >= 0 (and < `below` if given).
-    fn non_negative(
-        &self,
-        v: &Spanned<f64>,
-        key: &str,
-        unit: &str,
-        below: Option<f64>,
-    ) -> Result<f64, SceneError> {
+    fn non_negative(&self, v: &Spanned<f64>, key: &str, unit: &str, below: Option<f64>) -> Result<f64, SceneError> {
         let x = *v.get_ref();
         let ok = x.is_finite() && x >= 0.0 && below.is_none_or(|b| x < b);
         if ok {
@@ -267,11 +247,7 @@ impl Ctx<'_> {
                 Some(b) => format!("a finite number from 0 up to (not including) {b}"),
                 None => "a finite number >= 0".to_string(),
             };
-            Err(self.err(
-                &v.span(),
-                key,
-                format!("{x} is not accepted: give {range} ({unit})"),
-            ))
+            Err(self.err(&v.span(), key, format!("{x} is not accepted: give {range} ({unit})")))
         }
     }
 }
@@ -333,11 +309,7 @@ fn validate(ctx: &Ctx, raw: RawScene) -> Result<Scene, SceneError> {
     let seed = raw.seed.as_ref().map_or(0, |s| *s.get_ref());
     let cartridge = validate_cartridge(ctx, &raw.cartridge)?;
     let hand = validate_hand(ctx, &raw.hand)?;
-    let cell_mm = match raw
-        .analysis
-        .as_ref()
-        .and_then(|a| a.get_ref().cell_mm.as_ref())
-    {
+    let cell_mm = match raw.analysis.as_ref().and_then(|a| a.get_ref().cell_mm.as_ref()) {
         Some(c) => ctx.positive(c, "analysis.cell_mm", "mm")?,
         None => DEFAULT_CELL_MM,
     };
@@ -363,36 +335,20 @@ fn validate(ctx: &Ctx, raw: RawScene) -> Result<Scene, SceneError> {
         }
         zones.push(zone);
     }
-    Ok(Scene {
-        name,
-        file: ctx.file.to_string(),
-        seed,
-        cartridge,
-        hand,
-        analysis: Analysis { cell_mm },
-        zones,
-    })
+    Ok(Scene { name, file: ctx.file.to_string(), seed, cartridge, hand, analysis: Analysis { cell_mm }, zones })
 }
 
 fn validate_cartridge(ctx: &Ctx, raw: &Spanned<RawCartridge>) -> Result<Cartridge, SceneError> {
     let c = raw.get_ref();
     let mut cart = match (&c.preset, &c.needles_mm) {
         (Some(_), Some(n)) => {
-            return Err(ctx.err(
-                &n.span(),
-                "cartridge.needles_mm",
-                "give either `preset` or `needles_mm`, not both",
-            ));
+            return Err(ctx.err(&n.span(), "cartridge.needles_mm", "give either `preset` or `needles_mm`, not both"));
         }
         (Some(p), None) => cartridge::preset(p.get_ref()).ok_or_else(|| {
             ctx.err(
                 &p.span(),
                 "cartridge.preset",
-                format!(
-                    "unknown preset `{}`; accepted: {}",
-                    p.get_ref(),
-                    cartridge::preset_names().join(", ")
-                ),
+                format!("unknown preset `{}`; accepted: {}", p.get_ref(), cartridge::preset_names().join(", ")),
             )
         })?,
         (None, Some(n)) => {
@@ -404,11 +360,7 @@ fn validate_cartridge(ctx: &Ctx, raw: &Spanned<RawCartridge>) -> Result<Cartridg
                 ));
             }
             if n.get_ref().iter().flatten().any(|v| !v.is_finite()) {
-                return Err(ctx.err(
-                    &n.span(),
-                    "cartridge.needles_mm",
-                    "holds a value that is not a finite number",
-                ));
+                return Err(ctx.err(&n.span(), "cartridge.needles_mm", "holds a value that is not a finite number"));
             }
             let Some(d) = &c.needle_diameter_mm else {
                 return Err(ctx.err(
@@ -429,19 +381,14 @@ fn validate_cartridge(ctx: &Ctx, raw: &Spanned<RawCartridge>) -> Result<Cartridg
                 needles_mm: n.get_ref().iter().map(|p| Vec2::new(p[0], p[1])).collect(),
                 needle_diameter_mm: ctx.positive(d, "cartridge.needle_diameter_mm", "mm")?,
                 depth_mm: cartridge::DEFAULT_DEPTH_MM,
-                drive: Drive::Pen {
-                    rate_hz: ctx.positive(r, "cartridge.rate_hz", "Hz")?,
-                },
+                drive: Drive::Pen { rate_hz: ctx.positive(r, "cartridge.rate_hz", "Hz")? },
             }
         }
         (None, None) => {
             return Err(ctx.err(
                 &raw.span(),
                 "cartridge",
-                format!(
-                    "give `preset` (one of {}) or `needles_mm`",
-                    cartridge::preset_names().join(", ")
-                ),
+                format!("give `preset` (one of {}) or `needles_mm`", cartridge::preset_names().join(", ")),
             ));
         }
     };
@@ -470,45 +417,21 @@ fn validate_cartridge(ctx: &Ctx, raw: &Spanned<RawCartridge>) -> Result<Cartridg
 fn validate_hand(ctx: &Ctx, raw: &Spanned<RawHand>) -> Result<Hand, SceneError> {
     let h = raw.get_ref();
     let Some(speed) = &h.speed_mm_s else {
-        return Err(ctx.err(
-            &raw.span(),
-            "hand.speed_mm_s",
-            "is required: the glide speed in mm/s (e.g. 10)",
-        ));
+        return Err(ctx.err(&raw.span(), "hand.speed_mm_s", "is required: the glide speed in mm/s (e.g. 10)"));
     };
-    let opt =
-        |v: &Option<Spanned<f64>>, key: &str, unit: &str, below: Option<f64>, default: f64| match v
-        {
-            Some(v) => ctx.non_negative(v, key, unit, below),
-            None => Ok(default),
-        };
+    let opt = |v: &Option<Spanned<f64>>, key: &str, unit: &str, below: Option<f64>, default: f64| match v {
+        Some(v) => ctx.non_negative(v, key, unit, below),
+        None => Ok(default),
+    };
     let wobble_length_mm = match &h.wobble_length_mm {
         Some(v) => ctx.positive(v, "hand.wobble_length_mm", "mm")?,
         None => DEFAULT_WOBBLE_LENGTH_MM,
     };
     Ok(Hand {
         speed_mm_s: ctx.positive(speed, "hand.speed_mm_s", "mm/s")?,
-        lateral_jitter_mm: opt(
-            &h.lateral_jitter_mm,
-            "hand.lateral_jitter_mm",
-            "mm",
-            None,
-            0.0,
-        )?,
-        speed_jitter: opt(
-            &h.speed_jitter,
-            "hand.speed_jitter",
-            "relative sd",
-            Some(1.0),
-            0.0,
-        )?,
-        turn_time_s: opt(
-            &h.turn_time_s,
-            "hand.turn_time_s",
-            "s",
-            None,
-            DEFAULT_TURN_TIME_S,
-        )?,
+        lateral_jitter_mm: opt(&h.lateral_jitter_mm, "hand.lateral_jitter_mm", "mm", None, 0.0)?,
+        speed_jitter: opt(&h.speed_jitter, "hand.speed_jitter", "relative sd", Some(1.0), 0.0)?,
+        turn_time_s: opt(&h.turn_time_s, "hand.turn_time_s", "s", None, DEFAULT_TURN_TIME_S)?,
         wobble_length_mm,
     })
 }
@@ -519,58 +442,31 @@ fn validate_shape(ctx: &Ctx, raw: &Spanned<RawShape>, key: &str) -> Result<Shape
         if x.is_finite() && x > 0.0 {
             Ok(x)
         } else {
-            Err(ctx.err(
-                &span,
-                format!("{key}.{what}"),
-                format!("{x} is not accepted: give a finite number > 0 (mm)"),
-            ))
+            Err(ctx.err(&span, format!("{key}.{what}"), format!("{x} is not accepted: give a finite number > 0 (mm)")))
         }
     };
     let point = |p: [f64; 2], what: &str| {
         if p.iter().all(|v| v.is_finite()) {
             Ok(Vec2::new(p[0], p[1]))
         } else {
-            Err(ctx.err(
-                &span,
-                format!("{key}.{what}"),
-                "holds a value that is not a finite number",
-            ))
+            Err(ctx.err(&span, format!("{key}.{what}"), "holds a value that is not a finite number"))
         }
     };
     Ok(match raw.get_ref() {
-        RawShape::Rect {
-            width_mm,
-            height_mm,
-        } => Shape::rect(
-            pos(*width_mm, "rect.width_mm")?,
-            pos(*height_mm, "rect.height_mm")?,
-        ),
-        RawShape::Ellipse {
-            width_mm,
-            height_mm,
-            center_mm,
-        } => {
-            let (w, h) = (
-                pos(*width_mm, "ellipse.width_mm")?,
-                pos(*height_mm, "ellipse.height_mm")?,
-            );
+        RawShape::Rect { width_mm, height_mm } => {
+            Shape::rect(pos(*width_mm, "rect.width_mm")?, pos(*height_mm, "rect.height_mm")?)
+        }
+        RawShape::Ellipse { width_mm, height_mm, center_mm } => {
+            let (w, h) = (pos(*width_mm, "ellipse.width_mm")?, pos(*height_mm, "ellipse.height_mm")?);
             let center_mm = match center_mm {
                 Some(c) => point(*c, "ellipse.center_mm")?,
                 None => Vec2::new(w / 2.0, h / 2.0),
             };
-            Shape::Ellipse {
-                center_mm,
-                radius_u_mm: w / 2.0,
-                radius_v_mm: h / 2.0,
-            }
+            Shape::Ellipse { center_mm, radius_u_mm: w / 2.0, radius_v_mm: h / 2.0 }
         }
-        RawShape::Circle {
-            center_mm,
-            radius_mm,
-        } => Shape::circle(
-            point(*center_mm, "circle.center_mm")?,
-            pos(*radius_mm, "circle.radius_mm")?,
-        ),
+        RawShape::Circle { center_mm, radius_mm } => {
+            Shape::circle(point(*center_mm, "circle.center_mm")?, pos(*radius_mm, "circle.radius_mm")?)
+        }
         RawShape::Polygon { points_mm } => {
             let vertices_mm: Vec<Vec2> = points_mm.iter().map(|p| Vec2::new(p[0], p[1])).collect();
             geometry::validate_polygon(&vertices_mm).map_err(|problem| {
@@ -597,11 +493,7 @@ fn validate_zone(
     let name = match &z.name {
         Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().clone(),
         Some(n) => {
-            return Err(ctx.err(
-                &n.span(),
-                format!("{key}.name"),
-                "is empty: give the zone a name",
-            ));
+            return Err(ctx.err(&n.span(), format!("{key}.name"), "is empty: give the zone a name"));
         }
         None => {
             return Err(ctx.err(
@@ -652,13 +544,7 @@ fn validate_zone(
         .enumerate()
         .map(|(pi, p)| validate_pass(ctx, &format!("{key}.passes[{pi}]"), p, cart, hand))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Zone {
-        name,
-        region: Region { outline, avoid },
-        target_per_cm2,
-        passes,
-        at: ctx.at(&raw.span()),
-    })
+    Ok(Zone { name, region: Region { outline, avoid }, target_per_cm2, passes, at: ctx.at(&raw.span()) })
 }
 
 fn validate_pass(
@@ -669,11 +555,7 @@ fn validate_pass(
     hand: &Hand,
 ) -> Result<Pass, SceneError> {
     let p = raw.get_ref();
-    let accepted = PATTERNS
-        .iter()
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let accepted = PATTERNS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" | ");
     let pattern = match &p.pattern {
         Some(s) => {
             let found = PATTERNS.iter().find(|(n, _)| *n == s.get_ref());
@@ -681,10 +563,7 @@ fn validate_pass(
                 ctx.err(
                     &s.span(),
                     format!("{key}.pattern"),
-                    format!(
-                        "unknown pattern `{}`; accepted: {accepted}, or give angle_deg",
-                        s.get_ref()
-                    ),
+                    format!("unknown pattern `{}`; accepted: {accepted}, or give angle_deg", s.get_ref()),
                 )
             })?)
         }
@@ -754,18 +633,11 @@ fn validate_pass(
         }
         None => {
             for (v, what) in [
-                (
-                    p.lane_spacing_mm.as_ref().map(|s| s.span()),
-                    "lane_spacing_mm",
-                ),
+                (p.lane_spacing_mm.as_ref().map(|s| s.span()), "lane_spacing_mm"),
                 (p.repeats.as_ref().map(|s| s.span()), "repeats"),
             ] {
                 if let Some(span) = v {
-                    return Err(ctx.err(
-                        &span,
-                        format!("{key}.{what}"),
-                        "a `random` pass takes `stamps`, not lanes",
-                    ));
+                    return Err(ctx.err(&span, format!("{key}.{what}"), "a `random` pass takes `stamps`, not lanes"));
                 }
             }
             let Some(s) = &p.stamps else {
@@ -776,11 +648,7 @@ fn validate_pass(
                 ));
             };
             if *s.get_ref() == 0 {
-                return Err(ctx.err(
-                    &s.span(),
-                    format!("{key}.stamps"),
-                    "0 is not accepted: give a whole number >= 1",
-                ));
+                return Err(ctx.err(&s.span(), format!("{key}.stamps"), "0 is not accepted: give a whole number >= 1"));
             }
             if cart.is_roller() {
                 return Err(ctx.err(
@@ -789,9 +657,7 @@ fn validate_pass(
                     "a roller cannot stamp at random: give it lanes (horizontal, vertical, ...)",
                 ));
             }
-            PassKind::Random {
-                stamps: *s.get_ref(),
-            }
+            PassKind::Random { stamps: *s.get_ref() }
         }
     };
     let speed_mm_s = match &p.speed_mm_s {
