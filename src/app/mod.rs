@@ -110,14 +110,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let (plan, est) =
                 core::plan_checked(&s, &RunOptions { max_memory_bytes: max_memory_mb << 20 }).map_err(bad_input)?;
             println!(
-                "{}: ok: scene `{}`, {} zone(s), {} passes, {} strokes, up to {} punctures, about {:.0} MiB",
+                "{}: ok: scene `{}`, {} zone(s), {} passes, {} strokes, about {:.0} punctures and {:.0} MiB",
                 scene.display(),
                 s.name,
                 s.zones.len(),
                 s.zones.iter().map(|z| z.passes.len()).sum::<usize>(),
                 plan.strokes.len(),
                 est.punctures(),
-                est.memory_bytes() as f64 / (1 << 20) as f64
+                est.memory_bytes() / (1 << 20) as f64
             );
             Ok(())
         }

@@ -50,9 +50,6 @@ pub fn validate_polygon(vertices: &[Vec2]) -> Result<(), PolygonProblem> {
     if let Some(i) = vertices.iter().position(|v| !v.x.is_finite() || !v.y.is_finite()) {
         return Err(PolygonProblem::NotFinite(i));
     }
-    if polygon_signed_area(vertices).abs() < 1e-9 {
-        return Err(PolygonProblem::ZeroArea);
-    }
     for a in 0..n {
         for b in (a + 1)..n {
             // Adjacent edges share a vertex by construction.
@@ -65,6 +62,9 @@ pub fn validate_polygon(vertices: &[Vec2]) -> Result<(), PolygonProblem> {
                 return Err(PolygonProblem::SelfIntersecting { edge_a: a, edge_b: b });
             }
         }
+    }
+    if polygon_signed_area(vertices).abs() < 1e-9 {
+        return Err(PolygonProblem::ZeroArea);
     }
     Ok(())
 }

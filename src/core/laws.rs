@@ -23,8 +23,12 @@ pub fn poisson_hit_shares(lambda_per_mm2: f64, r_mm: f64) -> [f64; 4] {
 /// of an earlier point when `lambda_per_mm2` have arrived in all:
 /// 1 - (1 - e^-m) / m with m = lambda pi d^2.
 pub fn poisson_overlap(lambda_per_mm2: f64, d_mm: f64) -> f64 {
-    let m = lambda_per_mm2 * PI * d_mm * d_mm;
-    if m < 1e-12 { m / 2.0 } else { 1.0 - (1.0 - (-m).exp()) / m }
+    overlap_of_mean_neighbours(lambda_per_mm2 * PI * d_mm * d_mm)
+}
+
+/// 1 - (1 - e^-m) / m, accurate for small m too.
+fn overlap_of_mean_neighbours(m: f64) -> f64 {
+    if m < 1e-4 { m / 2.0 - m * m / 6.0 + m * m * m / 24.0 } else { 1.0 + (-m).exp_m1() / m }
 }
 
 /// Mean density of one lane pass of a pen, punctures per mm2:
@@ -59,6 +63,60 @@ pub fn boolean_coverage_sd(lambda_per_mm2: f64, r_mm: f64, area_mm2: f64) -> f64
     (integral / area_mm2).sqrt()
 }
 
+/// Area of a disk of radius `rho` whose centre lies `t` inside a straight edge
+/// (the part beyond the edge cut off).
+pub fn disk_area_inside_edge(rho: f64, t: f64) -> f64 {
+    if t >= rho {
+        return PI * rho * rho;
+    }
+    let segment = rho * rho * (t / rho).acos() - t * (rho * rho - t * t).sqrt();
+    PI * rho * rho - segment
+}
+
+/// Mean over a `width` x `height` rectangle of `f(a(x))`, where `a(x)` is the
+/// area of the disk of radius `rho` around x that lies inside the rectangle:
+/// the interior value plus the correction of the strip within `rho` of the
+/// perimeter (corners, of relative size rho^2 / area, neglected).
+pub fn rect_mean_of_disk_law(f: impl Fn(f64) -> f64, rho: f64, width: f64, height: f64) -> f64 {
+    let interior = f(PI * rho * rho);
+    let steps = 4000;
+    let dt = rho / steps as f64;
+    let strip: f64 = (0..steps).map(|i| (f(disk_area_inside_edge(rho, (i as f64 + 0.5) * dt)) - interior) * dt).sum();
+    interior + 2.0 * (width + height) / (width * height) * strip
+}
+
+/// Expected coverage of `n` needle disks of radius `r` centred uniformly at
+/// random in a `width` x `height` rectangle (Boolean law with edge correction).
+pub fn boolean_coverage_in_rect(n: f64, r: f64, width: f64, height: f64) -> f64 {
+    let lambda = n / (width * height);
+    rect_mean_of_disk_law(|a| 1.0 - (-lambda * a).exp(), r, width, height)
+}
+
+/// Expected Poisson hit shares (0, 1, 2, 3+) in a rectangle, edge-corrected.
+pub fn poisson_hit_shares_in_rect(n: f64, r: f64, width: f64, height: f64) -> [f64; 4] {
+    let lambda = n / (width * height);
+    let share = |k: usize| {
+        rect_mean_of_disk_law(
+            |a| {
+                let mu = lambda * a;
+                let p = [(-mu).exp(), mu * (-mu).exp(), mu * mu / 2.0 * (-mu).exp()];
+                if k < 3 { p[k] } else { 1.0 - p[0] - p[1] - p[2] }
+            },
+            r,
+            width,
+            height,
+        )
+    };
+    [share(0), share(1), share(2), share(3)]
+}
+
+/// Expected overlap fraction of `n` points arriving uniformly at random in a
+/// rectangle, with overlap distance `d` (Poisson law, edge-corrected).
+pub fn poisson_overlap_in_rect(n: f64, d: f64, width: f64, height: f64) -> f64 {
+    let lambda = n / (width * height);
+    rect_mean_of_disk_law(|a| overlap_of_mean_neighbours(lambda * a), d, width, height)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,7 +135,18 @@ mod tests {
     }
 
     #[test]
+    fn edge_correction_vanishes_for_a_huge_rectangle_and_lowers_coverage_for_a_small_one() {
+        let n_per_mm2 = 10.0;
+        let big = boolean_coverage_in_rect(n_per_mm2 * 1e8, 0.125, 1e4, 1e4);
+        assert!((big - boolean_coverage(n_per_mm2, 0.125)).abs() < 1e-4);
+        let small = boolean_coverage_in_rect(n_per_mm2 * 100.0, 0.125, 10.0, 10.0);
+        assert!(small < boolean_coverage(n_per_mm2, 0.125));
+    }
+
+    #[test]
     fn overlap_law_is_small_for_sparse_points() {
-        assert!((poisson_overlap(1e-6, 0.25) - 1e-6 * PI * 0.0625 / 2.0).abs() < 1e-12);
+        assert!((poisson_overlap(1e-6, 0.25) - 1e-6 * PI * 0.0625 / 2.0).abs() < 1e-14);
+        let m = 0.3f64;
+        assert!((poisson_overlap(m / (PI * 0.0625), 0.25) - (1.0 - (1.0 - (-m).exp()) / m)).abs() < 1e-14);
     }
 }

@@ -59,21 +59,26 @@ impl Layout {
         }
     }
     pub fn raster_u(&self) -> usize {
-        self.cells_u * self.sub
+        self.cells_u.saturating_mul(self.sub)
     }
     pub fn raster_v(&self) -> usize {
-        self.cells_v * self.sub
+        self.cells_v.saturating_mul(self.sub)
     }
     /// Bytes per raster row: the row plus 16 bytes of padding, so a disk row
     /// can always be added as one 16-byte vector.
     pub fn raster_stride(&self) -> usize {
-        self.raster_u() + SPLAT_LANES
+        self.raster_u().saturating_add(SPLAT_LANES)
     }
     pub fn raster_cells(&self) -> u64 {
-        self.raster_stride() as u64 * self.raster_v() as u64
+        (self.raster_stride() as u64).saturating_mul(self.raster_v() as u64)
     }
     pub fn cells(&self) -> usize {
-        self.cells_u * self.cells_v
+        self.cells_u.saturating_mul(self.cells_v)
+    }
+    /// Bytes the zone's fields take while it is measured: the hit raster and
+    /// about 64 bytes of figures per analysis cell.
+    pub fn field_bytes(&self) -> u64 {
+        self.raster_cells().saturating_add((self.cells() as u64).saturating_mul(64))
     }
     /// Analysis cell of a chart point, if inside the grid.
     pub fn cell_of(&self, p: Vec2) -> Option<usize> {

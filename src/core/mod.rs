@@ -61,16 +61,16 @@ pub struct Outcome {
     pub times: StageTimes,
 }
 
-/// Plans and checks the cost of a scene without simulating it.
+/// Checks the cost of a scene, then plans it (without simulating).
 pub fn plan_checked(scene: &Scene, opts: &RunOptions) -> Result<(Plan, pattern::Estimate), SceneError> {
-    let plan = pattern::plan(scene);
     let cells = scene
         .zones
         .iter()
-        .map(|z| Layout::new(&z.region, scene.analysis.cell_mm, scene.cartridge.needle_radius_mm()).raster_cells())
+        .map(|z| Layout::new(&z.region, scene.analysis.cell_mm, scene.cartridge.needle_radius_mm()).field_bytes())
         .collect();
-    let est = pattern::check_cost(scene, &plan, cells, opts.max_memory_bytes)?;
-    Ok((plan, est))
+    let est = pattern::estimate(scene, cells);
+    pattern::check_cost(scene, &est, opts.max_memory_bytes)?;
+    Ok((pattern::plan(scene), est))
 }
 
 /// Runs a scene on the current rayon thread pool: plan, simulate, measure.

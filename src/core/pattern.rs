@@ -154,89 +154,117 @@ pub fn plan(scene: &Scene) -> Plan {
     Plan { strokes }
 }
 
-/// What a scene will cost before it runs.
+/// What a scene will cost before it runs, estimated from the scene alone
+/// (no plan is built: a scene's plan can itself be too big to build).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Estimate {
-    /// Upper bound on punctures (every needle of every stamp inside), per zone.
-    pub punctures_per_zone: Vec<u64>,
-    /// Cells of the coverage raster, per zone.
-    pub raster_cells_per_zone: Vec<u64>,
+    /// Expected punctures (every needle of every stamp inside), per zone.
+    pub punctures_per_zone: Vec<f64>,
+    /// Expected strokes (lanes and random chunks), per zone.
+    pub strokes_per_zone: Vec<f64>,
+    /// Bytes of the coverage raster and analysis cells, per zone.
+    pub field_bytes_per_zone: Vec<u64>,
 }
 
-/// Bytes per stored puncture (see `simulate::Puncture`) plus indexing.
-pub const BYTES_PER_PUNCTURE: u64 = 48;
+/// Bytes per puncture while a run holds it (in its stroke and in its zone).
+pub const BYTES_PER_PUNCTURE: f64 = 2.0 * 16.0 + 12.0;
+/// Bytes per stroke of a plan and its result.
+pub const BYTES_PER_STROKE: f64 = 256.0;
 
 impl Estimate {
-    pub fn punctures(&self) -> u64 {
+    pub fn punctures(&self) -> f64 {
         self.punctures_per_zone.iter().sum()
     }
-    /// Peak memory of the run, bytes: the punctures of the whole scene, and the
-    /// largest zone's raster (zones are measured one at a time).
-    pub fn memory_bytes(&self) -> u64 {
-        self.punctures().saturating_mul(BYTES_PER_PUNCTURE)
-            + self.raster_cells_per_zone.iter().copied().max().unwrap_or(0)
+    /// Bytes a zone's own data takes (its raster and its strokes).
+    fn zone_bytes(&self, z: usize) -> f64 {
+        self.field_bytes_per_zone[z] as f64 + self.strokes_per_zone[z] * BYTES_PER_STROKE
+    }
+    /// Peak memory of the run, bytes: the punctures of the whole scene, the
+    /// plan, and the largest zone's raster (zones are measured one at a time).
+    pub fn memory_bytes(&self) -> f64 {
+        let rasters = self.field_bytes_per_zone.iter().copied().max().unwrap_or(0) as f64;
+        self.punctures() * BYTES_PER_PUNCTURE + self.strokes_per_zone.iter().sum::<f64>() * BYTES_PER_STROKE + rasters
     }
 }
 
 /// Expected number of stamps of one stroke (mean speed, no jitter).
 pub fn expected_stamps(stroke: &Stroke, drive: &Drive) -> f64 {
-    match (&stroke.kind, drive) {
-        (StrokeKind::Random { stamps }, _) => *stamps as f64,
-        (StrokeKind::Line { .. }, Drive::Pen { .. }) => {
-            stroke.length_mm() * stroke.rate_hz.unwrap_or(0.0) / stroke.speed_mm_s + 1.0
+    stamps_along(stroke.length_mm(), stroke.speed_mm_s, stroke.rate_hz, drive)
+        + match stroke.kind {
+            StrokeKind::Random { stamps } => stamps as f64,
+            StrokeKind::Line { .. } => 0.0,
         }
-        // A roller "stamp" is one revolution's worth of needles.
-        (StrokeKind::Line { .. }, Drive::Roller { circumference_mm, .. }) => {
-            stroke.length_mm() / circumference_mm + 1.0
+}
+
+/// Expected stamps (a roller: drum contacts of one needle) along `length_mm` of lane.
+fn stamps_along(length_mm: f64, speed_mm_s: f64, rate_hz: Option<f64>, drive: &Drive) -> f64 {
+    if length_mm <= 0.0 {
+        return 0.0;
+    }
+    match drive {
+        Drive::Pen { .. } => length_mm * rate_hz.unwrap_or(0.0) / speed_mm_s + 1.0,
+        Drive::Roller { circumference_mm, .. } => length_mm / circumference_mm + 1.0,
+    }
+}
+
+/// Estimates the cost of a scene: the total lane length of a pass is about
+/// the zone's area over the lane spacing (per repeat), for any outline.
+pub fn estimate(scene: &Scene, field_bytes_per_zone: Vec<u64>) -> Estimate {
+    let n = scene.cartridge.needle_count() as f64;
+    let mut punctures = vec![0.0; scene.zones.len()];
+    let mut strokes = vec![0.0; scene.zones.len()];
+    for (z, zone) in scene.zones.iter().enumerate() {
+        let area = zone.region.outline.area_mm2();
+        let extent = zone.region.bounds().size_mm().norm();
+        for pass in &zone.passes {
+            match pass.kind {
+                PassKind::Lanes { lane_spacing_mm, repeats, .. } => {
+                    let lanes = (extent / lane_spacing_mm + 2.0) * repeats as f64;
+                    let length = area / lane_spacing_mm * repeats as f64;
+                    strokes[z] += lanes;
+                    punctures[z] +=
+                        (stamps_along(length, pass.speed_mm_s, pass.rate_hz, &scene.cartridge.drive) + lanes) * n;
+                }
+                PassKind::Random { stamps } => {
+                    strokes[z] += (stamps as f64 / RANDOM_STAMPS_PER_STROKE as f64).ceil();
+                    punctures[z] += stamps as f64 * n;
+                }
+            }
         }
     }
+    Estimate { punctures_per_zone: punctures, strokes_per_zone: strokes, field_bytes_per_zone }
 }
 
 /// Memory a run may take before it is refused, bytes (8 GiB: a third of a
 /// 24 GiB machine, leaving room for the rest of the system).
 pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 8 << 30;
 
-/// Estimates the cost of running `plan` and refuses a scene over `max_memory_bytes`,
-/// naming the zone that costs most.
-pub fn check_cost(
-    scene: &Scene,
-    plan: &Plan,
-    raster_cells_per_zone: Vec<u64>,
-    max_memory_bytes: u64,
-) -> Result<Estimate, SceneError> {
-    let n = scene.cartridge.needle_count() as f64;
-    let mut per_zone = vec![0f64; scene.zones.len()];
-    for s in &plan.strokes {
-        per_zone[s.zone] += expected_stamps(s, &scene.cartridge.drive) * n;
-    }
-    let est = Estimate {
-        punctures_per_zone: per_zone.iter().map(|&p| p.min(u64::MAX as f64) as u64).collect(),
-        raster_cells_per_zone,
-    };
+/// Refuses a scene whose estimate is over `max_memory_bytes`, naming the zone
+/// that costs most.
+pub fn check_cost(scene: &Scene, est: &Estimate, max_memory_bytes: u64) -> Result<(), SceneError> {
     let need = est.memory_bytes();
-    if need > max_memory_bytes {
-        let worst = (0..scene.zones.len())
-            .max_by_key(|&z| {
-                est.punctures_per_zone[z].saturating_mul(BYTES_PER_PUNCTURE) + est.raster_cells_per_zone[z]
-            })
-            .unwrap_or(0);
-        let zone = &scene.zones[worst];
-        return Err(SceneError {
-            file: scene.file.clone(),
-            at: zone.at,
-            key: format!("zones[{worst}]"),
-            message: format!(
-                "this scene would need about {:.1} GiB ({:.3e} punctures, and a coverage raster of {:.3e} cells for zone `{}`); \
-                 the limit is {:.1} GiB: use fewer stamps or passes, a smaller zone, or raise --max-memory-mb",
-                need as f64 / (1u64 << 30) as f64,
-                est.punctures() as f64,
-                est.raster_cells_per_zone[worst] as f64,
-                zone.name,
-                max_memory_bytes as f64 / (1u64 << 30) as f64
-            ),
-        });
+    if need <= max_memory_bytes as f64 {
+        return Ok(());
     }
-    Ok(est)
+    let cost = |z: usize| est.punctures_per_zone[z] * BYTES_PER_PUNCTURE + est.zone_bytes(z);
+    let worst = (0..scene.zones.len()).max_by(|&a, &b| cost(a).total_cmp(&cost(b))).unwrap_or(0);
+    let zone = &scene.zones[worst];
+    let gib = (1u64 << 30) as f64;
+    Err(SceneError {
+        file: scene.file.clone(),
+        at: zone.at,
+        key: format!("zones[{worst}]"),
+        message: format!(
+            "this scene would need about {:.1} GiB (zone `{}`: {:.3e} punctures, {:.3e} strokes, {:.1} GiB of coverage raster and analysis cells); \
+             the limit is {:.1} GiB: use fewer stamps or passes, a smaller zone or a wider lane spacing, or raise --max-memory-mb",
+            need / gib,
+            zone.name,
+            est.punctures_per_zone[worst],
+            est.strokes_per_zone[worst],
+            est.field_bytes_per_zone[worst] as f64 / gib,
+            max_memory_bytes as f64 / gib
+        ),
+    })
 }
 
 #[cfg(test)]

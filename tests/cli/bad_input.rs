@@ -1,0 +1,235 @@
+//! Bad input never panics and never writes: one clear message naming the file,
+//! the line and the key (and what is accepted), exit code 2, and no output
+//! folder left behind.
+
+use crate::{Sandbox, stderr};
+
+const GOOD: &str = r#"name = "t"
+seed = 1
+
+[cartridge]
+preset = "pen-12"
+
+[hand]
+speed_mm_s = 10
+
+[[zones]]
+name = "a"
+shape = { rect = { width_mm = 20, height_mm = 10 } }
+
+[[zones.passes]]
+pattern = "horizontal"
+lane_spacing_mm = 3
+"#;
+
+/// Replaces `from` (which must occur) in the good scene.
+fn variant(from: &str, to: &str) -> String {
+    assert!(GOOD.contains(from), "test set-up: `{from}` not in the scene");
+    GOOD.replacen(from, to, 1)
+}
+
+/// Runs `simulate` on `text` and checks the failure: exit 2, one error line
+/// naming `scene.toml:<line>:`, each of `needles` in it, no output written.
+fn check(case: &str, text: &str, line: usize, needles: &[&str]) {
+    let sb = Sandbox::new();
+    let scene = sb.write("scene.toml", text);
+    let out = sb.path("out");
+    let o = sb.run(&["simulate", scene.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{case}: exit code; stderr: {err}");
+    assert!(!err.contains("panicked"), "{case}: panic: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{case}: one line expected: {err}");
+    let at = format!("scene.toml:{line}:");
+    assert!(err.contains(&at), "{case}: expected `{at}` in: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{case}: expected `{n}` in: {err}");
+    }
+    assert!(!out.exists(), "{case}: the output folder was created");
+}
+
+#[test]
+fn the_good_scene_runs() {
+    let sb = Sandbox::new();
+    let scene = sb.write("scene.toml", GOOD);
+    let o = sb.run(&["simulate", scene.to_str().unwrap(), "--out", "o"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn malformed_toml_names_the_line() {
+    check("malformed", &variant("seed = 1", "seed = "), 2, &["seed"]);
+    check("unclosed table", &variant("[hand]", "[hand"), 7, &[]);
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_the_accepted_ones() {
+    check(
+        "unknown hand key",
+        &variant("speed_mm_s = 10", "speed_mm_s = 10\nsped_mm_s = 3"),
+        9,
+        &["sped_mm_s", "speed_mm_s", "lateral_jitter_mm"],
+    );
+    check("unknown top key", &variant("seed = 1", "seed = 1\ncolour = \"red\""), 3, &["colour"]);
+    check("unknown pass key", &variant("lane_spacing_mm = 3", "lane_spacing_mm = 3\nspacing = 2"), 17, &["spacing"]);
+    check("unknown shape", &variant("{ rect = {", "{ square = {"), 12, &["square", "rect", "ellipse", "polygon"]);
+}
+
+#[test]
+fn wrong_types_are_rejected() {
+    check("string speed", &variant("speed_mm_s = 10", "speed_mm_s = \"fast\""), 8, &["speed_mm_s"]);
+    check("negative seed", &variant("seed = 1", "seed = -1"), 2, &["seed"]);
+    check(
+        "fractional repeats",
+        &variant("lane_spacing_mm = 3", "lane_spacing_mm = 3\nrepeats = 1.5"),
+        17,
+        &["repeats"],
+    );
+}
+
+#[test]
+fn non_positive_or_nan_numbers_are_rejected_with_the_accepted_range() {
+    for bad in ["-10", "0", "nan", "inf"] {
+        check(
+            &format!("speed {bad}"),
+            &variant("speed_mm_s = 10", &format!("speed_mm_s = {bad}")),
+            8,
+            &["hand.speed_mm_s", "> 0"],
+        );
+    }
+    for bad in ["-3", "0", "nan"] {
+        check(
+            &format!("spacing {bad}"),
+            &variant("lane_spacing_mm = 3", &format!("lane_spacing_mm = {bad}")),
+            16,
+            &["zones[0].passes[0].lane_spacing_mm", "> 0"],
+        );
+    }
+    for bad in ["-110", "0", "nan"] {
+        check(
+            &format!("rate {bad}"),
+            &variant("preset = \"pen-12\"", &format!("preset = \"pen-12\"\nrate_hz = {bad}")),
+            6,
+            &["cartridge.rate_hz", "Hz"],
+        );
+        check(
+            &format!("pass rate {bad}"),
+            &variant("lane_spacing_mm = 3", &format!("lane_spacing_mm = 3\nrate_hz = {bad}")),
+            17,
+            &["passes[0].rate_hz"],
+        );
+    }
+    for bad in ["-0.25", "0", "nan"] {
+        check(
+            &format!("diameter {bad}"),
+            &variant("preset = \"pen-12\"", &format!("preset = \"pen-12\"\nneedle_diameter_mm = {bad}")),
+            6,
+            &["cartridge.needle_diameter_mm", "mm"],
+        );
+    }
+    check(
+        "negative jitter",
+        &variant("speed_mm_s = 10", "speed_mm_s = 10\nlateral_jitter_mm = -1"),
+        9,
+        &["hand.lateral_jitter_mm", ">= 0"],
+    );
+    check(
+        "jitter of 100 %",
+        &variant("speed_mm_s = 10", "speed_mm_s = 10\nspeed_jitter = 1.0"),
+        9,
+        &["hand.speed_jitter", "up to"],
+    );
+    check("zero width", &variant("width_mm = 20", "width_mm = 0"), 12, &["zones[0].shape.rect.width_mm"]);
+    check(
+        "bad target",
+        &variant("name = \"a\"", "name = \"a\"\ntarget_per_cm2 = [3000, 1500]"),
+        12,
+        &["target_per_cm2", "low < high"],
+    );
+}
+
+#[test]
+fn empty_and_self_intersecting_polygons_are_rejected() {
+    check(
+        "empty polygon",
+        &variant("{ rect = { width_mm = 20, height_mm = 10 } }", "{ polygon = { points_mm = [] } }"),
+        12,
+        &["polygon", "0 vertices"],
+    );
+    check(
+        "bowtie",
+        &variant(
+            "{ rect = { width_mm = 20, height_mm = 10 } }",
+            "{ polygon = { points_mm = [[0, 0], [10, 10], [10, 0], [0, 10]] } }",
+        ),
+        12,
+        &["intersects itself"],
+    );
+    check(
+        "collinear",
+        &variant(
+            "{ rect = { width_mm = 20, height_mm = 10 } }",
+            "{ polygon = { points_mm = [[0, 0], [5, 5], [10, 10]] } }",
+        ),
+        12,
+        &["no area"],
+    );
+    check(
+        "bad avoid polygon",
+        &variant("name = \"a\"", "name = \"a\"\navoid = [ { polygon = { points_mm = [[0, 0], [1, 1]] } } ]"),
+        12,
+        &["zones[0].avoid[0]", "3"],
+    );
+}
+
+#[test]
+fn unknown_names_list_what_is_accepted() {
+    check("preset", &variant("pen-12", "pen-99"), 5, &["pen-99", "pen-11", "roller-192"]);
+    check("pattern", &variant("\"horizontal\"", "\"zigzag\""), 15, &["zigzag", "anti-diagonal", "angle_deg"]);
+    check(
+        "both pattern and angle",
+        &variant("lane_spacing_mm = 3", "lane_spacing_mm = 3\nangle_deg = 10"),
+        17,
+        &["not both"],
+    );
+    check(
+        "random without stamps",
+        &variant("pattern = \"horizontal\"\nlane_spacing_mm = 3", "pattern = \"random\""),
+        14,
+        &["stamps"],
+    );
+    check(
+        "roller with a rate",
+        &variant("preset = \"pen-12\"", "preset = \"roller-192\"\nrate_hz = 100"),
+        6,
+        &["roller"],
+    );
+    check("no zones", GOOD.split("[[zones]]").next().unwrap(), 10, &["zones"]);
+}
+
+#[test]
+fn a_scene_too_big_for_the_memory_limit_is_refused_before_running() {
+    let huge = variant("pattern = \"horizontal\"\nlane_spacing_mm = 3", "pattern = \"random\"\nstamps = 1000000000000");
+    check("huge", &huge, 10, &["zones[0]", "GiB", "--max-memory-mb"]);
+    // A big zone with a fine needle needs a big coverage raster.
+    let vast =
+        variant("{ rect = { width_mm = 20, height_mm = 10 } }", "{ rect = { width_mm = 100000, height_mm = 100000 } }");
+    check("vast", &vast, 10, &["coverage raster", "GiB"]);
+}
+
+#[test]
+fn a_missing_scene_file_is_named() {
+    let sb = Sandbox::new();
+    let o = sb.run(&["simulate", "nowhere.toml", "--out", "o"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nowhere.toml"), "{}", stderr(&o));
+    assert!(!sb.path("o").exists());
+}
+
+#[test]
+fn check_reports_the_same_errors_without_running() {
+    let sb = Sandbox::new();
+    let scene = sb.write("scene.toml", &variant("speed_mm_s = 10", "speed_mm_s = -1"));
+    let o = sb.run(&["check", scene.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("scene.toml:8:"), "{}", stderr(&o));
+}

@@ -1,0 +1,27 @@
+//! Engine tests: the analytic laws of DESIGN.md, pattern geometry, coverage
+//! accuracy against exact areas, thread-count determinism, a golden hash, and
+//! the layer rule of the core. Core only: runs with `--no-default-features`.
+
+mod accuracy;
+mod determinism;
+mod geometry;
+mod laws;
+mod layering;
+
+use needlemap::core::scene::Scene;
+use needlemap::core::{Outcome, RunOptions, run};
+
+/// Parses a scene or fails the test with the scene's error.
+pub fn scene(text: &str) -> Scene {
+    Scene::from_toml_str(text, "test.toml").unwrap_or_else(|e| panic!("test scene rejected: {e}"))
+}
+
+/// Runs a scene on the current thread pool.
+pub fn simulate(text: &str) -> Outcome {
+    run(&scene(text), &RunOptions::default()).unwrap_or_else(|e| panic!("test scene refused: {e}"))
+}
+
+/// Runs a scene on a pool of exactly `threads` threads.
+pub fn simulate_with_threads(text: &str, threads: usize) -> Outcome {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool").install(|| simulate(text))
+}
