@@ -1,1 +1,116 @@
-fn main() {}
+//! Benchmarks of every hot path of the engine on the reference job:
+//! a 100 x 100 mm zone, pen-12 at 110 Hz, 10 mm/s, 3 mm lanes, one pass in
+//! each of the four directions (about 1.7 million punctures).
+//!
+//! The `floor` is a bare loop doing the least work the job could: it
+//! scatters the same number of points into a grid of the same cell count.
+//! Results, with the machine they ran on: benches/RESULTS.md.
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use needlemap::core::metrics::{self, Layout};
+use needlemap::core::scene::Scene;
+use needlemap::core::{RunOptions, pattern, run, simulate};
+use std::hint::black_box;
+use std::time::Duration;
+
+// The binary's allocator, so the figures are the command's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SCENE: &str = include_str!("../scenes/bench-100mm.toml");
+
+fn scene() -> Scene {
+    Scene::from_toml_str(SCENE, "scenes/bench-100mm.toml").expect("bench scene")
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool")
+}
+
+/// The floor: N points from a xorshift generator, each counted into its cell.
+fn floor_scatter(n: usize, cells_u: usize, cells_v: usize) -> Vec<u32> {
+    let mut counts = vec![0u32; cells_u * cells_v];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let u = ((x & 0xffff_ffff) as usize * cells_u) >> 32;
+        let v = ((x >> 32) as usize * cells_v) >> 32;
+        counts[v * cells_u + u] += 1;
+    }
+    counts
+}
+
+fn engine(c: &mut Criterion) {
+    let s = scene();
+    let plan = pattern::plan(&s);
+    let zone = &s.zones[0];
+    let layout = Layout::new(&zone.region, s.analysis.cell_mm, s.cartridge.needle_radius_mm());
+    let sim = simulate::simulate(&s, &plan);
+    let punctures = &sim.zones[0].punctures;
+    let n = punctures.len();
+    println!(
+        "reference job: {n} punctures, {} analysis cells, raster {} x {}",
+        layout.cells(),
+        layout.raster_u(),
+        layout.raster_v()
+    );
+
+    let mut g = c.benchmark_group("engine_100mm");
+    g.sample_size(10).warm_up_time(Duration::from_secs(2)).measurement_time(Duration::from_secs(8));
+    g.bench_function("floor: scatter N points into the cell grid", |b| {
+        b.iter(|| black_box(floor_scatter(black_box(n), layout.cells_u, layout.cells_v)))
+    });
+    g.bench_function("generate punctures + density cells, 1 thread", |b| {
+        let p1 = pool(1);
+        b.iter(|| {
+            p1.install(|| {
+                let sim = simulate::simulate(&s, &plan);
+                black_box(metrics::cell_counts(&layout, &sim.zones[0].punctures))
+            })
+        })
+    });
+    g.bench_function("generate punctures + density cells, 2 threads", |b| {
+        let p2 = pool(2);
+        b.iter(|| {
+            p2.install(|| {
+                let sim = simulate::simulate(&s, &plan);
+                black_box(metrics::cell_counts(&layout, &sim.zones[0].punctures))
+            })
+        })
+    });
+    for threads in [1, 2] {
+        g.bench_function(format!("whole simulate (every metric), {threads} thread(s)"), |b| {
+            let p = pool(threads);
+            b.iter(|| p.install(|| black_box(run(&s, &RunOptions::default()).expect("runs"))))
+        });
+    }
+    g.finish();
+
+    // The measuring stages on their own, at the default thread count.
+    let mut g = c.benchmark_group("measure_100mm");
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    let spans = metrics::treatable_spans(&zone.region, &layout);
+    let r = s.cartridge.needle_radius_mm();
+    g.bench_function("splat needle disks into the hit raster", |b| {
+        b.iter_batched_ref(
+            || vec![0u8; layout.raster_cells() as usize],
+            |raster| metrics::splat(raster, &layout, punctures, r),
+            BatchSize::LargeInput,
+        )
+    });
+    let mut raster = vec![0u8; layout.raster_cells() as usize];
+    metrics::splat(&mut raster, &layout, punctures, r);
+    g.bench_function("classify hit raster per analysis cell", |b| {
+        b.iter(|| black_box(metrics::classify(&raster, &layout, &spans)))
+    });
+    g.bench_function("overlap (earlier puncture within d)", |b| {
+        b.iter(|| black_box(metrics::overlap_count(punctures, s.cartridge.needle_diameter_mm)))
+    });
+    g.bench_function("parse and validate the scene", |b| b.iter(|| black_box(scene())));
+    g.finish();
+}
+
+criterion_group!(benches, engine);
+criterion_main!(benches);

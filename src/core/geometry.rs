@@ -127,6 +127,20 @@ impl Shape {
         Shape::Ellipse { center_mm, radius_u_mm: radius_mm, radius_v_mm: radius_mm }
     }
 
+    /// Whether the shape is convex (ellipses always; polygons when every turn
+    /// goes the same way).
+    pub fn is_convex(&self) -> bool {
+        match self {
+            Shape::Ellipse { .. } => true,
+            Shape::Polygon { vertices_mm: v } => {
+                let n = v.len();
+                let turns: Vec<f64> =
+                    (0..n).map(|i| cross(v[(i + 1) % n] - v[i], v[(i + 2) % n] - v[(i + 1) % n])).collect();
+                turns.iter().all(|&t| t >= 0.0) || turns.iter().all(|&t| t <= 0.0)
+            }
+        }
+    }
+
     /// Exact area, mm2.
     pub fn area_mm2(&self) -> f64 {
         match self {

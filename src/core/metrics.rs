@@ -393,6 +393,33 @@ pub fn overlap_count(punctures: &[Puncture], d_mm: f64) -> u64 {
         .count() as u64
 }
 
+/// Punctures per analysis cell (partial counts per chunk, summed: integer
+/// sums, so the same for any thread count).
+pub fn cell_counts(layout: &Layout, punctures: &[Puncture]) -> Vec<u32> {
+    let cells = layout.cells();
+    let count = |chunk: &[Puncture]| {
+        let mut counts = vec![0u32; cells];
+        for p in chunk {
+            if let Some(c) = layout.cell_of(p.pos_mm()) {
+                counts[c] += 1;
+            }
+        }
+        counts
+    };
+    // Chunks big enough that the per-chunk arrays cost little.
+    let chunk = (cells * 16).max(1 << 16);
+    if punctures.len() <= chunk {
+        return count(punctures);
+    }
+    punctures.par_chunks(chunk).map(count).reduce(
+        || vec![0u32; cells],
+        |mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            a
+        },
+    )
+}
+
 /// Weighted percentile (`q` in 0..=1) of `values` with `weights`, by the
 /// lower-value rule on the sorted cumulative weight.
 pub fn weighted_percentile(sorted: &[(f64, f64)], q: f64) -> f64 {
@@ -485,17 +512,31 @@ impl ZoneField {
 /// Longest side of the hit preview, px.
 pub const HIT_PREVIEW_MAX_PX: usize = 1200;
 
-/// Measures one zone. `labels` are the pass patterns, in order.
+/// What `measure_zone` needs to know of a zone.
+pub struct ZoneInput<'a> {
+    pub name: &'a str,
+    pub region: &'a Region,
+    pub target_per_cm2: Option<[f64; 2]>,
+    /// The pass patterns, in order.
+    pub pass_labels: Vec<String>,
+}
+
+/// How a zone is measured.
+pub struct MeasureConfig {
+    pub needle_diameter_mm: f64,
+    /// Side of the analysis cells of the density spread, mm.
+    pub cell_mm: f64,
+}
+
+/// Measures one zone.
 pub fn measure_zone(
-    name: &str,
-    region: &Region,
-    target_per_cm2: Option<[f64; 2]>,
-    labels: &[String],
+    zone: &ZoneInput,
     run: &ZoneRun,
-    needle_diameter_mm: f64,
-    cell_mm: f64,
+    cfg: &MeasureConfig,
     times: &mut StageTimes,
 ) -> (ZoneMetrics, ZoneField) {
+    let ZoneInput { name, region, target_per_cm2, pass_labels: labels } = zone;
+    let (target_per_cm2, needle_diameter_mm, cell_mm) = (*target_per_cm2, cfg.needle_diameter_mm, cfg.cell_mm);
     let r = needle_diameter_mm / 2.0;
     let mut clock = Instant::now();
     let mut lap = |times: &mut StageTimes, name: &'static str| {
@@ -558,12 +599,7 @@ pub fn measure_zone(
     }
     lap(times, "measure: classify");
 
-    let mut cell_punctures = vec![0u32; layout.cells()];
-    for p in &run.punctures {
-        if let Some(c) = layout.cell_of(p.pos_mm()) {
-            cell_punctures[c] += 1;
-        }
-    }
+    let cell_punctures = cell_counts(&layout, &run.punctures);
     let full_cell = (layout.sub * layout.sub) as u32;
     let cell_in_spread: Vec<bool> = inzone.iter().map(|&n| 2 * n >= full_cell && n > 0).collect();
     let mut samples: Vec<(f64, f64)> = (0..layout.cells())

@@ -100,17 +100,17 @@ pub fn measure_timed(scene: &Scene, sim: &Simulation, times: &mut StageTimes) ->
         .iter()
         .zip(&sim.zones)
         .map(|(zone, run)| {
-            let labels: Vec<String> = zone.passes.iter().map(|p| p.label.clone()).collect();
-            metrics::measure_zone(
-                &zone.name,
-                &zone.region,
-                zone.target_per_cm2,
-                &labels,
-                run,
-                scene.cartridge.needle_diameter_mm,
-                scene.analysis.cell_mm,
-                times,
-            )
+            let input = metrics::ZoneInput {
+                name: &zone.name,
+                region: &zone.region,
+                target_per_cm2: zone.target_per_cm2,
+                pass_labels: zone.passes.iter().map(|p| p.label.clone()).collect(),
+            };
+            let cfg = metrics::MeasureConfig {
+                needle_diameter_mm: scene.cartridge.needle_diameter_mm,
+                cell_mm: scene.analysis.cell_mm,
+            };
+            metrics::measure_zone(&input, run, &cfg, times)
         })
         .unzip()
 }

@@ -127,7 +127,7 @@ pub fn plan(scene: &Scene) -> Plan {
                             if pieces.is_empty() {
                                 continue;
                             }
-                            let forward = lane_parity % 2 == 0;
+                            let forward = lane_parity.is_multiple_of(2);
                             lane_parity += 1;
                             if !forward {
                                 pieces.reverse();

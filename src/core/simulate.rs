@@ -161,6 +161,51 @@ impl HandNoise {
     }
 }
 
+/// Sideways wobble (in standard deviations) within which a stamp may skip
+/// the per-needle inside test; a wider excursion takes the careful path.
+const SAFE_WOBBLE_SDS: f64 = 5.0;
+
+/// The part `[a, b]` of the lane `start + s dir` (0 <= s <= length) where a
+/// disk of radius `reach_mm` around the lane point lies inside the outline
+/// and clear of every avoid region, or an empty interval when that cannot be
+/// shown cheaply (a non-convex outline). For a convex outline, the rectangle
+/// between the lines offset by +-reach, over the parameters where both lie
+/// inside, is inside; shrinking it by `reach` at each end keeps the disks in it.
+fn safe_interval(region: &Region, start: Vec2, dir: Vec2, length: f64, reach_mm: f64) -> (f64, f64) {
+    const EMPTY: (f64, f64) = (f64::INFINITY, f64::NEG_INFINITY);
+    if !region.outline.is_convex() {
+        return EMPTY;
+    }
+    let normal = Vec2::new(-dir.y, dir.x);
+    let r = reach_mm + 1e-9;
+    let (mut a, mut b) = (0.0f64, length);
+    for off in [-r, 0.0, r] {
+        match region.outline.line_intervals(start + normal * off, dir).as_slice() {
+            [(t0, t1)] => {
+                a = a.max(*t0 + r);
+                b = b.min(*t1 - r);
+            }
+            _ => return EMPTY,
+        }
+    }
+    // Avoid regions: leave out the lane stretch their box (grown by reach) spans.
+    let mut safe = vec![(a, b)];
+    for avoid in &region.avoid {
+        let bb = avoid.bounds();
+        let corners = [bb.min_mm, bb.max_mm, Vec2::new(bb.min_mm.x, bb.max_mm.y), Vec2::new(bb.max_mm.x, bb.min_mm.y)];
+        let along = corners.iter().map(|c| (c - start).dot(&dir));
+        let across = corners.iter().map(|c| (c - start).dot(&normal));
+        let (n0, n1) = across.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(x), h.max(x)));
+        if n1 < -r || n0 > r {
+            continue;
+        }
+        let (t0, t1) = along.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(x), h.max(x)));
+        safe = super::geometry::subtract_intervals(&safe, &[(t0 - r, t1 + r)]);
+    }
+    // Keep the longest safe stretch (a lane usually has one).
+    safe.into_iter().filter(|(a, b)| b > a).max_by(|x, y| (x.1 - x.0).total_cmp(&(y.1 - y.0))).unwrap_or(EMPTY)
+}
+
 /// Tries this many places for a random stamp before giving it up.
 const MAX_PLACEMENT_TRIES: usize = 10_000;
 
@@ -183,14 +228,21 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
             let rot = Rotation2::new(dir.y.atan2(dir.x));
             let needles: Vec<Vec2> = cart.needles_mm.iter().map(|n| rot * n).collect();
             let mut noise = HandNoise::new(&scene.hand, &mut rng);
+            // Where the whole footprint is surely inside, needles need no test.
+            let wobble_margin_mm = SAFE_WOBBLE_SDS * scene.hand.lateral_jitter_mm;
+            let safe = safe_interval(region, *start_mm, dir, length, cart.reach_mm() + wobble_margin_mm);
             // The pen is already stamping when it reaches the lane: a random phase.
             let mut s = rng.random::<f64>() * stroke.speed_mm_s / rate_hz;
             let mut i = 0u64;
             while s <= length {
                 let centre = start_mm + dir * s + normal * noise.lateral_mm;
                 let t = i as f64 / rate_hz;
-                for n in &needles {
-                    out.place(region, centre + n, t, pass);
+                if s >= safe.0 && s <= safe.1 && noise.lateral_mm.abs() <= wobble_margin_mm {
+                    out.punctures.extend(needles.iter().map(|n| Puncture::new(centre + n, t, pass)));
+                } else {
+                    for n in &needles {
+                        out.place(region, centre + n, t, pass);
+                    }
                 }
                 i += 1;
                 let ds = stroke.speed_mm_s * noise.speed_factor() / rate_hz;
@@ -265,11 +317,13 @@ pub fn simulate(scene: &Scene, plan: &Plan) -> Simulation {
     simulate_timed(scene, plan, &mut StageTimes::default())
 }
 
-/// Copies `parts` one after another into `dest` (which has exactly their
-/// total length), shifting times by each part's clock offset, in parallel.
-fn gather(dest: &mut [Puncture], parts: Vec<(&[Puncture], f64)>) {
+/// Concatenates `parts`, shifting times by each part's clock offset; the
+/// copying runs in parallel, straight into the new vector.
+fn gather(parts: Vec<(&[Puncture], f64)>) -> Vec<Puncture> {
+    let total: usize = parts.iter().map(|(p, _)| p.len()).sum();
+    let mut out: Vec<Puncture> = Vec::with_capacity(total);
     let mut chunks = Vec::with_capacity(parts.len());
-    let mut rest = dest;
+    let mut rest = &mut out.spare_capacity_mut()[..total];
     for (src, offset_s) in parts {
         let (head, tail) = rest.split_at_mut(src.len());
         chunks.push((head, src, offset_s));
@@ -277,9 +331,13 @@ fn gather(dest: &mut [Puncture], parts: Vec<(&[Puncture], f64)>) {
     }
     chunks.into_par_iter().for_each(|(dst, src, offset_s)| {
         for (d, p) in dst.iter_mut().zip(src) {
-            *d = Puncture { t_s: (p.t_s as f64 + offset_s) as f32, ..*p };
+            d.write(Puncture { t_s: (p.t_s as f64 + offset_s) as f32, ..*p });
         }
     });
+    // SAFETY: the chunks tile the first `total` slots exactly (split_at_mut
+    // by each part's length) and every slot of every chunk was written above.
+    unsafe { out.set_len(total) };
+    out
 }
 
 /// `simulate`, adding the time of each sub-stage to `times`.
@@ -324,12 +382,8 @@ pub fn simulate_timed(scene: &Scene, plan: &Plan, times: &mut StageTimes) -> Sim
     }
     for (z, zr) in zones.iter_mut().enumerate() {
         let mine = || plan.strokes.iter().zip(&outs).zip(&offsets).filter(move |((s, _), _)| s.zone == z);
-        let n: usize = mine().map(|((_, o), _)| o.punctures.len()).sum();
-        let nv: usize = mine().map(|((_, o), _)| o.violations.len()).sum();
-        zr.punctures = vec![Puncture::default(); n];
-        zr.violations = vec![Puncture::default(); nv];
-        gather(&mut zr.punctures, mine().map(|((_, o), &t)| (o.punctures.as_slice(), t)).collect());
-        gather(&mut zr.violations, mine().map(|((_, o), &t)| (o.violations.as_slice(), t)).collect());
+        zr.punctures = gather(mine().map(|((_, o), &t)| (o.punctures.as_slice(), t)).collect());
+        zr.violations = gather(mine().map(|((_, o), &t)| (o.violations.as_slice(), t)).collect());
         // Passes run one after another, so each pass's punctures are contiguous.
         let passes = scene.zones[z].passes.len();
         let bounds: Vec<usize> =
@@ -338,4 +392,53 @@ pub fn simulate_timed(scene: &Scene, plan: &Plan, times: &mut StageTimes) -> Sim
     }
     times.add("simulate: merge", t1.elapsed());
     Simulation { zones }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::geometry::Shape;
+    use rand::RngExt;
+
+    #[test]
+    fn the_safe_stretch_of_a_lane_keeps_the_whole_footprint_treatable() {
+        let region = Region {
+            outline: Shape::Ellipse { center_mm: Vec2::new(35.0, 27.5), radius_u_mm: 35.0, radius_v_mm: 27.5 },
+            avoid: vec![Shape::circle(Vec2::new(45.0, 30.0), 6.0)],
+        };
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let reach = 2.5;
+        let mut checked = 0;
+        for lane in 0..200 {
+            let angle = rng.random::<f64>() * std::f64::consts::TAU;
+            let dir = Vec2::new(angle.cos(), angle.sin());
+            let start = Vec2::new(35.0, 27.5) - dir * 40.0 + Vec2::new(-dir.y, dir.x) * (lane as f64 / 10.0 - 10.0);
+            let (a, b) = safe_interval(&region, start, dir, 80.0, reach);
+            if b < a {
+                continue;
+            }
+            for _ in 0..200 {
+                let s = a + rng.random::<f64>() * (b - a);
+                let q = Vec2::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5) * 2.0 * reach;
+                if q.norm() <= reach {
+                    assert!(region.treatable(start + dir * s + q), "lane {lane}: s = {s} in [{a}, {b}], offset {q:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked} points checked");
+    }
+
+    #[test]
+    fn a_non_convex_outline_has_no_safe_stretch() {
+        let u = Shape::Polygon {
+            vertices_mm: [(0., 0.), (60., 0.), (60., 60.), (40., 60.), (40., 20.), (20., 20.), (20., 60.), (0., 60.)]
+                .iter()
+                .map(|&(x, y)| Vec2::new(x, y))
+                .collect(),
+        };
+        let region = Region { outline: u, avoid: vec![] };
+        let (a, b) = safe_interval(&region, Vec2::new(0.0, 10.0), Vec2::new(1.0, 0.0), 60.0, 2.0);
+        assert!(b < a);
+    }
 }

@@ -4,7 +4,7 @@
 
 use needlemap::core::geometry::{Region, Shape, Vec2};
 use needlemap::core::laws::lens_area;
-use needlemap::core::metrics::measure_zone;
+use needlemap::core::metrics::{MeasureConfig, ZoneInput, measure_zone};
 use needlemap::core::simulate::{Puncture, ZoneRun};
 use rand::{RngExt, SeedableRng};
 use std::f64::consts::PI;
@@ -16,10 +16,12 @@ fn coverage_of(points: &[Vec2], side_mm: f64) -> f64 {
     let region = Region { outline: Shape::rect(side_mm, side_mm), avoid: vec![] };
     let run = ZoneRun {
         punctures: points.iter().map(|p| Puncture::new(*p, 0.0, 0)).collect(),
-        pass_ranges: vec![0..points.len()],
+        pass_ranges: std::iter::once(0..points.len()).collect(),
         ..ZoneRun::default()
     };
-    let (m, _) = measure_zone("z", &region, None, &["random".into()], &run, D_MM, 2.0, &mut Default::default());
+    let zone = ZoneInput { name: "z", region: &region, target_per_cm2: None, pass_labels: vec!["random".into()] };
+    let cfg = MeasureConfig { needle_diameter_mm: D_MM, cell_mm: 2.0 };
+    let (m, _) = measure_zone(&zone, &run, &cfg, &mut Default::default());
     m.coverage_fraction
 }
 

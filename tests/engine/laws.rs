@@ -55,8 +55,8 @@ fn random_stamping_coverage_hit_shares_and_overlap_follow_the_poisson_laws() {
         assert_eq!(z.punctures, n as u64, "a single needle inside the zone always lands inside");
         coverage += z.coverage_fraction / seeds.len() as f64;
         overlap += z.overlap_fraction / seeds.len() as f64;
-        for k in 0..4 {
-            shares[k] += z.hit_shares[k] / seeds.len() as f64;
+        for (share, z_share) in shares.iter_mut().zip(z.hit_shares) {
+            *share += z_share / seeds.len() as f64;
         }
     }
     let lambda = n / area;
