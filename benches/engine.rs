@@ -62,24 +62,18 @@ fn engine(c: &mut Criterion) {
     g.bench_function("floor: scatter N points into the cell grid", |b| {
         b.iter(|| black_box(floor_scatter(black_box(n), layout.cells_u, layout.cells_v)))
     });
-    g.bench_function("generate punctures + density cells, 1 thread", |b| {
-        let p1 = pool(1);
-        b.iter(|| {
-            p1.install(|| {
-                let sim = simulate::simulate(&s, &plan);
-                black_box(metrics::cell_counts(&layout, &sim.zones[0].punctures))
+    for threads in [1, 2] {
+        let label = if threads == 1 { "1 thread" } else { "2 threads" };
+        g.bench_function(format!("generate punctures + density cells, {label}"), |b| {
+            let p = pool(threads);
+            b.iter(|| {
+                p.install(|| {
+                    let sim = simulate::simulate(&s, &plan);
+                    black_box(metrics::cell_counts(&layout, &sim.zones[0].punctures))
+                })
             })
-        })
-    });
-    g.bench_function("generate punctures + density cells, 2 threads", |b| {
-        let p2 = pool(2);
-        b.iter(|| {
-            p2.install(|| {
-                let sim = simulate::simulate(&s, &plan);
-                black_box(metrics::cell_counts(&layout, &sim.zones[0].punctures))
-            })
-        })
-    });
+        });
+    }
     for threads in [1, 2] {
         g.bench_function(format!("whole simulate (every metric), {threads} thread(s)"), |b| {
             let p = pool(threads);

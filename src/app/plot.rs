@@ -320,10 +320,14 @@ fn draw_scale_bar(chart: &mut Chart, min: Vec2, max: Vec2) -> DrawResult<()> {
     ));
     let label_at = (x0, y0 + (max.y - min.y) * 0.02);
     let text = format!("{len} mm");
-    let backing = chart.plotting_area().map_coordinate(&label_at);
-    let (tw, th) = chart.plotting_area().estimate_text_size(&text, &style)?;
-    chart.plotting_area().strip_coord_spec().draw(&Rectangle::new(
-        [(backing.0 - 3, backing.1 - th as i32 - 2), (backing.0 + tw as i32 + 3, backing.1 + 1)],
+    // A light box behind the label, so it reads on a dark map. The area's
+    // own pixel frame starts at its top-left corner.
+    let area = chart.plotting_area();
+    let (abs, base) = (area.map_coordinate(&label_at), area.get_base_pixel());
+    let at = (abs.0 - base.0, abs.1 - base.1);
+    let (tw, th) = area.estimate_text_size(&text, &style)?;
+    area.strip_coord_spec().draw(&Rectangle::new(
+        [(at.0 - 3, at.1 - th as i32 - 2), (at.0 + tw as i32 + 3, at.1 + 1)],
         WHITE.mix(0.85).filled(),
     ))?;
     chart.draw_series(std::iter::once(Text::new(text, label_at, style)))?;
