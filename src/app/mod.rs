@@ -53,6 +53,12 @@ pub enum Command {
     },
     /// List the cartridge presets.
     Presets,
+    /// List the built-in anatomy zones with their area and depth range.
+    Zones {
+        /// Mesh resolution, mm between vertices.
+        #[arg(long, default_value_t = core::anatomy::DEFAULT_RESOLUTION_MM)]
+        resolution_mm: f64,
+    },
 }
 
 /// An error with the exit code it deserves: 2 for bad input, 1 for failures.
@@ -103,6 +109,37 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             for p in cartridge::PRESETS {
                 println!("{:<12} {:<90} {}", p.name, p.description, p.source);
             }
+            Ok(())
+        }
+        Command::Zones { resolution_mm } => {
+            let [lo, hi] = core::anatomy::RESOLUTION_RANGE_MM;
+            if !(lo..=hi).contains(&resolution_mm) {
+                return Err(bad_input(anyhow::anyhow!("--resolution-mm {resolution_mm}: give {lo} to {hi} mm")));
+            }
+            println!(
+                "{:<14} {:>8} {:>9} {:>16} {:>16} {:>11}  description",
+                "zone", "area cm²", "triangles", "depth thin mm", "depth thick mm", "max stretch"
+            );
+            for name in core::anatomy::names() {
+                let z = core::anatomy::builtin(name, resolution_mm).expect("listed zone");
+                let d = z.mesh.distortion();
+                let range =
+                    |r: [f64; 2]| if r[0] == r[1] { format!("{}", r[0]) } else { format!("{}–{}", r[0], r[1]) };
+                println!(
+                    "{:<14} {:>8.1} {:>9} {:>16} {:>16} {:>11.2}  {}",
+                    format!("builtin:{name}").trim_start_matches("builtin:"),
+                    z.mesh.area_3d_mm2() / 100.0,
+                    z.mesh.triangles.len(),
+                    range(z.depth.thin_mm),
+                    range(z.depth.thick_mm),
+                    d.area_stretch_max.max(1.0 / d.area_stretch_min),
+                    z.description
+                );
+            }
+            println!(
+                "use in a scene as mesh = \"builtin:NAME\"; default target {:?} punctures/cm²",
+                core::anatomy::DEFAULT_TARGET_PER_CM2
+            );
             Ok(())
         }
         Command::Check { scene, max_memory_mb } => {
@@ -157,6 +194,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             output::write_all(&dir, &files)?;
             let t_write = t3.elapsed();
             print!("{}", core::report::summary_table(&outcome));
+            print!("{}", core::report::notes(&outcome));
             let names: Vec<&str> = files.iter().map(|f| f.0).collect();
             println!("wrote {} to {}", names.join(", "), dir.display());
             if stats {

@@ -14,6 +14,7 @@
 
 use super::StageTimes;
 use super::geometry::{Region, Vec2};
+use super::mesh::Surface;
 use super::simulate::{Puncture, ZoneRun};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -444,10 +445,21 @@ pub struct DensityStats {
     pub cv: f64,
 }
 
+/// A mesh zone's chart.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChartInfo {
+    pub method: String,
+    pub distortion: super::mesh::Distortion,
+    pub warnings: Vec<String>,
+}
+
 /// Cumulative figures after one pass.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PassMetrics {
     pub pattern: String,
+    pub depth_mm: f64,
+    /// Why this pass's depth is outside the zone's recommended range.
+    pub depth_warning: Option<String>,
     pub punctures: u64,
     pub coverage_after: f64,
     pub density_after_per_cm2: f64,
@@ -457,8 +469,20 @@ pub struct PassMetrics {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ZoneMetrics {
     pub name: String,
-    /// True treatable area (outline minus avoid regions), cm2.
+    /// Where the geometry came from: `flat`, `builtin:forehead`, `face.obj#cheek`.
+    pub surface: String,
+    /// True treatable area (outline minus avoid regions) on the skin, cm2.
     pub area_cm2: f64,
+    /// The same area in the chart, cm2 (equal for flat zones).
+    pub chart_area_cm2: f64,
+    /// How the chart was made and how much it stretches area (mesh zones).
+    pub chart: Option<ChartInfo>,
+    pub skin: Option<String>,
+    pub depth_range_mm: Option<[f64; 2]>,
+    /// Why passes are outside the depth range, if any are.
+    pub depth_warnings: Vec<String>,
+    /// Punctures whose 3D point could not be found (mesh zones; 0 expected).
+    pub unmapped_punctures: u64,
     pub punctures: u64,
     pub avoid_violations: u64,
     pub density_per_cm2: DensityStats,
@@ -516,6 +540,8 @@ pub const HIT_PREVIEW_MAX_PX: usize = 1200;
 pub struct ZoneInput<'a> {
     pub name: &'a str,
     pub region: &'a Region,
+    /// The curved surface under the chart (mesh zones): gives true cell areas.
+    pub surface: Option<&'a Surface>,
     pub target_per_cm2: Option<[f64; 2]>,
     /// The pass patterns, in order.
     pub pass_labels: Vec<String>,
@@ -535,7 +561,7 @@ pub fn measure_zone(
     cfg: &MeasureConfig,
     times: &mut StageTimes,
 ) -> (ZoneMetrics, ZoneField) {
-    let ZoneInput { name, region, target_per_cm2, pass_labels: labels } = zone;
+    let ZoneInput { name, region, surface, target_per_cm2, pass_labels: labels } = zone;
     let (target_per_cm2, needle_diameter_mm, cell_mm) = (*target_per_cm2, cfg.needle_diameter_mm, cfg.cell_mm);
     let r = needle_diameter_mm / 2.0;
     let mut clock = Instant::now();
@@ -548,9 +574,22 @@ pub fn measure_zone(
     let spans = treatable_spans(region, &layout);
     let subcell_mm2 = layout.h_mm * layout.h_mm;
     let inzone = inzone_counts(&layout, &spans);
-    // True in-zone area of each analysis cell: flat zones, chart area.
-    let cell_area_mm2: Vec<f64> = inzone.iter().map(|&n| n as f64 * subcell_mm2).collect();
+    // In-zone chart area of each analysis cell, and its true area: the chart
+    // area times the surface's true/chart area ratio within the cell.
+    let chart_area_mm2: Vec<f64> = inzone.iter().map(|&n| n as f64 * subcell_mm2).collect();
+    let cell_area_mm2: Vec<f64> = match surface {
+        None => chart_area_mm2.clone(),
+        Some(s) => {
+            let mesh_cells = super::mesh::cell_areas(&s.mesh, &layout);
+            chart_area_mm2
+                .iter()
+                .zip(&mesh_cells)
+                .map(|(&a, &(chart, true_area))| if chart > 0.0 { a * true_area / chart } else { a })
+                .collect()
+        }
+    };
     let area_mm2: f64 = cell_area_mm2.iter().sum();
+    let chart_area_total_mm2: f64 = chart_area_mm2.iter().sum();
     // Covered share, weighting each raster cell by its true area.
     let coverage_of = |covered: &[u32]| {
         let hit: f64 = (0..covered.len())
@@ -574,6 +613,8 @@ pub fn measure_zone(
         cumulative += range.len() as u64;
         passes.push(PassMetrics {
             pattern: label.clone(),
+            depth_mm: 0.0,
+            depth_warning: None,
             punctures: range.len() as u64,
             coverage_after,
             density_after_per_cm2: per_cm2(cumulative as f64, area_mm2),
@@ -601,6 +642,7 @@ pub fn measure_zone(
 
     let cell_punctures = cell_counts(&layout, &run.punctures);
     let full_cell = (layout.sub * layout.sub) as u32;
+    // At least half of the cell (in chart area) inside the zone.
     let cell_in_spread: Vec<bool> = inzone.iter().map(|&n| 2 * n >= full_cell && n > 0).collect();
     let mut samples: Vec<(f64, f64)> = (0..layout.cells())
         .filter(|&c| cell_in_spread[c])
@@ -633,7 +675,18 @@ pub fn measure_zone(
     lap(times, "measure: hit preview");
     let metrics = ZoneMetrics {
         name: name.to_string(),
+        surface: "flat".into(),
         area_cm2: area_mm2 / 100.0,
+        chart_area_cm2: chart_area_total_mm2 / 100.0,
+        chart: surface.map(|s| ChartInfo {
+            method: s.chart_method.clone(),
+            distortion: s.distortion.clone(),
+            warnings: s.warnings.clone(),
+        }),
+        skin: None,
+        depth_range_mm: None,
+        depth_warnings: Vec::new(),
+        unmapped_punctures: 0,
         punctures: n,
         avoid_violations: run.violations.len() as u64,
         density_per_cm2: density,

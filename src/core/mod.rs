@@ -2,10 +2,13 @@
 //! file-system code lives here (checked by `tests/layering.rs` and by building
 //! with `--no-default-features`).
 
+pub mod anatomy;
 pub mod cartridge;
 pub mod geometry;
 pub mod laws;
+pub mod mesh;
 pub mod metrics;
+pub mod obj;
 pub mod pattern;
 pub mod report;
 pub mod scene;
@@ -80,10 +83,25 @@ pub fn run(scene: &Scene, opts: &RunOptions) -> Result<Outcome, SceneError> {
     let (plan, _) = plan_checked(scene, opts)?;
     times.add("plan", t0.elapsed());
     let t1 = Instant::now();
-    let simulation = simulate::simulate_timed(scene, &plan, &mut times);
+    let mut simulation = simulate::simulate_timed(scene, &plan, &mut times);
     times.add("simulate", t1.elapsed());
+    let t3d = Instant::now();
+    let mut unmapped = vec![0u64; scene.zones.len()];
+    for ((zone, run), missed) in scene.zones.iter().zip(&mut simulation.zones).zip(&mut unmapped) {
+        if let Some(surface) = &zone.surface {
+            let (points, m) = simulate::map_to_3d(surface, &run.punctures);
+            run.positions_3d_mm = points;
+            *missed = m as u64;
+        }
+    }
+    if scene.zones.iter().any(|z| z.surface.is_some()) {
+        times.add("map to 3D", t3d.elapsed());
+    }
     let t2 = Instant::now();
-    let (zones, fields) = measure_timed(scene, &simulation, &mut times);
+    let (mut zones, fields) = measure_timed(scene, &simulation, &mut times);
+    for (z, m) in zones.iter_mut().zip(unmapped) {
+        z.unmapped_punctures = m;
+    }
     times.add("measure", t2.elapsed());
     Ok(Outcome { scene: scene.clone(), plan, simulation, zones, fields, times })
 }
@@ -103,6 +121,7 @@ pub fn measure_timed(scene: &Scene, sim: &Simulation, times: &mut StageTimes) ->
             let input = metrics::ZoneInput {
                 name: &zone.name,
                 region: &zone.region,
+                surface: zone.surface.as_deref(),
                 target_per_cm2: zone.target_per_cm2,
                 pass_labels: zone.passes.iter().map(|p| p.label.clone()).collect(),
             };
@@ -110,7 +129,17 @@ pub fn measure_timed(scene: &Scene, sim: &Simulation, times: &mut StageTimes) ->
                 needle_diameter_mm: scene.cartridge.needle_diameter_mm,
                 cell_mm: scene.analysis.cell_mm,
             };
-            metrics::measure_zone(&input, run, &cfg, times)
+            let (mut m, field) = metrics::measure_zone(&input, run, &cfg, times);
+            m.surface = zone.source.clone();
+            m.skin = zone.depth_range_mm.map(|_| zone.skin.name().to_string());
+            m.depth_range_mm = zone.depth_range_mm;
+            for (pm, pass) in m.passes.iter_mut().zip(&zone.passes) {
+                pm.depth_mm = pass.depth_mm;
+                pm.depth_warning = zone.depth_warning(pass);
+            }
+            m.depth_warnings = m.passes.iter().filter_map(|p| p.depth_warning.clone()).collect();
+            m.depth_warnings.dedup();
+            (m, field)
         })
         .unzip()
 }

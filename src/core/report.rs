@@ -107,6 +107,37 @@ fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
+/// Warnings and chart notes printed under the summary (empty when none).
+pub fn notes(o: &Outcome) -> String {
+    let mut s = String::new();
+    for z in &o.zones {
+        for w in &z.depth_warnings {
+            s.push_str(&format!("depth warning: {w}\n"));
+        }
+        if let Some(c) = &z.chart {
+            let d = &c.distortion;
+            s.push_str(&format!(
+                "{}: {} ({} chart): true area {:.1} cm², chart {:.1} cm², area stretch {:.2}–{:.2} (mean deviation {:.1}%)\n",
+                z.name,
+                z.surface,
+                c.method,
+                z.area_cm2,
+                z.chart_area_cm2,
+                d.area_stretch_min,
+                d.area_stretch_max,
+                d.area_stretch_mean_deviation * 100.0
+            ));
+            for w in &c.warnings {
+                s.push_str(&format!("{}: note: {w}\n", z.name));
+            }
+        }
+        if z.unmapped_punctures > 0 {
+            s.push_str(&format!("{}: {} punctures could not be placed on the mesh\n", z.name, z.unmapped_punctures));
+        }
+    }
+    s
+}
+
 /// The per-zone summary printed after `simulate`, with units.
 pub fn summary_table(o: &Outcome) -> String {
     let head = [

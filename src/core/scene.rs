@@ -5,10 +5,14 @@
 //! keep the byte span of every value (`toml::Spanned`) and reject unknown keys;
 //! `validate` then checks ranges and combinations and builds the domain types.
 
+use super::anatomy;
 use super::cartridge::{self, Cartridge, Drive};
 use super::geometry::{self, Region, Shape, Vec2};
+use super::mesh::Surface;
+use super::obj;
 use serde::Deserialize;
 use std::ops::Range;
+use std::sync::Arc;
 use toml::Spanned;
 
 /// A place in a scene file (1-based line and column).
@@ -82,6 +86,8 @@ pub enum PassKind {
 pub struct Pass {
     /// The pattern's name as written (`horizontal`, `angle 30`, `random`, ...).
     pub label: String,
+    /// Needle depth of this pass (the cartridge's unless the pass sets one), mm.
+    pub depth_mm: f64,
     pub kind: PassKind,
     pub speed_mm_s: f64,
     /// Stamp rate of a pen for this pass; `None` for a roller.
@@ -98,6 +104,47 @@ pub struct Zone {
     pub target_per_cm2: Option<[f64; 2]>,
     pub passes: Vec<Pass>,
     pub at: Location,
+    /// Where the zone's geometry came from: `flat`, `builtin:forehead`, `face.obj#cheek`.
+    pub source: String,
+    /// The curved surface under the chart, for mesh zones.
+    pub surface: Option<Arc<Surface>>,
+    pub skin: Skin,
+    /// Recommended needle depth for this zone and skin, mm.
+    pub depth_range_mm: Option<[f64; 2]>,
+}
+
+/// Skin type, which picks the depth range of the manufacturer chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Skin {
+    Thin,
+    Thick,
+}
+
+impl Skin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Skin::Thin => "thin",
+            Skin::Thick => "thick",
+        }
+    }
+}
+
+impl Zone {
+    /// Why the pass's depth is outside the zone's recommended range, if it is.
+    pub fn depth_warning(&self, pass: &Pass) -> Option<String> {
+        let [lo, hi] = self.depth_range_mm?;
+        let d = pass.depth_mm;
+        let range = if lo == hi { format!("{lo} mm") } else { format!("{lo}-{hi} mm") };
+        let side = if d > hi + 1e-9 {
+            "above"
+        } else if d < lo - 1e-9 {
+            "below"
+        } else {
+            return None;
+        };
+        Some(format!("{}: {d} mm is {side} the {}-skin range {range}", self.name, self.skin.name()))
+    }
 }
 
 /// A validated scene: everything the engine needs, nothing left to check.
@@ -158,6 +205,12 @@ struct RawAnalysis {
 struct RawZone {
     name: Option<Spanned<String>>,
     shape: Option<Spanned<RawShape>>,
+    mesh: Option<Spanned<String>>,
+    mesh_resolution_mm: Option<Spanned<f64>>,
+    mesh_unit_mm: Option<Spanned<f64>>,
+    skin: Option<Spanned<String>>,
+    depth_range_mm: Option<Spanned<[f64; 2]>>,
+    depth_mm: Option<Spanned<f64>>,
     target_per_cm2: Option<Spanned<[f64; 2]>>,
     #[serde(default)]
     avoid: Vec<Spanned<RawShape>>,
@@ -200,6 +253,7 @@ struct RawPass {
     speed_mm_s: Option<Spanned<f64>>,
     rate_hz: Option<Spanned<f64>>,
     respect_avoid: Option<bool>,
+    depth_mm: Option<Spanned<f64>>,
 }
 
 /// Pattern names and their lane angles.
@@ -213,9 +267,13 @@ pub const PATTERNS: &[(&str, Option<f64>)] = &[
 
 // ---------------------------------------------------------------- validation
 
+/// Reads a file named in a scene (relative to the scene) and returns its text.
+pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
 struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
+    resolve: Resolver<'a>,
 }
 
 impl Ctx<'_> {
@@ -265,7 +323,14 @@ impl Scene {
     /// Parses and validates scene text. `file` names it in messages; the
     /// scene's name defaults to the file's stem.
     pub fn from_toml_str(text: &str, file: &str) -> Result<Scene, SceneError> {
-        let ctx = Ctx { file, text };
+        Scene::from_toml_str_with(text, file, &|path| {
+            Err(format!("cannot read `{path}` here: mesh files are read by the command-line tool"))
+        })
+    }
+
+    /// As `from_toml_str`, reading mesh files named in the scene with `resolve`.
+    pub fn from_toml_str_with(text: &str, file: &str, resolve: Resolver) -> Result<Scene, SceneError> {
+        let ctx = Ctx { file, text, resolve };
         let raw: RawScene = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
@@ -490,33 +555,61 @@ fn validate_zone(
 ) -> Result<Zone, SceneError> {
     let z = raw.get_ref();
     let key = format!("zones[{zi}]");
+    let geometry = zone_geometry(ctx, &key, raw)?;
     let name = match &z.name {
         Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().clone(),
         Some(n) => {
             return Err(ctx.err(&n.span(), format!("{key}.name"), "is empty: give the zone a name"));
         }
-        None => {
-            return Err(ctx.err(
-                &raw.span(),
-                format!("{key}.name"),
-                "is required: give the zone a name (e.g. \"forehead\")",
-            ));
+        None => match &geometry.builtin {
+            Some(b) => b.name.to_string(),
+            None => {
+                return Err(ctx.err(
+                    &raw.span(),
+                    format!("{key}.name"),
+                    "is required: give the zone a name (e.g. \"forehead\")",
+                ));
+            }
+        },
+    };
+    let mut avoid = geometry.avoid;
+    for (ai, a) in z.avoid.iter().enumerate() {
+        avoid.push(validate_shape(ctx, a, &format!("{key}.avoid[{ai}]"))?);
+    }
+    let outline = geometry.outline;
+    let skin = match &z.skin {
+        None => Skin::Thin,
+        Some(s) => match s.get_ref().as_str() {
+            "thin" => Skin::Thin,
+            "thick" => Skin::Thick,
+            other => {
+                return Err(ctx.err(
+                    &s.span(),
+                    format!("{key}.skin"),
+                    format!("unknown skin `{other}`; accepted: thin, thick"),
+                ));
+            }
+        },
+    };
+    let depth_range_mm = match &z.depth_range_mm {
+        Some(r) => {
+            let [lo, hi] = *r.get_ref();
+            if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi >= lo) {
+                return Err(ctx.err(
+                    &r.span(),
+                    format!("{key}.depth_range_mm"),
+                    format!(
+                        "[{lo}, {hi}] is not accepted: give [shallowest, deepest] mm with 0 < shallowest <= deepest"
+                    ),
+                ));
+            }
+            Some([lo, hi])
         }
+        None => geometry.builtin.as_ref().map(|b| match skin {
+            Skin::Thin => b.depth.thin_mm,
+            Skin::Thick => b.depth.thick_mm,
+        }),
     };
-    let Some(shape) = &z.shape else {
-        return Err(ctx.err(
-            &raw.span(),
-            format!("{key}.shape"),
-            "is required: e.g. shape = { rect = { width_mm = 60, height_mm = 40 } } (or ellipse, circle, polygon)",
-        ));
-    };
-    let outline = validate_shape(ctx, shape, &format!("{key}.shape"))?;
-    let avoid = z
-        .avoid
-        .iter()
-        .enumerate()
-        .map(|(ai, a)| validate_shape(ctx, a, &format!("{key}.avoid[{ai}]")))
-        .collect::<Result<Vec<_>, _>>()?;
     let target_per_cm2 = match &z.target_per_cm2 {
         Some(t) => {
             let [lo, hi] = *t.get_ref();
@@ -529,7 +622,7 @@ fn validate_zone(
             }
             Some([lo, hi])
         }
-        None => None,
+        None => geometry.builtin.as_ref().map(|b| b.target_per_cm2),
     };
     if z.passes.is_empty() {
         return Err(ctx.err(
@@ -538,13 +631,129 @@ fn validate_zone(
             format!("zone `{name}` has no passes: add at least one [[zones.passes]]"),
         ));
     }
+    let zone_depth_mm = match &z.depth_mm {
+        Some(d) => ctx.positive(d, &format!("{key}.depth_mm"), "mm")?,
+        None => cart.depth_mm,
+    };
     let passes = z
         .passes
         .iter()
         .enumerate()
-        .map(|(pi, p)| validate_pass(ctx, &format!("{key}.passes[{pi}]"), p, cart, hand))
+        .map(|(pi, p)| validate_pass(ctx, &format!("{key}.passes[{pi}]"), p, cart, hand, zone_depth_mm))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Zone { name, region: Region { outline, avoid }, target_per_cm2, passes, at: ctx.at(&raw.span()) })
+    Ok(Zone {
+        name,
+        region: Region { outline, avoid },
+        target_per_cm2,
+        passes,
+        at: ctx.at(&raw.span()),
+        source: geometry.source,
+        surface: geometry.surface,
+        skin,
+        depth_range_mm,
+    })
+}
+
+/// A zone's outline, its surface and what a built-in brings along.
+struct ZoneGeometry {
+    outline: Shape,
+    avoid: Vec<Shape>,
+    surface: Option<Arc<Surface>>,
+    source: String,
+    builtin: Option<anatomy::BuiltinZone>,
+}
+
+fn zone_geometry(ctx: &Ctx, key: &str, raw: &Spanned<RawZone>) -> Result<ZoneGeometry, SceneError> {
+    let z = raw.get_ref();
+    let (shape, mesh) = match (&z.shape, &z.mesh) {
+        (Some(_), Some(m)) => {
+            return Err(ctx.err(&m.span(), format!("{key}.mesh"), "give either `shape` or `mesh`, not both"));
+        }
+        (None, None) => {
+            return Err(ctx.err(
+                &raw.span(),
+                format!("{key}.shape"),
+                "is required (or `mesh`): e.g. shape = { rect = { width_mm = 60, height_mm = 40 } } (or ellipse, circle, \
+                 polygon), or mesh = \"builtin:forehead\" / \"face.obj#cheek\"",
+            ));
+        }
+        (s, m) => (s, m),
+    };
+    for (v, what) in [(&z.mesh_resolution_mm, "mesh_resolution_mm"), (&z.mesh_unit_mm, "mesh_unit_mm")] {
+        if let (Some(v), None) = (v, mesh) {
+            return Err(ctx.err(&v.span(), format!("{key}.{what}"), "only a `mesh` zone takes it"));
+        }
+    }
+    if let Some(shape) = shape {
+        let outline = validate_shape(ctx, shape, &format!("{key}.shape"))?;
+        return Ok(ZoneGeometry { outline, avoid: Vec::new(), surface: None, source: "flat".into(), builtin: None });
+    }
+    let m = mesh.as_ref().expect("one of shape or mesh");
+    let spec = m.get_ref().trim();
+    let mesh_err = |msg: String| ctx.err(&m.span(), format!("{key}.mesh"), format!("`{spec}`: {msg}"));
+    if let Some(name) = spec.strip_prefix("builtin:") {
+        if let Some(u) = &z.mesh_unit_mm {
+            return Err(ctx.err(
+                &u.span(),
+                format!("{key}.mesh_unit_mm"),
+                "built-in zones are in mm already: remove it",
+            ));
+        }
+        let [lo, hi] = anatomy::RESOLUTION_RANGE_MM;
+        let resolution = match &z.mesh_resolution_mm {
+            Some(r) if r.get_ref().is_finite() && *r.get_ref() >= lo && *r.get_ref() <= hi => *r.get_ref(),
+            Some(r) => {
+                return Err(ctx.err(
+                    &r.span(),
+                    format!("{key}.mesh_resolution_mm"),
+                    format!("{} is not accepted: give {lo} to {hi} mm between vertices", r.get_ref()),
+                ));
+            }
+            None => anatomy::DEFAULT_RESOLUTION_MM,
+        };
+        let b = anatomy::builtin(name, resolution)
+            .ok_or_else(|| mesh_err(format!("no such built-in zone; accepted: {}", anatomy::names().join(", "))))?;
+        let outline = b.mesh.chart_outline().map_err(|p| mesh_err(p.to_string()))?;
+        let surface = Surface::new(b.mesh.clone(), "arc-length grid".into(), Vec::new());
+        return Ok(ZoneGeometry {
+            outline,
+            avoid: b.avoid.clone(),
+            surface: Some(Arc::new(surface)),
+            source: spec.to_string(),
+            builtin: Some(b),
+        });
+    }
+    if let Some(r) = &z.mesh_resolution_mm {
+        return Err(ctx.err(
+            &r.span(),
+            format!("{key}.mesh_resolution_mm"),
+            "only built-in meshes take a resolution: remove it",
+        ));
+    }
+    let unit_mm = match &z.mesh_unit_mm {
+        Some(u) => {
+            ctx.positive(u, &format!("{key}.mesh_unit_mm"), "mm per OBJ unit: 1 for mm, 10 for cm, 1000 for m")?
+        }
+        None => 1.0,
+    };
+    let (path, group) = match spec.split_once('#') {
+        Some((p, g)) => (p, Some(g)),
+        None => (spec, None),
+    };
+    if path.is_empty() {
+        return Err(mesh_err("give a built-in (builtin:NAME) or an OBJ file (face.obj or face.obj#group)".into()));
+    }
+    let text = (ctx.resolve)(path).map_err(&mesh_err)?;
+    let parsed = obj::parse_obj(&text, group, unit_mm).map_err(&mesh_err)?;
+    let outline = parsed.mesh.chart_outline().map_err(|p| mesh_err(p.to_string()))?;
+    let surface = Surface::new(parsed.mesh, parsed.chart_method.into(), parsed.warnings);
+    Ok(ZoneGeometry {
+        outline,
+        avoid: Vec::new(),
+        surface: Some(Arc::new(surface)),
+        source: spec.to_string(),
+        builtin: None,
+    })
 }
 
 fn validate_pass(
@@ -553,6 +762,7 @@ fn validate_pass(
     raw: &Spanned<RawPass>,
     cart: &Cartridge,
     hand: &Hand,
+    zone_depth_mm: f64,
 ) -> Result<Pass, SceneError> {
     let p = raw.get_ref();
     let accepted = PATTERNS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" | ");
@@ -676,8 +886,13 @@ fn validate_pass(
         (None, Drive::Pen { rate_hz }) => Some(*rate_hz),
         (None, Drive::Roller { .. }) => None,
     };
+    let depth_mm = match &p.depth_mm {
+        Some(d) => ctx.positive(d, &format!("{key}.depth_mm"), "mm")?,
+        None => zone_depth_mm,
+    };
     Ok(Pass {
         label,
+        depth_mm,
         kind,
         speed_mm_s,
         rate_hz,

@@ -12,9 +12,10 @@
 
 use super::StageTimes;
 use super::cartridge::{Cartridge, Drive};
-use super::geometry::{Region, Vec2};
+use super::geometry::{Bounds, Region, Vec2};
+use super::mesh::Surface;
 use super::pattern::{Plan, Stroke, StrokeKind, expected_stamps};
-use super::scene::{Hand, Scene};
+use super::scene::{Hand, Scene, Zone};
 use nalgebra::Rotation2;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
@@ -64,6 +65,24 @@ pub struct ZoneRun {
     pub path_length_mm: f64,
     /// Range of `punctures` made by each pass (passes run one after another).
     pub pass_ranges: Vec<std::ops::Range<usize>>,
+    /// For mesh zones: the 3D point of each puncture, mm (see [`map_to_3d`]).
+    pub positions_3d_mm: Vec<[f32; 3]>,
+}
+
+/// Maps every puncture of a mesh zone to its 3D point through the triangle
+/// it falls in (in parallel); a point the index cannot place (rounding on the
+/// outline) gets NaN and is counted.
+pub fn map_to_3d(surface: &Surface, punctures: &[Puncture]) -> (Vec<[f32; 3]>, usize) {
+    let points: Vec<[f32; 3]> = punctures
+        .par_iter()
+        .with_min_len(4096)
+        .map(|p| match surface.to_3d(p.pos_mm()) {
+            Some(q) => [q.x as f32, q.y as f32, q.z as f32],
+            None => [f32::NAN; 3],
+        })
+        .collect();
+    let missed = points.iter().filter(|q| q[0].is_nan()).count();
+    (points, missed)
 }
 
 /// The result of simulating a plan.
@@ -109,14 +128,45 @@ struct StrokeOut {
 }
 
 impl StrokeOut {
-    fn place(&mut self, region: &Region, p: Vec2, t_s: f64, pass: u32) {
-        if !region.outline.contains(p) {
+    fn place(&mut self, zone: &ZoneShape, p: Vec2, t_s: f64, pass: u32) {
+        if !zone.inside(p) {
             self.outside += 1;
-        } else if region.in_avoid(p) {
+        } else if zone.in_avoid(p) {
             self.violations.push(Puncture::new(p, t_s, pass));
         } else {
             self.punctures.push(Puncture::new(p, t_s, pass));
         }
+    }
+}
+
+/// A zone's outline and avoid regions, with what makes asking about them fast.
+struct ZoneShape<'a> {
+    region: &'a Region,
+    surface: Option<&'a Surface>,
+    avoid_bounds: Vec<Bounds>,
+}
+
+impl<'a> ZoneShape<'a> {
+    fn new(zone: &'a Zone) -> ZoneShape<'a> {
+        ZoneShape {
+            region: &zone.region,
+            surface: zone.surface.as_deref(),
+            avoid_bounds: zone.region.avoid.iter().map(|a| a.bounds()).collect(),
+        }
+    }
+
+    /// Inside the outline: for a mesh zone, over one of its chart triangles.
+    fn inside(&self, p: Vec2) -> bool {
+        match self.surface {
+            Some(s) => s.index.locate(&s.mesh, p).is_some(),
+            None => self.region.outline.contains(p),
+        }
+    }
+
+    fn in_avoid(&self, p: Vec2) -> bool {
+        self.region.avoid.iter().zip(&self.avoid_bounds).any(|(a, b)| {
+            p.x >= b.min_mm.x && p.x <= b.max_mm.x && p.y >= b.min_mm.y && p.y <= b.max_mm.y && a.contains(p)
+        })
     }
 }
 
@@ -212,6 +262,7 @@ const MAX_PLACEMENT_TRIES: usize = 10_000;
 fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeOut {
     let zone = &scene.zones[stroke.zone];
     let region = &zone.region;
+    let shape = ZoneShape::new(zone);
     let cart: &Cartridge = &scene.cartridge;
     let mut rng = Pcg64Mcg::seed_from_u64(stroke_seed(scene.seed, stroke.zone, stroke.pass, stroke.index_in_pass));
     let mut out = StrokeOut::default();
@@ -241,7 +292,7 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                     out.punctures.extend(needles.iter().map(|n| Puncture::new(centre + n, t, pass)));
                 } else {
                     for n in &needles {
-                        out.place(region, centre + n, t, pass);
+                        out.place(&shape, centre + n, t, pass);
                     }
                 }
                 i += 1;
@@ -275,7 +326,7 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                         out.stamps += 1;
                     }
                     let p = start_mm + dir * s + normal * (axial_mm[k] + noise.lateral_mm);
-                    out.place(region, p, t, pass);
+                    out.place(&shape, p, t, pass);
                 }
             }
             out.duration_s = t + (length - s_prev) / stroke.speed_mm_s;
@@ -288,7 +339,7 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                 let mut centre = None;
                 for _ in 0..MAX_PLACEMENT_TRIES {
                     let c = b.min_mm + Vec2::new(rng.random::<f64>() * size.x, rng.random::<f64>() * size.y);
-                    let ok = region.outline.contains(c) && !(stroke.respect_avoid && region.in_avoid(c));
+                    let ok = shape.inside(c) && !(stroke.respect_avoid && shape.in_avoid(c));
                     if ok {
                         centre = Some(c);
                         break;
@@ -302,7 +353,7 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                 let rot = Rotation2::new(angle);
                 let t = i as f64 / rate_hz;
                 for n in &cart.needles_mm {
-                    out.place(region, c + rot * n, t, pass);
+                    out.place(&shape, c + rot * n, t, pass);
                 }
                 out.stamps += 1;
             }

@@ -19,7 +19,13 @@ fn coverage_of(points: &[Vec2], side_mm: f64) -> f64 {
         pass_ranges: std::iter::once(0..points.len()).collect(),
         ..ZoneRun::default()
     };
-    let zone = ZoneInput { name: "z", region: &region, target_per_cm2: None, pass_labels: vec!["random".into()] };
+    let zone = ZoneInput {
+        name: "z",
+        region: &region,
+        surface: None,
+        target_per_cm2: None,
+        pass_labels: vec!["random".into()],
+    };
     let cfg = MeasureConfig { needle_diameter_mm: D_MM, cell_mm: 2.0 };
     let (m, _) = measure_zone(&zone, &run, &cfg, &mut Default::default());
     m.coverage_fraction

@@ -1,0 +1,738 @@
+//! Zone meshes: triangles with a 3D position (mm) and a chart position (mm)
+//! at every vertex. Passes are laid in the chart as on a flat zone; the
+//! chart's boundary is the zone outline; punctures are mapped to 3D through
+//! the triangle they fall in; every area figure uses the true 3D area.
+//!
+//! Charts come from the mesh's own UVs (scaled to mm when nearly isometric)
+//! or from a least-squares conformal map (LSCM, Lévy et al. 2002) solved by
+//! conjugate gradients, scaled to the true area and turned so that the 3D
+//! "up" points along +v.
+
+use super::geometry::{Shape, Vec2, validate_polygon};
+use super::metrics::Layout;
+use nalgebra::Vector3;
+use std::collections::HashMap;
+
+/// A point or vector in 3D, mm (x to the patient's left, y up, z out of the body).
+pub type Vec3 = Vector3<f64>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mesh {
+    pub positions_mm: Vec<Vec3>,
+    pub chart_mm: Vec<Vec2>,
+    pub triangles: Vec<[u32; 3]>,
+}
+
+/// Why a mesh cannot be a zone.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MeshProblem {
+    Empty,
+    IndexOutOfRange { triangle: usize },
+    NotFinite { vertex: usize },
+    Degenerate { triangle: usize },
+    NonManifoldEdge { a: u32, b: u32, faces: usize },
+    NoBoundary,
+    ChartFolds { triangle: usize },
+    ChartOutline(String),
+    TooBig { triangles: usize, limit: usize },
+}
+
+impl std::fmt::Display for MeshProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => write!(f, "has no triangles"),
+            Self::IndexOutOfRange { triangle } => write!(f, "triangle {triangle} names a vertex that does not exist"),
+            Self::NotFinite { vertex } => write!(f, "vertex {vertex} has a coordinate that is not a finite number"),
+            Self::Degenerate { triangle } => write!(f, "triangle {triangle} is degenerate (zero area)"),
+            Self::NonManifoldEdge { a, b, faces } => {
+                write!(
+                    f,
+                    "the edge between vertices {a} and {b} is shared by {faces} triangles (non-manifold; at most 2)"
+                )
+            }
+            Self::NoBoundary => {
+                write!(f, "is closed (no boundary): a zone must be a patch with an edge, e.g. one OBJ group")
+            }
+            Self::ChartFolds { triangle } => write!(f, "its chart folds over itself at triangle {triangle}"),
+            Self::ChartOutline(p) => write!(f, "its chart outline {p}"),
+            Self::TooBig { triangles, limit } => {
+                write!(f, "has {triangles} triangles; at most {limit} are accepted for one zone")
+            }
+        }
+    }
+}
+
+/// Most triangles one zone may have (a face scan of 2 million triangles is
+/// far finer than any needle pattern needs).
+pub const MAX_TRIANGLES: usize = 2_000_000;
+
+/// How much a chart stretches area, relative to the true surface.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Distortion {
+    /// Per triangle, (true area / chart area) over the mesh's mean: min, max,
+    /// and the true-area-weighted mean of |ratio - 1|.
+    pub area_stretch_min: f64,
+    pub area_stretch_max: f64,
+    pub area_stretch_mean_deviation: f64,
+    /// Largest ratio of the two principal stretches of a triangle (1 = conformal).
+    pub shape_stretch_max: f64,
+}
+
+fn tri<'a, T>(v: &'a [T], t: &[u32; 3]) -> [&'a T; 3] {
+    [&v[t[0] as usize], &v[t[1] as usize], &v[t[2] as usize]]
+}
+
+fn cross2(a: Vec2, b: Vec2) -> f64 {
+    a.x * b.y - a.y * b.x
+}
+
+impl Mesh {
+    pub fn triangle_area_3d(&self, t: usize) -> f64 {
+        let [a, b, c] = tri(&self.positions_mm, &self.triangles[t]);
+        (b - a).cross(&(c - a)).norm() / 2.0
+    }
+
+    /// Signed chart area of a triangle (positive: counter-clockwise).
+    pub fn triangle_area_chart(&self, t: usize) -> f64 {
+        let [a, b, c] = tri(&self.chart_mm, &self.triangles[t]);
+        cross2(b - a, c - a) / 2.0
+    }
+
+    pub fn area_3d_mm2(&self) -> f64 {
+        (0..self.triangles.len()).map(|t| self.triangle_area_3d(t)).sum()
+    }
+
+    pub fn area_chart_mm2(&self) -> f64 {
+        (0..self.triangles.len()).map(|t| self.triangle_area_chart(t).abs()).sum()
+    }
+
+    /// Checks the 3D mesh: indices, finite values, non-degenerate triangles,
+    /// manifold edges, a boundary.
+    pub fn validate_3d(&self) -> Result<(), MeshProblem> {
+        if self.triangles.is_empty() {
+            return Err(MeshProblem::Empty);
+        }
+        if self.triangles.len() > MAX_TRIANGLES {
+            return Err(MeshProblem::TooBig { triangles: self.triangles.len(), limit: MAX_TRIANGLES });
+        }
+        let n = self.positions_mm.len() as u32;
+        for (i, t) in self.triangles.iter().enumerate() {
+            if t.iter().any(|&v| v >= n) {
+                return Err(MeshProblem::IndexOutOfRange { triangle: i });
+            }
+        }
+        if let Some(v) = self.positions_mm.iter().position(|p| !p.iter().all(|c| c.is_finite())) {
+            return Err(MeshProblem::NotFinite { vertex: v });
+        }
+        let scale = self.positions_mm.iter().map(|p| p.norm()).fold(1.0, f64::max);
+        for t in 0..self.triangles.len() {
+            if self.triangle_area_3d(t) <= 1e-12 * scale * scale {
+                return Err(MeshProblem::Degenerate { triangle: t });
+            }
+        }
+        let mut edges: HashMap<(u32, u32), usize> = HashMap::new();
+        for t in &self.triangles {
+            for k in 0..3 {
+                let (a, b) = (t[k], t[(k + 1) % 3]);
+                *edges.entry((a.min(b), a.max(b))).or_default() += 1;
+            }
+        }
+        if let Some((&(a, b), &faces)) = edges.iter().filter(|(_, c)| **c > 2).min_by_key(|(e, _)| **e) {
+            return Err(MeshProblem::NonManifoldEdge { a, b, faces });
+        }
+        if !edges.values().any(|&c| c == 1) {
+            return Err(MeshProblem::NoBoundary);
+        }
+        Ok(())
+    }
+
+    /// Boundary edges (used by one triangle), oriented as in their triangle.
+    fn boundary_edges(&self) -> Vec<(u32, u32)> {
+        let mut count: HashMap<(u32, u32), usize> = HashMap::new();
+        for t in &self.triangles {
+            for k in 0..3 {
+                let (a, b) = (t[k], t[(k + 1) % 3]);
+                *count.entry((a.min(b), a.max(b))).or_default() += 1;
+            }
+        }
+        let mut out = Vec::new();
+        for t in &self.triangles {
+            for k in 0..3 {
+                let (a, b) = (t[k], t[(k + 1) % 3]);
+                if count[&(a.min(b), a.max(b))] == 1 {
+                    out.push((a, b));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Closed boundary loops (vertex indices), longest first.
+    pub fn boundary_loops(&self) -> Vec<Vec<u32>> {
+        let edges = self.boundary_edges();
+        let mut next: HashMap<u32, u32> = HashMap::new();
+        for &(a, b) in &edges {
+            next.entry(a).or_insert(b);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut loops = Vec::new();
+        for &(start, _) in &edges {
+            if seen.contains(&start) {
+                continue;
+            }
+            let mut lp = vec![start];
+            seen.insert(start);
+            let mut cur = start;
+            while let Some(&n) = next.get(&cur) {
+                if n == start || !seen.insert(n) {
+                    break;
+                }
+                lp.push(n);
+                cur = n;
+            }
+            if lp.len() >= 3 {
+                loops.push(lp);
+            }
+        }
+        loops.sort_by_key(|l| std::cmp::Reverse(l.len()));
+        loops
+    }
+
+    /// Checks the chart: no folds (all triangles turn the same way) and a
+    /// simple outer boundary, which it returns as the zone outline.
+    pub fn chart_outline(&self) -> Result<Shape, MeshProblem> {
+        let positive = (0..self.triangles.len()).filter(|&t| self.triangle_area_chart(t) > 0.0).count();
+        let flip = positive * 2 < self.triangles.len();
+        for t in 0..self.triangles.len() {
+            let a = self.triangle_area_chart(t);
+            if (a > 0.0) == flip || a == 0.0 {
+                return Err(MeshProblem::ChartFolds { triangle: t });
+            }
+        }
+        let loops = self.boundary_loops();
+        let outer = loops.first().ok_or(MeshProblem::NoBoundary)?;
+        let vertices_mm: Vec<Vec2> = outer.iter().map(|&v| self.chart_mm[v as usize]).collect();
+        validate_polygon(&vertices_mm).map_err(|p| MeshProblem::ChartOutline(p.to_string()))?;
+        Ok(Shape::Polygon { vertices_mm })
+    }
+
+    /// Area distortion of the chart (see [`Distortion`]).
+    pub fn distortion(&self) -> Distortion {
+        let total_3d = self.area_3d_mm2();
+        let total_chart = self.area_chart_mm2();
+        let mean = total_3d / total_chart;
+        let mut d = Distortion { area_stretch_min: f64::INFINITY, area_stretch_max: 0.0, ..Default::default() };
+        for t in 0..self.triangles.len() {
+            let (a3, ac) = (self.triangle_area_3d(t), self.triangle_area_chart(t).abs());
+            let ratio = a3 / ac / mean;
+            d.area_stretch_min = d.area_stretch_min.min(ratio);
+            d.area_stretch_max = d.area_stretch_max.max(ratio);
+            d.area_stretch_mean_deviation += (ratio - 1.0).abs() * a3 / total_3d;
+            let (s1, s2) = self.principal_stretches(t);
+            d.shape_stretch_max = d.shape_stretch_max.max(s1 / s2);
+        }
+        d
+    }
+
+    /// Singular values (largest first) of the map from chart to surface on a triangle.
+    fn principal_stretches(&self, t: usize) -> (f64, f64) {
+        let [p0, p1, p2] = tri(&self.positions_mm, &self.triangles[t]);
+        let [c0, c1, c2] = tri(&self.chart_mm, &self.triangles[t]);
+        let (e1, e2) = (c1 - c0, c2 - c0);
+        let det = cross2(e1, e2);
+        // Jacobian J = [p1-p0, p2-p0] * inverse([e1, e2]) (3 x 2).
+        let inv = [[e2.y / det, -e2.x / det], [-e1.y / det, e1.x / det]];
+        let (q1, q2) = (p1 - p0, p2 - p0);
+        let ju = q1 * inv[0][0] + q2 * inv[1][0];
+        let jv = q1 * inv[0][1] + q2 * inv[1][1];
+        let (a, b, c) = (ju.dot(&ju), ju.dot(&jv), jv.dot(&jv));
+        let tr = a + c;
+        let disc = ((a - c).powi(2) + 4.0 * b * b).sqrt();
+        (((tr + disc) / 2.0).sqrt(), ((tr - disc) / 2.0).max(1e-300).sqrt())
+    }
+
+    /// Replaces the chart by a least-squares conformal map of the surface,
+    /// scaled to the true area, with the 3D up direction (+y) along +v.
+    pub fn compute_lscm_chart(&mut self) {
+        let n = self.positions_mm.len();
+        // Pin the two vertices farthest apart along the mesh's longest extent.
+        let (mut lo, mut hi) = (0usize, 0usize);
+        let axis = {
+            let (mut mn, mut mx) = (self.positions_mm[0], self.positions_mm[0]);
+            for p in &self.positions_mm {
+                mn = mn.inf(p);
+                mx = mx.sup(p);
+            }
+            let e = mx - mn;
+            if e.x >= e.y && e.x >= e.z {
+                Vec3::x()
+            } else if e.y >= e.z {
+                Vec3::y()
+            } else {
+                Vec3::z()
+            }
+        };
+        for (i, p) in self.positions_mm.iter().enumerate() {
+            if p.dot(&axis) < self.positions_mm[lo].dot(&axis) {
+                lo = i;
+            }
+            if p.dot(&axis) > self.positions_mm[hi].dot(&axis) {
+                hi = i;
+            }
+        }
+        let pins =
+            [(lo, Vec2::new(0.0, 0.0)), (hi, Vec2::new((self.positions_mm[hi] - self.positions_mm[lo]).norm(), 0.0))];
+        // Rows of the conformality residual: per triangle two rows over 6 unknowns.
+        struct Row {
+            idx: [usize; 3],
+            gx: [f64; 3],
+            gy: [f64; 3],
+            w: f64,
+        }
+        let rows: Vec<Row> = self
+            .triangles
+            .iter()
+            .map(|t| {
+                let [p0, p1, p2] = tri(&self.positions_mm, t);
+                let ex = (p1 - p0).normalize();
+                let nrm = (p1 - p0).cross(&(p2 - p0));
+                let ey = nrm.cross(&ex).normalize();
+                let l = [
+                    Vec2::zeros(),
+                    Vec2::new((p1 - p0).dot(&ex), 0.0),
+                    Vec2::new((p2 - p0).dot(&ex), (p2 - p0).dot(&ey)),
+                ];
+                let area2 = cross2(l[1] - l[0], l[2] - l[0]);
+                let mut gx = [0.0; 3];
+                let mut gy = [0.0; 3];
+                for j in 0..3 {
+                    let (k, m) = ((j + 1) % 3, (j + 2) % 3);
+                    gx[j] = (l[k].y - l[m].y) / area2;
+                    gy[j] = (l[m].x - l[k].x) / area2;
+                }
+                Row { idx: [t[0] as usize, t[1] as usize, t[2] as usize], gx, gy, w: (area2 / 2.0).sqrt() }
+            })
+            .collect();
+        let pinned: HashMap<usize, Vec2> = pins.iter().copied().collect();
+        // x = [u_0..u_n, v_0..v_n]; residual r1 = sum u gx - v gy, r2 = sum u gy + v gx.
+        let apply = |x: &[f64], out: &mut [f64]| {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            for r in &rows {
+                let (mut r1, mut r2) = (0.0, 0.0);
+                for j in 0..3 {
+                    let (u, v) = (x[r.idx[j]], x[n + r.idx[j]]);
+                    r1 += u * r.gx[j] - v * r.gy[j];
+                    r2 += u * r.gy[j] + v * r.gx[j];
+                }
+                let (r1, r2) = (r1 * r.w * r.w, r2 * r.w * r.w);
+                for j in 0..3 {
+                    out[r.idx[j]] += r1 * r.gx[j] + r2 * r.gy[j];
+                    out[n + r.idx[j]] += -r1 * r.gy[j] + r2 * r.gx[j];
+                }
+            }
+        };
+        // Solve A x = 0 with pinned values: CG on the free unknowns.
+        let mut x = vec![0.0; 2 * n];
+        for (&i, p) in &pinned {
+            x[i] = p.x;
+            x[n + i] = p.y;
+        }
+        let free = |i: usize| !pinned.contains_key(&(i % n));
+        let mut ax = vec![0.0; 2 * n];
+        apply(&x, &mut ax);
+        let mut r: Vec<f64> = (0..2 * n).map(|i| if free(i) { -ax[i] } else { 0.0 }).collect();
+        let mut p = r.clone();
+        let mut rr: f64 = r.iter().map(|v| v * v).sum();
+        let rr0 = rr.max(1e-300);
+        let mut ap = vec![0.0; 2 * n];
+        for _ in 0..20 * n.max(50) {
+            if rr <= 1e-24 * rr0 {
+                break;
+            }
+            apply(&p, &mut ap);
+            for (i, a) in ap.iter_mut().enumerate() {
+                if !free(i) {
+                    *a = 0.0;
+                }
+            }
+            let pap: f64 = p.iter().zip(&ap).map(|(a, b)| a * b).sum();
+            if pap <= 0.0 {
+                break;
+            }
+            let alpha = rr / pap;
+            for i in 0..2 * n {
+                x[i] += alpha * p[i];
+                r[i] -= alpha * ap[i];
+            }
+            let rr_new: f64 = r.iter().map(|v| v * v).sum();
+            let beta = rr_new / rr;
+            rr = rr_new;
+            for i in 0..2 * n {
+                p[i] = r[i] + beta * p[i];
+            }
+        }
+        self.chart_mm = (0..n).map(|i| Vec2::new(x[i], x[n + i])).collect();
+        self.normalise_chart();
+    }
+
+    /// Scales the chart to the true area, orients it counter-clockwise and turns
+    /// it so that the 3D up direction (+y) runs along +v, centred on the box's
+    /// lower-left corner at the origin.
+    pub fn normalise_chart(&mut self) {
+        if self.area_chart_mm2() <= 0.0 {
+            return;
+        }
+        // Mirror if most triangles run clockwise.
+        let negative = (0..self.triangles.len()).filter(|&t| self.triangle_area_chart(t) < 0.0).count();
+        if negative * 2 > self.triangles.len() {
+            for c in &mut self.chart_mm {
+                c.x = -c.x;
+            }
+        }
+        let s = (self.area_3d_mm2() / self.area_chart_mm2()).sqrt();
+        for c in &mut self.chart_mm {
+            *c *= s;
+        }
+        // Direction of increasing height in the chart, area-weighted.
+        let mut up = Vec2::zeros();
+        for t in &self.triangles {
+            let [c0, c1, c2] = tri(&self.chart_mm, t);
+            let [p0, p1, p2] = tri(&self.positions_mm, t);
+            let (e1, e2) = (c1 - c0, c2 - c0);
+            let det = cross2(e1, e2);
+            let (h1, h2) = (p1.y - p0.y, p2.y - p0.y);
+            // Gradient of height over the chart triangle.
+            let g = Vec2::new(h1 * e2.y - h2 * e1.y, h2 * e1.x - h1 * e2.x) / det;
+            up += g * det.abs();
+        }
+        if up.norm() > 1e-12 {
+            let angle = std::f64::consts::FRAC_PI_2 - up.y.atan2(up.x);
+            let rot = nalgebra::Rotation2::new(angle);
+            for c in &mut self.chart_mm {
+                *c = rot * *c;
+            }
+        }
+        let mut mn = self.chart_mm[0];
+        for c in &self.chart_mm {
+            mn = mn.inf(c);
+        }
+        for c in &mut self.chart_mm {
+            *c -= mn;
+        }
+    }
+
+    /// For a mesh made by [`Mesh::from_grid`] with `nu x nv` quads: the chart
+    /// u = arc length along each row from the middle column, v = arc length
+    /// up the middle column. Lengths across the rows are exact (lanes keep
+    /// their true spacing over a ridge); the area stretch is what the rows'
+    /// and columns' departure from a net of equal squares leaves.
+    pub fn set_grid_arc_length_chart(&mut self, nu: usize, nv: usize) {
+        let id = |i: usize, j: usize| j * (nu + 1) + i;
+        let mid = nu / 2;
+        let mut v_of_row = vec![0.0; nv + 1];
+        for j in 1..=nv {
+            v_of_row[j] = v_of_row[j - 1] + (self.positions_mm[id(mid, j)] - self.positions_mm[id(mid, j - 1)]).norm();
+        }
+        for j in 0..=nv {
+            let mut u = vec![0.0; nu + 1];
+            for i in mid + 1..=nu {
+                u[i] = u[i - 1] + (self.positions_mm[id(i, j)] - self.positions_mm[id(i - 1, j)]).norm();
+            }
+            for i in (0..mid).rev() {
+                u[i] = u[i + 1] - (self.positions_mm[id(i + 1, j)] - self.positions_mm[id(i, j)]).norm();
+            }
+            for i in 0..=nu {
+                self.chart_mm[id(i, j)] = Vec2::new(u[i], v_of_row[j]);
+            }
+        }
+        let mut mn = self.chart_mm[0];
+        for c in &self.chart_mm {
+            mn = mn.inf(c);
+        }
+        for c in &mut self.chart_mm {
+            *c -= mn;
+        }
+    }
+
+    /// Builds a mesh from a grid of `nu x nv` quads over the unit square,
+    /// mapped to 3D by `surface(s, t)`, s and t in [0, 1]; the chart starts
+    /// as (s, t) and should be replaced (LSCM or an exact one).
+    pub fn from_grid(nu: usize, nv: usize, surface: impl Fn(f64, f64) -> Vec3) -> Mesh {
+        let mut positions_mm = Vec::with_capacity((nu + 1) * (nv + 1));
+        let mut chart_mm = Vec::with_capacity((nu + 1) * (nv + 1));
+        for j in 0..=nv {
+            for i in 0..=nu {
+                let (s, t) = (i as f64 / nu as f64, j as f64 / nv as f64);
+                positions_mm.push(surface(s, t));
+                chart_mm.push(Vec2::new(s, t));
+            }
+        }
+        let id = |i: usize, j: usize| (j * (nu + 1) + i) as u32;
+        let mut triangles = Vec::with_capacity(2 * nu * nv);
+        for j in 0..nv {
+            for i in 0..nu {
+                // Alternate the diagonal so the mesh has no preferred direction.
+                if (i + j) % 2 == 0 {
+                    triangles.push([id(i, j), id(i + 1, j), id(i + 1, j + 1)]);
+                    triangles.push([id(i, j), id(i + 1, j + 1), id(i, j + 1)]);
+                } else {
+                    triangles.push([id(i, j), id(i + 1, j), id(i, j + 1)]);
+                    triangles.push([id(i + 1, j), id(i + 1, j + 1), id(i, j + 1)]);
+                }
+            }
+        }
+        Mesh { positions_mm, chart_mm, triangles }
+    }
+}
+
+/// A zone's surface: its mesh, the index that maps chart points to it, and
+/// how much the chart distorts it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Surface {
+    pub mesh: Mesh,
+    pub index: ChartIndex,
+    pub distortion: Distortion,
+    /// How the chart was made: `uv`, `lscm`, `arc-length grid`, `cylinder`.
+    pub chart_method: String,
+    pub warnings: Vec<String>,
+}
+
+impl Surface {
+    pub fn new(mesh: Mesh, chart_method: String, warnings: Vec<String>) -> Surface {
+        let index = ChartIndex::new(&mesh);
+        let distortion = mesh.distortion();
+        Surface { mesh, index, distortion, chart_method, warnings }
+    }
+
+    /// The 3D point under a chart point of the zone.
+    pub fn to_3d(&self, p: Vec2) -> Option<Vec3> {
+        self.index.to_3d(&self.mesh, p)
+    }
+}
+
+/// A uniform grid over the chart listing the triangles overlapping each bin:
+/// finds the triangle under a chart point in O(1) on average.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChartIndex {
+    origin_mm: Vec2,
+    bin_mm: f64,
+    bins_u: usize,
+    bins_v: usize,
+    start: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl ChartIndex {
+    pub fn new(mesh: &Mesh) -> ChartIndex {
+        let (mut mn, mut mx) = (mesh.chart_mm[0], mesh.chart_mm[0]);
+        for c in &mesh.chart_mm {
+            mn = mn.inf(c);
+            mx = mx.sup(c);
+        }
+        let area = mesh.area_chart_mm2().max(1e-9);
+        // About two triangles per bin.
+        let bin_mm = (2.0 * area / mesh.triangles.len() as f64).sqrt().max(1e-6);
+        let bins_u = (((mx.x - mn.x) / bin_mm) as usize + 1).min(4096);
+        let bins_v = (((mx.y - mn.y) / bin_mm) as usize + 1).min(4096);
+        let bin_mm = ((mx.x - mn.x) / bins_u as f64).max((mx.y - mn.y) / bins_v as f64).max(1e-6) * 1.000001;
+        let bin_of = |c: Vec2| {
+            let q = (c - mn) / bin_mm;
+            ((q.x.max(0.0) as usize).min(bins_u - 1), (q.y.max(0.0) as usize).min(bins_v - 1))
+        };
+        let ranges: Vec<((usize, usize), (usize, usize))> = mesh
+            .triangles
+            .iter()
+            .map(|t| {
+                let [a, b, c] = tri(&mesh.chart_mm, t);
+                (bin_of(a.inf(b).inf(c)), bin_of(a.sup(b).sup(c)))
+            })
+            .collect();
+        let mut start = vec![0u32; bins_u * bins_v + 1];
+        for ((u0, v0), (u1, v1)) in &ranges {
+            for v in *v0..=*v1 {
+                for u in *u0..=*u1 {
+                    start[v * bins_u + u + 1] += 1;
+                }
+            }
+        }
+        for i in 0..bins_u * bins_v {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut items = vec![0u32; start[bins_u * bins_v] as usize];
+        for (t, ((u0, v0), (u1, v1))) in ranges.iter().enumerate() {
+            for v in *v0..=*v1 {
+                for u in *u0..=*u1 {
+                    let b = v * bins_u + u;
+                    items[fill[b] as usize] = t as u32;
+                    fill[b] += 1;
+                }
+            }
+        }
+        ChartIndex { origin_mm: mn, bin_mm, bins_u, bins_v, start, items }
+    }
+
+    /// The triangle under chart point `p` and its barycentric weights.
+    pub fn locate(&self, mesh: &Mesh, p: Vec2) -> Option<(usize, [f64; 3])> {
+        let q = (p - self.origin_mm) / self.bin_mm;
+        if q.x < 0.0 || q.y < 0.0 || q.x >= self.bins_u as f64 || q.y >= self.bins_v as f64 {
+            return None;
+        }
+        let b = q.y as usize * self.bins_u + q.x as usize;
+        let mut best: Option<(usize, [f64; 3], f64)> = None;
+        for &t in &self.items[self.start[b] as usize..self.start[b + 1] as usize] {
+            let [a, bb, c] = tri(&mesh.chart_mm, &mesh.triangles[t as usize]);
+            let det = cross2(bb - a, c - a);
+            let w1 = cross2(p - a, c - a) / det;
+            let w2 = cross2(bb - a, p - a) / det;
+            let w = [1.0 - w1 - w2, w1, w2];
+            let worst = w.iter().copied().fold(f64::INFINITY, f64::min);
+            if worst >= -1e-9 {
+                return Some((t as usize, w));
+            }
+            // Keep the nearest miss: a point on a shared edge may round outside both.
+            if best.as_ref().is_none_or(|b| worst > b.2) {
+                best = Some((t as usize, w, worst));
+            }
+        }
+        best.filter(|b| b.2 > -1e-6).map(|(t, w, _)| (t, w))
+    }
+
+    /// The 3D point under chart point `p`.
+    pub fn to_3d(&self, mesh: &Mesh, p: Vec2) -> Option<Vec3> {
+        self.locate(mesh, p).map(|(t, w)| {
+            let [a, b, c] = tri(&mesh.positions_mm, &mesh.triangles[t]);
+            a * w[0] + b * w[1] + c * w[2]
+        })
+    }
+}
+
+/// Area of the part of a chart triangle inside an axis-aligned box (Sutherland-Hodgman).
+fn clipped_area(tri_mm: [Vec2; 3], lo: Vec2, hi: Vec2) -> f64 {
+    let mut poly: Vec<Vec2> = tri_mm.to_vec();
+    for (axis, bound, keep_below) in [(0, lo.x, false), (0, hi.x, true), (1, lo.y, false), (1, hi.y, true)] {
+        if poly.is_empty() {
+            return 0.0;
+        }
+        let inside = |p: &Vec2| if keep_below { p[axis] <= bound } else { p[axis] >= bound };
+        let mut out = Vec::with_capacity(poly.len() + 2);
+        for i in 0..poly.len() {
+            let (a, b) = (poly[i], poly[(i + 1) % poly.len()]);
+            let (ia, ib) = (inside(&a), inside(&b));
+            if ia {
+                out.push(a);
+            }
+            if ia != ib {
+                let f = (bound - a[axis]) / (b[axis] - a[axis]);
+                out.push(a + (b - a) * f);
+            }
+        }
+        poly = out;
+    }
+    let n = poly.len();
+    (0..n).map(|i| cross2(poly[i], poly[(i + 1) % n])).sum::<f64>().abs() / 2.0
+}
+
+/// Per analysis cell of `layout`: (chart area, true 3D area) of the mesh inside it, mm2.
+pub fn cell_areas(mesh: &Mesh, layout: &Layout) -> Vec<(f64, f64)> {
+    let mut out = vec![(0.0, 0.0); layout.cells()];
+    let o = layout.origin_mm;
+    for t in 0..mesh.triangles.len() {
+        let [a, b, c] = tri(&mesh.chart_mm, &mesh.triangles[t]);
+        let ratio = mesh.triangle_area_3d(t) / mesh.triangle_area_chart(t).abs();
+        let (mn, mx) = (a.inf(b).inf(c), a.sup(b).sup(c));
+        let cu0 = (((mn.x - o.x) / layout.cell_mm).floor().max(0.0) as usize).min(layout.cells_u - 1);
+        let cu1 = (((mx.x - o.x) / layout.cell_mm).floor().max(0.0) as usize).min(layout.cells_u - 1);
+        let cv0 = (((mn.y - o.y) / layout.cell_mm).floor().max(0.0) as usize).min(layout.cells_v - 1);
+        let cv1 = (((mx.y - o.y) / layout.cell_mm).floor().max(0.0) as usize).min(layout.cells_v - 1);
+        for cv in cv0..=cv1 {
+            for cu in cu0..=cu1 {
+                let lo = o + Vec2::new(cu as f64, cv as f64) * layout.cell_mm;
+                let area = clipped_area([*a, *b, *c], lo, lo + Vec2::new(layout.cell_mm, layout.cell_mm));
+                let cell = &mut out[cv * layout.cells_u + cu];
+                cell.0 += area;
+                cell.1 += area * ratio;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plane(nu: usize, nv: usize) -> Mesh {
+        let mut m = Mesh::from_grid(nu, nv, |s, t| Vec3::new(40.0 * s, 20.0 * t, 0.0));
+        m.chart_mm = m.positions_mm.iter().map(|p| Vec2::new(p.x, p.y)).collect();
+        m
+    }
+
+    #[test]
+    fn a_flat_grid_has_its_area_and_one_boundary_loop() {
+        let m = plane(8, 4);
+        assert!((m.area_3d_mm2() - 800.0).abs() < 1e-9);
+        assert_eq!(m.validate_3d(), Ok(()));
+        let loops = m.boundary_loops();
+        assert_eq!(loops.len(), 1);
+        assert_eq!(loops[0].len(), 2 * (8 + 4));
+        let Shape::Polygon { vertices_mm } = m.chart_outline().unwrap() else { panic!() };
+        assert!((Shape::Polygon { vertices_mm }.area_mm2() - 800.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn lscm_flattens_a_plane_isometrically_with_up_along_v() {
+        let mut m = plane(10, 5);
+        m.compute_lscm_chart();
+        let d = m.distortion();
+        assert!(d.area_stretch_max < 1.0 + 1e-6 && d.area_stretch_min > 1.0 - 1e-6, "{d:?}");
+        assert!(d.shape_stretch_max < 1.0 + 1e-6, "{d:?}");
+        // Vertex (0, 20) sits straight above vertex (0, 0) in the chart.
+        let top = m.positions_mm.iter().position(|p| p.x == 0.0 && p.y == 20.0).unwrap();
+        let dv = m.chart_mm[top] - m.chart_mm[0];
+        assert!((dv.x).abs() < 1e-6 && (dv.y - 20.0).abs() < 1e-6, "{dv:?}");
+    }
+
+    #[test]
+    fn the_index_finds_the_triangle_under_a_point_and_maps_it_to_3d() {
+        let mut m = Mesh::from_grid(12, 6, |s, t| {
+            let a = s * 1.5;
+            Vec3::new(30.0 * a.sin(), 20.0 * t, 30.0 * a.cos())
+        });
+        m.chart_mm = m
+            .positions_mm
+            .iter()
+            .zip(0..)
+            .map(|(_, i)| Vec2::new((i % 13) as f64 / 12.0 * 45.0, (i / 13) as f64 / 6.0 * 20.0))
+            .collect();
+        let idx = ChartIndex::new(&m);
+        let p3 = idx.to_3d(&m, Vec2::new(22.5, 10.0)).unwrap();
+        assert!((p3.x.powi(2) + p3.z.powi(2)).sqrt() <= 30.0 + 1e-9);
+        assert!((p3.y - 10.0).abs() < 1e-9);
+        assert!(idx.to_3d(&m, Vec2::new(-1.0, 10.0)).is_none());
+    }
+
+    #[test]
+    fn broken_meshes_are_named() {
+        let mut m = plane(2, 2);
+        m.positions_mm[3].x = f64::NAN;
+        assert_eq!(m.validate_3d(), Err(MeshProblem::NotFinite { vertex: 3 }));
+        let mut m = plane(2, 2);
+        m.triangles.push([0, 1, 2]);
+        m.triangles.push([0, 1, 5]);
+        assert!(matches!(m.validate_3d(), Err(MeshProblem::NonManifoldEdge { .. } | MeshProblem::Degenerate { .. })));
+        let mut m = plane(2, 2);
+        m.triangles[0] = [0, 0, 1];
+        assert_eq!(m.validate_3d(), Err(MeshProblem::Degenerate { triangle: 0 }));
+    }
+
+    #[test]
+    fn clipping_splits_a_triangle_area_between_cells() {
+        let t = [Vec2::new(0.0, 0.0), Vec2::new(4.0, 0.0), Vec2::new(0.0, 4.0)];
+        let whole = clipped_area(t, Vec2::new(-1.0, -1.0), Vec2::new(10.0, 10.0));
+        let left = clipped_area(t, Vec2::new(-1.0, -1.0), Vec2::new(2.0, 10.0));
+        let right = clipped_area(t, Vec2::new(2.0, -1.0), Vec2::new(10.0, 10.0));
+        assert!((whole - 8.0).abs() < 1e-12 && (left + right - 8.0).abs() < 1e-12 && (right - 2.0).abs() < 1e-12);
+    }
+}

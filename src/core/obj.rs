@@ -1,0 +1,142 @@
+//! Zone meshes from Wavefront OBJ text (parsed with tobj): the whole file or
+//! one group/object, positions scaled to mm, with a chart from the file's UVs
+//! when they are one seam-free island and nearly isometric, else a
+//! least-squares conformal map. Reading the file is the caller's job.
+
+use super::geometry::Vec2;
+use super::mesh::{Mesh, MeshProblem, Vec3};
+
+/// Mean area deviation of the UVs (after scaling to mm) under which they are
+/// used as the chart: 10 % keeps density maps honest to about that.
+pub const UV_MAX_MEAN_AREA_DEVIATION: f64 = 0.10;
+
+/// How the chart of an imported mesh was made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjMesh {
+    pub mesh: Mesh,
+    /// "uv" or "lscm".
+    pub chart_method: &'static str,
+    /// Things the user should know (e.g. why the UVs were not used).
+    pub warnings: Vec<String>,
+}
+
+/// Parses OBJ text into one zone mesh. `group`: the OBJ group or object to
+/// use (all of the file when `None`); `unit_mm`: millimetres per OBJ unit.
+pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMesh, String> {
+    let opts = tobj::LoadOptions { triangulate: true, single_index: false, ignore_points: true, ignore_lines: true };
+    let (models, _materials) =
+        tobj::load_obj_buf(&mut text.as_bytes(), &opts, |_| Err(tobj::LoadError::OpenFileFailed))
+            .map_err(|e| format!("not a readable OBJ file ({e})"))?;
+    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    let chosen: Vec<&tobj::Model> = match group {
+        Some(g) => {
+            let m = models.iter().find(|m| m.name == g).ok_or_else(|| {
+                format!(
+                    "has no group or object `{g}`; it has: {}",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                )
+            })?;
+            vec![m]
+        }
+        None => models.iter().collect(),
+    };
+    let mut positions_mm = Vec::new();
+    let mut triangles = Vec::new();
+    let mut uvs: Vec<Option<Vec2>> = Vec::new();
+    let mut uv_usable = true;
+    for m in chosen {
+        let base = positions_mm.len() as u32;
+        let mesh = &m.mesh;
+        for p in mesh.positions.chunks_exact(3) {
+            positions_mm.push(Vec3::new(p[0] as f64, p[1] as f64, p[2] as f64) * unit_mm);
+        }
+        uvs.resize(positions_mm.len(), None);
+        let has_uv = !mesh.texcoord_indices.is_empty() && mesh.texcoord_indices.len() == mesh.indices.len();
+        uv_usable &= has_uv;
+        for (k, t) in mesh.indices.chunks_exact(3).enumerate() {
+            triangles.push([base + t[0], base + t[1], base + t[2]]);
+            if has_uv {
+                for c in 0..3 {
+                    let vi = (base + t[c]) as usize;
+                    let ti = mesh.texcoord_indices[3 * k + c] as usize;
+                    let uv = mesh.texcoords.get(2 * ti..2 * ti + 2).map(|w| Vec2::new(w[0] as f64, w[1] as f64));
+                    match (uvs.get(vi).copied().flatten(), uv) {
+                        (_, None) => uv_usable = false,
+                        (None, Some(uv)) => uvs[vi] = Some(uv),
+                        // A vertex with two UVs sits on a UV seam: the chart would be cut.
+                        (Some(old), Some(uv)) if (old - uv).norm() > 1e-9 => uv_usable = false,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    if triangles.is_empty() {
+        return Err(match group {
+            Some(g) => format!("group `{g}` has no faces"),
+            None => "has no faces".to_string(),
+        });
+    }
+    let mut mesh = Mesh { chart_mm: vec![Vec2::zeros(); positions_mm.len()], positions_mm, triangles };
+    // Drop vertices no face uses (other groups' vertices share the index space).
+    compact(&mut mesh, &mut uvs);
+    mesh.validate_3d().map_err(|p| p.to_string())?;
+    let mut warnings = Vec::new();
+    if uv_usable && uvs.iter().all(|u| u.is_some()) {
+        mesh.chart_mm = uvs.iter().map(|u| u.unwrap_or_default()).collect();
+        let scale = (mesh.area_3d_mm2() / mesh.area_chart_mm2().max(1e-300)).sqrt();
+        mesh.chart_mm.iter_mut().for_each(|c| *c *= scale);
+        let folds = mesh.chart_outline().is_err();
+        let deviation = mesh.distortion().area_stretch_mean_deviation;
+        if !folds && deviation <= UV_MAX_MEAN_AREA_DEVIATION {
+            mesh.normalise_chart();
+            return Ok(ObjMesh { mesh, chart_method: "uv", warnings });
+        }
+        warnings.push(if folds {
+            "its UVs overlap or fold; a conformal chart was computed instead".to_string()
+        } else {
+            format!(
+                "its UVs stretch area by {:.0} % on average (more than {:.0} %); a conformal chart was computed instead",
+                deviation * 100.0,
+                UV_MAX_MEAN_AREA_DEVIATION * 100.0
+            )
+        });
+    } else if uvs.iter().any(|u| u.is_some()) {
+        warnings.push(
+            "its UVs are cut by seams or missing on some faces; a conformal chart was computed instead".to_string(),
+        );
+    } else {
+        warnings.push("it has no UVs; a conformal chart was computed".to_string());
+    }
+    mesh.compute_lscm_chart();
+    mesh.chart_outline().map_err(|p| match p {
+        MeshProblem::ChartFolds { .. } | MeshProblem::ChartOutline(_) => {
+            format!("{p}: the surface cannot be flattened into one chart (cut it into smaller groups)")
+        }
+        other => other.to_string(),
+    })?;
+    Ok(ObjMesh { mesh, chart_method: "lscm", warnings })
+}
+
+fn compact(mesh: &mut Mesh, uvs: &mut Vec<Option<Vec2>>) {
+    let mut map = vec![u32::MAX; mesh.positions_mm.len()];
+    let mut positions = Vec::new();
+    let mut new_uvs = Vec::new();
+    for t in &mut mesh.triangles {
+        for v in t.iter_mut() {
+            let old = *v as usize;
+            if old >= map.len() {
+                continue; // left for validation to report
+            }
+            if map[old] == u32::MAX {
+                map[old] = positions.len() as u32;
+                positions.push(mesh.positions_mm[old]);
+                new_uvs.push(uvs[old]);
+            }
+            *v = map[old];
+        }
+    }
+    mesh.chart_mm = vec![Vec2::zeros(); positions.len()];
+    mesh.positions_mm = positions;
+    *uvs = new_uvs;
+}
