@@ -188,6 +188,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     files.push((name, png));
                 }
             }
+            if outcome.zones.len() > 1 || outcome.scene.zones.iter().any(|z| z.surface.is_some()) {
+                files.push(("atlas.png", plot::render_atlas(&outcome)?));
+            }
             let t_png = t2.elapsed();
             let dir = out.unwrap_or_else(|| Path::new("out").join(&s.name));
             let t3 = Instant::now();

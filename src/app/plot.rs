@@ -177,9 +177,10 @@ fn draw_zone(
         }
         Layer::Hits => format!("{}: needle-disk hits, coverage {:.1}%", zone.name, metrics.coverage_fraction * 100.0),
     };
+    panel.draw(&Text::new(caption, (MARGIN_PX as i32, 10), (FONT, 21)))?;
     let mut chart = ChartBuilder::on(&left)
-        .caption(caption, (FONT, 21))
         .margin(MARGIN_PX)
+        .margin_top(CAPTION_PX)
         .x_label_area_size(X_LABELS_PX)
         .y_label_area_size(Y_LABELS_PX)
         .build_cartesian_2d(b.min_mm.x..b.max_mm.x, b.min_mm.y..b.max_mm.y)?;
@@ -197,51 +198,7 @@ fn draw_zone(
     // The map itself, one pixel per plot pixel.
     let (pw, ph) = chart.plotting_area().dim_in_pixel();
     let vmax = density_max(field, zone.target_per_cm2);
-    let mm_per_px = Vec2::new((b.max_mm.x - b.min_mm.x) / pw as f64, (b.max_mm.y - b.min_mm.y) / ph as f64);
-    let mut pixels = vec![255u8; (pw * ph * 3) as usize];
-    for py in 0..ph {
-        for px in 0..pw {
-            let p =
-                Vec2::new(b.min_mm.x + (px as f64 + 0.5) * mm_per_px.x, b.max_mm.y - (py as f64 + 0.5) * mm_per_px.y);
-            let colour = if !zone.region.outline.contains(p) {
-                continue;
-            } else if zone.region.in_avoid(p) {
-                AVOID_FILL
-            } else {
-                match layer {
-                    Layer::Hits => {
-                        let hp = &field.hits_preview;
-                        let q = (p - field.layout.origin_mm) / hp.px_mm;
-                        let (i, j) = ((q.x as usize).min(hp.width - 1), (q.y as usize).min(hp.height - 1));
-                        match hp.classes[j * hp.width + i] {
-                            k @ 0..=3 => HITS[k as usize],
-                            _ => HITS[0],
-                        }
-                    }
-                    Layer::Density | Layer::Bands => {
-                        let Some(c) = field.layout.cell_of(p) else {
-                            continue;
-                        };
-                        let d = field.cell_density_per_cm2(c).unwrap_or(0.0);
-                        if layer == Layer::Density {
-                            viridis(d / vmax)
-                        } else {
-                            let [lo, hi] = zone.target_per_cm2.unwrap_or([0.0, f64::INFINITY]);
-                            if d < lo {
-                                UNDER
-                            } else if d > hi {
-                                OVER
-                            } else {
-                                IN_BAND
-                            }
-                        }
-                    }
-                }
-            };
-            let k = ((py * pw + px) * 3) as usize;
-            pixels[k..k + 3].copy_from_slice(&[colour.0, colour.1, colour.2]);
-        }
-    }
+    let pixels = map_pixels(o, z, layer, (b.min_mm, b.max_mm), (pw, ph), vmax);
     chart.draw_series(std::iter::once(
         BitMapElement::with_owned_buffer((b.min_mm.x, b.max_mm.y), (pw, ph), pixels).ok_or("map buffer size")?,
     ))?;
@@ -283,6 +240,74 @@ fn draw_zone(
         }
     }
     Ok(())
+}
+
+/// The pixels (RGB, white outside the zone) of one layer of zone `z` over the
+/// chart box `(min, max)` at `(pw, ph)` pixels.
+fn map_pixels(
+    o: &Outcome,
+    z: usize,
+    layer: Layer,
+    (min, max): (Vec2, Vec2),
+    (pw, ph): (u32, u32),
+    vmax: f64,
+) -> Vec<u8> {
+    let zone = &o.scene.zones[z];
+    let field = &o.fields[z];
+    let b = crate::core::geometry::Bounds { min_mm: min, max_mm: max };
+    let mm_per_px = Vec2::new((b.max_mm.x - b.min_mm.x) / pw as f64, (b.max_mm.y - b.min_mm.y) / ph as f64);
+    let mut pixels = vec![255u8; (pw * ph * 3) as usize];
+    let within = |iv: &[(f64, f64)], x: f64| iv.iter().any(|&(a, b)| x >= a && x <= b);
+    for py in 0..ph {
+        // Where this pixel row is inside the outline and the avoid regions:
+        // one line intersection per row instead of a polygon test per pixel.
+        let y = b.max_mm.y - (py as f64 + 0.5) * mm_per_px.y;
+        let row_origin = Vec2::new(0.0, y);
+        let inside = zone.region.outline.line_intervals(row_origin, Vec2::new(1.0, 0.0));
+        let avoid: Vec<(f64, f64)> =
+            zone.region.avoid.iter().flat_map(|a| a.line_intervals(row_origin, Vec2::new(1.0, 0.0))).collect();
+        for px in 0..pw {
+            let p = Vec2::new(b.min_mm.x + (px as f64 + 0.5) * mm_per_px.x, y);
+            let colour = if !within(&inside, p.x) {
+                continue;
+            } else if within(&avoid, p.x) {
+                AVOID_FILL
+            } else {
+                match layer {
+                    Layer::Hits => {
+                        let hp = &field.hits_preview;
+                        let q = (p - field.layout.origin_mm) / hp.px_mm;
+                        let (i, j) = ((q.x as usize).min(hp.width - 1), (q.y as usize).min(hp.height - 1));
+                        match hp.classes[j * hp.width + i] {
+                            k @ 0..=3 => HITS[k as usize],
+                            _ => HITS[0],
+                        }
+                    }
+                    Layer::Density | Layer::Bands => {
+                        let Some(c) = field.layout.cell_of(p) else {
+                            continue;
+                        };
+                        let d = field.cell_density_per_cm2(c).unwrap_or(0.0);
+                        if layer == Layer::Density {
+                            viridis(d / vmax)
+                        } else {
+                            let [lo, hi] = zone.target_per_cm2.unwrap_or([0.0, f64::INFINITY]);
+                            if d < lo {
+                                UNDER
+                            } else if d > hi {
+                                OVER
+                            } else {
+                                IN_BAND
+                            }
+                        }
+                    }
+                }
+            };
+            let k = ((py * pw + px) * 3) as usize;
+            pixels[k..k + 3].copy_from_slice(&[colour.0, colour.1, colour.2]);
+        }
+    }
+    pixels
 }
 
 type Chart<'a, 'b> = ChartContext<
@@ -383,5 +408,100 @@ fn draw_legend(
         area.draw(&Cross::new((x + 11, y + 9), 5, VIOLATION.stroke_width(2)))?;
         area.draw(&Text::new("puncture in avoid region", (x + 30, y + 1), (FONT, 15)))?;
     }
+    Ok(())
+}
+
+const ATLAS_CELL_PX: (u32, u32) = (440, 400);
+const ATLAS_TITLE_PX: u32 = 56;
+const ATLAS_LABELS_PX: (u32, u32) = (44, 34);
+
+/// Every zone of a scene unwrapped on one page: density maps of all charts at
+/// one common mm scale with one shared colorbar, so zones compare at a glance.
+pub fn render_atlas(o: &Outcome) -> anyhow::Result<Vec<u8>> {
+    register_fonts();
+    let n = o.zones.len().max(1);
+    let cols = ((n as f64).sqrt().ceil() as usize).clamp(1, 4);
+    let rows = n.div_ceil(cols);
+    let (cw, ch) = ATLAS_CELL_PX;
+    let (lx, ly) = ATLAS_LABELS_PX;
+    // The largest scale at which every chart fits its cell.
+    let fit_w = (cw - lx - 2 * MARGIN_PX) as f64;
+    let fit_h = (ch - ly - CAPTION_PX - 2 * MARGIN_PX) as f64;
+    let px_per_mm = o
+        .scene
+        .zones
+        .iter()
+        .map(|z| {
+            let s = z.region.bounds().size_mm();
+            (fit_w / s.x).min(fit_h / s.y)
+        })
+        .fold(f64::INFINITY, f64::min);
+    let vmax =
+        (0..o.zones.len()).map(|z| density_max(&o.fields[z], o.scene.zones[z].target_per_cm2)).fold(1.0, f64::max);
+    let width = cols as u32 * cw + LEGEND_W;
+    let height = ATLAS_TITLE_PX + rows as u32 * ch;
+    let mut buf = vec![255u8; (width * height * 3) as usize];
+    draw_atlas(&mut buf, (width, height), o, cols, px_per_mm, vmax)
+        .map_err(|e| anyhow::anyhow!("drawing the atlas: {e}"))?;
+    let img = image::RgbImage::from_raw(width, height, buf).ok_or_else(|| anyhow::anyhow!("image buffer size"))?;
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(png)
+}
+
+fn draw_atlas(buf: &mut [u8], size: (u32, u32), o: &Outcome, cols: usize, px_per_mm: f64, vmax: f64) -> DrawResult<()> {
+    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (cw, ch) = ATLAS_CELL_PX;
+    let (lx, ly) = ATLAS_LABELS_PX;
+    let bar_mm = [5.0, 10.0, 20.0, 50.0].into_iter().rev().find(|l| l * px_per_mm <= 160.0).unwrap_or(5.0);
+    root.draw(&Text::new(
+        format!("{}: puncture density of every zone, one scale (bar: {bar_mm} mm), punctures/cm²", o.scene.name),
+        (MARGIN_PX as i32, 14),
+        (FONT, 22),
+    ))?;
+    let bar_px = (bar_mm * px_per_mm).round() as i32;
+    let (bx, by) = (size.0 as i32 - LEGEND_W as i32 - bar_px - 20, 44);
+    root.draw(&PathElement::new(vec![(bx, by), (bx + bar_px, by)], BLACK.stroke_width(4)))?;
+    for (z, zone) in o.scene.zones.iter().enumerate() {
+        let (col, row) = ((z % cols) as u32, (z / cols) as u32);
+        let cell = root.clone().shrink((col * cw, ATLAS_TITLE_PX + row * ch), (cw, ch));
+        let b = zone.region.bounds();
+        let s = b.size_mm();
+        let (pw, ph) = ((s.x * px_per_mm).round().max(1.0) as u32, (s.y * px_per_mm).round().max(1.0) as u32);
+        let caption = format!("{}: mean {:.0} /cm²", zone.name, o.zones[z].density_per_cm2.mean);
+        cell.draw(&Text::new(caption, (MARGIN_PX as i32, 6), (FONT, 17)))?;
+        let area = cell.shrink((MARGIN_PX, CAPTION_PX), (pw + lx + 2, ph + ly + 2));
+        let mut chart = ChartBuilder::on(&area)
+            .x_label_area_size(ly)
+            .y_label_area_size(lx)
+            .build_cartesian_2d(b.min_mm.x..b.max_mm.x, b.min_mm.y..b.max_mm.y)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(4)
+            .y_labels(4)
+            .x_label_formatter(&axis_label)
+            .y_label_formatter(&axis_label)
+            .label_style((FONT, 12))
+            .draw()?;
+        let (pw, ph) = chart.plotting_area().dim_in_pixel();
+        let pixels = map_pixels(o, z, Layer::Density, (b.min_mm, b.max_mm), (pw, ph), vmax);
+        chart.draw_series(std::iter::once(
+            BitMapElement::with_owned_buffer((b.min_mm.x, b.max_mm.y), (pw, ph), pixels).ok_or("map buffer size")?,
+        ))?;
+        let mut pts: Vec<(f64, f64)> = zone.region.outline.outline_mm().iter().map(|v| (v.x, v.y)).collect();
+        pts.push(pts[0]);
+        chart.draw_series(std::iter::once(PathElement::new(pts, BLACK.stroke_width(1))))?;
+        for a in &zone.region.avoid {
+            let mut pts: Vec<(f64, f64)> = a.outline_mm().iter().map(|v| (v.x, v.y)).collect();
+            pts.push(pts[0]);
+            chart.draw_series(std::iter::once(PathElement::new(pts, AVOID_LINE.stroke_width(1))))?;
+        }
+    }
+    let legend = root.clone().shrink((size.0 - LEGEND_W, ATLAS_TITLE_PX), (LEGEND_W, size.1 - ATLAS_TITLE_PX));
+    let target = o.scene.zones.iter().filter_map(|z| z.target_per_cm2).next();
+    draw_colorbar(&legend, vmax, target)?;
+    root.present()?;
     Ok(())
 }
