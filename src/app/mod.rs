@@ -95,11 +95,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Reads and validates a scene file.
+/// Largest mesh file read, bytes: a 2-million-triangle OBJ is about 150 MB.
+pub const MAX_MESH_FILE_BYTES: u64 = 256 << 20;
+
+/// Reads a file named in a scene, relative to the scene's folder.
+fn read_beside(scene: &Path, name: &str) -> Result<String, String> {
+    let path = scene.parent().unwrap_or(Path::new(".")).join(name);
+    let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.len() > MAX_MESH_FILE_BYTES {
+        return Err(format!(
+            "{} is {:.0} MiB; mesh files over {} MiB are refused (decimate it or cut out the zone)",
+            path.display(),
+            meta.len() as f64 / (1 << 20) as f64,
+            MAX_MESH_FILE_BYTES >> 20
+        ));
+    }
+    std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Reads and validates a scene file (and the mesh files it names).
 pub fn load_scene(path: &Path) -> Result<Scene, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad_input(anyhow::anyhow!("cannot read scene {}: {e}", path.display())))?;
-    Scene::from_toml_str(&text, &path.display().to_string()).map_err(bad_input)
+    Scene::from_toml_str_with(&text, &path.display().to_string(), &|name| read_beside(path, name)).map_err(bad_input)
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {

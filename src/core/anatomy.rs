@@ -328,13 +328,6 @@ mod tests {
             assert_eq!(z.mesh.validate_3d(), Ok(()), "{name}");
             assert!(z.mesh.chart_outline().is_ok(), "{name}: {:?}", z.mesh.chart_outline().err());
             let d = z.mesh.distortion();
-            eprintln!(
-                "{name}: area {:.1} cm2, stretch {:.2}-{:.2}, mean deviation {:.3}",
-                z.mesh.area_3d_mm2() / 100.0,
-                d.area_stretch_min,
-                d.area_stretch_max,
-                d.area_stretch_mean_deviation
-            );
             assert!(d.area_stretch_max < 1.6 && d.area_stretch_min > 0.5, "{name}: {d:?}");
         }
     }

@@ -427,6 +427,8 @@ impl Mesh {
     /// up the middle column. Lengths across the rows are exact (lanes keep
     /// their true spacing over a ridge); the area stretch is what the rows'
     /// and columns' departure from a net of equal squares leaves.
+    // Running sums over neighbouring grid vertices read best with indices.
+    #[allow(clippy::needless_range_loop)]
     pub fn set_grid_arc_length_chart(&mut self, nu: usize, nv: usize) {
         let id = |i: usize, j: usize| j * (nu + 1) + i;
         let mid = nu / 2;

@@ -15,6 +15,7 @@
 use super::StageTimes;
 use super::geometry::{Region, Vec2};
 use super::mesh::Surface;
+use super::seams::{SeamSide, chart_distance};
 use super::simulate::{Puncture, ZoneRun};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -483,6 +484,8 @@ pub struct ZoneMetrics {
     pub depth_warnings: Vec<String>,
     /// Punctures whose 3D point could not be found (mesh zones; 0 expected).
     pub unmapped_punctures: u64,
+    /// This zone's side of each seam it shares with another zone.
+    pub seam_sides: Vec<SeamSide>,
     pub punctures: u64,
     pub avoid_violations: u64,
     pub density_per_cm2: DensityStats,
@@ -545,6 +548,10 @@ pub struct ZoneInput<'a> {
     pub target_per_cm2: Option<[f64; 2]>,
     /// The pass patterns, in order.
     pub pass_labels: Vec<String>,
+    /// Borders shared with other zones: the neighbour's name and the border
+    /// as segments in this zone's chart; and the band's half-width, mm.
+    pub borders: Vec<(String, Vec<[Vec2; 2]>)>,
+    pub band_mm: f64,
 }
 
 /// How a zone is measured.
@@ -561,7 +568,7 @@ pub fn measure_zone(
     cfg: &MeasureConfig,
     times: &mut StageTimes,
 ) -> (ZoneMetrics, ZoneField) {
-    let ZoneInput { name, region, surface, target_per_cm2, pass_labels: labels } = zone;
+    let ZoneInput { name, region, surface, target_per_cm2, pass_labels: labels, .. } = zone;
     let (target_per_cm2, needle_diameter_mm, cell_mm) = (*target_per_cm2, cfg.needle_diameter_mm, cfg.cell_mm);
     let r = needle_diameter_mm / 2.0;
     let mut clock = Instant::now();
@@ -673,6 +680,22 @@ pub fn measure_zone(
     lap(times, "measure: overlap");
     let hits_preview = hit_preview(&raster, &layout, &spans);
     lap(times, "measure: hit preview");
+    let band = BandInput {
+        raster: &raster,
+        layout: &layout,
+        spans: &spans,
+        cell_area_mm2: &cell_area_mm2,
+        chart_area_mm2: &chart_area_mm2,
+        run,
+    };
+    let seam_sides: Vec<SeamSide> = zone
+        .borders
+        .iter()
+        .map(|(neighbour, segs)| seam_side(name, neighbour, segs, zone.band_mm, &band, n as f64 / area_mm2 * 100.0))
+        .collect();
+    if !zone.borders.is_empty() {
+        lap(times, "measure: seams");
+    }
     let metrics = ZoneMetrics {
         name: name.to_string(),
         surface: "flat".into(),
@@ -687,6 +710,7 @@ pub fn measure_zone(
         depth_range_mm: None,
         depth_warnings: Vec::new(),
         unmapped_punctures: 0,
+        seam_sides,
         punctures: n,
         avoid_violations: run.violations.len() as u64,
         density_per_cm2: density,
@@ -700,12 +724,93 @@ pub fn measure_zone(
         time_s: run.time_s,
         path_length_mm: run.path_length_mm,
         stamps: run.stamps,
-        outside_punctures: run.outside,
+        outside_punctures: run.outside.len() as u64,
         cells_in_spread: samples.len() as u64,
         raster_mm: layout.h_mm,
     };
     let field = ZoneField { layout, cell_punctures, cell_area_mm2, cell_in_spread, hits_preview };
     (metrics, field)
+}
+
+struct BandInput<'a> {
+    raster: &'a [u8],
+    layout: &'a Layout,
+    spans: &'a [Vec<(u32, u32)>],
+    cell_area_mm2: &'a [f64],
+    chart_area_mm2: &'a [f64],
+    run: &'a ZoneRun,
+}
+
+/// The band within `band_mm` of a border, on this zone's side: its true area,
+/// the part no needle disk touched, its density, and the needles that reached
+/// over the border.
+fn seam_side(
+    name: &str,
+    neighbour: &str,
+    segs: &[[Vec2; 2]],
+    band_mm: f64,
+    b: &BandInput,
+    mean_per_cm2: f64,
+) -> SeamSide {
+    let l = b.layout;
+    let (h, o, stride, sub) = (l.h_mm, l.origin_mm, l.raster_stride(), l.sub);
+    let (nu, nv) = (l.raster_u() as i64, l.raster_v() as i64);
+    let cell_range = |lo: f64, hi: f64, n: i64| ((lo / h).floor().max(0.0) as i64, ((hi / h).ceil() as i64).min(n));
+    // Mark the raster cells within the band (a bitmap over the band's box).
+    let (mut lo, mut hi) = (Vec2::repeat(f64::INFINITY), Vec2::repeat(f64::NEG_INFINITY));
+    for [a, c] in segs {
+        lo = lo.inf(a).inf(c);
+        hi = hi.sup(a).sup(c);
+    }
+    let (i0, i1) = cell_range(lo.x - band_mm - o.x, hi.x + band_mm - o.x, nu);
+    let (j0, j1) = cell_range(lo.y - band_mm - o.y, hi.y + band_mm - o.y, nv);
+    let mut side = SeamSide { zone: name.to_string(), ..SeamSide::default() };
+    if i1 <= i0 || j1 <= j0 {
+        return side;
+    }
+    let w = (i1 - i0) as usize;
+    let mut marked = vec![false; w * (j1 - j0) as usize];
+    for seg in segs {
+        let (a, c) = (seg[0], seg[1]);
+        let (si0, si1) = cell_range(a.x.min(c.x) - band_mm - o.x, a.x.max(c.x) + band_mm - o.x, nu);
+        let (sj0, sj1) = cell_range(a.y.min(c.y) - band_mm - o.y, a.y.max(c.y) + band_mm - o.y, nv);
+        for j in sj0.max(j0)..sj1.min(j1) {
+            for i in si0.max(i0)..si1.min(i1) {
+                let p = o + Vec2::new((i as f64 + 0.5) * h, (j as f64 + 0.5) * h);
+                if chart_distance(p, std::slice::from_ref(seg)) <= band_mm {
+                    marked[(j - j0) as usize * w + (i - i0) as usize] = true;
+                }
+            }
+        }
+    }
+    for j in j0..j1 {
+        for &(a, c) in &b.spans[j as usize] {
+            for i in (a as i64).max(i0)..(c as i64).min(i1) {
+                if !marked[(j - j0) as usize * w + (i - i0) as usize] {
+                    continue;
+                }
+                let cell = (j as usize / sub) * l.cells_u + i as usize / sub;
+                let stretch =
+                    if b.chart_area_mm2[cell] > 0.0 { b.cell_area_mm2[cell] / b.chart_area_mm2[cell] } else { 1.0 };
+                side.band_mm2 += h * h * stretch;
+                if b.raster[j as usize * stride + i as usize] == 0 {
+                    side.missed_mm2 += h * h * stretch;
+                }
+            }
+        }
+    }
+    let in_band = |p: &Puncture| {
+        let q = (p.pos_mm() - o) / h;
+        let (i, j) = (q.x.floor() as i64, q.y.floor() as i64);
+        i >= i0 && i < i1 && j >= j0 && j < j1 && marked[(j - j0) as usize * w + (i - i0) as usize]
+    };
+    let count = b.run.punctures.iter().filter(|p| in_band(p)).count() as f64;
+    side.missed_share = if side.band_mm2 > 0.0 { side.missed_mm2 / side.band_mm2 } else { 0.0 };
+    side.band_density_per_cm2 = per_cm2(count, side.band_mm2);
+    side.density_ratio = if mean_per_cm2 > 0.0 { side.band_density_per_cm2 / mean_per_cm2 } else { 0.0 };
+    side.reached_over = b.run.outside.iter().filter(|p| chart_distance(p.pos_mm(), segs) <= band_mm).count() as u64;
+    let _ = neighbour;
+    side
 }
 
 fn per_cm2(count: f64, area_mm2: f64) -> f64 {

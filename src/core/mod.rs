@@ -12,6 +12,7 @@ pub mod obj;
 pub mod pattern;
 pub mod report;
 pub mod scene;
+pub mod seams;
 pub mod simulate;
 
 use metrics::{Layout, ZoneField, ZoneMetrics};
@@ -61,6 +62,8 @@ pub struct Outcome {
     pub simulation: Simulation,
     pub zones: Vec<ZoneMetrics>,
     pub fields: Vec<ZoneField>,
+    /// Borders shared by two zones, and what zone-by-zone work left along them.
+    pub seams: Vec<seams::Seam>,
     pub times: StageTimes,
 }
 
@@ -97,13 +100,71 @@ pub fn run(scene: &Scene, opts: &RunOptions) -> Result<Outcome, SceneError> {
     if scene.zones.iter().any(|z| z.surface.is_some()) {
         times.add("map to 3D", t3d.elapsed());
     }
+    let tb = Instant::now();
+    let borders = seams::find_borders(scene);
+    if !borders.is_empty() {
+        times.add("find seams", tb.elapsed());
+    }
     let t2 = Instant::now();
-    let (mut zones, fields) = measure_timed(scene, &simulation, &mut times);
+    let (mut zones, fields) = measure_with(scene, &simulation, &borders, &mut times);
     for (z, m) in zones.iter_mut().zip(unmapped) {
         z.unmapped_punctures = m;
     }
     times.add("measure", t2.elapsed());
-    Ok(Outcome { scene: scene.clone(), plan, simulation, zones, fields, times })
+    let seams = collect_seams(scene, &borders, &zones);
+    Ok(Outcome { scene: scene.clone(), plan, simulation, zones, fields, seams, times })
+}
+
+/// Half-width of the seam band: the cartridge's reach (a needle can land that
+/// far from the lane the hand follows), at least `seams::MIN_BAND_MM`.
+pub fn seam_band_mm(scene: &Scene) -> f64 {
+    scene.cartridge.reach_mm().max(seams::MIN_BAND_MM)
+}
+
+/// Pairs up the zones' seam sides into seams.
+fn collect_seams(scene: &Scene, borders: &[seams::Border], zones: &[ZoneMetrics]) -> Vec<seams::Seam> {
+    let r = scene.cartridge.needle_radius_mm();
+    borders
+        .iter()
+        .filter_map(|b| {
+            let side_of = |z: usize, other: usize| {
+                // Sides are stored in the order the zone's borders were listed.
+                let k = borders_of(scene, borders, z).iter().position(|(n, _)| *n == scene.zones[other].name)?;
+                zones[z].seam_sides.get(k).cloned()
+            };
+            let (sa, sb) = (side_of(b.a, b.b)?, side_of(b.b, b.a)?);
+            let band = sa.band_mm2 + sb.band_mm2;
+            let missed = sa.missed_mm2 + sb.missed_mm2;
+            Some(seams::Seam {
+                zones: [scene.zones[b.a].name.clone(), scene.zones[b.b].name.clone()],
+                border_mm: b.length_mm,
+                band_mm: seam_band_mm(scene),
+                missed_mm2: missed,
+                missed_share: if band > 0.0 { missed / band } else { 0.0 },
+                zones_missed_share: (zones[b.a].hit_shares[0] * zones[b.a].area_cm2
+                    + zones[b.b].hit_shares[0] * zones[b.b].area_cm2)
+                    / (zones[b.a].area_cm2 + zones[b.b].area_cm2),
+                reached_over_mm2: (sa.reached_over + sb.reached_over) as f64 * std::f64::consts::PI * r * r,
+                sides: [sa, sb],
+            })
+        })
+        .collect()
+}
+
+/// A zone's borders with other zones: (neighbour's name, segments in its chart).
+pub fn borders_of(scene: &Scene, borders: &[seams::Border], z: usize) -> Vec<(String, Vec<[geometry::Vec2; 2]>)> {
+    borders
+        .iter()
+        .filter_map(|b| {
+            if b.a == z {
+                Some((scene.zones[b.b].name.clone(), b.segments_a.clone()))
+            } else if b.b == z {
+                Some((scene.zones[b.a].name.clone(), b.segments_b.clone()))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// Measures every zone of a simulation.
@@ -113,17 +174,29 @@ pub fn measure(scene: &Scene, sim: &Simulation) -> (Vec<ZoneMetrics>, Vec<ZoneFi
 
 /// `measure`, adding the time of each sub-stage to `times`.
 pub fn measure_timed(scene: &Scene, sim: &Simulation, times: &mut StageTimes) -> (Vec<ZoneMetrics>, Vec<ZoneField>) {
+    measure_with(scene, sim, &seams::find_borders(scene), times)
+}
+
+fn measure_with(
+    scene: &Scene,
+    sim: &Simulation,
+    borders: &[seams::Border],
+    times: &mut StageTimes,
+) -> (Vec<ZoneMetrics>, Vec<ZoneField>) {
     scene
         .zones
         .iter()
         .zip(&sim.zones)
-        .map(|(zone, run)| {
+        .enumerate()
+        .map(|(zi, (zone, run))| {
             let input = metrics::ZoneInput {
                 name: &zone.name,
                 region: &zone.region,
                 surface: zone.surface.as_deref(),
                 target_per_cm2: zone.target_per_cm2,
                 pass_labels: zone.passes.iter().map(|p| p.label.clone()).collect(),
+                borders: borders_of(scene, borders, zi),
+                band_mm: seam_band_mm(scene),
             };
             let cfg = metrics::MeasureConfig {
                 needle_diameter_mm: scene.cartridge.needle_diameter_mm,

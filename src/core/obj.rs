@@ -56,8 +56,8 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
         for (k, t) in mesh.indices.chunks_exact(3).enumerate() {
             triangles.push([base + t[0], base + t[1], base + t[2]]);
             if has_uv {
-                for c in 0..3 {
-                    let vi = (base + t[c]) as usize;
+                for (c, &tv) in t.iter().enumerate() {
+                    let vi = (base + tv) as usize;
                     let ti = mesh.texcoord_indices[3 * k + c] as usize;
                     let uv = mesh.texcoords.get(2 * ti..2 * ti + 2).map(|w| Vec2::new(w[0] as f64, w[1] as f64));
                     match (uvs.get(vi).copied().flatten(), uv) {
@@ -82,7 +82,14 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
     compact(&mut mesh, &mut uvs);
     mesh.validate_3d().map_err(|p| p.to_string())?;
     let mut warnings = Vec::new();
-    if uv_usable && uvs.iter().all(|u| u.is_some()) {
+    // tobj gives faces without `vt` a dummy coordinate when the file has UVs
+    // elsewhere: a layout with no area is no layout.
+    let uv_area: f64 = {
+        let probe = Mesh { chart_mm: uvs.iter().map(|u| u.unwrap_or_default()).collect(), ..mesh.clone() };
+        probe.area_chart_mm2()
+    };
+    let has_uvs = uvs.iter().any(|u| u.is_some()) && uv_area > 1e-12;
+    if has_uvs && uv_usable && uvs.iter().all(|u| u.is_some()) {
         mesh.chart_mm = uvs.iter().map(|u| u.unwrap_or_default()).collect();
         let scale = (mesh.area_3d_mm2() / mesh.area_chart_mm2().max(1e-300)).sqrt();
         mesh.chart_mm.iter_mut().for_each(|c| *c *= scale);
@@ -101,7 +108,7 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
                 UV_MAX_MEAN_AREA_DEVIATION * 100.0
             )
         });
-    } else if uvs.iter().any(|u| u.is_some()) {
+    } else if has_uvs {
         warnings.push(
             "its UVs are cut by seams or missing on some faces; a conformal chart was computed instead".to_string(),
         );

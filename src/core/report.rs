@@ -26,6 +26,7 @@ struct Report<'a> {
     cell_mm: f64,
     cartridge: CartridgeInfo<'a>,
     zones: &'a [ZoneMetrics],
+    seams: &'a [super::seams::Seam],
 }
 
 /// report.json: `{"scene", "seed", "punctures", "time_s", "path_length_mm", "zones": [...]}`
@@ -48,6 +49,7 @@ pub fn report_json(o: &Outcome) -> String {
             rate_hz: c.rate_hz(),
         },
         zones: &o.zones,
+        seams: &o.seams,
     };
     let mut s = serde_json::to_string_pretty(&r).expect("report types serialise");
     s.push('\n');
@@ -134,6 +136,20 @@ pub fn notes(o: &Outcome) -> String {
         if z.unmapped_punctures > 0 {
             s.push_str(&format!("{}: {} punctures could not be placed on the mesh\n", z.name, z.unmapped_punctures));
         }
+    }
+    for seam in &o.seams {
+        s.push_str(&format!(
+            "seam {} | {}: {:.0} mm, band ±{:.1} mm: {:.0} mm² missed ({:.1}%, zones {:.1}%), up to {:.0} mm² treated twice ({} needles reached over)\n",
+            seam.zones[0],
+            seam.zones[1],
+            seam.border_mm,
+            seam.band_mm,
+            seam.missed_mm2,
+            seam.missed_share * 100.0,
+            seam.zones_missed_share * 100.0,
+            seam.reached_over_mm2,
+            seam.sides[0].reached_over + seam.sides[1].reached_over
+        ));
     }
     s
 }

@@ -53,8 +53,10 @@ pub struct ZoneRun {
     pub punctures: Vec<Puncture>,
     /// Punctures that fell in an avoid region, in time order.
     pub violations: Vec<Puncture>,
-    /// Needles that landed outside the zone outline (dropped).
-    pub outside: u64,
+    /// Needles that landed outside the zone outline: not punctures of this
+    /// zone (kept for the seam report: beyond a shared border they reach the
+    /// neighbouring zone), in time order.
+    pub outside: Vec<Puncture>,
     /// Stamps (pen) or drum contacts (roller) made.
     pub stamps: u64,
     /// Random stamps for which no place inside the zone was found.
@@ -121,7 +123,7 @@ pub fn stroke_seed(seed: u64, zone: usize, pass: usize, stroke: usize) -> u64 {
 struct StrokeOut {
     punctures: Vec<Puncture>,
     violations: Vec<Puncture>,
-    outside: u64,
+    outside: Vec<Puncture>,
     stamps: u64,
     unplaced: u64,
     duration_s: f64,
@@ -130,7 +132,7 @@ struct StrokeOut {
 impl StrokeOut {
     fn place(&mut self, zone: &ZoneShape, p: Vec2, t_s: f64, pass: u32) {
         if !zone.inside(p) {
-            self.outside += 1;
+            self.outside.push(Puncture::new(p, t_s, pass));
         } else if zone.in_avoid(p) {
             self.violations.push(Puncture::new(p, t_s, pass));
         } else {
@@ -427,7 +429,6 @@ pub fn simulate_timed(scene: &Scene, plan: &Plan, times: &mut StageTimes) -> Sim
                 // A random stamper moves at the glide speed while it stamps.
                 StrokeKind::Random { .. } => out.duration_s * stroke.speed_mm_s,
             };
-        zr.outside += out.outside;
         zr.stamps += out.stamps;
         zr.unplaced_stamps += out.unplaced;
     }
@@ -435,6 +436,7 @@ pub fn simulate_timed(scene: &Scene, plan: &Plan, times: &mut StageTimes) -> Sim
         let mine = || plan.strokes.iter().zip(&outs).zip(&offsets).filter(move |((s, _), _)| s.zone == z);
         zr.punctures = gather(mine().map(|((_, o), &t)| (o.punctures.as_slice(), t)).collect());
         zr.violations = gather(mine().map(|((_, o), &t)| (o.violations.as_slice(), t)).collect());
+        zr.outside = gather(mine().map(|((_, o), &t)| (o.outside.as_slice(), t)).collect());
         // Passes run one after another, so each pass's punctures are contiguous.
         let passes = scene.zones[z].passes.len();
         let bounds: Vec<usize> =

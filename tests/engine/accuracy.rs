@@ -23,6 +23,8 @@ fn coverage_of(points: &[Vec2], side_mm: f64) -> f64 {
         name: "z",
         region: &region,
         surface: None,
+        borders: vec![],
+        band_mm: 0.0,
         target_per_cm2: None,
         pass_labels: vec!["random".into()],
     };

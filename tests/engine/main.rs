@@ -7,6 +7,7 @@ mod determinism;
 mod geometry;
 mod laws;
 mod layering;
+mod surfaces;
 
 use needlemap::core::scene::Scene;
 use needlemap::core::{Outcome, RunOptions, run};

@@ -1,0 +1,184 @@
+//! Curved zones: mesh areas converge to closed forms, random stamping follows
+//! the Boolean law per true area, the lattice law holds on a cylinder, and a
+//! stretched chart gives the true-area density, not the chart-area one.
+
+use crate::simulate;
+use needlemap::core::geometry::{Region, Vec2};
+use needlemap::core::laws;
+use needlemap::core::mesh::{Mesh, Surface, Vec3};
+use needlemap::core::metrics::{MeasureConfig, ZoneInput, measure_zone};
+use needlemap::core::scene::Scene;
+use needlemap::core::simulate::{Puncture, ZoneRun};
+use std::f64::consts::PI;
+
+/// The unit square onto the unit disk (Shirley-Chiu concentric map: no pole).
+fn square_to_disk(s: f64, t: f64) -> (f64, f64) {
+    let (a, b) = (2.0 * s - 1.0, 2.0 * t - 1.0);
+    if a == 0.0 && b == 0.0 {
+        return (0.0, 0.0);
+    }
+    let (r, phi) = if a.abs() > b.abs() { (a, PI / 4.0 * (b / a)) } else { (b, PI / 2.0 - PI / 4.0 * (a / b)) };
+    (r * phi.cos(), r * phi.sin())
+}
+
+fn relative_errors(exact: f64, build: impl Fn(usize) -> Mesh) -> Vec<f64> {
+    [8, 16, 32, 64].iter().map(|&n| (build(n).area_3d_mm2() / exact - 1.0).abs()).collect()
+}
+
+fn assert_converges(name: &str, errors: &[f64]) {
+    eprintln!("{name}: relative area errors at 8, 16, 32, 64 steps: {errors:?}");
+    for w in errors.windows(2) {
+        assert!(w[1] < w[0], "{name}: the error must fall as the mesh refines: {errors:?}");
+    }
+    assert!(*errors.last().unwrap() < 1e-3, "{name}: {errors:?}");
+}
+
+#[test]
+fn mesh_areas_converge_to_the_closed_forms() {
+    // Cylinder patch: radius 30 mm, 90 degrees, 40 mm high: R * angle * h.
+    let (r, angle, h) = (30.0, PI / 2.0, 40.0);
+    let cyl = relative_errors(r * angle * h, |n| {
+        Mesh::from_grid(n, n, |s, t| Vec3::new(r * (s * angle).sin(), h * t, r * (s * angle).cos()))
+    });
+    assert_converges("cylinder patch", &cyl);
+    // Sphere cap: radius 50 mm, half-angle 40 degrees: 2 pi R^2 (1 - cos a).
+    let (rs, a) = (50.0, 40f64.to_radians());
+    let cap = relative_errors(2.0 * PI * rs * rs * (1.0 - a.cos()), |n| {
+        Mesh::from_grid(n, n, |s, t| {
+            let (x, y) = square_to_disk(s, t);
+            let (psi, phi) = ((x * x + y * y).sqrt() * a, y.atan2(x));
+            Vec3::new(rs * psi.sin() * phi.cos(), rs * psi.sin() * phi.sin(), rs * psi.cos())
+        })
+    });
+    assert_converges("sphere cap", &cap);
+    // Saddle z = (x^2 - y^2) / (2 c) over a disk of radius rho:
+    // (2 pi c^2 / 3) ((1 + rho^2 / c^2)^(3/2) - 1).
+    let (c, rho) = (40.0, 30.0);
+    let exact = 2.0 * PI * c * c / 3.0 * ((1.0 + rho * rho / (c * c)).powf(1.5) - 1.0);
+    let saddle = relative_errors(exact, |n| {
+        Mesh::from_grid(n, n, |s, t| {
+            let (x, y) = square_to_disk(s, t);
+            let (x, y) = (x * rho, y * rho);
+            Vec3::new(x, y, (x * x - y * y) / (2.0 * c))
+        })
+    });
+    assert_converges("saddle", &saddle);
+}
+
+const NECK_CHART_MM: (f64, f64) = (58.0 * 160.0 * PI / 180.0, 80.0);
+
+#[test]
+fn random_stamping_on_a_cylinder_follows_the_boolean_law_per_true_area() {
+    // The built-in neck is a cylinder (radius 58 mm, 160 degrees, 80 mm high)
+    // with an exact unrolled chart: 161.9 x 80 mm.
+    let (w, h) = NECK_CHART_MM;
+    let area = w * h;
+    let n = (std::f64::consts::LN_2 / (PI * 0.125 * 0.125) * area).round();
+    let text = format!(
+        "[cartridge]\npreset = \"single\"\n[hand]\nspeed_mm_s = 10\n[[zones]]\nmesh = \"builtin:neck\"\n[[zones.passes]]\npattern = \"random\"\nstamps = {n}\n"
+    );
+    let o = simulate(&text);
+    let z = &o.zones[0];
+    assert!((z.area_cm2 * 100.0 / area - 1.0).abs() < 1e-3, "true area {} cm2 vs {}", z.area_cm2, area / 100.0);
+    let expected = laws::boolean_coverage_in_rect(n, 0.125, w, h);
+    let sd = laws::boolean_coverage_sd(n / area, 0.125, area);
+    eprintln!("neck: coverage {:.5}, law {expected:.5}, sd {sd:.5}", z.coverage_fraction);
+    assert!((z.coverage_fraction - expected).abs() < 4.0 * sd, "{} vs {expected} (sd {sd})", z.coverage_fraction);
+    // Every puncture lies on the cylinder.
+    for p in o.simulation.zones[0].positions_3d_mm.iter().step_by(97) {
+        let radius = ((p[0] as f64).powi(2) + (p[2] as f64).powi(2)).sqrt();
+        assert!((radius - 58.0).abs() < 0.01, "{p:?} off the cylinder");
+    }
+    assert_eq!(z.unmapped_punctures, 0);
+}
+
+#[test]
+fn the_lattice_law_holds_on_a_cylinder_within_2_percent() {
+    let text = "[cartridge]\npreset = \"pen-12\"\n[hand]\nspeed_mm_s = 40\n[[zones]]\nmesh = \"builtin:neck\"\n\
+                [[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 4\n";
+    let o = simulate(text);
+    let (w, h) = NECK_CHART_MM;
+    // An interior window, 10 lanes high, away from the ends.
+    let (v0, v1) = (20.0, 60.0);
+    let (u0, u1) = (20.0, w - 20.0);
+    let inside = o.simulation.zones[0]
+        .punctures
+        .iter()
+        .filter(|p| (p.u_mm as f64) >= u0 && (p.u_mm as f64) < u1 && (p.v_mm as f64) >= v0 && (p.v_mm as f64) < v1)
+        .count();
+    let measured = inside as f64 / ((u1 - u0) * (v1 - v0)) * 100.0;
+    let law = laws::lattice_density_per_mm2(12, 110.0, 40.0, 4.0) * 100.0;
+    eprintln!("neck lattice: {measured:.1} /cm2 vs law {law:.1} /cm2 (chart {w:.1} x {h} mm)");
+    assert!((measured / law - 1.0).abs() < 0.02, "{measured} vs {law}");
+}
+
+#[test]
+fn a_stretched_chart_gives_the_true_area_density_not_the_chart_area_one() {
+    // A flat 40 x 20 mm sheet whose chart is stretched 2x across: chart area
+    // 1600 mm2, true area 800 mm2.
+    let mut mesh = Mesh::from_grid(20, 10, |s, t| Vec3::new(40.0 * s, 20.0 * t, 0.0));
+    mesh.chart_mm = mesh.positions_mm.iter().map(|p| Vec2::new(2.0 * p.x, p.y)).collect();
+    let outline = mesh.chart_outline().unwrap();
+    let surface = Surface::new(mesh, "test".into(), vec![]);
+    let region = Region { outline, avoid: vec![] };
+    // 8000 punctures evenly over the chart.
+    let punctures: Vec<Puncture> = (0..8000)
+        .map(|i| Puncture::new(Vec2::new(0.05 + (i % 400) as f64 * 0.2, 0.05 + (i / 400) as f64 + 0.45), 0.0, 0))
+        .collect();
+    let run = ZoneRun { pass_ranges: std::iter::once(0..punctures.len()).collect(), punctures, ..ZoneRun::default() };
+    let zone = ZoneInput {
+        name: "sheet",
+        region: &region,
+        surface: Some(&surface),
+        target_per_cm2: None,
+        pass_labels: vec!["x".into()],
+        borders: vec![],
+        band_mm: 1.0,
+    };
+    let (m, _) =
+        measure_zone(&zone, &run, &MeasureConfig { needle_diameter_mm: 0.25, cell_mm: 2.0 }, &mut Default::default());
+    assert!((m.area_cm2 - 8.0).abs() < 1e-6, "true area {} cm2", m.area_cm2);
+    assert!((m.chart_area_cm2 - 16.0).abs() < 1e-6, "chart area {} cm2", m.chart_area_cm2);
+    assert!(
+        (m.density_per_cm2.mean - 1000.0).abs() < 1e-6,
+        "true-area density 8000 / 8 cm2, got {}",
+        m.density_per_cm2.mean
+    );
+    assert!(
+        (m.density_per_cm2.p50 - 1000.0).abs() < 1.0,
+        "cell densities are per true area too: {}",
+        m.density_per_cm2.p50
+    );
+}
+
+fn obj_scene(group: &str) -> String {
+    format!(
+        "[cartridge]\npreset = \"pen-12\"\n[hand]\nspeed_mm_s = 40\n[[zones]]\nname = \"z\"\nmesh = \"patches.obj#{group}\"\n\
+         [[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 4\n"
+    )
+}
+
+fn load_with_file(text: &str) -> Result<Scene, needlemap::core::scene::SceneError> {
+    let obj = include_str!("../data/patches.obj");
+    Scene::from_toml_str_with(text, "t.toml", &|name| {
+        if name == "patches.obj" { Ok(obj.to_string()) } else { Err(format!("no {name}")) }
+    })
+}
+
+#[test]
+fn obj_groups_load_with_uv_or_conformal_charts() {
+    let cheek = load_with_file(&obj_scene("cheek")).unwrap();
+    let s = cheek.zones[0].surface.as_ref().unwrap();
+    assert_eq!(s.chart_method, "uv", "the cheek's UVs are an unrolled cylinder");
+    assert!((s.mesh.area_3d_mm2() - 60.0 * 40.0).abs() < 5.0, "{}", s.mesh.area_3d_mm2());
+    assert!(s.distortion.area_stretch_mean_deviation < 0.01);
+    let fore = load_with_file(&obj_scene("forehead")).unwrap();
+    let s = fore.zones[0].surface.as_ref().unwrap();
+    assert_eq!(s.chart_method, "lscm");
+    assert!(s.warnings.iter().any(|w| w.contains("no UVs")), "{:?}", s.warnings);
+    assert!(s.distortion.area_stretch_max < 1.2 && s.distortion.area_stretch_min > 0.8, "{:?}", s.distortion);
+    let err = load_with_file(&obj_scene("chin")).unwrap_err();
+    assert!(err.message.contains("no group or object `chin`") && err.message.contains("cheek"), "{err}");
+    let o = needlemap::core::run(&fore, &Default::default()).unwrap();
+    assert!(o.zones[0].punctures > 1000 && o.zones[0].unmapped_punctures == 0);
+}
