@@ -90,12 +90,12 @@ fn engine(c: &mut Criterion) {
     g.bench_function("splat needle disks into the hit raster", |b| {
         b.iter_batched_ref(
             || vec![0u8; layout.raster_cells() as usize],
-            |raster| metrics::splat(raster, &layout, punctures, r),
+            |raster| metrics::splat(raster, &layout, punctures, r, None),
             BatchSize::LargeInput,
         )
     });
     let mut raster = vec![0u8; layout.raster_cells() as usize];
-    metrics::splat(&mut raster, &layout, punctures, r);
+    metrics::splat(&mut raster, &layout, punctures, r, None);
     g.bench_function("classify hit raster per analysis cell", |b| {
         b.iter(|| black_box(metrics::classify(&raster, &layout, &spans)))
     });

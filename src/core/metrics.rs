@@ -180,23 +180,52 @@ impl DiskTable {
 /// saturating at 255: a raster cell is hit when its centre lies within
 /// `r_mm` of the puncture. Rows are split into bands written by one thread
 /// each; each disk row is one 16-byte saturating add.
-pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f64) {
+///
+/// `cell_stretch`: for a curved zone, each analysis cell's true/chart area
+/// ratio s. A needle disk of true radius r covers a chart disk of radius
+/// r / sqrt(s) there (tabulated per 1/256 of that factor); `None` for a flat
+/// chart.
+pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f64, cell_stretch: Option<&[f64]>) {
     let (nu, nv, stride, h, o) =
         (layout.raster_u(), layout.raster_v(), layout.raster_stride(), layout.h_mm, layout.origin_mm);
-    let table = DiskTable::new(r_mm / h);
-    let (reach, table_rows) = (table.reach, table.rows());
+    // One disk table per chart radius met; each analysis cell names its table.
+    let mut tables: Vec<DiskTable> = Vec::new();
+    let mut keys: std::collections::BTreeMap<u32, u16> = std::collections::BTreeMap::new();
+    let mut table_of = |factor: f64| -> u16 {
+        let key = (factor * 256.0).round().max(1.0) as u32;
+        *keys.entry(key).or_insert_with(|| {
+            tables.push(DiskTable::new(r_mm / h * key as f64 / 256.0));
+            (tables.len() - 1) as u16
+        })
+    };
+    let cell_table: Vec<u16> = match cell_stretch {
+        None => {
+            table_of(1.0);
+            Vec::new()
+        }
+        Some(s) => s.iter().map(|&s| table_of(if s > 0.0 && s.is_finite() { 1.0 / s.sqrt() } else { 1.0 })).collect(),
+    };
+    let reach = tables.iter().map(|t| t.reach).max().unwrap_or(0);
     let band_rows = layout.sub;
     let bands = nv.div_ceil(band_rows);
-    // Base cell and sub-cell phase of a puncture.
-    let locate = |p: &Puncture| -> (i64, i64, usize) {
+    let sub = layout.sub as i64;
+    // Base cell, sub-cell phase and disk table of a puncture.
+    let locate = |p: &Puncture| -> (i64, i64, usize, &DiskTable) {
         let (fx, fy) = ((p.u_mm as f64 - o.x) / h, (p.v_mm as f64 - o.y) / h);
         let (bx, by) = (floor_i(fx), floor_i(fy));
         let qu = (((fx - bx as f64) * PHASES as f64) as usize).min(PHASES - 1);
         let qv = (((fy - by as f64) * PHASES as f64) as usize).min(PHASES - 1);
-        (bx, by, (qv * PHASES + qu) * table_rows)
+        let table = if cell_table.is_empty() {
+            &tables[0]
+        } else {
+            let cu = (bx / sub).clamp(0, layout.cells_u as i64 - 1) as usize;
+            let cv = (by / sub).clamp(0, layout.cells_v as i64 - 1) as usize;
+            &tables[cell_table[cv * layout.cells_u + cu] as usize]
+        };
+        (bx, by, (qv * PHASES + qu) * table.rows(), table)
     };
     let band_range = |p: &Puncture| -> Option<(usize, usize)> {
-        let (_, by, _) = locate(p);
+        let (_, by, _, _) = locate(p);
         let (j0, j1) = ((by - reach).max(0), (by + reach).min(nv as i64 - 1));
         (j1 >= j0).then(|| (j0 as usize / band_rows, j1 as usize / band_rows))
     };
@@ -226,10 +255,10 @@ pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f
         let first_row = (b * band_rows) as i64;
         let last_row = first_row + (rows.len() / stride) as i64 - 1;
         for &idx in &bucket[counts[b] as usize..counts[b + 1] as usize] {
-            let (bx, by, at) = locate(&punctures[idx as usize]);
-            let disk = &table.spans[at..at + table_rows];
+            let (bx, by, at, table) = locate(&punctures[idx as usize]);
+            let disk = &table.spans[at..at + table.rows()];
             for (k, &(off, n)) in disk.iter().enumerate() {
-                let j = by - reach + k as i64;
+                let j = by - table.reach + k as i64;
                 if n == 0 || j < first_row || j > last_row {
                     continue;
                 }
@@ -597,6 +626,9 @@ pub fn measure_zone(
     };
     let area_mm2: f64 = cell_area_mm2.iter().sum();
     let chart_area_total_mm2: f64 = chart_area_mm2.iter().sum();
+    // True/chart area ratio per cell, for the needle disks' size in the chart.
+    let stretch: Option<Vec<f64>> = surface
+        .map(|_| cell_area_mm2.iter().zip(&chart_area_mm2).map(|(&t, &c)| if c > 0.0 { t / c } else { 1.0 }).collect());
     // Covered share, weighting each raster cell by its true area.
     let coverage_of = |covered: &[u32]| {
         let hit: f64 = (0..covered.len())
@@ -612,7 +644,7 @@ pub fn measure_zone(
     let mut cumulative = 0u64;
     for (pi, label) in labels.iter().enumerate() {
         let range = run.pass_ranges.get(pi).cloned().unwrap_or(0..0);
-        splat(&mut raster, &layout, &run.punctures[range.clone()], r);
+        splat(&mut raster, &layout, &run.punctures[range.clone()], r, stretch.as_deref());
         lap(times, "measure: splat disks");
         let coverage_after =
             if pi + 1 < labels.len() { coverage_of(&covered_counts(&raster, &layout, &spans)) } else { f64::NAN };

@@ -149,6 +149,27 @@ fn a_stretched_chart_gives_the_true_area_density_not_the_chart_area_one() {
         "cell densities are per true area too: {}",
         m.density_per_cm2.p50
     );
+    // Needle disks are disks on the skin: 800 well-separated disks cover
+    // 800 pi r^2 of the 800 mm2 of true skin, whatever the chart's stretch.
+    // Jittered (a fixed sequence), so the disks meet the raster at all phases.
+    let jitter =
+        |i: u64, k: u64| ((i.wrapping_mul(2654435761).wrapping_add(k * 40503) % 1000) as f64 / 1000.0 - 0.5) * 0.4;
+    let sparse: Vec<Puncture> = (0..800u64)
+        .map(|i| {
+            Puncture::new(
+                Vec2::new(1.0 + (i % 40) as f64 * 2.0 + jitter(i, 1), 0.5 + (i / 40) as f64 + 0.5 * jitter(i, 2)),
+                0.0,
+                0,
+            )
+        })
+        .collect();
+    let run =
+        ZoneRun { pass_ranges: std::iter::once(0..sparse.len()).collect(), punctures: sparse, ..ZoneRun::default() };
+    let (m, _) =
+        measure_zone(&zone, &run, &MeasureConfig { needle_diameter_mm: 0.25, cell_mm: 2.0 }, &mut Default::default());
+    let exact = 800.0 * PI * 0.125 * 0.125 / 800.0;
+    eprintln!("stretched chart: coverage {:.5}, exact on the skin {exact:.5}", m.coverage_fraction);
+    assert!((m.coverage_fraction - exact).abs() < 0.002, "coverage {} vs {exact}", m.coverage_fraction);
 }
 
 fn obj_scene(group: &str) -> String {
