@@ -411,48 +411,92 @@ fn draw_legend(
     Ok(())
 }
 
-const ATLAS_CELL_PX: (u32, u32) = (440, 400);
+const ATLAS_WIDTH_PX: f64 = 2000.0;
 const ATLAS_TITLE_PX: u32 = 56;
 const ATLAS_LABELS_PX: (u32, u32) = (44, 34);
+
+/// Rows of zone indices for the atlas: zones on a 3D surface are grouped by
+/// the height of their centre (within 30 mm) and ordered left to right as the
+/// practitioner sees the patient; flat zones go in rows of four.
+fn atlas_rows(o: &Outcome) -> Vec<Vec<usize>> {
+    let centre = |z: usize| {
+        o.scene.zones[z].surface.as_ref().map(|s| {
+            let n = s.mesh.positions_mm.len() as f64;
+            s.mesh.positions_mm.iter().fold(crate::core::mesh::Vec3::zeros(), |a, p| a + p) / n
+        })
+    };
+    let mut curved: Vec<(usize, f64, f64)> = (0..o.zones.len()).filter_map(|z| centre(z).map(|c| (z, c.x, c.y))).collect();
+    curved.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let mut rows: Vec<Vec<(usize, f64, f64)>> = Vec::new();
+    for c in curved {
+        match rows.last_mut() {
+            Some(row) if row[0].2 - c.2 < 30.0 => row.push(c),
+            _ => rows.push(vec![c]),
+        }
+    }
+    let mut out: Vec<Vec<usize>> = rows
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(|a, b| a.1.total_cmp(&b.1));
+            r.into_iter().map(|c| c.0).collect()
+        })
+        .collect();
+    let flat: Vec<usize> = (0..o.zones.len()).filter(|&z| o.scene.zones[z].surface.is_none()).collect();
+    out.extend(flat.chunks(4).map(|c| c.to_vec()));
+    out
+}
 
 /// Every zone of a scene unwrapped on one page: density maps of all charts at
 /// one common mm scale with one shared colorbar, so zones compare at a glance.
 pub fn render_atlas(o: &Outcome) -> anyhow::Result<Vec<u8>> {
     register_fonts();
-    let n = o.zones.len().max(1);
-    let cols = ((n as f64).sqrt().ceil() as usize).clamp(1, 4);
-    let rows = n.div_ceil(cols);
-    let (cw, ch) = ATLAS_CELL_PX;
+    let rows = atlas_rows(o);
     let (lx, ly) = ATLAS_LABELS_PX;
-    // The largest scale at which every chart fits its cell.
-    let fit_w = (cw - lx - 2 * MARGIN_PX) as f64;
-    let fit_h = (ch - ly - CAPTION_PX - 2 * MARGIN_PX) as f64;
-    let px_per_mm = o
-        .scene
-        .zones
+    let size = |z: usize| o.scene.zones[z].region.bounds().size_mm();
+    let fixed_w = (lx + 2 * MARGIN_PX + 4) as f64;
+    // The largest common scale at which the widest row fits the page.
+    let px_per_mm = rows
         .iter()
-        .map(|z| {
-            let s = z.region.bounds().size_mm();
-            (fit_w / s.x).min(fit_h / s.y)
+        .map(|r| {
+            let mm: f64 = r.iter().map(|&z| size(z).x).sum();
+            (ATLAS_WIDTH_PX - LEGEND_W as f64 - fixed_w * r.len() as f64) / mm
         })
-        .fold(f64::INFINITY, f64::min);
-    let vmax =
-        (0..o.zones.len()).map(|z| density_max(&o.fields[z], o.scene.zones[z].target_per_cm2)).fold(1.0, f64::max);
-    let width = cols as u32 * cw + LEGEND_W;
-    let height = ATLAS_TITLE_PX + rows as u32 * ch;
+        .fold(6.0, f64::min);
+    let panel = |z: usize| {
+        let s = size(z);
+        (
+            (s.x * px_per_mm).round() as u32 + lx + 2 * MARGIN_PX + 4,
+            (s.y * px_per_mm).round() as u32 + ly + CAPTION_PX + 2 * MARGIN_PX + 4,
+        )
+    };
+    let row_h: Vec<u32> = rows.iter().map(|r| r.iter().map(|&z| panel(z).1).max().unwrap_or(0)).collect();
+    let width = rows.iter().map(|r| r.iter().map(|&z| panel(z).0).sum::<u32>()).max().unwrap_or(0).max(600) + LEGEND_W;
+    let height = ATLAS_TITLE_PX + row_h.iter().sum::<u32>();
+    let mut places = Vec::new();
+    let mut y = ATLAS_TITLE_PX;
+    for (r, h) in rows.iter().zip(&row_h) {
+        let row_w: u32 = r.iter().map(|&z| panel(z).0).sum();
+        let mut x = (width - LEGEND_W - row_w) / 2; // centred, like a face
+        for &z in r {
+            places.push((z, (x, y), panel(z)));
+            x += panel(z).0;
+        }
+        y += h;
+    }
+    let vmax = (0..o.zones.len()).map(|z| density_max(&o.fields[z], o.scene.zones[z].target_per_cm2)).fold(1.0, f64::max);
     let mut buf = vec![255u8; (width * height * 3) as usize];
-    draw_atlas(&mut buf, (width, height), o, cols, px_per_mm, vmax)
-        .map_err(|e| anyhow::anyhow!("drawing the atlas: {e}"))?;
+    draw_atlas(&mut buf, (width, height), o, &places, px_per_mm, vmax).map_err(|e| anyhow::anyhow!("drawing the atlas: {e}"))?;
     let img = image::RgbImage::from_raw(width, height, buf).ok_or_else(|| anyhow::anyhow!("image buffer size"))?;
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
     Ok(png)
 }
 
-fn draw_atlas(buf: &mut [u8], size: (u32, u32), o: &Outcome, cols: usize, px_per_mm: f64, vmax: f64) -> DrawResult<()> {
+type Placement = (usize, (u32, u32), (u32, u32));
+
+fn draw_atlas(buf: &mut [u8], size: (u32, u32), o: &Outcome, places: &[Placement], px_per_mm: f64, vmax: f64) -> DrawResult<()> {
     let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
     root.fill(&WHITE)?;
-    let (cw, ch) = ATLAS_CELL_PX;
     let (lx, ly) = ATLAS_LABELS_PX;
     let bar_mm = [5.0, 10.0, 20.0, 50.0].into_iter().rev().find(|l| l * px_per_mm <= 160.0).unwrap_or(5.0);
     root.draw(&Text::new(
@@ -463,15 +507,13 @@ fn draw_atlas(buf: &mut [u8], size: (u32, u32), o: &Outcome, cols: usize, px_per
     let bar_px = (bar_mm * px_per_mm).round() as i32;
     let (bx, by) = (size.0 as i32 - LEGEND_W as i32 - bar_px - 20, 44);
     root.draw(&PathElement::new(vec![(bx, by), (bx + bar_px, by)], BLACK.stroke_width(4)))?;
-    for (z, zone) in o.scene.zones.iter().enumerate() {
-        let (col, row) = ((z % cols) as u32, (z / cols) as u32);
-        let cell = root.clone().shrink((col * cw, ATLAS_TITLE_PX + row * ch), (cw, ch));
+    for &(z, (x, y), (w, h)) in places {
+        let zone = &o.scene.zones[z];
+        let cell = root.clone().shrink((x, y), (w, h));
         let b = zone.region.bounds();
-        let s = b.size_mm();
-        let (pw, ph) = ((s.x * px_per_mm).round().max(1.0) as u32, (s.y * px_per_mm).round().max(1.0) as u32);
         let caption = format!("{}: mean {:.0} /cm²", zone.name, o.zones[z].density_per_cm2.mean);
         cell.draw(&Text::new(caption, (MARGIN_PX as i32, 6), (FONT, 17)))?;
-        let area = cell.shrink((MARGIN_PX, CAPTION_PX), (pw + lx + 2, ph + ly + 2));
+        let area = cell.shrink((MARGIN_PX, CAPTION_PX), (w - 2 * MARGIN_PX, h - CAPTION_PX - MARGIN_PX));
         let mut chart = ChartBuilder::on(&area)
             .x_label_area_size(ly)
             .y_label_area_size(lx)
@@ -499,7 +541,7 @@ fn draw_atlas(buf: &mut [u8], size: (u32, u32), o: &Outcome, cols: usize, px_per
             chart.draw_series(std::iter::once(PathElement::new(pts, AVOID_LINE.stroke_width(1))))?;
         }
     }
-    let legend = root.clone().shrink((size.0 - LEGEND_W, ATLAS_TITLE_PX), (LEGEND_W, size.1 - ATLAS_TITLE_PX));
+    let legend = root.clone().shrink((size.0 - LEGEND_W, ATLAS_TITLE_PX), (LEGEND_W, (size.1 - ATLAS_TITLE_PX).min(700)));
     let target = o.scene.zones.iter().filter_map(|z| z.target_per_cm2).next();
     draw_colorbar(&legend, vmax, target)?;
     root.present()?;
