@@ -115,11 +115,18 @@ fn mapping(c: &mut Criterion) {
     let sim = simulate::simulate(&s, &plan);
     let (zone, run) = (&s.zones[0], &sim.zones[0]);
     let surface = zone.surface.as_deref().expect("a mesh zone");
-    println!("mapping: {} punctures on {} ({} triangles)", run.punctures.len(), zone.name, surface.mesh.triangles.len());
+    println!(
+        "mapping: {} punctures on {} ({} triangles)",
+        run.punctures.len(),
+        zone.name,
+        surface.mesh.triangles.len()
+    );
     let mut g = c.benchmark_group("mesh");
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
     g.throughput(criterion::Throughput::Elements(run.punctures.len() as u64));
-    g.bench_function("map punctures to 3D (forehead)", |b| b.iter(|| black_box(simulate::map_to_3d(surface, &run.punctures))));
+    g.bench_function("map punctures to 3D (forehead)", |b| {
+        b.iter(|| black_box(simulate::map_to_3d(surface, &run.punctures)))
+    });
     g.bench_function("floor: one barycentric interpolation per puncture", |b| {
         // The least work a mapping does: interpolate a known triangle.
         let t = surface.mesh.triangles[0];

@@ -425,7 +425,8 @@ fn atlas_rows(o: &Outcome) -> Vec<Vec<usize>> {
             s.mesh.positions_mm.iter().fold(crate::core::mesh::Vec3::zeros(), |a, p| a + p) / n
         })
     };
-    let mut curved: Vec<(usize, f64, f64)> = (0..o.zones.len()).filter_map(|z| centre(z).map(|c| (z, c.x, c.y))).collect();
+    let mut curved: Vec<(usize, f64, f64)> =
+        (0..o.zones.len()).filter_map(|z| centre(z).map(|c| (z, c.x, c.y))).collect();
     curved.sort_by(|a, b| b.2.total_cmp(&a.2));
     let mut rows: Vec<Vec<(usize, f64, f64)>> = Vec::new();
     for c in curved {
@@ -483,9 +484,11 @@ pub fn render_atlas(o: &Outcome) -> anyhow::Result<Vec<u8>> {
         }
         y += h;
     }
-    let vmax = (0..o.zones.len()).map(|z| density_max(&o.fields[z], o.scene.zones[z].target_per_cm2)).fold(1.0, f64::max);
+    let vmax =
+        (0..o.zones.len()).map(|z| density_max(&o.fields[z], o.scene.zones[z].target_per_cm2)).fold(1.0, f64::max);
     let mut buf = vec![255u8; (width * height * 3) as usize];
-    draw_atlas(&mut buf, (width, height), o, &places, px_per_mm, vmax).map_err(|e| anyhow::anyhow!("drawing the atlas: {e}"))?;
+    draw_atlas(&mut buf, (width, height), o, &places, px_per_mm, vmax)
+        .map_err(|e| anyhow::anyhow!("drawing the atlas: {e}"))?;
     let img = image::RgbImage::from_raw(width, height, buf).ok_or_else(|| anyhow::anyhow!("image buffer size"))?;
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
@@ -494,7 +497,14 @@ pub fn render_atlas(o: &Outcome) -> anyhow::Result<Vec<u8>> {
 
 type Placement = (usize, (u32, u32), (u32, u32));
 
-fn draw_atlas(buf: &mut [u8], size: (u32, u32), o: &Outcome, places: &[Placement], px_per_mm: f64, vmax: f64) -> DrawResult<()> {
+fn draw_atlas(
+    buf: &mut [u8],
+    size: (u32, u32),
+    o: &Outcome,
+    places: &[Placement],
+    px_per_mm: f64,
+    vmax: f64,
+) -> DrawResult<()> {
     let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
     root.fill(&WHITE)?;
     let (lx, ly) = ATLAS_LABELS_PX;
@@ -541,7 +551,8 @@ fn draw_atlas(buf: &mut [u8], size: (u32, u32), o: &Outcome, places: &[Placement
             chart.draw_series(std::iter::once(PathElement::new(pts, AVOID_LINE.stroke_width(1))))?;
         }
     }
-    let legend = root.clone().shrink((size.0 - LEGEND_W, ATLAS_TITLE_PX), (LEGEND_W, (size.1 - ATLAS_TITLE_PX).min(700)));
+    let legend =
+        root.clone().shrink((size.0 - LEGEND_W, ATLAS_TITLE_PX), (LEGEND_W, (size.1 - ATLAS_TITLE_PX).min(700)));
     let target = o.scene.zones.iter().filter_map(|z| z.target_per_cm2).next();
     draw_colorbar(&legend, vmax, target)?;
     root.present()?;

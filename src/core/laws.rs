@@ -78,11 +78,18 @@ pub fn disk_area_inside_edge(rho: f64, t: f64) -> f64 {
 /// the interior value plus the correction of the strip within `rho` of the
 /// perimeter (corners, of relative size rho^2 / area, neglected).
 pub fn rect_mean_of_disk_law(f: impl Fn(f64) -> f64, rho: f64, width: f64, height: f64) -> f64 {
+    mean_of_disk_law(f, rho, 2.0 * (width + height), width * height)
+}
+
+/// As [`rect_mean_of_disk_law`] for any region with a boundary of length
+/// `perimeter` enclosing `area` whose boundary is straight on the scale of
+/// `rho` (corners and curvature neglected: terms of order rho^2 / area).
+pub fn mean_of_disk_law(f: impl Fn(f64) -> f64, rho: f64, perimeter: f64, area: f64) -> f64 {
     let interior = f(PI * rho * rho);
     let steps = 4000;
     let dt = rho / steps as f64;
     let strip: f64 = (0..steps).map(|i| (f(disk_area_inside_edge(rho, (i as f64 + 0.5) * dt)) - interior) * dt).sum();
-    interior + 2.0 * (width + height) / (width * height) * strip
+    interior + perimeter / area * strip
 }
 
 /// Expected coverage of `n` needle disks of radius `r` centred uniformly at

@@ -132,3 +132,16 @@ fn zones_lists_the_built_in_anatomy() {
     }
     assert!(text.contains("0.25–0.5") && text.contains("area cm²"));
 }
+
+#[test]
+fn a_mesh_file_over_the_size_limit_is_refused_without_reading_it() {
+    let sb = Sandbox::new();
+    // A sparse 300 MiB file: no disk is used, and it is never read.
+    let f = std::fs::File::create(sb.path("huge.obj")).unwrap();
+    f.set_len(300 << 20).unwrap();
+    let scene = sb.write("scene.toml", &scene_with_mesh("huge.obj", ""));
+    let o = sb.run(&["simulate", scene.to_str().unwrap(), "--out", "o"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("300 MiB") && err.contains("256 MiB"), "{err}");
+}

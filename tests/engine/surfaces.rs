@@ -203,3 +203,66 @@ fn obj_groups_load_with_uv_or_conformal_charts() {
     let o = needlemap::core::run(&fore, &Default::default()).unwrap();
     assert!(o.zones[0].punctures > 1000 && o.zones[0].unmapped_punctures == 0);
 }
+
+#[test]
+fn obj_uvs_that_stretch_area_fall_back_to_a_conformal_chart() {
+    let s = load_with_file(&obj_scene("stretched")).unwrap();
+    let surface = s.zones[0].surface.as_ref().unwrap();
+    assert_eq!(surface.chart_method, "lscm");
+    assert!(surface.warnings.iter().any(|w| w.contains("stretch area")), "{:?}", surface.warnings);
+    // A flat sheet flattens without distortion.
+    assert!(surface.distortion.area_stretch_max < 1.0 + 1e-6, "{:?}", surface.distortion);
+}
+
+/// A sphere cap as OBJ text (no UVs, so it gets a conformal chart).
+fn sphere_cap_obj(radius: f64, half_angle: f64, n: usize) -> String {
+    let mesh = Mesh::from_grid(n, n, |s, t| {
+        let (x, y) = square_to_disk(s, t);
+        let (psi, phi) = ((x * x + y * y).sqrt() * half_angle, y.atan2(x));
+        Vec3::new(radius * psi.sin() * phi.cos(), radius * psi.sin() * phi.sin(), radius * psi.cos())
+    });
+    let mut text = String::new();
+    for p in &mesh.positions_mm {
+        text.push_str(&format!("v {} {} {}\n", p.x, p.y, p.z));
+    }
+    for t in &mesh.triangles {
+        text.push_str(&format!("f {} {} {}\n", t[0] + 1, t[1] + 1, t[2] + 1));
+    }
+    text
+}
+
+#[test]
+fn random_stamping_on_a_sphere_cap_follows_the_boolean_law_per_true_area() {
+    let (radius, half_angle) = (60.0, 30f64.to_radians());
+    let area = 2.0 * PI * radius * radius * (1.0 - half_angle.cos());
+    let perimeter = 2.0 * PI * radius * half_angle.sin();
+    let n = (std::f64::consts::LN_2 / (PI * 0.125 * 0.125) * area).round();
+    let obj = sphere_cap_obj(radius, half_angle, 64);
+    let text = format!(
+        "[cartridge]\npreset = \"single\"\n[hand]\nspeed_mm_s = 10\n[[zones]]\nname = \"cap\"\nmesh = \"cap.obj\"\n\
+         [[zones.passes]]\npattern = \"random\"\nstamps = {n}\n"
+    );
+    let scene = Scene::from_toml_str_with(&text, "t.toml", &|_| Ok(obj.clone())).unwrap();
+    let o = needlemap::core::run(&scene, &Default::default()).unwrap();
+    let z = &o.zones[0];
+    let d = &z.chart.as_ref().unwrap().distortion;
+    assert!((z.area_cm2 * 100.0 / area - 1.0).abs() < 0.002, "true area {} cm2 vs {}", z.area_cm2, area / 100.0);
+    let lambda = n / area;
+    let expected = laws::mean_of_disk_law(|a| 1.0 - (-lambda * a).exp(), 0.125, perimeter, area);
+    let sd = laws::boolean_coverage_sd(lambda, 0.125, area);
+    eprintln!(
+        "sphere cap: coverage {:.5}, law per true area {expected:.5}, sd {sd:.5}; chart stretch {:.3}-{:.3}",
+        z.coverage_fraction, d.area_stretch_min, d.area_stretch_max
+    );
+    assert!(
+        (z.coverage_fraction - expected).abs() < 4.0 * sd + 0.002,
+        "{} vs {expected} (sd {sd})",
+        z.coverage_fraction
+    );
+    assert_eq!(z.unmapped_punctures, 0);
+    // Every puncture lies on the sphere.
+    for p in o.simulation.zones[0].positions_3d_mm.iter().step_by(101) {
+        let r = ((p[0] as f64).powi(2) + (p[1] as f64).powi(2) + (p[2] as f64).powi(2)).sqrt();
+        assert!((r - radius).abs() < 0.05, "{p:?} is {r} mm from the centre");
+    }
+}
