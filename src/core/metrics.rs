@@ -723,7 +723,7 @@ pub fn measure_zone(
     let seam_sides: Vec<SeamSide> = zone
         .borders
         .iter()
-        .map(|(neighbour, segs)| seam_side(name, neighbour, segs, zone.band_mm, &band, n as f64 / area_mm2 * 100.0))
+        .map(|(_, segs)| seam_side(name, segs, zone.band_mm, &band, n as f64 / area_mm2 * 100.0))
         .collect();
     if !zone.borders.is_empty() {
         lap(times, "measure: seams");
@@ -776,14 +776,7 @@ struct BandInput<'a> {
 /// The band within `band_mm` of a border, on this zone's side: its true area,
 /// the part no needle disk touched, its density, and the needles that reached
 /// over the border.
-fn seam_side(
-    name: &str,
-    neighbour: &str,
-    segs: &[[Vec2; 2]],
-    band_mm: f64,
-    b: &BandInput,
-    mean_per_cm2: f64,
-) -> SeamSide {
+fn seam_side(name: &str, segs: &[[Vec2; 2]], band_mm: f64, b: &BandInput, mean_per_cm2: f64) -> SeamSide {
     let l = b.layout;
     let (h, o, stride, sub) = (l.h_mm, l.origin_mm, l.raster_stride(), l.sub);
     let (nu, nv) = (l.raster_u() as i64, l.raster_v() as i64);
@@ -841,7 +834,6 @@ fn seam_side(
     side.band_density_per_cm2 = per_cm2(count, side.band_mm2);
     side.density_ratio = if mean_per_cm2 > 0.0 { side.band_density_per_cm2 / mean_per_cm2 } else { 0.0 };
     side.reached_over = b.run.outside.iter().filter(|p| chart_distance(p.pos_mm(), segs) <= band_mm).count() as u64;
-    let _ = neighbour;
     side
 }
 

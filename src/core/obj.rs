@@ -84,10 +84,14 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
     let mut warnings = Vec::new();
     // tobj gives faces without `vt` a dummy coordinate when the file has UVs
     // elsewhere: a layout with no area is no layout.
-    let uv_area: f64 = {
-        let probe = Mesh { chart_mm: uvs.iter().map(|u| u.unwrap_or_default()).collect(), ..mesh.clone() };
-        probe.area_chart_mm2()
-    };
+    let uv_area: f64 = mesh
+        .triangles
+        .iter()
+        .map(|t| {
+            let [a, b, c] = t.map(|v| uvs[v as usize].unwrap_or_default());
+            ((b - a).perp(&(c - a)) / 2.0).abs()
+        })
+        .sum();
     let has_uvs = uvs.iter().any(|u| u.is_some()) && uv_area > 1e-12;
     if has_uvs && uv_usable && uvs.iter().all(|u| u.is_some()) {
         mesh.chart_mm = uvs.iter().map(|u| u.unwrap_or_default()).collect();
