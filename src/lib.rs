@@ -9,4 +9,7 @@ pub mod core;
 #[cfg(feature = "app")]
 pub mod app;
 
+#[cfg(feature = "gpu")]
+pub mod gpu;
+
 pub use crate::core::{Outcome, RunOptions, run};

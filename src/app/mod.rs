@@ -53,12 +53,45 @@ pub enum Command {
     },
     /// List the cartridge presets.
     Presets,
+    /// Render a scene's zones on the GPU (headless) into a PNG: the skin, lit,
+    /// with the density (or target band) layer.
+    #[cfg(feature = "gpu")]
+    Render {
+        scene: PathBuf,
+        /// The PNG to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// density or bands.
+        #[arg(long, default_value = "density", value_parser = ["density", "bands"])]
+        layer: String,
+        /// front, left (the patient's left) or right.
+        #[arg(long, default_value = "front", value_parser = ["front", "left", "right"])]
+        view: String,
+        /// Image size, WIDTHxHEIGHT pixels.
+        #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+        size: (u32, u32),
+        /// Show the treatment as it stood at this time, s.
+        #[arg(long)]
+        at_time: Option<f64>,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// List the built-in anatomy zones with their area and depth range.
     Zones {
         /// Mesh resolution, mm between vertices.
         #[arg(long, default_value_t = core::anatomy::DEFAULT_RESOLUTION_MM)]
         resolution_mm: f64,
     },
+}
+
+/// `1280x720` -> (1280, 720), each side 16 to 8192 pixels.
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once('x').ok_or("give WIDTHxHEIGHT, e.g. 1280x720")?;
+    let side = |v: &str| v.trim().parse::<u32>().ok().filter(|n| (16..=8192).contains(n));
+    match (side(w), side(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err("each side must be a whole number from 16 to 8192".into()),
+    }
 }
 
 /// An error with the exit code it deserves: 2 for bad input, 1 for failures.
@@ -127,6 +160,44 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             for p in cartridge::PRESETS {
                 println!("{:<12} {:<90} {}", p.name, p.description, p.source);
             }
+            Ok(())
+        }
+        #[cfg(feature = "gpu")]
+        Command::Render { scene, out, layer, view, size, at_time, seed } => {
+            use crate::gpu::render::{self, Layer, RenderConfig, View};
+            if let Some(t) = at_time.filter(|t| !t.is_finite() || *t < 0.0) {
+                return Err(bad_input(anyhow::anyhow!("--at-time {t}: give a time in seconds >= 0")));
+            }
+            let mut s = load_scene(&scene)?;
+            if let Some(seed) = seed {
+                s = s.with_seed(seed);
+            }
+            let outcome = core::run(&s, &RunOptions::default()).map_err(bad_input)?;
+            let gpu = crate::gpu::Gpu::headless().map_err(|e| Failure { code: 1, error: anyhow::anyhow!(e) })?;
+            let cfg = RenderConfig {
+                layer: if layer == "bands" { Layer::Bands } else { Layer::Density },
+                view: match view.as_str() {
+                    "left" => View::Left,
+                    "right" => View::Right,
+                    _ => View::Front,
+                },
+                width: size.0,
+                height: size.1,
+                at_time_s: at_time,
+            };
+            let t0 = Instant::now();
+            let rgba = render::render(&gpu, &outcome, &cfg).map_err(|e| anyhow::anyhow!(e))?;
+            let img = image::RgbaImage::from_raw(size.0, size.1, rgba).context("frame size")?;
+            let mut png = Vec::new();
+            img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+            output::write_atomic(&out, &png)?;
+            println!(
+                "rendered {} on {} in {:.0} ms: wrote {}",
+                s.name,
+                gpu.adapter,
+                t0.elapsed().as_secs_f64() * 1e3,
+                out.display()
+            );
             Ok(())
         }
         Command::Zones { resolution_mm } => {

@@ -70,7 +70,7 @@ fn viridis(t: f64) -> RGBColor {
 
 /// Density range of a zone's colorbar: 0 to the largest cell density (and at
 /// least the top of the target band), punctures/cm2.
-fn density_max(field: &ZoneField, target: Option<[f64; 2]>) -> f64 {
+pub(crate) fn density_max(field: &ZoneField, target: Option<[f64; 2]>) -> f64 {
     let top = (0..field.cell_punctures.len())
         .filter(|&c| field.cell_in_spread[c])
         .filter_map(|c| field.cell_density_per_cm2(c))

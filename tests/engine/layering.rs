@@ -12,6 +12,7 @@ const FORBIDDEN: &[&str] = &[
     "winit",
     "egui",
     "crate::app",
+    "crate::gpu",
     "println!",
     "eprintln!",
 ];

@@ -1,0 +1,92 @@
+// Zone meshes, lit, with the density or band layer mapped on the skin: each fragment
+// looks up its analysis cell (from the chart coordinates) in the counts the
+// GPU accumulated, divides by the cell's true area, and colours it with
+// viridis. Cells outside the zone (no area) are drawn grey.
+
+struct Camera {
+    view_proj: mat4x4<f32>,
+    eye: vec4<f32>,
+}
+
+struct Layer {
+    origin_mm: vec2<f32>,
+    inv_cell_mm: f32,
+    cells_u: u32,
+    cells_v: u32,
+    max_per_cm2: f32,
+    mode: u32,            // 0: density (viridis); 1: target band
+    _pad: u32,
+    target_per_cm2: vec2<f32>,
+    _pad2: vec2<f32>,
+}
+
+@group(0) @binding(0) var<uniform> camera: Camera;
+@group(1) @binding(0) var<uniform> layer: Layer;
+@group(1) @binding(1) var<storage, read> counts: array<u32>;
+@group(1) @binding(2) var<storage, read> cell_area_mm2: array<f32>;
+
+struct VertexIn {
+    @location(0) position_mm: vec3<f32>,
+    @location(1) normal: vec3<f32>,
+    @location(2) chart_mm: vec2<f32>,
+}
+
+struct VertexOut {
+    @builtin(position) clip: vec4<f32>,
+    @location(0) world: vec3<f32>,
+    @location(1) normal: vec3<f32>,
+    @location(2) chart_mm: vec2<f32>,
+}
+
+@vertex
+fn vs_main(v: VertexIn) -> VertexOut {
+    var out: VertexOut;
+    out.clip = camera.view_proj * vec4<f32>(v.position_mm, 1.0);
+    out.world = v.position_mm;
+    out.normal = v.normal;
+    out.chart_mm = v.chart_mm;
+    return out;
+}
+
+// Viridis as a 6th-order polynomial fit (within 0.02 of the table in every channel).
+fn viridis(t_in: f32) -> vec3<f32> {
+    let t = clamp(t_in, 0.0, 1.0);
+    let c0 = vec3<f32>(0.2777273272234177, 0.005407344544966578, 0.3340998053353061);
+    let c1 = vec3<f32>(0.1050930431085774, 1.404613529898575, 1.384590162594685);
+    let c2 = vec3<f32>(-0.3308618287255563, 0.214847559468213, 0.09509516302823659);
+    let c3 = vec3<f32>(-4.634230498983486, -5.799100973351585, -19.33244095627987);
+    let c4 = vec3<f32>(6.228269936347081, 14.17993336680509, 56.69055260068105);
+    let c5 = vec3<f32>(4.776384997670288, -13.74514537774601, -65.35303263337234);
+    let c6 = vec3<f32>(-5.435455855934631, 4.645852612178535, 26.3124352495832);
+    return c0 + t * (c1 + t * (c2 + t * (c3 + t * (c4 + t * (c5 + t * c6)))));
+}
+
+@fragment
+fn fs_main(f: VertexOut) -> @location(0) vec4<f32> {
+    let q = floor((f.chart_mm - layer.origin_mm) * layer.inv_cell_mm);
+    var albedo = vec3<f32>(0.78, 0.78, 0.80);
+    if (q.x >= 0.0 && q.y >= 0.0 && q.x < f32(layer.cells_u) && q.y < f32(layer.cells_v)) {
+        let c = u32(q.y) * layer.cells_u + u32(q.x);
+        let area = cell_area_mm2[c];
+        if (area > 0.0) {
+            let per_cm2 = f32(counts[c]) / area * 100.0;
+            if (layer.mode == 1u) {
+                // The band map's colours: under blue, in band pale yellow, over red.
+                if (per_cm2 < layer.target_per_cm2.x) {
+                    albedo = vec3<f32>(0.271, 0.459, 0.706);
+                } else if (per_cm2 > layer.target_per_cm2.y) {
+                    albedo = vec3<f32>(0.843, 0.188, 0.153);
+                } else {
+                    albedo = vec3<f32>(0.996, 0.878, 0.565);
+                }
+            } else {
+                albedo = viridis(per_cm2 / layer.max_per_cm2);
+            }
+        }
+    }
+    // A headlight and some ambient light; both faces lit.
+    let n = normalize(f.normal);
+    let to_eye = normalize(camera.eye.xyz - f.world);
+    let diffuse = abs(dot(n, to_eye));
+    return vec4<f32>(albedo * (0.35 + 0.65 * diffuse), 1.0);
+}

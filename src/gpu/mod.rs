@@ -1,0 +1,56 @@
+//! The GPU side (feature `gpu`): a wgpu device, the accumulation of punctures
+//! into density cells as a compute pass, and offscreen rendering of the zone
+//! meshes with the density layer. Shaders live in `shaders/*.wgsl`.
+//!
+//! Reads core data; the core never imports this module.
+
+pub mod accumulate;
+pub mod render;
+
+/// Every shader of the project, by file name (validated by a test with naga).
+pub const SHADERS: &[(&str, &str)] = &[
+    ("accumulate.wgsl", include_str!("../../shaders/accumulate.wgsl")),
+    ("mesh.wgsl", include_str!("../../shaders/mesh.wgsl")),
+];
+
+/// What to install when no adapter is found.
+pub const NO_ADAPTER_HELP: &str = "no usable GPU adapter: install a Vulkan driver (Debian: apt-get install \
+     mesa-vulkan-drivers libvulkan1 for the software one); `simulate` and the other commands work without it";
+
+/// A device and its queue.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// The adapter's name and backend, for reports.
+    pub adapter: String,
+}
+
+impl Gpu {
+    /// A device without a window (any backend the environment allows;
+    /// `WGPU_BACKEND=vulkan|gl` picks one).
+    pub fn headless() -> Result<Gpu, String> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .map_err(|e| format!("{NO_ADAPTER_HELP} ({e})"))?;
+        let info = adapter.get_info();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("needlemap"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(|e| format!("the GPU adapter `{}` refused a device: {e}", info.name))?;
+        Ok(Gpu { device, queue, adapter: format!("{} ({:?})", info.name, info.backend) })
+    }
+
+    /// Copies a buffer (created with `MAP_READ`) back to the CPU, blocking.
+    pub fn read_buffer(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>, String> {
+        let slice = buffer.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .map_err(|e| format!("waiting for the GPU: {e}"))?;
+        let bytes = slice.get_mapped_range().map_err(|e| format!("reading a GPU buffer back: {e}"))?.to_vec();
+        buffer.unmap();
+        Ok(bytes)
+    }
+}

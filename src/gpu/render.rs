@@ -1,0 +1,400 @@
+//! Offscreen rendering of a run's zones (`shaders/mesh.wgsl`): each zone's
+//! mesh (mesh zones as they are, flat zones as a triangulated sheet in their
+//! plane), lit, with the density or band layer computed on the GPU from the
+//! counts the accumulation pass wrote. Read back as RGBA pixels.
+
+use super::Gpu;
+use super::accumulate::Accumulator;
+use crate::core::Outcome;
+use crate::core::geometry::Vec2;
+use crate::core::mesh::{Mesh, Vec3};
+use nalgebra::{Matrix4, Perspective3, Point3};
+use wgpu::util::DeviceExt;
+
+/// Which layer is painted on the skin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    Density,
+    Bands,
+}
+
+/// Where the camera looks from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Front,
+    /// From the patient's left.
+    Left,
+    /// From the patient's right.
+    Right,
+}
+
+/// What to render.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderConfig {
+    pub layer: Layer,
+    pub view: View,
+    pub width: u32,
+    pub height: u32,
+    /// Show the treatment as it stood at this time, s (None: all of it).
+    pub at_time_s: Option<f64>,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Vertex {
+    position_mm: [f32; 3],
+    normal: [f32; 3],
+    chart_mm: [f32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct CameraUniform {
+    view_proj: [[f32; 4]; 4],
+    eye: [f32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LayerUniform {
+    origin_mm: [f32; 2],
+    inv_cell_mm: f32,
+    cells_u: u32,
+    cells_v: u32,
+    max_per_cm2: f32,
+    /// 0: density (viridis); 1: target band (under / in / over).
+    mode: u32,
+    _pad: u32,
+    target_per_cm2: [f32; 2],
+    _pad2: [f32; 2],
+}
+
+/// A flat zone as a sheet of triangles in the z = 0 plane (chart = position),
+/// keeping the grid triangles whose centre is inside the outline.
+fn flat_sheet(o: &Outcome, z: usize) -> Mesh {
+    let region = &o.scene.zones[z].region;
+    let b = region.bounds();
+    let size = b.size_mm();
+    let n = 200usize;
+    let step = size.x.max(size.y) / n as f64;
+    let (nu, nv) = (((size.x / step).ceil() as usize).max(1), ((size.y / step).ceil() as usize).max(1));
+    let mut mesh = Mesh::from_grid(nu, nv, |s, t| Vec3::new(b.min_mm.x + s * size.x, b.min_mm.y + t * size.y, 0.0));
+    mesh.chart_mm = mesh.positions_mm.iter().map(|p| Vec2::new(p.x, p.y)).collect();
+    mesh.triangles.retain(|t| {
+        let c = t.iter().map(|&v| mesh.chart_mm[v as usize]).sum::<Vec2>() / 3.0;
+        region.outline.contains(c)
+    });
+    mesh
+}
+
+fn vertices(mesh: &Mesh) -> Vec<Vertex> {
+    let mut normals = vec![Vec3::zeros(); mesh.positions_mm.len()];
+    for t in &mesh.triangles {
+        let [a, b, c] = t.map(|v| mesh.positions_mm[v as usize]);
+        let n = (b - a).cross(&(c - a)); // area-weighted
+        for &v in t {
+            normals[v as usize] += n;
+        }
+    }
+    mesh.positions_mm
+        .iter()
+        .zip(&normals)
+        .zip(&mesh.chart_mm)
+        .map(|((p, n), c)| {
+            let n = if n.norm() > 0.0 { n.normalize() } else { Vec3::z() };
+            Vertex {
+                position_mm: [p.x as f32, p.y as f32, p.z as f32],
+                normal: [n.x as f32, n.y as f32, n.z as f32],
+                chart_mm: [c.x as f32, c.y as f32],
+            }
+        })
+        .collect()
+}
+
+/// wgpu's clip space has z in [0, 1]; nalgebra's projection gives [-1, 1].
+#[rustfmt::skip]
+const OPENGL_TO_WGPU: Matrix4<f64> = Matrix4::new(
+    1.0, 0.0, 0.0, 0.0,
+    0.0, 1.0, 0.0, 0.0,
+    0.0, 0.0, 0.5, 0.5,
+    0.0, 0.0, 0.0, 1.0,
+);
+
+fn camera(meshes: &[Mesh], view: View, aspect: f64) -> CameraUniform {
+    let (mut lo, mut hi) = (Vec3::repeat(f64::INFINITY), Vec3::repeat(f64::NEG_INFINITY));
+    for m in meshes {
+        for p in &m.positions_mm {
+            lo = lo.inf(p);
+            hi = hi.sup(p);
+        }
+    }
+    let centre = (lo + hi) / 2.0;
+    let radius = ((hi - lo).norm() / 2.0).max(1.0);
+    let fov_y = 30f64.to_radians();
+    let fit = (fov_y / 2.0).sin() * aspect.min(1.0);
+    let distance = radius / fit * 1.05;
+    let dir = match view {
+        View::Front => Vec3::z(),
+        View::Left => Vec3::x(),
+        View::Right => -Vec3::x(),
+    };
+    let eye = centre + dir * distance;
+    let look = Matrix4::look_at_rh(&Point3::from(eye), &Point3::from(centre), &Vec3::y());
+    let proj =
+        Perspective3::new(aspect, fov_y, (distance - 2.0 * radius).max(1.0), distance + 2.0 * radius).to_homogeneous();
+    let m = OPENGL_TO_WGPU * proj * look;
+    let mut view_proj = [[0f32; 4]; 4];
+    for (c, col) in view_proj.iter_mut().enumerate() {
+        for (r, v) in col.iter_mut().enumerate() {
+            *v = m[(r, c)] as f32; // column-major, as WGSL reads it
+        }
+    }
+    CameraUniform { view_proj, eye: [eye.x as f32, eye.y as f32, eye.z as f32, 1.0] }
+}
+
+/// Renders the run into RGBA8 pixels (`width * height * 4`, rows top to bottom).
+pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, String> {
+    let d = &gpu.device;
+    let meshes: Vec<Mesh> = (0..o.zones.len())
+        .map(|z| match &o.scene.zones[z].surface {
+            Some(s) => s.mesh.clone(),
+            None => flat_sheet(o, z),
+        })
+        .collect();
+    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("mesh.wgsl"),
+        source: wgpu::ShaderSource::Wgsl(super::SHADERS[1].1.into()),
+    });
+    let uniform_entry = |binding, visibility| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let storage_entry = |binding| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: true },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let camera_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("camera"),
+        entries: &[uniform_entry(0, wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT)],
+    });
+    let layer_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("layer"),
+        entries: &[uniform_entry(0, wgpu::ShaderStages::FRAGMENT), storage_entry(1), storage_entry(2)],
+    });
+    let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("mesh"),
+        bind_group_layouts: &[Some(&camera_layout), Some(&layer_layout)],
+        immediate_size: 0,
+    });
+    let format = wgpu::TextureFormat::Rgba8Unorm;
+    let depth_format = wgpu::TextureFormat::Depth32Float;
+    let pipeline = d.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some("mesh"),
+        layout: Some(&pipeline_layout),
+        vertex: wgpu::VertexState {
+            module: &module,
+            entry_point: Some("vs_main"),
+            compilation_options: Default::default(),
+            buffers: &[Some(wgpu::VertexBufferLayout {
+                array_stride: std::mem::size_of::<Vertex>() as u64,
+                step_mode: wgpu::VertexStepMode::Vertex,
+                attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x2],
+            })],
+        },
+        primitive: wgpu::PrimitiveState { cull_mode: None, ..Default::default() },
+        depth_stencil: Some(wgpu::DepthStencilState {
+            format: depth_format,
+            depth_write_enabled: Some(true),
+            depth_compare: Some(wgpu::CompareFunction::Less),
+            stencil: Default::default(),
+            bias: Default::default(),
+        }),
+        multisample: Default::default(),
+        fragment: Some(wgpu::FragmentState {
+            module: &module,
+            entry_point: Some("fs_main"),
+            compilation_options: Default::default(),
+            targets: &[Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL })],
+        }),
+        multiview_mask: None,
+        cache: None,
+    });
+
+    let cam = camera(&meshes, cfg.view, cfg.width as f64 / cfg.height as f64);
+    let camera_buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("camera"),
+        contents: bytemuck::bytes_of(&cam),
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+    let camera_bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("camera"),
+        layout: &camera_layout,
+        entries: &[wgpu::BindGroupEntry { binding: 0, resource: camera_buffer.as_entire_binding() }],
+    });
+
+    // One shared density scale, as in the atlas.
+    let max_per_cm2 = (0..o.zones.len())
+        .map(|z| crate::app::plot::density_max(&o.fields[z], o.scene.zones[z].target_per_cm2))
+        .fold(1.0, f64::max);
+    let accumulator = Accumulator::new(gpu);
+    struct ZoneDraw {
+        vertices: wgpu::Buffer,
+        indices: wgpu::Buffer,
+        index_count: u32,
+        bind: wgpu::BindGroup,
+    }
+    let mut draws = Vec::new();
+    for (z, mesh) in meshes.iter().enumerate() {
+        if mesh.triangles.is_empty() {
+            continue;
+        }
+        let field = &o.fields[z];
+        let layout = &field.layout;
+        let run = &o.simulation.zones[z];
+        let punctures: Vec<_> = match cfg.at_time_s {
+            Some(t) => run.punctures.iter().filter(|p| (p.t_s as f64) <= t).copied().collect(),
+            None => run.punctures.clone(),
+        };
+        let counts = accumulator.run(gpu, layout, &punctures);
+        let areas: Vec<f32> = field.cell_area_mm2.iter().map(|&a| a as f32).collect();
+        let area_buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("cell areas"),
+            contents: bytemuck::cast_slice(&areas),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let target = o.scene.zones[z].target_per_cm2;
+        let uniform = LayerUniform {
+            origin_mm: [layout.origin_mm.x as f32, layout.origin_mm.y as f32],
+            inv_cell_mm: (1.0 / layout.cell_mm) as f32,
+            cells_u: layout.cells_u as u32,
+            cells_v: layout.cells_v as u32,
+            max_per_cm2: max_per_cm2 as f32,
+            mode: if cfg.layer == Layer::Bands && target.is_some() { 1 } else { 0 },
+            _pad: 0,
+            target_per_cm2: target.map_or([0.0, f32::MAX], |t| [t[0] as f32, t[1] as f32]),
+            _pad2: [0.0; 2],
+        };
+        let layer_buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("layer"),
+            contents: bytemuck::bytes_of(&uniform),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("layer"),
+            layout: &layer_layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: layer_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: counts.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: area_buffer.as_entire_binding() },
+            ],
+        });
+        let verts = vertices(mesh);
+        let idx: Vec<u32> = mesh.triangles.iter().flatten().copied().collect();
+        draws.push(ZoneDraw {
+            vertices: d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("vertices"),
+                contents: bytemuck::cast_slice(&verts),
+                usage: wgpu::BufferUsages::VERTEX,
+            }),
+            indices: d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("indices"),
+                contents: bytemuck::cast_slice(&idx),
+                usage: wgpu::BufferUsages::INDEX,
+            }),
+            index_count: idx.len() as u32,
+            bind,
+        });
+    }
+
+    let size = wgpu::Extent3d { width: cfg.width, height: cfg.height, depth_or_array_layers: 1 };
+    let target = d.create_texture(&wgpu::TextureDescriptor {
+        label: Some("frame"),
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    });
+    let depth = d.create_texture(&wgpu::TextureDescriptor {
+        label: Some("depth"),
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: depth_format,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+        view_formats: &[],
+    });
+    let (target_view, depth_view) = (target.create_view(&Default::default()), depth.create_view(&Default::default()));
+    let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("render") });
+    {
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("zones"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: &target_view,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::WHITE), store: wgpu::StoreOp::Store },
+            })],
+            depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                view: &depth_view,
+                depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Store }),
+                stencil_ops: None,
+            }),
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &camera_bind, &[]);
+        for draw in &draws {
+            pass.set_bind_group(1, &draw.bind, &[]);
+            pass.set_vertex_buffer(0, draw.vertices.slice(..));
+            pass.set_index_buffer(draw.indices.slice(..), wgpu::IndexFormat::Uint32);
+            pass.draw_indexed(0..draw.index_count, 0, 0..1);
+        }
+    }
+    // Read back, rows padded to 256 bytes as copies require.
+    let row = cfg.width * 4;
+    let padded_row = row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+    let staging = d.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("frame read-back"),
+        size: padded_row as u64 * cfg.height as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    encoder.copy_texture_to_buffer(
+        wgpu::TexelCopyTextureInfo {
+            texture: &target,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        wgpu::TexelCopyBufferInfo {
+            buffer: &staging,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(padded_row),
+                rows_per_image: Some(cfg.height),
+            },
+        },
+        size,
+    );
+    gpu.queue.submit([encoder.finish()]);
+    let bytes = gpu.read_buffer(&staging)?;
+    Ok(bytes.chunks_exact(padded_row as usize).flat_map(|r| r[..row as usize].to_vec()).collect())
+}

@@ -1,0 +1,132 @@
+//! GPU tests, on whatever adapter the machine has (in CI: the software
+//! Vulkan adapter, lavapipe): every shader validates, the GPU accumulation
+//! matches its CPU twin exactly, and renders show the skin and the heatmap.
+//!
+//! Golden images: `tests/golden/*.png`, compared with a tolerance (set on
+//! lavapipe, LLVM 15); refresh with `NEEDLEMAP_BLESS=1 cargo test --test gpu`.
+//! Renders are also written to `tests/out/` (ignored by git) for a look.
+
+use needlemap::core::scene::Scene;
+use needlemap::core::{Outcome, RunOptions, run};
+use needlemap::gpu::accumulate::{Accumulator, cpu_twin};
+use needlemap::gpu::render::{Layer, RenderConfig, View, render};
+use needlemap::gpu::{Gpu, SHADERS};
+use std::path::Path;
+
+fn outcome(file: &str) -> Outcome {
+    let path = format!("{}/scenes/{file}", env!("CARGO_MANIFEST_DIR"));
+    let scene = Scene::from_toml_str(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+    run(&scene, &RunOptions::default()).unwrap()
+}
+
+fn gpu() -> Gpu {
+    Gpu::headless().unwrap_or_else(|e| panic!("these tests need a GPU adapter (lavapipe in CI): {e}"))
+}
+
+#[test]
+fn every_shader_in_shaders_validates_and_is_built_in() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".wgsl"))
+        .collect();
+    files.sort();
+    let mut built_in: Vec<String> = SHADERS.iter().map(|(n, _)| n.to_string()).collect();
+    built_in.sort();
+    assert_eq!(files, built_in, "every shader file is compiled into the program, and only those");
+    for (name, source) in SHADERS {
+        let module =
+            naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
+}
+
+#[test]
+fn gpu_accumulation_matches_the_cpu_twin_exactly() {
+    let gpu = gpu();
+    let acc = Accumulator::new(&gpu);
+    for file in ["bench-100mm.toml", "full-face.toml", "random-stamping.toml"] {
+        let o = outcome(file);
+        for (z, run) in o.simulation.zones.iter().enumerate() {
+            let layout = &o.fields[z].layout;
+            let gpu_counts = acc.counts(&gpu, layout, &run.punctures).unwrap();
+            let cpu_counts = cpu_twin(layout, &run.punctures);
+            assert_eq!(gpu_counts, cpu_counts, "{file} zone {z}");
+            let total: u64 = gpu_counts.iter().map(|&c| c as u64).sum();
+            assert_eq!(total, run.punctures.len() as u64, "{file} zone {z}: every puncture counted once");
+        }
+    }
+}
+
+fn rgba_render(o: &Outcome, cfg: &RenderConfig) -> image::RgbaImage {
+    let gpu = gpu();
+    let pixels = render(&gpu, o, cfg).unwrap();
+    image::RgbaImage::from_raw(cfg.width, cfg.height, pixels).unwrap()
+}
+
+fn save(img: &image::RgbaImage, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/out");
+    std::fs::create_dir_all(&dir).unwrap();
+    img.save(dir.join(name)).unwrap();
+}
+
+#[test]
+fn a_render_shows_the_skin_and_the_heatmap_on_a_white_background() {
+    let o = outcome("full-face.toml");
+    let cfg = RenderConfig { layer: Layer::Density, view: View::Front, width: 320, height: 240, at_time_s: None };
+    let img = rgba_render(&o, &cfg);
+    save(&img, "full-face-front.png");
+    assert_eq!(img.get_pixel(0, 0).0, [255, 255, 255, 255], "background");
+    let colours: std::collections::HashSet<[u8; 4]> = img.pixels().map(|p| p.0).collect();
+    assert!(colours.len() > 200, "only {} colours: not a heatmap", colours.len());
+    // The face's middle is painted by the density layer: green-blue, not grey or white.
+    let c = img.get_pixel(160, 100).0;
+    assert!(c[1] > c[0] && c[2] > c[0], "centre pixel {c:?} is not viridis-coloured");
+    // Halfway through the treatment, less is painted: the mean is darker.
+    let half = rgba_render(
+        &o,
+        &RenderConfig { at_time_s: Some(o.zones.iter().map(|z| z.time_s).sum::<f64>() / 2.0), ..cfg.clone() },
+    );
+    let luma = |img: &image::RgbaImage| img.pixels().map(|p| p.0[1] as u64).sum::<u64>();
+    assert!(luma(&half) < luma(&img), "the heatmap grows with time");
+}
+
+#[test]
+fn golden_images_match_within_the_stated_tolerance() {
+    // Tolerance: every channel within 10 of the golden on 99 % of pixels and
+    // a mean difference under 1.5 (rasterisation and float rounding differ a
+    // little between drivers; the picture must not).
+    let cases = [
+        ("full-face.toml", View::Front, Layer::Density, "full-face-front-density.png"),
+        ("full-face.toml", View::Left, Layer::Bands, "full-face-left-bands.png"),
+        ("cheek.toml", View::Front, Layer::Density, "cheek-front-density.png"),
+    ];
+    for (scene, view, layer, golden) in cases {
+        let o = outcome(scene);
+        let img = rgba_render(&o, &RenderConfig { layer, view, width: 256, height: 192, at_time_s: None });
+        save(&img, golden);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(golden);
+        if std::env::var_os("NEEDLEMAP_BLESS").is_some() {
+            img.save(&path).unwrap();
+            continue;
+        }
+        let want = image::open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (bless with NEEDLEMAP_BLESS=1)", path.display()))
+            .to_rgba8();
+        assert_eq!(want.dimensions(), img.dimensions(), "{golden}");
+        let diffs: Vec<u8> = img
+            .pixels()
+            .zip(want.pixels())
+            .map(|(a, b)| (0..3).map(|k| a.0[k].abs_diff(b.0[k])).max().unwrap())
+            .collect();
+        let bad = diffs.iter().filter(|&&d| d > 10).count();
+        let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64;
+        assert!(
+            bad * 100 <= diffs.len() && mean < 1.5,
+            "{golden}: {bad} pixels off by more than 10, mean difference {mean:.2}"
+        );
+    }
+}
