@@ -92,9 +92,30 @@ impl Accumulator {
         Accumulator { pipeline, layout }
     }
 
+    /// A zeroed GPU buffer of counts for the cells of `layout`.
+    pub fn counts_buffer(gpu: &Gpu, layout: &Layout) -> wgpu::Buffer {
+        gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("cell counts"),
+            size: (layout.cells().max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
     /// Counts `punctures` into the cells of `layout`, returning the GPU buffer
     /// of counts (u32 per cell; usable as a read-only storage buffer).
     pub fn run(&self, gpu: &Gpu, layout: &Layout, punctures: &[Puncture]) -> wgpu::Buffer {
+        let counts = Self::counts_buffer(gpu, layout);
+        self.add(gpu, layout, punctures, &counts);
+        counts
+    }
+
+    /// Adds `punctures` to the counts already in `counts` (live playback adds
+    /// each frame's new punctures).
+    pub fn add(&self, gpu: &Gpu, layout: &Layout, punctures: &[Puncture], counts: &wgpu::Buffer) {
+        if punctures.is_empty() {
+            return;
+        }
         let points: Vec<[f32; 2]> = punctures.iter().map(|p| [p.u_mm, p.v_mm]).collect();
         let groups = (punctures.len() as u32).div_ceil(WORKGROUP).max(1);
         let (gx, gy) = (groups.min(MAX_GROUPS_X), groups.div_ceil(MAX_GROUPS_X));
@@ -105,18 +126,10 @@ impl Accumulator {
             contents: bytemuck::bytes_of(&params),
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        // A storage buffer may not be empty: pad with one point outside every cell.
-        let padded: Vec<[f32; 2]> = if points.is_empty() { vec![[f32::MIN, f32::MIN]] } else { points };
         let points = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("punctures"),
-            contents: bytemuck::cast_slice(&padded),
+            contents: bytemuck::cast_slice(&points),
             usage: wgpu::BufferUsages::STORAGE,
-        });
-        let counts = d.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("cell counts"),
-            size: (layout.cells().max(1) * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
         });
         let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("accumulate"),
@@ -128,7 +141,6 @@ impl Accumulator {
             ],
         });
         let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("accumulate") });
-        encoder.clear_buffer(&counts, 0, None);
         {
             let mut pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("accumulate"), timestamp_writes: None });
@@ -137,7 +149,6 @@ impl Accumulator {
             pass.dispatch_workgroups(gx, gy, 1);
         }
         gpu.queue.submit([encoder.finish()]);
-        counts
     }
 
     /// `run`, read back to the CPU.

@@ -120,24 +120,35 @@ const OPENGL_TO_WGPU: Matrix4<f64> = Matrix4::new(
     0.0, 0.0, 0.0, 1.0,
 );
 
-fn camera(meshes: &[Mesh], view: View, aspect: f64) -> CameraUniform {
-    let (mut lo, mut hi) = (Vec3::repeat(f64::INFINITY), Vec3::repeat(f64::NEG_INFINITY));
-    for m in meshes {
-        for p in &m.positions_mm {
-            lo = lo.inf(p);
-            hi = hi.sup(p);
-        }
+/// An orbit camera around the zones: yaw about the vertical (0 = from the
+/// front, +90 deg = from the patient's left), pitch, and a zoom factor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Orbit {
+    pub yaw_deg: f64,
+    pub pitch_deg: f64,
+    pub zoom: f64,
+}
+
+impl Orbit {
+    pub fn from_view(view: View) -> Orbit {
+        let yaw_deg = match view {
+            View::Front => 0.0,
+            View::Left => 90.0,
+            View::Right => -90.0,
+        };
+        Orbit { yaw_deg, pitch_deg: 0.0, zoom: 1.0 }
     }
+}
+
+fn camera(bounds: (Vec3, Vec3), orbit: Orbit, aspect: f64) -> CameraUniform {
+    let (lo, hi) = bounds;
     let centre = (lo + hi) / 2.0;
     let radius = ((hi - lo).norm() / 2.0).max(1.0);
     let fov_y = 30f64.to_radians();
     let fit = (fov_y / 2.0).sin() * aspect.min(1.0);
-    let distance = radius / fit * 1.05;
-    let dir = match view {
-        View::Front => Vec3::z(),
-        View::Left => Vec3::x(),
-        View::Right => -Vec3::x(),
-    };
+    let distance = radius / fit * 1.05 / orbit.zoom.clamp(0.1, 20.0);
+    let (yaw, pitch) = (orbit.yaw_deg.to_radians(), orbit.pitch_deg.clamp(-85.0, 85.0).to_radians());
+    let dir = Vec3::new(yaw.sin() * pitch.cos(), pitch.sin(), yaw.cos() * pitch.cos());
     let eye = centre + dir * distance;
     let look = Matrix4::look_at_rh(&Point3::from(eye), &Point3::from(centre), &Vec3::y());
     let proj =
@@ -152,206 +163,261 @@ fn camera(meshes: &[Mesh], view: View, aspect: f64) -> CameraUniform {
     CameraUniform { view_proj, eye: [eye.x as f32, eye.y as f32, eye.z as f32, 1.0] }
 }
 
-/// Renders the run into RGBA8 pixels (`width * height * 4`, rows top to bottom).
-pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, String> {
-    let d = &gpu.device;
-    let meshes: Vec<Mesh> = (0..o.zones.len())
-        .map(|z| match &o.scene.zones[z].surface {
-            Some(s) => s.mesh.clone(),
-            None => flat_sheet(o, z),
-        })
-        .collect();
-    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("mesh.wgsl"),
-        source: wgpu::ShaderSource::Wgsl(super::SHADERS[1].1.into()),
-    });
-    let uniform_entry = |binding, visibility| wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    };
-    let storage_entry = |binding| wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::FRAGMENT,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only: true },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    };
-    let camera_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("camera"),
-        entries: &[uniform_entry(0, wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT)],
-    });
-    let layer_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("layer"),
-        entries: &[uniform_entry(0, wgpu::ShaderStages::FRAGMENT), storage_entry(1), storage_entry(2)],
-    });
-    let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some("mesh"),
-        bind_group_layouts: &[Some(&camera_layout), Some(&layer_layout)],
-        immediate_size: 0,
-    });
-    let format = wgpu::TextureFormat::Rgba8Unorm;
-    let depth_format = wgpu::TextureFormat::Depth32Float;
-    let pipeline = d.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some("mesh"),
-        layout: Some(&pipeline_layout),
-        vertex: wgpu::VertexState {
-            module: &module,
-            entry_point: Some("vs_main"),
-            compilation_options: Default::default(),
-            buffers: &[Some(wgpu::VertexBufferLayout {
-                array_stride: std::mem::size_of::<Vertex>() as u64,
-                step_mode: wgpu::VertexStepMode::Vertex,
-                attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x2],
-            })],
-        },
-        primitive: wgpu::PrimitiveState { cull_mode: None, ..Default::default() },
-        depth_stencil: Some(wgpu::DepthStencilState {
-            format: depth_format,
-            depth_write_enabled: Some(true),
-            depth_compare: Some(wgpu::CompareFunction::Less),
-            stencil: Default::default(),
-            bias: Default::default(),
-        }),
-        multisample: Default::default(),
-        fragment: Some(wgpu::FragmentState {
-            module: &module,
-            entry_point: Some("fs_main"),
-            compilation_options: Default::default(),
-            targets: &[Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL })],
-        }),
-        multiview_mask: None,
-        cache: None,
-    });
+struct ZoneGpu {
+    vertices: wgpu::Buffer,
+    indices: wgpu::Buffer,
+    index_count: u32,
+    counts: wgpu::Buffer,
+    layer_buffer: wgpu::Buffer,
+    uniform: LayerUniform,
+    bind: wgpu::BindGroup,
+    /// Punctures already counted (they are in time order).
+    counted: usize,
+}
 
-    let cam = camera(&meshes, cfg.view, cfg.width as f64 / cfg.height as f64);
-    let camera_buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("camera"),
-        contents: bytemuck::bytes_of(&cam),
-        usage: wgpu::BufferUsages::UNIFORM,
-    });
-    let camera_bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("camera"),
-        layout: &camera_layout,
-        entries: &[wgpu::BindGroupEntry { binding: 0, resource: camera_buffer.as_entire_binding() }],
-    });
+/// The zones of a run on the GPU, ready to draw at any moment of the treatment.
+pub struct Renderer {
+    pipeline: wgpu::RenderPipeline,
+    camera_buffer: wgpu::Buffer,
+    camera_bind: wgpu::BindGroup,
+    accumulator: Accumulator,
+    zones: Vec<ZoneGpu>,
+    bounds: (Vec3, Vec3),
+    time_s: f64,
+}
 
-    // One shared density scale, as in the atlas.
-    let max_per_cm2 = (0..o.zones.len())
-        .map(|z| crate::app::plot::density_max(&o.fields[z], o.scene.zones[z].target_per_cm2))
-        .fold(1.0, f64::max);
-    let accumulator = Accumulator::new(gpu);
-    struct ZoneDraw {
-        vertices: wgpu::Buffer,
-        indices: wgpu::Buffer,
-        index_count: u32,
-        bind: wgpu::BindGroup,
-    }
-    let mut draws = Vec::new();
-    for (z, mesh) in meshes.iter().enumerate() {
-        if mesh.triangles.is_empty() {
-            continue;
+/// The depth buffer's format.
+pub const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+
+impl Renderer {
+    /// Uploads the zones of `o`, for drawing into targets of `format`.
+    pub fn new(gpu: &Gpu, o: &Outcome, format: wgpu::TextureFormat, layer: Layer) -> Renderer {
+        let d = &gpu.device;
+        let meshes: Vec<Mesh> = (0..o.zones.len())
+            .map(|z| match &o.scene.zones[z].surface {
+                Some(s) => s.mesh.clone(),
+                None => flat_sheet(o, z),
+            })
+            .collect();
+        let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("mesh.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(super::SHADERS[1].1.into()),
+        });
+        let uniform_entry = |binding, visibility| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let storage_entry = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: true },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let camera_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("camera"),
+            entries: &[uniform_entry(0, wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT)],
+        });
+        let layer_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("layer"),
+            entries: &[uniform_entry(0, wgpu::ShaderStages::FRAGMENT), storage_entry(1), storage_entry(2)],
+        });
+        let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("mesh"),
+            bind_group_layouts: &[Some(&camera_layout), Some(&layer_layout)],
+            immediate_size: 0,
+        });
+        let pipeline = d.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("mesh"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                compilation_options: Default::default(),
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<Vertex>() as u64,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x2],
+                })],
+            },
+            primitive: wgpu::PrimitiveState { cull_mode: None, ..Default::default() },
+            depth_stencil: Some(wgpu::DepthStencilState {
+                format: DEPTH_FORMAT,
+                depth_write_enabled: Some(true),
+                depth_compare: Some(wgpu::CompareFunction::Less),
+                stencil: Default::default(),
+                bias: Default::default(),
+            }),
+            multisample: Default::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let camera_buffer = d.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("camera"),
+            size: std::mem::size_of::<CameraUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let camera_bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("camera"),
+            layout: &camera_layout,
+            entries: &[wgpu::BindGroupEntry { binding: 0, resource: camera_buffer.as_entire_binding() }],
+        });
+        // One shared density scale, as in the atlas.
+        let max_per_cm2 = (0..o.zones.len())
+            .map(|z| crate::app::plot::density_max(&o.fields[z], o.scene.zones[z].target_per_cm2))
+            .fold(1.0, f64::max);
+        let mut zones = Vec::new();
+        let (mut lo, mut hi) = (Vec3::repeat(f64::INFINITY), Vec3::repeat(f64::NEG_INFINITY));
+        for (z, mesh) in meshes.iter().enumerate() {
+            for p in &mesh.positions_mm {
+                lo = lo.inf(p);
+                hi = hi.sup(p);
+            }
+            let layout = &o.fields[z].layout;
+            let counts = Accumulator::counts_buffer(gpu, layout);
+            let areas: Vec<f32> = o.fields[z].cell_area_mm2.iter().map(|&a| a as f32).collect();
+            let area_buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("cell areas"),
+                contents: bytemuck::cast_slice(&areas),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+            let target = o.scene.zones[z].target_per_cm2;
+            let uniform = LayerUniform {
+                origin_mm: [layout.origin_mm.x as f32, layout.origin_mm.y as f32],
+                inv_cell_mm: (1.0 / layout.cell_mm) as f32,
+                cells_u: layout.cells_u as u32,
+                cells_v: layout.cells_v as u32,
+                max_per_cm2: max_per_cm2 as f32,
+                mode: 0,
+                _pad: 0,
+                target_per_cm2: target.map_or([0.0, f32::MAX], |t| [t[0] as f32, t[1] as f32]),
+                _pad2: [0.0; 2],
+            };
+            let layer_buffer = d.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("layer"),
+                size: std::mem::size_of::<LayerUniform>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("layer"),
+                layout: &layer_layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: layer_buffer.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: counts.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 2, resource: area_buffer.as_entire_binding() },
+                ],
+            });
+            let verts = vertices(mesh);
+            let idx: Vec<u32> = mesh.triangles.iter().flatten().copied().collect();
+            zones.push(ZoneGpu {
+                vertices: d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("vertices"),
+                    contents: bytemuck::cast_slice(if verts.is_empty() {
+                        &[0u8; 32][..]
+                    } else {
+                        bytemuck::cast_slice(&verts)
+                    }),
+                    usage: wgpu::BufferUsages::VERTEX,
+                }),
+                indices: d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("indices"),
+                    contents: bytemuck::cast_slice(if idx.is_empty() { &[0u32; 3][..] } else { &idx[..] }),
+                    usage: wgpu::BufferUsages::INDEX,
+                }),
+                index_count: idx.len() as u32,
+                counts,
+                layer_buffer,
+                uniform,
+                bind,
+                counted: 0,
+            });
         }
-        let field = &o.fields[z];
-        let layout = &field.layout;
-        let run = &o.simulation.zones[z];
-        let punctures: Vec<_> = match cfg.at_time_s {
-            Some(t) => run.punctures.iter().filter(|p| (p.t_s as f64) <= t).copied().collect(),
-            None => run.punctures.clone(),
+        let mut r = Renderer {
+            pipeline,
+            camera_buffer,
+            camera_bind,
+            accumulator: Accumulator::new(gpu),
+            zones,
+            bounds: (lo, hi),
+            time_s: 0.0,
         };
-        let counts = accumulator.run(gpu, layout, &punctures);
-        let areas: Vec<f32> = field.cell_area_mm2.iter().map(|&a| a as f32).collect();
-        let area_buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("cell areas"),
-            contents: bytemuck::cast_slice(&areas),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
-        let target = o.scene.zones[z].target_per_cm2;
-        let uniform = LayerUniform {
-            origin_mm: [layout.origin_mm.x as f32, layout.origin_mm.y as f32],
-            inv_cell_mm: (1.0 / layout.cell_mm) as f32,
-            cells_u: layout.cells_u as u32,
-            cells_v: layout.cells_v as u32,
-            max_per_cm2: max_per_cm2 as f32,
-            mode: if cfg.layer == Layer::Bands && target.is_some() { 1 } else { 0 },
-            _pad: 0,
-            target_per_cm2: target.map_or([0.0, f32::MAX], |t| [t[0] as f32, t[1] as f32]),
-            _pad2: [0.0; 2],
-        };
-        let layer_buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("layer"),
-            contents: bytemuck::bytes_of(&uniform),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("layer"),
-            layout: &layer_layout,
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: layer_buffer.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: counts.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: area_buffer.as_entire_binding() },
-            ],
-        });
-        let verts = vertices(mesh);
-        let idx: Vec<u32> = mesh.triangles.iter().flatten().copied().collect();
-        draws.push(ZoneDraw {
-            vertices: d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("vertices"),
-                contents: bytemuck::cast_slice(&verts),
-                usage: wgpu::BufferUsages::VERTEX,
-            }),
-            indices: d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("indices"),
-                contents: bytemuck::cast_slice(&idx),
-                usage: wgpu::BufferUsages::INDEX,
-            }),
-            index_count: idx.len() as u32,
-            bind,
-        });
+        r.set_layer(gpu, o, layer);
+        r
     }
 
-    let size = wgpu::Extent3d { width: cfg.width, height: cfg.height, depth_or_array_layers: 1 };
-    let target = d.create_texture(&wgpu::TextureDescriptor {
-        label: Some("frame"),
-        size,
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-        view_formats: &[],
-    });
-    let depth = d.create_texture(&wgpu::TextureDescriptor {
-        label: Some("depth"),
-        size,
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: depth_format,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-        view_formats: &[],
-    });
-    let (target_view, depth_view) = (target.create_view(&Default::default()), depth.create_view(&Default::default()));
-    let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("render") });
-    {
+    /// Paints `layer` (bands fall back to density for zones without a target).
+    pub fn set_layer(&mut self, gpu: &Gpu, o: &Outcome, layer: Layer) {
+        for (z, zone) in self.zones.iter_mut().enumerate() {
+            zone.uniform.mode = if layer == Layer::Bands && o.scene.zones[z].target_per_cm2.is_some() { 1 } else { 0 };
+            gpu.queue.write_buffer(&zone.layer_buffer, 0, bytemuck::bytes_of(&zone.uniform));
+        }
+    }
+
+    /// Shows the treatment as it stood at `t_s`: the punctures made since the
+    /// last call are added on the GPU (all again when time goes back).
+    pub fn set_time(&mut self, gpu: &Gpu, o: &Outcome, t_s: f64) {
+        let rewind = t_s < self.time_s;
+        for (z, zone) in self.zones.iter_mut().enumerate() {
+            let punctures = &o.simulation.zones[z].punctures;
+            if rewind {
+                let mut e =
+                    gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rewind") });
+                e.clear_buffer(&zone.counts, 0, None);
+                gpu.queue.submit([e.finish()]);
+                zone.counted = 0;
+            }
+            let upto = punctures.partition_point(|p| (p.t_s as f64) <= t_s);
+            if upto > zone.counted {
+                self.accumulator.add(gpu, &o.fields[z].layout, &punctures[zone.counted..upto], &zone.counts);
+                zone.counted = upto;
+            }
+        }
+        self.time_s = t_s;
+    }
+
+    /// Punctures shown so far.
+    pub fn shown(&self) -> usize {
+        self.zones.iter().map(|z| z.counted).sum()
+    }
+
+    /// Draws the zones into `target` (with a depth buffer of `DEPTH_FORMAT`).
+    pub fn draw(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::TextureView,
+        depth: &wgpu::TextureView,
+        orbit: Orbit,
+        aspect: f64,
+    ) {
+        gpu.queue.write_buffer(&self.camera_buffer, 0, bytemuck::bytes_of(&camera(self.bounds, orbit, aspect)));
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("zones"),
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: &target_view,
+                view: target,
                 depth_slice: None,
                 resolve_target: None,
                 ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::WHITE), store: wgpu::StoreOp::Store },
             })],
             depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
-                view: &depth_view,
+                view: depth,
                 depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Store }),
                 stencil_ops: None,
             }),
@@ -359,27 +425,80 @@ pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, Str
             occlusion_query_set: None,
             multiview_mask: None,
         });
-        pass.set_pipeline(&pipeline);
-        pass.set_bind_group(0, &camera_bind, &[]);
-        for draw in &draws {
-            pass.set_bind_group(1, &draw.bind, &[]);
-            pass.set_vertex_buffer(0, draw.vertices.slice(..));
-            pass.set_index_buffer(draw.indices.slice(..), wgpu::IndexFormat::Uint32);
-            pass.draw_indexed(0..draw.index_count, 0, 0..1);
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.camera_bind, &[]);
+        for zone in self.zones.iter().filter(|z| z.index_count > 0) {
+            pass.set_bind_group(1, &zone.bind, &[]);
+            pass.set_vertex_buffer(0, zone.vertices.slice(..));
+            pass.set_index_buffer(zone.indices.slice(..), wgpu::IndexFormat::Uint32);
+            pass.draw_indexed(0..zone.index_count, 0, 0..1);
         }
     }
-    // Read back, rows padded to 256 bytes as copies require.
-    let row = cfg.width * 4;
+}
+
+/// A depth texture of the given size.
+pub fn depth_texture(gpu: &Gpu, width: u32, height: u32) -> wgpu::Texture {
+    gpu.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("depth"),
+        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: DEPTH_FORMAT,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+        view_formats: &[],
+    })
+}
+
+/// Renders the run into RGBA8 pixels (`width * height * 4`, rows top to bottom).
+pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, String> {
+    let format = wgpu::TextureFormat::Rgba8Unorm;
+    let mut renderer = Renderer::new(gpu, o, format, cfg.layer);
+    renderer.set_time(gpu, o, cfg.at_time_s.unwrap_or(f64::INFINITY));
+    let target = gpu.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("frame"),
+        size: wgpu::Extent3d { width: cfg.width, height: cfg.height, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    });
+    let depth = depth_texture(gpu, cfg.width, cfg.height);
+    let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("render") });
+    let aspect = cfg.width as f64 / cfg.height as f64;
+    renderer.draw(
+        gpu,
+        &mut encoder,
+        &target.create_view(&Default::default()),
+        &depth.create_view(&Default::default()),
+        Orbit::from_view(cfg.view),
+        aspect,
+    );
+    read_texture(gpu, encoder, &target, cfg.width, cfg.height)
+}
+
+/// Submits `encoder` with a copy of `texture` (RGBA8) and returns its pixels.
+pub fn read_texture(
+    gpu: &Gpu,
+    mut encoder: wgpu::CommandEncoder,
+    texture: &wgpu::Texture,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, String> {
+    // Rows padded to 256 bytes, as copies require.
+    let row = width * 4;
     let padded_row = row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
-    let staging = d.create_buffer(&wgpu::BufferDescriptor {
+    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("frame read-back"),
-        size: padded_row as u64 * cfg.height as u64,
+        size: padded_row as u64 * height as u64,
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
     encoder.copy_texture_to_buffer(
         wgpu::TexelCopyTextureInfo {
-            texture: &target,
+            texture,
             mip_level: 0,
             origin: wgpu::Origin3d::ZERO,
             aspect: wgpu::TextureAspect::All,
@@ -389,10 +508,10 @@ pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, Str
             layout: wgpu::TexelCopyBufferLayout {
                 offset: 0,
                 bytes_per_row: Some(padded_row),
-                rows_per_image: Some(cfg.height),
+                rows_per_image: Some(height),
             },
         },
-        size,
+        wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
     );
     gpu.queue.submit([encoder.finish()]);
     let bytes = gpu.read_buffer(&staging)?;
