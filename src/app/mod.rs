@@ -4,6 +4,8 @@
 
 pub mod output;
 pub mod plot;
+#[cfg(feature = "gpu")]
+pub mod view;
 
 use crate::core::{self, RunOptions, cartridge, scene::Scene};
 use anyhow::Context;
@@ -73,6 +75,33 @@ pub enum Command {
         /// Show the treatment as it stood at this time, s.
         #[arg(long)]
         at_time: Option<f64>,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Open the live window: the treatment plays back on the skin, the
+    /// heatmap growing (keys: `needlemap view --help`).
+    #[cfg(feature = "gpu")]
+    #[command(after_help = view::SHORTCUTS)]
+    View {
+        scene: PathBuf,
+        /// Treatment seconds per real second.
+        #[arg(long, default_value_t = 100.0)]
+        speed: f64,
+        /// density or bands.
+        #[arg(long, default_value = "density", value_parser = ["density", "bands"])]
+        layer: String,
+        /// front, left or right.
+        #[arg(long, default_value = "front", value_parser = ["front", "left", "right"])]
+        view: String,
+        /// Window size, WIDTHxHEIGHT pixels.
+        #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+        size: (u32, u32),
+        /// Close after this many frames and print the frame times.
+        #[arg(long)]
+        frames: Option<u64>,
+        /// With --frames: save the last frame as PNG.
+        #[arg(long, requires = "frames")]
+        screenshot: Option<PathBuf>,
         #[arg(long)]
         seed: Option<u64>,
     },
@@ -198,6 +227,49 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 t0.elapsed().as_secs_f64() * 1e3,
                 out.display()
             );
+            Ok(())
+        }
+        #[cfg(feature = "gpu")]
+        Command::View { scene, speed, layer, view, size, frames, screenshot, seed } => {
+            use crate::gpu::render::{Layer, View};
+            if !(speed.is_finite() && speed > 0.0) {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--speed {speed}: give a number > 0 (treatment seconds per second)"
+                )));
+            }
+            let mut s = load_scene(&scene)?;
+            if let Some(seed) = seed {
+                s = s.with_seed(seed);
+            }
+            let outcome = core::run(&s, &RunOptions::default()).map_err(bad_input)?;
+            let cfg = view::ViewConfig {
+                width: size.0,
+                height: size.1,
+                speed,
+                layer: if layer == "bands" { Layer::Bands } else { Layer::Density },
+                view: match view.as_str() {
+                    "left" => View::Left,
+                    "right" => View::Right,
+                    _ => View::Front,
+                },
+                frames,
+                screenshot: screenshot.clone(),
+            };
+            let report = view::run(&outcome, cfg).map_err(|e| anyhow::anyhow!(e))?;
+            if frames.is_some() {
+                println!(
+                    "{} frames at {}x{}: {:.1} ms a frame on average ({:.0} fps), 95th percentile {:.1} ms",
+                    report.frames,
+                    size.0,
+                    size.1,
+                    report.frame_ms_mean,
+                    1e3 / report.frame_ms_mean.max(1e-9),
+                    report.frame_ms_p95
+                );
+            }
+            if let Some(p) = screenshot {
+                println!("wrote {}", p.display());
+            }
             Ok(())
         }
         Command::Zones { resolution_mm } => {

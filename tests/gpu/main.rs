@@ -130,3 +130,67 @@ fn golden_images_match_within_the_stated_tolerance() {
         );
     }
 }
+
+/// Runs `needlemap view` under a virtual X server.
+fn view_under_xvfb(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x800x24", env!("CARGO_BIN_EXE_needlemap"), "view"])
+        .args(args)
+        .env("NODEVICE_SELECT", "1")
+        .output()
+        .expect("xvfb-run (package xvfb) must be installed: scripts/test installs it")
+}
+
+#[test]
+fn the_window_plays_the_treatment_under_xvfb_and_the_heatmap_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = format!("{}/scenes/full-face.toml", env!("CARGO_MANIFEST_DIR"));
+    let shot = |frames: &str, name: &str| {
+        let path = dir.path().join(name);
+        let o = view_under_xvfb(&[
+            &scene,
+            "--frames",
+            frames,
+            "--size",
+            "480x360",
+            "--speed",
+            "4000",
+            "--screenshot",
+            path.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "view failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("ms a frame"), "{}", String::from_utf8_lossy(&o.stdout));
+        let img = image::open(&path).unwrap().to_rgba8();
+        save(&img, name);
+        img
+    };
+    let early = shot("3", "view-early.png");
+    let late = shot("90", "view-late.png");
+    assert_eq!(late.dimensions(), (480, 360));
+    assert_eq!(late.get_pixel(2, 2).0[..3], [255, 255, 255], "background");
+    let colours: std::collections::HashSet<[u8; 4]> = late.pixels().map(|p| p.0).collect();
+    assert!(colours.len() > 200, "only {} colours: not a heatmap on skin", colours.len());
+    // Viridis grows from dark violet towards green as punctures accumulate.
+    let green =
+        |img: &image::RgbaImage| img.pixels().filter(|p| p.0[1] > 90 && p.0[1] > p.0[0] && p.0[0] < 200).count();
+    assert!(
+        green(&late) > 2 * green(&early).max(100),
+        "the heatmap must grow: {} -> {} green pixels",
+        green(&early),
+        green(&late)
+    );
+}
+
+#[test]
+fn without_a_display_the_window_says_so_in_one_line() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_needlemap"))
+        .args(["view", &format!("{}/scenes/cheek.toml", env!("CARGO_MANIFEST_DIR")), "--frames", "1"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot open a window") && err.contains("xvfb-run"), "{err}");
+}
