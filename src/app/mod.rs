@@ -46,6 +46,10 @@ pub enum Command {
         /// Refuse scenes estimated to need more memory than this, MiB.
         #[arg(long, default_value_t = core::pattern::DEFAULT_MAX_MEMORY_BYTES >> 20)]
         max_memory_mb: u64,
+        /// Also render 3D views on the GPU (render-front.png, render-left.png,
+        /// render-right.png); skipped with a warning when no adapter exists.
+        #[arg(long)]
+        render: bool,
     },
     /// Validate a scene without running it.
     Check {
@@ -111,6 +115,42 @@ pub enum Command {
         #[arg(long, default_value_t = core::anatomy::DEFAULT_RESOLUTION_MM)]
         resolution_mm: f64,
     },
+}
+
+/// The 3D views of `simulate --render` (none, with a warning, without a GPU).
+#[cfg(feature = "gpu")]
+fn render_views(outcome: &core::Outcome) -> Vec<(&'static str, Vec<u8>)> {
+    use crate::gpu::render::{Layer, RenderConfig, View, render};
+    let gpu = match crate::gpu::Gpu::headless() {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("warning: 3D views skipped: {e}");
+            return Vec::new();
+        }
+    };
+    let mut files = Vec::new();
+    for (name, view) in
+        [("render-front.png", View::Front), ("render-left.png", View::Left), ("render-right.png", View::Right)]
+    {
+        let cfg = RenderConfig { layer: Layer::Density, view, width: 1280, height: 720, at_time_s: None };
+        let png = render(&gpu, outcome, &cfg).ok().and_then(|rgba| {
+            let img = image::RgbaImage::from_raw(cfg.width, cfg.height, rgba)?;
+            let mut png = Vec::new();
+            img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).ok()?;
+            Some(png)
+        });
+        match png {
+            Some(png) => files.push((name, png)),
+            None => eprintln!("warning: the {name} view could not be drawn"),
+        }
+    }
+    files
+}
+
+#[cfg(not(feature = "gpu"))]
+fn render_views(_: &core::Outcome) -> Vec<(&'static str, Vec<u8>)> {
+    eprintln!("warning: 3D views skipped: this build has no `gpu` feature");
+    Vec::new()
 }
 
 /// `1280x720` -> (1280, 720), each side 16 to 8192 pixels.
@@ -319,7 +359,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Simulate { scene, out, seed, threads, stats, max_memory_mb } => {
+        Command::Simulate { scene, out, seed, threads, stats, max_memory_mb, render } => {
             if let Some(n) = threads {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n as usize)
@@ -351,6 +391,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             if outcome.zones.len() > 1 || outcome.scene.zones.iter().any(|z| z.surface.is_some()) {
                 files.push(("atlas.png", plot::render_atlas(&outcome)?));
+            }
+            if render {
+                files.extend(render_views(&outcome));
             }
             let t_png = t2.elapsed();
             let dir = out.unwrap_or_else(|| Path::new("out").join(&s.name));

@@ -194,3 +194,25 @@ fn without_a_display_the_window_says_so_in_one_line() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("cannot open a window") && err.contains("xvfb-run"), "{err}");
 }
+
+#[test]
+fn simulate_render_adds_the_3d_views_to_the_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_needlemap"))
+        .args([
+            "simulate",
+            &format!("{}/scenes/cheek.toml", env!("CARGO_MANIFEST_DIR")),
+            "--render",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("NODEVICE_SELECT", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in ["render-front.png", "render-left.png", "render-right.png", "density.png"] {
+        let img = image::open(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(img.width() > 100, "{name}");
+    }
+}
