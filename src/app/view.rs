@@ -201,6 +201,8 @@ impl App<'_> {
         self.last_frame = Some(now);
         let Some(live) = self.live.as_mut() else { return };
         live.renderer.set_time(&live.gpu, self.outcome, self.time_s);
+        // Dots for the last quarter-second of playback (at least one stamp).
+        live.renderer.set_markers(&live.gpu, self.outcome, self.time_s, (0.25 * self.cfg.speed).max(0.02));
         let frame = match live.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(f) | wgpu::CurrentSurfaceTexture::Suboptimal(f) => f,
             wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
@@ -211,10 +213,10 @@ impl App<'_> {
         };
         let view = frame.texture.create_view(&Default::default());
         let depth = live.depth.create_view(&Default::default());
-        let aspect = live.config.width as f64 / live.config.height as f64;
+        let size = (live.config.width, live.config.height);
         let mut encoder =
             live.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
-        live.renderer.draw(&live.gpu, &mut encoder, &view, &depth, self.orbit, aspect);
+        live.renderer.draw(&live.gpu, &mut encoder, &view, &depth, self.orbit, size);
         live.gpu.queue.submit([encoder.finish()]);
         live.gpu.queue.present(frame);
         self.frames += 1;
@@ -267,7 +269,7 @@ impl App<'_> {
             &texture.create_view(&Default::default()),
             &depth.create_view(&Default::default()),
             self.orbit,
-            w as f64 / h as f64,
+            (w, h),
         );
         let mut pixels = render::read_texture(&live.gpu, encoder, &texture, w, h)?;
         if matches!(live.config.format, wgpu::TextureFormat::Bgra8Unorm | wgpu::TextureFormat::Bgra8UnormSrgb) {

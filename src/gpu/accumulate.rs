@@ -60,7 +60,7 @@ impl Accumulator {
     pub fn new(gpu: &Gpu) -> Accumulator {
         let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("accumulate.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(super::SHADERS[0].1.into()),
+            source: wgpu::ShaderSource::Wgsl(super::shader("accumulate.wgsl").into()),
         });
         let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
             binding,

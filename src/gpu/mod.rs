@@ -10,8 +10,14 @@ pub mod render;
 /// Every shader of the project, by file name (validated by a test with naga).
 pub const SHADERS: &[(&str, &str)] = &[
     ("accumulate.wgsl", include_str!("../../shaders/accumulate.wgsl")),
+    ("markers.wgsl", include_str!("../../shaders/markers.wgsl")),
     ("mesh.wgsl", include_str!("../../shaders/mesh.wgsl")),
 ];
+
+/// A shader's source by file name.
+pub fn shader(name: &str) -> &'static str {
+    SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).expect("a shader listed in SHADERS")
+}
 
 /// What to install when no adapter is found.
 pub const NO_ADAPTER_HELP: &str = "no usable GPU adapter: install a Vulkan driver (Debian: apt-get install \

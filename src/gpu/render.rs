@@ -163,6 +163,16 @@ fn camera(bounds: (Vec3, Vec3), orbit: Orbit, aspect: f64) -> CameraUniform {
     CameraUniform { view_proj, eye: [eye.x as f32, eye.y as f32, eye.z as f32, 1.0] }
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Marker {
+    position_mm: [f32; 3],
+    colour_radius: [f32; 4],
+}
+
+/// At most this many recent punctures are drawn as dots (the newest).
+pub const MAX_RECENT_MARKERS: usize = 5000;
+
 struct ZoneGpu {
     vertices: wgpu::Buffer,
     indices: wgpu::Buffer,
@@ -178,6 +188,10 @@ struct ZoneGpu {
 /// The zones of a run on the GPU, ready to draw at any moment of the treatment.
 pub struct Renderer {
     pipeline: wgpu::RenderPipeline,
+    marker_pipeline: wgpu::RenderPipeline,
+    viewport_buffer: wgpu::Buffer,
+    viewport_bind: wgpu::BindGroup,
+    markers: Option<(wgpu::Buffer, u32)>,
     camera_buffer: wgpu::Buffer,
     camera_bind: wgpu::BindGroup,
     accumulator: Accumulator,
@@ -201,7 +215,7 @@ impl Renderer {
             .collect();
         let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("mesh.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(super::SHADERS[1].1.into()),
+            source: wgpu::ShaderSource::Wgsl(super::shader("mesh.wgsl").into()),
         });
         let uniform_entry = |binding, visibility| wgpu::BindGroupLayoutEntry {
             binding,
@@ -266,6 +280,61 @@ impl Renderer {
             }),
             multiview_mask: None,
             cache: None,
+        });
+        let marker_module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("markers.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(super::shader("markers.wgsl").into()),
+        });
+        let viewport_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("viewport"),
+            entries: &[uniform_entry(0, wgpu::ShaderStages::VERTEX)],
+        });
+        let marker_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("markers"),
+            bind_group_layouts: &[Some(&camera_layout), Some(&viewport_layout)],
+            immediate_size: 0,
+        });
+        let marker_pipeline = d.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("markers"),
+            layout: Some(&marker_layout),
+            vertex: wgpu::VertexState {
+                module: &marker_module,
+                entry_point: Some("vs_marker"),
+                compilation_options: Default::default(),
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<Marker>() as u64,
+                    step_mode: wgpu::VertexStepMode::Instance,
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x4],
+                })],
+            },
+            primitive: wgpu::PrimitiveState { cull_mode: None, ..Default::default() },
+            depth_stencil: Some(wgpu::DepthStencilState {
+                format: DEPTH_FORMAT,
+                depth_write_enabled: Some(true),
+                depth_compare: Some(wgpu::CompareFunction::LessEqual),
+                stencil: Default::default(),
+                bias: Default::default(),
+            }),
+            multisample: Default::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &marker_module,
+                entry_point: Some("fs_marker"),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let viewport_buffer = d.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("viewport"),
+            size: 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let viewport_bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("viewport"),
+            layout: &viewport_layout,
+            entries: &[wgpu::BindGroupEntry { binding: 0, resource: viewport_buffer.as_entire_binding() }],
         });
         let camera_buffer = d.create_buffer(&wgpu::BufferDescriptor {
             label: Some("camera"),
@@ -351,6 +420,10 @@ impl Renderer {
         }
         let mut r = Renderer {
             pipeline,
+            marker_pipeline,
+            viewport_buffer,
+            viewport_bind,
+            markers: None,
             camera_buffer,
             camera_bind,
             accumulator: Accumulator::new(gpu),
@@ -392,6 +465,48 @@ impl Renderer {
         self.time_s = t_s;
     }
 
+    /// Dots for the punctures of the last `recent_s` before `t_s` (the newest
+    /// `MAX_RECENT_MARKERS`, small and orange) and for the newest stamp's
+    /// needles (large and red: where the cartridge is).
+    pub fn set_markers(&mut self, gpu: &Gpu, o: &Outcome, t_s: f64, recent_s: f64) {
+        let mut recent: Vec<(f32, [f32; 3])> = Vec::new();
+        for (z, run) in o.simulation.zones.iter().enumerate() {
+            let hi = run.punctures.partition_point(|p| (p.t_s as f64) <= t_s);
+            let lo = run
+                .punctures
+                .partition_point(|p| (p.t_s as f64) <= t_s - recent_s)
+                .max(hi.saturating_sub(MAX_RECENT_MARKERS));
+            for i in lo..hi {
+                let p = &run.punctures[i];
+                let pos = match o.scene.zones[z].surface {
+                    Some(_) => run.positions_3d_mm.get(i).copied().unwrap_or([f32::NAN; 3]),
+                    None => [p.u_mm, p.v_mm, 0.0],
+                };
+                if !pos[0].is_nan() {
+                    recent.push((p.t_s, pos));
+                }
+            }
+        }
+        recent.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let start = recent.len().saturating_sub(MAX_RECENT_MARKERS);
+        let newest = recent.last().map(|r| r.0);
+        let markers: Vec<Marker> = recent[start..]
+            .iter()
+            .map(|&(t, pos)| {
+                let colour_radius = if Some(t) == newest { [0.85, 0.05, 0.2, 5.0] } else { [1.0, 0.55, 0.1, 1.8] };
+                Marker { position_mm: pos, colour_radius }
+            })
+            .collect();
+        self.markers = (!markers.is_empty()).then(|| {
+            let buffer = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("markers"),
+                contents: bytemuck::cast_slice(&markers),
+                usage: wgpu::BufferUsages::VERTEX,
+            });
+            (buffer, markers.len() as u32)
+        });
+    }
+
     /// Punctures shown so far.
     pub fn shown(&self) -> usize {
         self.zones.iter().map(|z| z.counted).sum()
@@ -405,9 +520,15 @@ impl Renderer {
         target: &wgpu::TextureView,
         depth: &wgpu::TextureView,
         orbit: Orbit,
-        aspect: f64,
+        size_px: (u32, u32),
     ) {
+        let aspect = size_px.0 as f64 / size_px.1.max(1) as f64;
         gpu.queue.write_buffer(&self.camera_buffer, 0, bytemuck::bytes_of(&camera(self.bounds, orbit, aspect)));
+        gpu.queue.write_buffer(
+            &self.viewport_buffer,
+            0,
+            bytemuck::cast_slice(&[size_px.0 as f32, size_px.1 as f32, 0.0, 0.0]),
+        );
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("zones"),
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {
@@ -432,6 +553,13 @@ impl Renderer {
             pass.set_vertex_buffer(0, zone.vertices.slice(..));
             pass.set_index_buffer(zone.indices.slice(..), wgpu::IndexFormat::Uint32);
             pass.draw_indexed(0..zone.index_count, 0, 0..1);
+        }
+        if let Some((buffer, count)) = &self.markers {
+            pass.set_pipeline(&self.marker_pipeline);
+            pass.set_bind_group(0, &self.camera_bind, &[]);
+            pass.set_bind_group(1, &self.viewport_bind, &[]);
+            pass.set_vertex_buffer(0, buffer.slice(..));
+            pass.draw(0..6, 0..*count);
         }
     }
 }
@@ -467,14 +595,17 @@ pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, Str
     });
     let depth = depth_texture(gpu, cfg.width, cfg.height);
     let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("render") });
-    let aspect = cfg.width as f64 / cfg.height as f64;
+    if let Some(t) = cfg.at_time_s {
+        // Mid-treatment: show where the cartridge is and what it just did.
+        renderer.set_markers(gpu, o, t, 2.0);
+    }
     renderer.draw(
         gpu,
         &mut encoder,
         &target.create_view(&Default::default()),
         &depth.create_view(&Default::default()),
         Orbit::from_view(cfg.view),
-        aspect,
+        (cfg.width, cfg.height),
     );
     read_texture(gpu, encoder, &target, cfg.width, cfg.height)
 }
