@@ -295,7 +295,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 frames,
                 screenshot: screenshot.clone(),
             };
-            let report = view::run(&outcome, cfg).map_err(|e| anyhow::anyhow!(e))?;
+            let report = view::run(outcome, cfg).map_err(|e| anyhow::anyhow!(e))?;
             if frames.is_some() {
                 println!(
                     "{} frames at {}x{}: {:.1} ms a frame on average ({:.0} fps), 95th percentile {:.1} ms",

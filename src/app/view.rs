@@ -44,10 +44,37 @@ struct Live {
     gpu: Gpu,
     renderer: Renderer,
     depth: wgpu::Texture,
+    egui_ctx: egui::Context,
+    egui_state: egui_winit::State,
+    egui_renderer: egui_wgpu::Renderer,
+    /// The panel's last paint jobs (the screenshot draws them again).
+    egui_jobs: Vec<egui::ClippedPrimitive>,
+    egui_ppp: f32,
 }
 
-struct App<'a> {
-    outcome: &'a Outcome,
+/// The re-run controls of the panel.
+#[derive(Clone, Debug, PartialEq)]
+struct Controls {
+    preset: String,
+    speed_mm_s: f64,
+    lane_spacing_mm: f64,
+    /// Index into `PATTERN_SETS`.
+    patterns: usize,
+    message: Option<String>,
+}
+
+/// Pass patterns the panel can apply to every zone (angles, degrees).
+const PATTERN_SETS: &[(&str, &[f64])] = &[
+    ("as in the scene", &[]),
+    ("H", &[0.0]),
+    ("H + V", &[0.0, 90.0]),
+    ("H + V + D", &[0.0, 90.0, 45.0]),
+    ("H + V + D + AD", &[0.0, 90.0, 45.0, 135.0]),
+];
+
+struct App {
+    outcome: Outcome,
+    controls: Controls,
     cfg: ViewConfig,
     live: Option<Live>,
     error: Option<String>,
@@ -67,7 +94,7 @@ struct App<'a> {
     turn_time_s: f64,
 }
 
-impl App<'_> {
+impl App {
     fn start(&mut self, el: &ActiveEventLoop) -> Result<Live, String> {
         let attrs = Window::default_attributes()
             .with_title(format!("needlemap: {}", self.outcome.scene.name))
@@ -102,10 +129,32 @@ impl App<'_> {
         }
         config.present_mode = wgpu::PresentMode::AutoVsync;
         surface.configure(&gpu.device, &config);
-        let renderer = Renderer::new(&gpu, self.outcome, config.format, self.layer);
+        let renderer = Renderer::new(&gpu, &self.outcome, config.format, self.layer);
         let depth = render::depth_texture(&gpu, config.width, config.height);
+        let egui_ctx = egui::Context::default();
+        let egui_state = egui_winit::State::new(
+            egui_ctx.clone(),
+            egui::ViewportId::ROOT,
+            &window,
+            Some(window.scale_factor() as f32),
+            None,
+            Some(gpu.device.limits().max_texture_dimension_2d as usize),
+        );
+        let egui_renderer = egui_wgpu::Renderer::new(&gpu.device, config.format, egui_wgpu::RendererOptions::default());
         eprintln!("needlemap view: {} on {}; keys: {SHORTCUTS}", self.outcome.scene.name, gpu.adapter);
-        Ok(Live { window, surface, config, gpu, renderer, depth })
+        Ok(Live {
+            window,
+            surface,
+            config,
+            gpu,
+            renderer,
+            depth,
+            egui_ctx,
+            egui_state,
+            egui_renderer,
+            egui_jobs: Vec::new(),
+            egui_ppp: 1.0,
+        })
     }
 
     fn resize(&mut self, size: PhysicalSize<u32>) {
@@ -185,7 +234,7 @@ impl App<'_> {
     fn set_layer(&mut self, layer: Layer) {
         self.layer = layer;
         if let Some(live) = self.live.as_mut() {
-            live.renderer.set_layer(&live.gpu, self.outcome, layer);
+            live.renderer.set_layer(&live.gpu, &self.outcome, layer);
         }
     }
 
@@ -199,10 +248,14 @@ impl App<'_> {
             }
         }
         self.last_frame = Some(now);
+        // The panel's figures (punctures shown as of the last frame).
+        let panel = PanelState::of(self, self.live.as_ref().map(|l| l.renderer.shown_per_zone()).unwrap_or_default());
+        let mut controls = self.controls.clone();
+        let mut actions = Vec::new();
         let Some(live) = self.live.as_mut() else { return };
-        live.renderer.set_time(&live.gpu, self.outcome, self.time_s);
+        live.renderer.set_time(&live.gpu, &self.outcome, self.time_s);
         // Dots for the last quarter-second of playback (at least one stamp).
-        live.renderer.set_markers(&live.gpu, self.outcome, self.time_s, (0.25 * self.cfg.speed).max(0.02));
+        live.renderer.set_markers(&live.gpu, &self.outcome, self.time_s, (0.25 * self.cfg.speed).max(0.02));
         let frame = match live.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(f) | wgpu::CurrentSurfaceTexture::Suboptimal(f) => f,
             wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
@@ -217,8 +270,30 @@ impl App<'_> {
         let mut encoder =
             live.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
         live.renderer.draw(&live.gpu, &mut encoder, &view, &depth, self.orbit, size);
-        live.gpu.queue.submit([encoder.finish()]);
+        // The panel: run the UI, then draw it over the 3D view.
+        let raw = live.egui_state.take_egui_input(&live.window);
+        let mut output = live.egui_ctx.run_ui(raw, |ui| panel.show(ui, &mut controls, &mut actions));
+        // Texture changes must be drained (applied), or epaint objects.
+        let mut textures = std::mem::take(&mut output.textures_delta);
+        live.egui_state.handle_platform_output(&live.window, output.platform_output);
+        live.egui_ppp = output.pixels_per_point;
+        live.egui_jobs = live.egui_ctx.tessellate(output.shapes, output.pixels_per_point);
+        for (id, deltas) in textures.set.drain() {
+            for delta in &deltas {
+                live.egui_renderer.update_texture(&live.gpu.device, &live.gpu.queue, id, delta);
+            }
+        }
+        let extra = paint_panel(live, &mut encoder, &view);
+        live.gpu.queue.submit(extra.into_iter().chain([encoder.finish()]));
         live.gpu.queue.present(frame);
+        for id in textures.free.drain() {
+            live.egui_renderer.free_texture(&id);
+        }
+        self.controls = controls;
+        for a in actions {
+            self.act(el, a);
+        }
+        let Some(live) = self.live.as_mut() else { return };
         self.frames += 1;
         // The title is a round trip to the window system: four times a second is plenty.
         let title_due = self.last_title.is_none_or(|t| (now - t).as_secs_f64() >= 0.25);
@@ -247,8 +322,9 @@ impl App<'_> {
 
     /// Draws the current frame once more offscreen, in the window's format and
     /// size, and saves it as PNG.
-    fn screenshot(&self, path: &std::path::Path) -> Result<(), String> {
-        let live = self.live.as_ref().ok_or("no window")?;
+    fn screenshot(&mut self, path: &std::path::Path) -> Result<(), String> {
+        let orbit = self.orbit;
+        let live = self.live.as_mut().ok_or("no window")?;
         let (w, h) = (live.config.width, live.config.height);
         let texture = live.gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("screenshot"),
@@ -268,9 +344,11 @@ impl App<'_> {
             &mut encoder,
             &texture.create_view(&Default::default()),
             &depth.create_view(&Default::default()),
-            self.orbit,
+            orbit,
             (w, h),
         );
+        let extra = paint_panel(live, &mut encoder, &texture.create_view(&Default::default()));
+        live.gpu.queue.submit(extra);
         let mut pixels = render::read_texture(&live.gpu, encoder, &texture, w, h)?;
         if matches!(live.config.format, wgpu::TextureFormat::Bgra8Unorm | wgpu::TextureFormat::Bgra8UnormSrgb) {
             pixels.chunks_exact_mut(4).for_each(|p| p.swap(0, 2));
@@ -282,7 +360,7 @@ impl App<'_> {
     }
 }
 
-impl ApplicationHandler for App<'_> {
+impl ApplicationHandler for App {
     fn resumed(&mut self, el: &ActiveEventLoop) {
         if self.live.is_some() {
             return;
@@ -300,6 +378,12 @@ impl ApplicationHandler for App<'_> {
     }
 
     fn window_event(&mut self, el: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        if let Some(live) = self.live.as_mut() {
+            let response = live.egui_state.on_window_event(&live.window, &event);
+            if response.consumed && !matches!(event, WindowEvent::RedrawRequested | WindowEvent::Resized(_)) {
+                return; // the panel took it
+            }
+        }
         match event {
             WindowEvent::CloseRequested => el.exit(),
             WindowEvent::Resized(size) => self.resize(size),
@@ -344,7 +428,7 @@ pub struct ViewReport {
 }
 
 /// Opens the window and plays `outcome` until closed (or `frames` are shown).
-pub fn run(outcome: &Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
+pub fn run(outcome: Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
     let event_loop = EventLoop::new().map_err(|e| {
         format!("cannot open a window ({e}); on a machine without a display use `needlemap render`, or run under `xvfb-run -a`")
     })?;
@@ -353,8 +437,17 @@ pub fn run(outcome: &Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
         outcome.simulation.zones.iter().flat_map(|z| z.punctures.iter().map(|p| p.t_s as f64)).collect();
     times.sort_by(f64::total_cmp);
     let end_s = times.last().copied().unwrap_or(0.0);
+    let controls = Controls {
+        preset: outcome.scene.cartridge.name.clone(),
+        speed_mm_s: outcome.scene.hand.speed_mm_s,
+        lane_spacing_mm: first_lane_spacing(&outcome.scene).unwrap_or(4.0),
+        patterns: 0,
+        message: None,
+    };
+    let turn_time_s = outcome.scene.hand.turn_time_s;
     let mut app = App {
         outcome,
+        controls,
         orbit: Orbit::from_view(cfg.view),
         layer: cfg.layer,
         cfg,
@@ -370,7 +463,7 @@ pub fn run(outcome: &Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
         dragging: false,
         cursor: None,
         times,
-        turn_time_s: outcome.scene.hand.turn_time_s,
+        turn_time_s,
     };
     event_loop.run_app(&mut app).map_err(|e| format!("the window's event loop failed: {e}"))?;
     if let Some(e) = app.error {
@@ -381,4 +474,321 @@ pub fn run(outcome: &Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
     let mean = if ms.is_empty() { 0.0 } else { ms.iter().sum::<f64>() / ms.len() as f64 };
     let p95 = ms.get(((ms.len() as f64) * 0.95) as usize).or(ms.last()).copied().unwrap_or(0.0);
     Ok(ViewReport { frames: app.frames, frame_ms_mean: mean, frame_ms_p95: p95 })
+}
+
+/// What the panel asks for.
+enum Action {
+    TogglePlay,
+    Restart,
+    StepStamp,
+    StepLane,
+    StepPass,
+    Layer(Layer),
+    View(View),
+    Rerun,
+}
+
+/// One zone's row in the panel.
+struct ZoneRow {
+    name: String,
+    shown: usize,
+    now_per_cm2: f64,
+    end_per_cm2: f64,
+    coverage: f64,
+    bands: Option<(f64, f64)>,
+}
+
+/// The figures the panel shows, copied out for one frame.
+struct PanelState {
+    scene: String,
+    time_s: f64,
+    end_s: f64,
+    speed: f64,
+    playing: bool,
+    layer: Layer,
+    zones: Vec<ZoneRow>,
+}
+
+impl PanelState {
+    fn of(app: &App, shown: Vec<usize>) -> PanelState {
+        let zones = app
+            .outcome
+            .zones
+            .iter()
+            .zip(shown.into_iter().chain(std::iter::repeat(0)))
+            .map(|(z, n)| ZoneRow {
+                name: z.name.clone(),
+                shown: n,
+                now_per_cm2: if z.area_cm2 > 0.0 { n as f64 / z.area_cm2 } else { 0.0 },
+                end_per_cm2: z.density_per_cm2.mean,
+                coverage: z.coverage_fraction,
+                bands: z.under_fraction.zip(z.over_fraction),
+            })
+            .collect();
+        PanelState {
+            scene: app.outcome.scene.name.clone(),
+            time_s: app.time_s,
+            end_s: app.end_s,
+            speed: app.cfg.speed,
+            playing: app.playing,
+            layer: app.layer,
+            zones,
+        }
+    }
+
+    fn show(&self, ui: &mut egui::Ui, c: &mut Controls, actions: &mut Vec<Action>) {
+        egui::Panel::right("needlemap-panel").exact_size(PANEL_WIDTH_PX).show(ui, |ui| {
+            ui.heading(format!("needlemap: {}", self.scene));
+            ui.label(format!("treatment time {:.1} s of {:.1} s, at x{}", self.time_s, self.end_s, self.speed));
+            ui.horizontal(|ui| {
+                for (label, action) in [
+                    (if self.playing { "pause" } else { "play" }, Action::TogglePlay),
+                    ("restart", Action::Restart),
+                    ("stamp", Action::StepStamp),
+                    ("lane", Action::StepLane),
+                    ("pass", Action::StepPass),
+                ] {
+                    if ui.button(label).clicked() {
+                        actions.push(action);
+                    }
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.label("layer");
+                if ui.selectable_label(self.layer == Layer::Density, "density").clicked() {
+                    actions.push(Action::Layer(Layer::Density));
+                }
+                if ui.selectable_label(self.layer == Layer::Bands, "target bands").clicked() {
+                    actions.push(Action::Layer(Layer::Bands));
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.label("view");
+                for (name, v) in [("front", View::Front), ("left", View::Left), ("right", View::Right)] {
+                    if ui.button(name).clicked() {
+                        actions.push(Action::View(v));
+                    }
+                }
+            });
+            ui.separator();
+            ui.label("zones: density so far, and at the end of the treatment");
+            egui::Grid::new("zones").striped(true).show(ui, |ui| {
+                for h in ["zone", "shown", "/cm² now", "/cm² end", "cover", "under/over"] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for z in &self.zones {
+                    ui.label(&z.name);
+                    ui.label(format!("{}", z.shown));
+                    ui.label(format!("{:.0}", z.now_per_cm2));
+                    ui.label(format!("{:.0}", z.end_per_cm2));
+                    ui.label(format!("{:.0}%", z.coverage * 100.0));
+                    ui.label(match z.bands {
+                        Some((u, o)) => format!("{:.0}% / {:.0}%", u * 100.0, o * 100.0),
+                        None => "-".into(),
+                    });
+                    ui.end_row();
+                }
+            });
+            ui.separator();
+            ui.label("change the treatment and run it again");
+            egui::ComboBox::from_label("cartridge").selected_text(c.preset.clone()).show_ui(ui, |ui| {
+                for p in crate::core::cartridge::PRESETS {
+                    ui.selectable_value(&mut c.preset, p.name.to_string(), p.name);
+                }
+            });
+            ui.add(egui::Slider::new(&mut c.speed_mm_s, 2.0..=120.0).text("glide mm/s").logarithmic(true));
+            ui.add(egui::Slider::new(&mut c.lane_spacing_mm, 0.5..=25.0).text("lane spacing mm"));
+            egui::ComboBox::from_label("passes").selected_text(PATTERN_SETS[c.patterns].0).show_ui(ui, |ui| {
+                for (i, (name, _)) in PATTERN_SETS.iter().enumerate() {
+                    ui.selectable_value(&mut c.patterns, i, *name);
+                }
+            });
+            if ui.button("run again").clicked() {
+                actions.push(Action::Rerun);
+            }
+            if let Some(m) = &c.message {
+                ui.label(m);
+            }
+            ui.separator();
+            egui::CollapsingHeader::new("keys").default_open(true).show(ui, |ui| {
+                for k in SHORTCUTS.split(" | ") {
+                    ui.label(k);
+                }
+            });
+        });
+    }
+}
+
+/// Width of the panel, points.
+const PANEL_WIDTH_PX: f32 = 400.0;
+
+/// Draws the panel's last paint jobs over `view`; returns the command buffers
+/// to submit before `encoder`'s.
+fn paint_panel(
+    live: &mut Live,
+    encoder: &mut wgpu::CommandEncoder,
+    view: &wgpu::TextureView,
+) -> Vec<wgpu::CommandBuffer> {
+    let screen = egui_wgpu::ScreenDescriptor {
+        size_in_pixels: [live.config.width, live.config.height],
+        pixels_per_point: live.egui_ppp,
+    };
+    let extra = live.egui_renderer.update_buffers(&live.gpu.device, &live.gpu.queue, encoder, &live.egui_jobs, &screen);
+    let mut pass = encoder
+        .begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("panel"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
+            })],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        })
+        .forget_lifetime();
+    live.egui_renderer.render(&mut pass, &live.egui_jobs, &screen);
+    extra
+}
+
+/// The lane spacing of the scene's first lane pass.
+fn first_lane_spacing(scene: &crate::core::scene::Scene) -> Option<f64> {
+    scene.zones.iter().flat_map(|z| &z.passes).find_map(|p| match p.kind {
+        crate::core::scene::PassKind::Lanes { lane_spacing_mm, .. } => Some(lane_spacing_mm),
+        _ => None,
+    })
+}
+
+impl App {
+    fn act(&mut self, el: &ActiveEventLoop, action: Action) {
+        match action {
+            Action::TogglePlay => self.playing = !self.playing,
+            Action::Restart => self.time_s = 0.0,
+            Action::StepStamp => self.key(el, &Key::Named(NamedKey::ArrowRight)),
+            Action::StepLane => self.key(el, &Key::Character("n".into())),
+            Action::StepPass => self.key(el, &Key::Character("p".into())),
+            Action::Layer(l) => self.set_layer(l),
+            Action::View(v) => self.orbit = Orbit::from_view(v),
+            Action::Rerun => self.rerun(),
+        }
+    }
+
+    /// Applies the panel's controls to the scene and runs it again.
+    fn rerun(&mut self) {
+        let Some(scene) = rebuilt_scene(&self.outcome.scene, &self.controls) else { return };
+        let t0 = Instant::now();
+        match crate::core::run(&scene, &crate::core::RunOptions::default()) {
+            Ok(outcome) => {
+                self.outcome = outcome;
+                let mut times: Vec<f64> = self
+                    .outcome
+                    .simulation
+                    .zones
+                    .iter()
+                    .flat_map(|z| z.punctures.iter().map(|p| p.t_s as f64))
+                    .collect();
+                times.sort_by(f64::total_cmp);
+                self.end_s = times.last().copied().unwrap_or(0.0);
+                self.times = times;
+                self.time_s = 0.0;
+                self.playing = true;
+                if let Some(live) = self.live.as_mut() {
+                    live.renderer = Renderer::new(&live.gpu, &self.outcome, live.config.format, self.layer);
+                }
+                self.controls.message = Some(format!(
+                    "ran again in {:.0} ms: {} punctures",
+                    t0.elapsed().as_secs_f64() * 1e3,
+                    self.outcome.simulation.punctures()
+                ));
+            }
+            Err(e) => self.controls.message = Some(format!("not run: {}", e.message)),
+        }
+    }
+}
+
+/// The scene with the panel's controls applied: cartridge preset, glide
+/// speed, lane spacing, and (unless "as in the scene") the same lane passes
+/// in every zone. `None` for an unknown preset.
+fn rebuilt_scene(scene: &crate::core::scene::Scene, c: &Controls) -> Option<crate::core::scene::Scene> {
+    use crate::core::scene::PassKind;
+    let mut scene = scene.clone();
+    let mut cart = crate::core::cartridge::preset(&c.preset)?;
+    cart.depth_mm = scene.cartridge.depth_mm;
+    let rate = cart.rate_hz();
+    scene.cartridge = cart;
+    scene.hand.speed_mm_s = c.speed_mm_s;
+    let angles = PATTERN_SETS[c.patterns].1;
+    for zone in &mut scene.zones {
+        let template = zone.passes[0].clone();
+        if !angles.is_empty() {
+            zone.passes = angles
+                .iter()
+                .map(|&a| crate::core::scene::Pass {
+                    label: match a as i64 {
+                        0 => "horizontal".into(),
+                        90 => "vertical".into(),
+                        45 => "diagonal".into(),
+                        135 => "anti-diagonal".into(),
+                        _ => format!("angle {a}"),
+                    },
+                    kind: PassKind::Lanes {
+                        angle_deg: a,
+                        lane_spacing_mm: c.lane_spacing_mm,
+                        repeats: 1,
+                        stagger: false,
+                    },
+                    ..template.clone()
+                })
+                .collect();
+        }
+        for pass in &mut zone.passes {
+            pass.speed_mm_s = c.speed_mm_s;
+            pass.rate_hz = rate;
+            if let PassKind::Lanes { lane_spacing_mm, .. } = &mut pass.kind {
+                *lane_spacing_mm = c.lane_spacing_mm;
+            }
+        }
+        // A roller cannot stamp at random.
+        if scene.cartridge.is_roller() {
+            zone.passes.retain(|p| !matches!(p.kind, PassKind::Random { .. }));
+        }
+    }
+    Some(scene)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::scene::{PassKind, Scene};
+
+    #[test]
+    fn the_panel_controls_rebuild_a_scene_that_runs() {
+        let text = include_str!("../../scenes/forehead.toml");
+        let scene = Scene::from_toml_str(text, "forehead.toml").unwrap();
+        let c =
+            Controls { preset: "pen-11".into(), speed_mm_s: 20.0, lane_spacing_mm: 3.0, patterns: 2, message: None };
+        let s = rebuilt_scene(&scene, &c).unwrap();
+        assert_eq!(s.cartridge.name, "pen-11");
+        assert_eq!(s.zones[0].passes.len(), 2, "H + V");
+        for p in &s.zones[0].passes {
+            assert_eq!(p.rate_hz, Some(90.0));
+            assert_eq!(p.speed_mm_s, 20.0);
+            assert!(matches!(p.kind, PassKind::Lanes { lane_spacing_mm: 3.0, .. }));
+        }
+        let o = crate::core::run(&s, &Default::default()).unwrap();
+        // Two passes of the lattice law: 11 x 90 / (20 x 3) per mm2, x 100 per cm2.
+        let law = 2.0 * 11.0 * 90.0 / (20.0 * 3.0) * 100.0;
+        assert!(
+            (o.zones[0].density_per_cm2.mean / law - 1.0).abs() < 0.1,
+            "{} vs {law}",
+            o.zones[0].density_per_cm2.mean
+        );
+        let roller = Controls { preset: "roller-192".into(), ..c };
+        let s = rebuilt_scene(&scene, &roller).unwrap();
+        assert!(s.zones[0].passes.iter().all(|p| p.rate_hz.is_none()));
+        assert!(rebuilt_scene(&scene, &Controls { preset: "pen-99".into(), ..roller }).is_none());
+    }
 }

@@ -512,6 +512,11 @@ impl Renderer {
         self.zones.iter().map(|z| z.counted).sum()
     }
 
+    /// Punctures shown so far, per zone.
+    pub fn shown_per_zone(&self) -> Vec<usize> {
+        self.zones.iter().map(|z| z.counted).collect()
+    }
+
     /// Draws the zones into `target` (with a depth buffer of `DEPTH_FORMAT`).
     pub fn draw(
         &self,

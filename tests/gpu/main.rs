@@ -152,7 +152,7 @@ fn the_window_plays_the_treatment_under_xvfb_and_the_heatmap_grows() {
             "--frames",
             frames,
             "--size",
-            "480x360",
+            "1000x560",
             "--speed",
             "4000",
             "--screenshot",
@@ -166,10 +166,13 @@ fn the_window_plays_the_treatment_under_xvfb_and_the_heatmap_grows() {
     };
     let early = shot("3", "view-early.png");
     let late = shot("90", "view-late.png");
-    assert_eq!(late.dimensions(), (480, 360));
+    assert_eq!(late.dimensions(), (1000, 560));
     assert_eq!(late.get_pixel(2, 2).0[..3], [255, 255, 255], "background");
     let colours: std::collections::HashSet<[u8; 4]> = late.pixels().map(|p| p.0).collect();
     assert!(colours.len() > 200, "only {} colours: not a heatmap on skin", colours.len());
+    // The panel is drawn on the right: dark, with its figures.
+    let panel_dark = (700..1000).filter(|&x| late.get_pixel(x, 300).0[0] < 80).count();
+    assert!(panel_dark > 150, "the panel is missing ({panel_dark} dark pixels across its row)");
     // Viridis grows from dark violet towards green as punctures accumulate.
     let green =
         |img: &image::RgbaImage| img.pixels().filter(|p| p.0[1] > 90 && p.0[1] > p.0[0] && p.0[0] < 200).count();
