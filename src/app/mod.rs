@@ -63,51 +63,31 @@ pub enum Command {
     /// with the density (or target band) layer.
     #[cfg(feature = "gpu")]
     Render {
-        scene: PathBuf,
         /// The PNG to write.
         #[arg(long)]
         out: PathBuf,
-        /// density or bands.
-        #[arg(long, default_value = "density", value_parser = ["density", "bands"])]
-        layer: String,
-        /// front, left (the patient's left) or right.
-        #[arg(long, default_value = "front", value_parser = ["front", "left", "right"])]
-        view: String,
-        /// Image size, WIDTHxHEIGHT pixels.
-        #[arg(long, default_value = "1280x720", value_parser = parse_size)]
-        size: (u32, u32),
         /// Show the treatment as it stood at this time, s.
         #[arg(long)]
         at_time: Option<f64>,
-        #[arg(long)]
-        seed: Option<u64>,
+        #[command(flatten)]
+        picture: PictureArgs,
     },
     /// Open the live window: the treatment plays back on the skin, the
     /// heatmap growing (keys: `needlemap view --help`).
     #[cfg(feature = "gpu")]
     #[command(after_help = view::SHORTCUTS)]
     View {
-        scene: PathBuf,
         /// Treatment seconds per real second.
         #[arg(long, default_value_t = 100.0)]
         speed: f64,
-        /// density or bands.
-        #[arg(long, default_value = "density", value_parser = ["density", "bands"])]
-        layer: String,
-        /// front, left or right.
-        #[arg(long, default_value = "front", value_parser = ["front", "left", "right"])]
-        view: String,
-        /// Window size, WIDTHxHEIGHT pixels.
-        #[arg(long, default_value = "1280x720", value_parser = parse_size)]
-        size: (u32, u32),
         /// Close after this many frames and print the frame times.
         #[arg(long)]
         frames: Option<u64>,
         /// With --frames: save the last frame as PNG.
         #[arg(long, requires = "frames")]
         screenshot: Option<PathBuf>,
-        #[arg(long)]
-        seed: Option<u64>,
+        #[command(flatten)]
+        picture: PictureArgs,
     },
     /// List the built-in anatomy zones with their area and depth range.
     Zones {
@@ -115,6 +95,66 @@ pub enum Command {
         #[arg(long, default_value_t = core::anatomy::DEFAULT_RESOLUTION_MM)]
         resolution_mm: f64,
     },
+}
+
+/// What `render` and `view` share: the scene, its seed and how to show it.
+#[cfg(feature = "gpu")]
+#[derive(clap::Args, Debug)]
+pub struct PictureArgs {
+    /// Scene file (TOML).
+    pub scene: PathBuf,
+    /// The layer painted on the skin.
+    #[arg(long, value_enum, default_value_t = LayerArg::Density)]
+    pub layer: LayerArg,
+    /// Where the camera looks from (left: the patient's left).
+    #[arg(long, value_enum, default_value_t = ViewArg::Front)]
+    pub view: ViewArg,
+    /// Image or window size, WIDTHxHEIGHT pixels.
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Seed for hand jitter and random stamping (overrides the scene's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[cfg(feature = "gpu")]
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum LayerArg {
+    Density,
+    Bands,
+}
+
+#[cfg(feature = "gpu")]
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ViewArg {
+    Front,
+    Left,
+    Right,
+}
+
+#[cfg(feature = "gpu")]
+impl PictureArgs {
+    fn layer(&self) -> crate::gpu::render::Layer {
+        match self.layer {
+            LayerArg::Density => crate::gpu::render::Layer::Density,
+            LayerArg::Bands => crate::gpu::render::Layer::Bands,
+        }
+    }
+    fn view(&self) -> crate::gpu::render::View {
+        match self.view {
+            ViewArg::Front => crate::gpu::render::View::Front,
+            ViewArg::Left => crate::gpu::render::View::Left,
+            ViewArg::Right => crate::gpu::render::View::Right,
+        }
+    }
+    /// Loads the scene (with the seed) and runs it.
+    fn run(&self) -> Result<core::Outcome, Failure> {
+        let mut s = load_scene(&self.scene)?;
+        if let Some(seed) = self.seed {
+            s = s.with_seed(seed);
+        }
+        core::run(&s, &RunOptions::default()).map_err(bad_input)
+    }
 }
 
 /// The 3D views of `simulate --render` (none, with a warning, without a GPU).
@@ -232,24 +272,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         #[cfg(feature = "gpu")]
-        Command::Render { scene, out, layer, view, size, at_time, seed } => {
-            use crate::gpu::render::{self, Layer, RenderConfig, View};
+        Command::Render { out, at_time, picture } => {
+            use crate::gpu::render::{self, RenderConfig};
             if let Some(t) = at_time.filter(|t| !t.is_finite() || *t < 0.0) {
                 return Err(bad_input(anyhow::anyhow!("--at-time {t}: give a time in seconds >= 0")));
             }
-            let mut s = load_scene(&scene)?;
-            if let Some(seed) = seed {
-                s = s.with_seed(seed);
-            }
-            let outcome = core::run(&s, &RunOptions::default()).map_err(bad_input)?;
+            let outcome = picture.run()?;
             let gpu = crate::gpu::Gpu::headless().map_err(|e| Failure { code: 1, error: anyhow::anyhow!(e) })?;
+            let size = picture.size;
             let cfg = RenderConfig {
-                layer: if layer == "bands" { Layer::Bands } else { Layer::Density },
-                view: match view.as_str() {
-                    "left" => View::Left,
-                    "right" => View::Right,
-                    _ => View::Front,
-                },
+                layer: picture.layer(),
+                view: picture.view(),
                 width: size.0,
                 height: size.1,
                 at_time_s: at_time,
@@ -262,7 +295,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             output::write_atomic(&out, &png)?;
             println!(
                 "rendered {} on {} in {:.0} ms: wrote {}",
-                s.name,
+                outcome.scene.name,
                 gpu.adapter,
                 t0.elapsed().as_secs_f64() * 1e3,
                 out.display()
@@ -270,28 +303,20 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         #[cfg(feature = "gpu")]
-        Command::View { scene, speed, layer, view, size, frames, screenshot, seed } => {
-            use crate::gpu::render::{Layer, View};
+        Command::View { speed, frames, screenshot, picture } => {
             if !(speed.is_finite() && speed > 0.0) {
                 return Err(bad_input(anyhow::anyhow!(
                     "--speed {speed}: give a number > 0 (treatment seconds per second)"
                 )));
             }
-            let mut s = load_scene(&scene)?;
-            if let Some(seed) = seed {
-                s = s.with_seed(seed);
-            }
-            let outcome = core::run(&s, &RunOptions::default()).map_err(bad_input)?;
+            let outcome = picture.run()?;
+            let size = picture.size;
             let cfg = view::ViewConfig {
                 width: size.0,
                 height: size.1,
                 speed,
-                layer: if layer == "bands" { Layer::Bands } else { Layer::Density },
-                view: match view.as_str() {
-                    "left" => View::Left,
-                    "right" => View::Right,
-                    _ => View::Front,
-                },
+                layer: picture.layer(),
+                view: picture.view(),
                 frames,
                 screenshot: screenshot.clone(),
             };
