@@ -433,9 +433,7 @@ pub fn run(outcome: Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
         format!("cannot open a window ({e}); on a machine without a display use `needlemap render`, or run under `xvfb-run -a`")
     })?;
     event_loop.set_control_flow(ControlFlow::Poll);
-    let mut times: Vec<f64> =
-        outcome.simulation.zones.iter().flat_map(|z| z.punctures.iter().map(|p| p.t_s as f64)).collect();
-    times.sort_by(f64::total_cmp);
+    let times = puncture_times(&outcome);
     let end_s = times.last().copied().unwrap_or(0.0);
     let controls = Controls {
         preset: outcome.scene.cartridge.name.clone(),
@@ -683,14 +681,7 @@ impl App {
         match crate::core::run(&scene, &crate::core::RunOptions::default()) {
             Ok(outcome) => {
                 self.outcome = outcome;
-                let mut times: Vec<f64> = self
-                    .outcome
-                    .simulation
-                    .zones
-                    .iter()
-                    .flat_map(|z| z.punctures.iter().map(|p| p.t_s as f64))
-                    .collect();
-                times.sort_by(f64::total_cmp);
+                let times = puncture_times(&self.outcome);
                 self.end_s = times.last().copied().unwrap_or(0.0);
                 self.times = times;
                 self.time_s = 0.0;
@@ -707,6 +698,14 @@ impl App {
             Err(e) => self.controls.message = Some(format!("not run: {}", e.message)),
         }
     }
+}
+
+/// Every puncture's time, sorted (for stepping and the end of playback).
+fn puncture_times(outcome: &Outcome) -> Vec<f64> {
+    let mut times: Vec<f64> =
+        outcome.simulation.zones.iter().flat_map(|z| z.punctures.iter().map(|p| p.t_s as f64)).collect();
+    times.sort_by(f64::total_cmp);
+    times
 }
 
 /// The scene with the panel's controls applied: cartridge preset, glide
