@@ -86,6 +86,10 @@ pub enum Command {
         /// With --frames: save the last frame as PNG.
         #[arg(long, requires = "frames")]
         screenshot: Option<PathBuf>,
+        /// Advance the treatment by this many seconds a frame, not by the
+        /// clock (reproducible playback).
+        #[arg(long)]
+        step_s: Option<f64>,
         #[command(flatten)]
         picture: PictureArgs,
     },
@@ -303,11 +307,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         #[cfg(feature = "gpu")]
-        Command::View { speed, frames, screenshot, picture } => {
+        Command::View { speed, frames, screenshot, step_s, picture } => {
             if !(speed.is_finite() && speed > 0.0) {
                 return Err(bad_input(anyhow::anyhow!(
                     "--speed {speed}: give a number > 0 (treatment seconds per second)"
                 )));
+            }
+            if let Some(s) = step_s.filter(|s| !(s.is_finite() && *s >= 0.0)) {
+                return Err(bad_input(anyhow::anyhow!("--step-s {s}: give a number of seconds >= 0")));
             }
             let outcome = picture.run()?;
             let size = picture.size;
@@ -319,6 +326,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 view: picture.view(),
                 frames,
                 screenshot: screenshot.clone(),
+                step_s,
             };
             let report = view::run(outcome, cfg).map_err(|e| anyhow::anyhow!(e))?;
             if frames.is_some() {

@@ -32,6 +32,9 @@ pub struct ViewConfig {
     pub frames: Option<u64>,
     /// Save the last frame here (with `frames`).
     pub screenshot: Option<std::path::PathBuf>,
+    /// Advance the treatment by this many seconds a frame instead of by the
+    /// wall clock (reproducible playback for tests and recordings).
+    pub step_s: Option<f64>,
 }
 
 pub const SHORTCUTS: &str = "space pause/play | -> one stamp | N next lane | P next pass | R restart | +/- speed | \
@@ -244,7 +247,8 @@ impl App {
             let dt = (now - last).as_secs_f64();
             self.frame_ms.push(dt * 1e3);
             if self.playing {
-                self.time_s = (self.time_s + dt * self.cfg.speed).min(self.end_s);
+                let advance = self.cfg.step_s.unwrap_or(dt * self.cfg.speed);
+                self.time_s = (self.time_s + advance).min(self.end_s);
             }
         }
         self.last_frame = Some(now);

@@ -143,6 +143,7 @@ fn view_under_xvfb(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_window_plays_the_treatment_under_xvfb_and_the_heatmap_grows() {
+    // --step-s: 10 s of treatment a frame, whatever the machine's load.
     let dir = tempfile::tempdir().unwrap();
     let scene = format!("{}/scenes/full-face.toml", env!("CARGO_MANIFEST_DIR"));
     let shot = |frames: &str, name: &str| {
@@ -153,8 +154,8 @@ fn the_window_plays_the_treatment_under_xvfb_and_the_heatmap_grows() {
             frames,
             "--size",
             "1000x560",
-            "--speed",
-            "4000",
+            "--step-s",
+            "10",
             "--screenshot",
             path.to_str().unwrap(),
         ]);
