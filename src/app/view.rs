@@ -113,14 +113,7 @@ impl App {
             ..Default::default()
         }))
         .map_err(|e| format!("{} ({e})", crate::gpu::NO_ADAPTER_HELP))?;
-        let info = adapter.get_info();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("needlemap view"),
-            required_limits: adapter.limits(),
-            ..Default::default()
-        }))
-        .map_err(|e| format!("the GPU adapter `{}` refused a device: {e}", info.name))?;
-        let gpu = Gpu { device, queue, adapter: format!("{} ({:?})", info.name, info.backend) };
+        let gpu = Gpu::from_adapter(&adapter)?;
         let size = window.inner_size();
         let mut config = surface
             .get_default_config(&adapter, size.width.max(1), size.height.max(1))

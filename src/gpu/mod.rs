@@ -38,6 +38,11 @@ impl Gpu {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
             .map_err(|e| format!("{NO_ADAPTER_HELP} ({e})"))?;
+        Gpu::from_adapter(&adapter)
+    }
+
+    /// A device on `adapter`, with all the limits it offers.
+    pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Gpu, String> {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("needlemap"),

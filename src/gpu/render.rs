@@ -200,6 +200,53 @@ pub struct Renderer {
     time_s: f64,
 }
 
+/// What differs between the renderer's pipelines.
+struct PipelineSpec<'a> {
+    label: &'static str,
+    layout: &'a wgpu::PipelineLayout,
+    module: &'a wgpu::ShaderModule,
+    /// Vertex and fragment entry points.
+    entry_points: (&'static str, &'static str),
+    buffer: wgpu::VertexBufferLayout<'a>,
+    depth_compare: wgpu::CompareFunction,
+    format: wgpu::TextureFormat,
+}
+
+/// A triangle pipeline with depth testing and writing, no culling, no blending.
+fn build_pipeline(gpu: &Gpu, spec: PipelineSpec) -> wgpu::RenderPipeline {
+    gpu.device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(spec.label),
+        layout: Some(spec.layout),
+        vertex: wgpu::VertexState {
+            module: spec.module,
+            entry_point: Some(spec.entry_points.0),
+            compilation_options: Default::default(),
+            buffers: &[Some(spec.buffer)],
+        },
+        primitive: wgpu::PrimitiveState { cull_mode: None, ..Default::default() },
+        depth_stencil: Some(wgpu::DepthStencilState {
+            format: DEPTH_FORMAT,
+            depth_write_enabled: Some(true),
+            depth_compare: Some(spec.depth_compare),
+            stencil: Default::default(),
+            bias: Default::default(),
+        }),
+        multisample: Default::default(),
+        fragment: Some(wgpu::FragmentState {
+            module: spec.module,
+            entry_point: Some(spec.entry_points.1),
+            compilation_options: Default::default(),
+            targets: &[Some(wgpu::ColorTargetState {
+                format: spec.format,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+        }),
+        multiview_mask: None,
+        cache: None,
+    })
+}
+
 /// The depth buffer's format.
 pub const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 
@@ -250,37 +297,22 @@ impl Renderer {
             bind_group_layouts: &[Some(&camera_layout), Some(&layer_layout)],
             immediate_size: 0,
         });
-        let pipeline = d.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("mesh"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
+        let pipeline = build_pipeline(
+            gpu,
+            PipelineSpec {
+                label: "mesh",
+                layout: &pipeline_layout,
                 module: &module,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
-                buffers: &[Some(wgpu::VertexBufferLayout {
+                entry_points: ("vs_main", "fs_main"),
+                buffer: wgpu::VertexBufferLayout {
                     array_stride: std::mem::size_of::<Vertex>() as u64,
                     step_mode: wgpu::VertexStepMode::Vertex,
                     attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x2],
-                })],
+                },
+                depth_compare: wgpu::CompareFunction::Less,
+                format,
             },
-            primitive: wgpu::PrimitiveState { cull_mode: None, ..Default::default() },
-            depth_stencil: Some(wgpu::DepthStencilState {
-                format: DEPTH_FORMAT,
-                depth_write_enabled: Some(true),
-                depth_compare: Some(wgpu::CompareFunction::Less),
-                stencil: Default::default(),
-                bias: Default::default(),
-            }),
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        );
         let marker_module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("markers.wgsl"),
             source: wgpu::ShaderSource::Wgsl(super::shader("markers.wgsl").into()),
@@ -294,37 +326,23 @@ impl Renderer {
             bind_group_layouts: &[Some(&camera_layout), Some(&viewport_layout)],
             immediate_size: 0,
         });
-        let marker_pipeline = d.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("markers"),
-            layout: Some(&marker_layout),
-            vertex: wgpu::VertexState {
+        // Dots on the skin pass the depth test where they touch it.
+        let marker_pipeline = build_pipeline(
+            gpu,
+            PipelineSpec {
+                label: "markers",
+                layout: &marker_layout,
                 module: &marker_module,
-                entry_point: Some("vs_marker"),
-                compilation_options: Default::default(),
-                buffers: &[Some(wgpu::VertexBufferLayout {
+                entry_points: ("vs_marker", "fs_marker"),
+                buffer: wgpu::VertexBufferLayout {
                     array_stride: std::mem::size_of::<Marker>() as u64,
                     step_mode: wgpu::VertexStepMode::Instance,
                     attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x4],
-                })],
+                },
+                depth_compare: wgpu::CompareFunction::LessEqual,
+                format,
             },
-            primitive: wgpu::PrimitiveState { cull_mode: None, ..Default::default() },
-            depth_stencil: Some(wgpu::DepthStencilState {
-                format: DEPTH_FORMAT,
-                depth_write_enabled: Some(true),
-                depth_compare: Some(wgpu::CompareFunction::LessEqual),
-                stencil: Default::default(),
-                bias: Default::default(),
-            }),
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &marker_module,
-                entry_point: Some("fs_marker"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        );
         let viewport_buffer = d.create_buffer(&wgpu::BufferDescriptor {
             label: Some("viewport"),
             size: 16,
