@@ -1,7 +1,10 @@
 // Zone meshes, lit, with the density or band layer mapped on the skin: each fragment
 // looks up its analysis cell (from the chart coordinates) in the counts the
 // GPU accumulated, divides by the cell's true area, and colours it with
-// viridis. Cells outside the zone (no area) are drawn grey.
+// viridis over a settable range (values beyond it clamped and striped); or
+// the target band, or the needle-disk hit count from the hit raster
+// (`hits.wgsl`). Cells outside the zone (no area) are grey; avoid regions
+// are striped purple.
 
 struct Camera {
     view_proj: mat4x4<f32>,
@@ -13,17 +16,22 @@ struct Layer {
     inv_cell_mm: f32,
     cells_u: u32,
     cells_v: u32,
-    max_per_cm2: f32,
-    mode: u32,            // 0: density (viridis); 1: target band
-    _pad: u32,
+    mode: u32,                 // 0: density (viridis); 1: target band; 2: needle-disk hits
+    range_per_cm2: vec2<f32>,  // the density colour scale: low, high
     target_per_cm2: vec2<f32>,
-    _pad2: vec2<f32>,
+    inv_h_mm: f32,             // hit raster cells per mm
+    raster_u: u32,
+    raster_v: u32,
+    _pad: u32,
+    _pad2: vec2<u32>,
 }
 
 @group(0) @binding(0) var<uniform> camera: Camera;
 @group(1) @binding(0) var<uniform> layer: Layer;
 @group(1) @binding(1) var<storage, read> counts: array<u32>;
+// True in-zone area of each analysis cell, mm2; -1 marks a cell inside an avoid region.
 @group(1) @binding(2) var<storage, read> cell_area_mm2: array<f32>;
+@group(1) @binding(3) var<storage, read> hits: array<u32>;
 
 struct VertexIn {
     @location(0) position_mm: vec3<f32>,
@@ -61,6 +69,21 @@ fn viridis(t_in: f32) -> vec3<f32> {
     return c0 + t * (c1 + t * (c2 + t * (c3 + t * (c4 + t * (c5 + t * c6)))));
 }
 
+// Diagonal stripes in screen space, 8 px apart: marks clamped values and avoid regions.
+fn stripe(frag: vec4<f32>) -> bool {
+    return fract((frag.x + frag.y) / 8.0) < 0.4;
+}
+
+// Hit classes 0, 1, 2, 3+ (as in the PNG maps: light to dark, so gaps read as holes).
+fn hit_colour(n: u32) -> vec3<f32> {
+    switch min(n, 3u) {
+        case 0u: { return vec3<f32>(0.941, 0.941, 0.941); }
+        case 1u: { return vec3<f32>(0.992, 0.831, 0.620); }
+        case 2u: { return vec3<f32>(0.988, 0.553, 0.349); }
+        default: { return vec3<f32>(0.702, 0.0, 0.0); }
+    }
+}
+
 @fragment
 fn fs_main(f: VertexOut) -> @location(0) vec4<f32> {
     let q = floor((f.chart_mm - layer.origin_mm) * layer.inv_cell_mm);
@@ -68,9 +91,17 @@ fn fs_main(f: VertexOut) -> @location(0) vec4<f32> {
     if (q.x >= 0.0 && q.y >= 0.0 && q.x < f32(layer.cells_u) && q.y < f32(layer.cells_v)) {
         let c = u32(q.y) * layer.cells_u + u32(q.x);
         let area = cell_area_mm2[c];
-        if (area > 0.0) {
+        if (area < 0.0) {
+            // An avoid region: pale lilac with purple stripes.
+            albedo = select(vec3<f32>(0.784, 0.784, 0.824), vec3<f32>(0.47, 0.0, 0.63), stripe(f.clip));
+        } else if (area > 0.0) {
             let per_cm2 = f32(counts[c]) / area * 100.0;
-            if (layer.mode == 1u) {
+            if (layer.mode == 2u) {
+                let r = floor((f.chart_mm - layer.origin_mm) * layer.inv_h_mm);
+                let k = min(u32(max(r.y, 0.0)), layer.raster_v - 1u) * layer.raster_u
+                    + min(u32(max(r.x, 0.0)), layer.raster_u - 1u);
+                albedo = hit_colour(hits[k]);
+            } else if (layer.mode == 1u) {
                 // The band map's colours: under blue, in band pale yellow, over red.
                 if (per_cm2 < layer.target_per_cm2.x) {
                     albedo = vec3<f32>(0.271, 0.459, 0.706);
@@ -80,7 +111,15 @@ fn fs_main(f: VertexOut) -> @location(0) vec4<f32> {
                     albedo = vec3<f32>(0.996, 0.878, 0.565);
                 }
             } else {
-                albedo = viridis(per_cm2 / layer.max_per_cm2);
+                let lo = layer.range_per_cm2.x;
+                let hi = layer.range_per_cm2.y;
+                albedo = viridis((per_cm2 - lo) / max(hi - lo, 1e-6));
+                // Out of the colour scale: clamped, and striped (white above, black below).
+                if (per_cm2 > hi && stripe(f.clip)) {
+                    albedo = mix(albedo, vec3<f32>(1.0, 1.0, 1.0), 0.6);
+                } else if (per_cm2 < lo && stripe(f.clip)) {
+                    albedo = mix(albedo, vec3<f32>(0.0, 0.0, 0.0), 0.6);
+                }
             }
         }
     }

@@ -119,6 +119,10 @@ pub struct PictureArgs {
     /// Seed for hand jitter and random stamping (overrides the scene's).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The density colour scale, LO..HI punctures/cm2 (default: 0 to the
+    /// densest cell, rounded up); values beyond it are clamped and striped.
+    #[arg(long, value_parser = parse_range, value_name = "LO..HI")]
+    pub range: Option<[f64; 2]>,
 }
 
 #[cfg(feature = "gpu")]
@@ -126,6 +130,8 @@ pub struct PictureArgs {
 pub enum LayerArg {
     Density,
     Bands,
+    /// Needle-disk hits per point: 0 / 1 / 2 / 3+.
+    Hits,
 }
 
 #[cfg(feature = "gpu")]
@@ -142,6 +148,7 @@ impl PictureArgs {
         match self.layer {
             LayerArg::Density => crate::gpu::render::Layer::Density,
             LayerArg::Bands => crate::gpu::render::Layer::Bands,
+            LayerArg::Hits => crate::gpu::render::Layer::Hits,
         }
     }
     fn view(&self) -> crate::gpu::render::View {
@@ -164,7 +171,7 @@ impl PictureArgs {
 /// The 3D views of `simulate --render` (none, with a warning, without a GPU).
 #[cfg(feature = "gpu")]
 fn render_views(outcome: &core::Outcome) -> Vec<(&'static str, Vec<u8>)> {
-    use crate::gpu::render::{Layer, RenderConfig, View, render};
+    use crate::gpu::render::{Layer, RenderConfig, View};
     let gpu = match crate::gpu::Gpu::headless() {
         Ok(g) => g,
         Err(e) => {
@@ -176,19 +183,43 @@ fn render_views(outcome: &core::Outcome) -> Vec<(&'static str, Vec<u8>)> {
     for (name, view) in
         [("render-front.png", View::Front), ("render-left.png", View::Left), ("render-right.png", View::Right)]
     {
-        let cfg = RenderConfig { layer: Layer::Density, view, width: 1280, height: 720, at_time_s: None };
-        let png = render(&gpu, outcome, &cfg).ok().and_then(|rgba| {
-            let img = image::RgbaImage::from_raw(cfg.width, cfg.height, rgba)?;
-            let mut png = Vec::new();
-            img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).ok()?;
-            Some(png)
-        });
-        match png {
-            Some(png) => files.push((name, png)),
-            None => eprintln!("warning: the {name} view could not be drawn"),
+        let cfg = RenderConfig {
+            layer: Layer::Density,
+            view,
+            width: 1280,
+            height: 720,
+            at_time_s: None,
+            range_per_cm2: None,
+        };
+        match render_png(&gpu, outcome, &cfg) {
+            Ok(png) => files.push((name, png)),
+            Err(e) => eprintln!("warning: the {name} view could not be drawn: {e}"),
         }
     }
     files
+}
+
+/// A 3D view as PNG, with its colorbar or legend drawn in the top-right corner.
+#[cfg(feature = "gpu")]
+fn render_png(
+    gpu: &crate::gpu::Gpu,
+    outcome: &core::Outcome,
+    cfg: &crate::gpu::render::RenderConfig,
+) -> anyhow::Result<Vec<u8>> {
+    use crate::gpu::render::{self, Layer};
+    let rgba = render::render(gpu, outcome, cfg).map_err(|e| anyhow::anyhow!(e))?;
+    let mut rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    let layer = match cfg.layer {
+        Layer::Density => plot::Layer::Density,
+        Layer::Bands => plot::Layer::Bands,
+        Layer::Hits => plot::Layer::Hits,
+    };
+    let range = cfg.range_per_cm2.unwrap_or_else(|| render::auto_range(outcome));
+    plot::overlay_legend(&mut rgb, (cfg.width, cfg.height), layer, range, render::shared_target(outcome))?;
+    let img = image::RgbImage::from_raw(cfg.width, cfg.height, rgb).context("frame size")?;
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(png)
 }
 
 #[cfg(not(feature = "gpu"))]
@@ -204,6 +235,16 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     match (side(w), side(h)) {
         (Some(w), Some(h)) => Ok((w, h)),
         _ => Err("each side must be a whole number from 16 to 8192".into()),
+    }
+}
+
+/// `1500..3000` -> [1500, 3000]: finite, 0 <= LO < HI.
+pub fn parse_range(s: &str) -> Result<[f64; 2], String> {
+    let (lo, hi) = s.split_once("..").ok_or("give LO..HI, e.g. 1500..3000")?;
+    let num = |v: &str| v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
+    match (num(lo), num(hi)) {
+        (Some(lo), Some(hi)) if lo < hi => Ok([lo, hi]),
+        _ => Err("LO and HI must be numbers >= 0 with LO < HI, e.g. 1500..3000".into()),
     }
 }
 
@@ -225,6 +266,13 @@ fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Mesa's Vulkan device-select layer connects to Wayland while listing
+    // adapters and, without a session (XDG_RUNTIME_DIR unset: a server, CI,
+    // Xvfb), prints a spurious "error:" line. wgpu picks the adapter itself.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() && std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: at the very start of main, before any other thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -277,7 +325,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         #[cfg(feature = "gpu")]
         Command::Render { out, at_time, picture } => {
-            use crate::gpu::render::{self, RenderConfig};
+            use crate::gpu::render::RenderConfig;
             if let Some(t) = at_time.filter(|t| !t.is_finite() || *t < 0.0) {
                 return Err(bad_input(anyhow::anyhow!("--at-time {t}: give a time in seconds >= 0")));
             }
@@ -290,12 +338,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 width: size.0,
                 height: size.1,
                 at_time_s: at_time,
+                range_per_cm2: picture.range,
             };
             let t0 = Instant::now();
-            let rgba = render::render(&gpu, &outcome, &cfg).map_err(|e| anyhow::anyhow!(e))?;
-            let img = image::RgbaImage::from_raw(size.0, size.1, rgba).context("frame size")?;
-            let mut png = Vec::new();
-            img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+            let png = render_png(&gpu, &outcome, &cfg)?;
             output::write_atomic(&out, &png)?;
             println!(
                 "rendered {} on {} in {:.0} ms: wrote {}",
@@ -327,6 +373,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 frames,
                 screenshot: screenshot.clone(),
                 step_s,
+                range_per_cm2: picture.range,
             };
             let report = view::run(outcome, cfg).map_err(|e| anyhow::anyhow!(e))?;
             if frames.is_some() {

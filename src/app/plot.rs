@@ -218,25 +218,8 @@ fn draw_zone(
 
     match layer {
         Layer::Density => draw_colorbar(&right, vmax, zone.target_per_cm2)?,
-        Layer::Bands => {
-            let t = zone.target_per_cm2.unwrap_or([0.0, 0.0]);
-            let items = [
-                (UNDER, format!("under {:.0} /cm²", t[0])),
-                (IN_BAND, format!("in band {:.0}–{:.0}", t[0], t[1])),
-                (OVER, format!("over {:.0} /cm²", t[1])),
-                (AVOID_FILL, "avoid region".to_string()),
-            ];
-            draw_legend(&right, &items, !run.violations.is_empty())?
-        }
-        Layer::Hits => {
-            let items = [
-                (HITS[0], "0 (missed)".to_string()),
-                (HITS[1], "1".to_string()),
-                (HITS[2], "2".to_string()),
-                (HITS[3], "3 or more".to_string()),
-                (AVOID_FILL, "avoid region".to_string()),
-            ];
-            draw_legend(&right, &items, !run.violations.is_empty())?
+        Layer::Bands | Layer::Hits => {
+            draw_legend(&right, &legend_items(layer, zone.target_per_cm2), !run.violations.is_empty())?
         }
     }
     Ok(())
@@ -388,6 +371,104 @@ fn draw_colorbar(area: &DrawingArea<BitMapBackend, Shift>, vmax: f64, target: Op
             bar.draw_series(std::iter::once(PathElement::new(vec![(0.0, v), (1.0, v)], BLACK.stroke_width(1))))?;
         }
     }
+    Ok(())
+}
+
+/// The swatches of the band and hit layers (`target`: the zone's band, if one).
+fn legend_items(layer: Layer, target: Option<[f64; 2]>) -> Vec<(RGBColor, String)> {
+    let mut items = match (layer, target) {
+        (Layer::Bands, Some(t)) => vec![
+            (UNDER, format!("under {:.0} /cm²", t[0])),
+            (IN_BAND, format!("in band {:.0}–{:.0}", t[0], t[1])),
+            (OVER, format!("over {:.0} /cm²", t[1])),
+        ],
+        (Layer::Bands, None) => vec![
+            (UNDER, "under the zone's target".to_string()),
+            (IN_BAND, "in the target band".to_string()),
+            (OVER, "over the target".to_string()),
+        ],
+        _ => vec![
+            (HITS[0], "0 (missed)".to_string()),
+            (HITS[1], "1".to_string()),
+            (HITS[2], "2".to_string()),
+            (HITS[3], "3 or more".to_string()),
+        ],
+    };
+    items.push((AVOID_FILL, "avoid region".to_string()));
+    items
+}
+
+/// Draws the legend of a 3D render onto its RGB pixels, in the top-right
+/// corner: for density a colorbar over `range` in punctures/cm2 (with the
+/// target band marked when every zone shares one, and what the stripes of
+/// clamped values mean); for bands and hits the swatches.
+pub fn overlay_legend(
+    rgb: &mut [u8],
+    size: (u32, u32),
+    layer: Layer,
+    range: [f64; 2],
+    target: Option<[f64; 2]>,
+) -> anyhow::Result<()> {
+    register_fonts();
+    draw_overlay(rgb, size, layer, range, target).map_err(|e| anyhow::anyhow!("drawing the legend: {e}"))
+}
+
+fn draw_overlay(
+    rgb: &mut [u8],
+    (w, h): (u32, u32),
+    layer: Layer,
+    [lo, hi]: [f64; 2],
+    target: Option<[f64; 2]>,
+) -> DrawResult<()> {
+    let root = BitMapBackend::with_buffer(rgb, (w, h)).into_drawing_area();
+    let (box_w, x0, y0) = (190i32, w as i32 - 200, 12i32);
+    match layer {
+        Layer::Density => {
+            let bar_h = ((h as f64 * 0.55) as i32).clamp(60, 420);
+            let (bx, by) = (x0 + 12, y0 + 34);
+            root.draw(&Rectangle::new([(x0, y0), (x0 + box_w, by + bar_h + 56)], WHITE.mix(0.85).filled()))?;
+            root.draw(&Text::new("punctures/cm²", (x0 + 10, y0 + 8), (FONT, 17)))?;
+            let y_of = |v: f64| by + bar_h - ((v - lo) / (hi - lo) * bar_h as f64).round() as i32;
+            for i in 0..bar_h {
+                let v = lo + (hi - lo) * (bar_h - i) as f64 / bar_h as f64;
+                let c = viridis((v - lo) / (hi - lo));
+                root.draw(&Rectangle::new([(bx, by + i), (bx + 24, by + i + 1)], c.filled()))?;
+            }
+            root.draw(&Rectangle::new([(bx, by), (bx + 24, by + bar_h)], BLACK.stroke_width(1)))?;
+            for k in 0..=5 {
+                let v = lo + (hi - lo) * k as f64 / 5.0;
+                let y = y_of(v);
+                root.draw(&PathElement::new(vec![(bx + 24, y), (bx + 30, y)], BLACK.stroke_width(1)))?;
+                root.draw(&Text::new(axis_label(&v.round()), (bx + 34, y - 8), (FONT, 15)))?;
+            }
+            if let Some([tl, th]) = target {
+                for v in [tl, th].into_iter().filter(|v| (lo..=hi).contains(v)) {
+                    let y = y_of(v);
+                    root.draw(&Rectangle::new([(bx - 5, y - 1), (bx + 29, y + 1)], BLACK.filled()))?;
+                }
+            }
+            let shown = target.is_some_and(|t| t.iter().any(|v| (lo..=hi).contains(v)));
+            let note = if shown { "lines: target band; " } else { "" };
+            root.draw(&Text::new(format!("{note}striped:"), (x0 + 10, by + bar_h + 10), (FONT, 14)))?;
+            root.draw(&Text::new("beyond the scale (clamped)", (x0 + 10, by + bar_h + 28), (FONT, 14)))?;
+        }
+        Layer::Bands | Layer::Hits => {
+            let items = legend_items(layer, target);
+            let title = if layer == Layer::Bands { "target band" } else { "needle disks per point" };
+            root.draw(&Rectangle::new(
+                [(x0, y0), (x0 + box_w, y0 + 40 + 28 * items.len() as i32)],
+                WHITE.mix(0.85).filled(),
+            ))?;
+            root.draw(&Text::new(title, (x0 + 10, y0 + 8), (FONT, 17)))?;
+            for (i, (colour, label)) in items.iter().enumerate() {
+                let y = y0 + 36 + 28 * i as i32;
+                root.draw(&Rectangle::new([(x0 + 10, y), (x0 + 32, y + 18)], colour.filled()))?;
+                root.draw(&Rectangle::new([(x0 + 10, y), (x0 + 32, y + 18)], BLACK.stroke_width(1)))?;
+                root.draw(&Text::new(label.clone(), (x0 + 40, y + 1), (FONT, 15)))?;
+            }
+        }
+    }
+    root.present()?;
     Ok(())
 }
 

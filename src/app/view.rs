@@ -5,7 +5,8 @@
 //!
 //! Keys: space pause/play, right arrow one stamp, N next lane, P next pass,
 //! R restart, + / - speed x2 / /2, 1 2 3 front / left / right view,
-//! D density, B target bands, Q or Esc quit; drag to orbit, wheel to zoom.
+//! D density, B target bands, H needle-disk hits, Q or Esc quit; drag to
+//! orbit, wheel to zoom.
 
 use crate::core::Outcome;
 use crate::gpu::Gpu;
@@ -35,10 +36,12 @@ pub struct ViewConfig {
     /// Advance the treatment by this many seconds a frame instead of by the
     /// wall clock (reproducible playback for tests and recordings).
     pub step_s: Option<f64>,
+    /// The density colour scale, punctures/cm2 (None: automatic).
+    pub range_per_cm2: Option<[f64; 2]>,
 }
 
 pub const SHORTCUTS: &str = "space pause/play | -> one stamp | N next lane | P next pass | R restart | +/- speed | \
-     1/2/3 front/left/right | D density | B bands | drag orbit | wheel zoom | Q quit";
+     1/2/3 front/left/right | D density | B bands | H hits | drag orbit | wheel zoom | Q quit";
 
 struct Live {
     window: Arc<Window>,
@@ -64,6 +67,8 @@ struct Controls {
     /// Index into `PATTERN_SETS`.
     patterns: usize,
     message: Option<String>,
+    /// The density colour scale as edited in the panel, punctures/cm2.
+    range_per_cm2: [f64; 2],
 }
 
 /// Pass patterns the panel can apply to every zone (angles, degrees).
@@ -125,7 +130,9 @@ impl App {
         }
         config.present_mode = wgpu::PresentMode::AutoVsync;
         surface.configure(&gpu.device, &config);
-        let renderer = Renderer::new(&gpu, &self.outcome, config.format, self.layer);
+        let mut renderer = Renderer::new(&gpu, &self.outcome, config.format, self.layer);
+        renderer.set_range(&gpu, self.cfg.range_per_cm2);
+        self.controls.range_per_cm2 = renderer.range();
         let depth = render::depth_texture(&gpu, config.width, config.height);
         let egui_ctx = egui::Context::default();
         let egui_state = egui_winit::State::new(
@@ -221,6 +228,7 @@ impl App {
                 "3" => self.orbit = Orbit::from_view(View::Right),
                 "d" | "D" => self.set_layer(Layer::Density),
                 "b" | "B" => self.set_layer(Layer::Bands),
+                "h" | "H" => self.set_layer(Layer::Hits),
                 _ => {}
             },
             _ => {}
@@ -304,7 +312,11 @@ impl App {
                 self.cfg.speed,
                 if self.playing { "playing" } else { "paused" },
                 live.renderer.shown(),
-                if self.layer == Layer::Bands { "target bands" } else { "density" },
+                match self.layer {
+                    Layer::Density => "density",
+                    Layer::Bands => "target bands",
+                    Layer::Hits => "needle-disk hits",
+                },
             ));
         }
         if self.cfg.frames.is_some_and(|n| self.frames >= n) {
@@ -438,6 +450,7 @@ pub fn run(outcome: Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
         lane_spacing_mm: first_lane_spacing(&outcome.scene).unwrap_or(4.0),
         patterns: 0,
         message: None,
+        range_per_cm2: cfg.range_per_cm2.unwrap_or([0.0, 1.0]),
     };
     let turn_time_s = outcome.scene.hand.turn_time_s;
     let mut app = App {
@@ -481,6 +494,8 @@ enum Action {
     Layer(Layer),
     View(View),
     Rerun,
+    /// A new density colour scale (None: automatic).
+    Range(Option<[f64; 2]>),
 }
 
 /// One zone's row in the panel.
@@ -502,6 +517,8 @@ struct PanelState {
     playing: bool,
     layer: Layer,
     zones: Vec<ZoneRow>,
+    /// The target band every zone shares, if one.
+    target_per_cm2: Option<[f64; 2]>,
 }
 
 impl PanelState {
@@ -528,6 +545,7 @@ impl PanelState {
             playing: app.playing,
             layer: app.layer,
             zones,
+            target_per_cm2: render::shared_target(&app.outcome),
         }
     }
 
@@ -550,13 +568,15 @@ impl PanelState {
             });
             ui.horizontal(|ui| {
                 ui.label("layer");
-                if ui.selectable_label(self.layer == Layer::Density, "density").clicked() {
-                    actions.push(Action::Layer(Layer::Density));
-                }
-                if ui.selectable_label(self.layer == Layer::Bands, "target bands").clicked() {
-                    actions.push(Action::Layer(Layer::Bands));
+                for (layer, name) in
+                    [(Layer::Density, "density"), (Layer::Bands, "target bands"), (Layer::Hits, "hits")]
+                {
+                    if ui.selectable_label(self.layer == layer, name).clicked() {
+                        actions.push(Action::Layer(layer));
+                    }
                 }
             });
+            self.legend(ui, c, actions);
             ui.horizontal(|ui| {
                 ui.label("view");
                 for (name, v) in [("front", View::Front), ("left", View::Left), ("right", View::Right)] {
@@ -615,6 +635,74 @@ impl PanelState {
     }
 }
 
+impl PanelState {
+    /// The layer's colorbar (density, with its range editable) or swatches.
+    fn legend(&self, ui: &mut egui::Ui, c: &mut Controls, actions: &mut Vec<Action>) {
+        let rgb = |c: plotters::style::RGBColor| egui::Color32::from_rgb(c.0, c.1, c.2);
+        match self.layer {
+            Layer::Density => {
+                let [lo, hi] = c.range_per_cm2;
+                ui.label("punctures/cm² (striped: beyond the scale, clamped)");
+                let (rect, _) = ui.allocate_exact_size(egui::vec2(PANEL_WIDTH_PX - 40.0, 16.0), egui::Sense::hover());
+                let steps = 64;
+                for i in 0..steps {
+                    let x0 = rect.left() + rect.width() * i as f32 / steps as f32;
+                    let x1 = rect.left() + rect.width() * (i + 1) as f32 / steps as f32;
+                    let v = colorous::VIRIDIS.eval_continuous((i as f64 + 0.5) / steps as f64);
+                    let r = egui::Rect::from_min_max(egui::pos2(x0, rect.top()), egui::pos2(x1 + 0.5, rect.bottom()));
+                    ui.painter().rect_filled(r, 0.0, egui::Color32::from_rgb(v.r, v.g, v.b));
+                }
+                if let Some(t) = self.target_per_cm2 {
+                    for v in t.into_iter().filter(|v| *v >= lo && *v <= hi) {
+                        let x = rect.left() + rect.width() * ((v - lo) / (hi - lo)) as f32;
+                        let line = [egui::pos2(x, rect.top() - 2.0), egui::pos2(x, rect.bottom() + 2.0)];
+                        ui.painter().line_segment(line, egui::Stroke::new(3.0, egui::Color32::WHITE));
+                        ui.painter().line_segment(line, egui::Stroke::new(1.0, egui::Color32::BLACK));
+                    }
+                }
+                let mut range = c.range_per_cm2;
+                let (lo_max, hi_min) = (range[1] - 1.0, range[0] + 1.0);
+                ui.horizontal(|ui| {
+                    ui.add(egui::DragValue::new(&mut range[0]).range(0.0..=lo_max).speed(10.0));
+                    if let Some(t) = self.target_per_cm2 {
+                        ui.label(format!("lines: target {:.0}–{:.0}", t[0], t[1]));
+                    }
+                    ui.add(egui::DragValue::new(&mut range[1]).range(hi_min..=1e6).speed(10.0));
+                    if ui.button("auto").clicked() {
+                        actions.push(Action::Range(None));
+                    }
+                });
+                if range != c.range_per_cm2 && range[0] < range[1] {
+                    c.range_per_cm2 = range;
+                    actions.push(Action::Range(Some(range)));
+                }
+            }
+            Layer::Bands | Layer::Hits => {
+                use crate::app::plot::{HITS, IN_BAND, OVER, UNDER};
+                let items: Vec<(egui::Color32, String)> = if self.layer == Layer::Bands {
+                    let t = self
+                        .target_per_cm2
+                        .map_or("each zone's target".to_string(), |t| format!("{:.0}–{:.0} /cm²", t[0], t[1]));
+                    vec![
+                        (rgb(UNDER), "under".into()),
+                        (rgb(IN_BAND), format!("in band {t}")),
+                        (rgb(OVER), "over".into()),
+                    ]
+                } else {
+                    ["0", "1", "2", "3+"].iter().zip(HITS).map(|(l, c)| (rgb(c), format!("{l} disks"))).collect()
+                };
+                ui.horizontal_wrapped(|ui| {
+                    for (colour, label) in items {
+                        let (rect, _) = ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
+                        ui.painter().rect_filled(rect, 0.0, colour);
+                        ui.label(label);
+                    }
+                });
+            }
+        }
+    }
+}
+
 /// Width of the panel, points.
 const PANEL_WIDTH_PX: f32 = 400.0;
 
@@ -668,6 +756,12 @@ impl App {
             Action::Layer(l) => self.set_layer(l),
             Action::View(v) => self.orbit = Orbit::from_view(v),
             Action::Rerun => self.rerun(),
+            Action::Range(range) => {
+                if let Some(live) = self.live.as_mut() {
+                    live.renderer.set_range(&live.gpu, range);
+                    self.controls.range_per_cm2 = live.renderer.range();
+                }
+            }
         }
     }
 
@@ -685,6 +779,8 @@ impl App {
                 self.playing = true;
                 if let Some(live) = self.live.as_mut() {
                     live.renderer = Renderer::new(&live.gpu, &self.outcome, live.config.format, self.layer);
+                    live.renderer.set_range(&live.gpu, self.cfg.range_per_cm2);
+                    self.controls.range_per_cm2 = live.renderer.range();
                 }
                 self.controls.message = Some(format!(
                     "ran again in {:.0} ms: {} punctures",
@@ -764,8 +860,14 @@ mod tests {
     fn the_panel_controls_rebuild_a_scene_that_runs() {
         let text = include_str!("../../scenes/forehead.toml");
         let scene = Scene::from_toml_str(text, "forehead.toml").unwrap();
-        let c =
-            Controls { preset: "pen-11".into(), speed_mm_s: 20.0, lane_spacing_mm: 3.0, patterns: 2, message: None };
+        let c = Controls {
+            preset: "pen-11".into(),
+            speed_mm_s: 20.0,
+            lane_spacing_mm: 3.0,
+            patterns: 2,
+            message: None,
+            range_per_cm2: [0.0, 1.0],
+        };
         let s = rebuilt_scene(&scene, &c).unwrap();
         assert_eq!(s.cartridge.name, "pen-11");
         assert_eq!(s.zones[0].passes.len(), 2, "H + V");

@@ -154,17 +154,7 @@ impl Accumulator {
     /// `run`, read back to the CPU.
     pub fn counts(&self, gpu: &Gpu, layout: &Layout, punctures: &[Puncture]) -> Result<Vec<u32>, String> {
         let counts = self.run(gpu, layout, punctures);
-        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("counts read-back"),
-            size: counts.size(),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder =
-            gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read-back") });
-        encoder.copy_buffer_to_buffer(&counts, 0, &staging, 0, counts.size());
-        gpu.queue.submit([encoder.finish()]);
-        let bytes = gpu.read_buffer(&staging)?;
+        let bytes = gpu.read_back(&counts)?;
         Ok(bytemuck::cast_slice::<u8, u32>(&bytes)[..layout.cells()].to_vec())
     }
 }

@@ -5,13 +5,17 @@
 //! Reads core data; the core never imports this module.
 
 pub mod accumulate;
+pub mod hits;
+pub mod overlay;
 pub mod render;
 
 /// Every shader of the project, by file name (validated by a test with naga).
 pub const SHADERS: &[(&str, &str)] = &[
     ("accumulate.wgsl", include_str!("../../shaders/accumulate.wgsl")),
+    ("hits.wgsl", include_str!("../../shaders/hits.wgsl")),
     ("markers.wgsl", include_str!("../../shaders/markers.wgsl")),
     ("mesh.wgsl", include_str!("../../shaders/mesh.wgsl")),
+    ("overlay.wgsl", include_str!("../../shaders/overlay.wgsl")),
 ];
 
 /// A shader's source by file name.
@@ -51,6 +55,21 @@ impl Gpu {
         }))
         .map_err(|e| format!("the GPU adapter `{}` refused a device: {e}", info.name))?;
         Ok(Gpu { device, queue, adapter: format!("{} ({:?})", info.name, info.backend) })
+    }
+
+    /// Copies a GPU buffer (created with `COPY_SRC`) back to the CPU, blocking.
+    pub fn read_back(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>, String> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read-back"),
+            size: buffer.size(),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder =
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read-back") });
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+        self.queue.submit([encoder.finish()]);
+        self.read_buffer(&staging)
     }
 
     /// Copies a buffer (created with `MAP_READ`) back to the CPU, blocking.

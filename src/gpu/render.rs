@@ -5,6 +5,8 @@
 
 use super::Gpu;
 use super::accumulate::Accumulator;
+use super::hits::{GpuHits, HitGrid, Splatter};
+use super::overlay::Overlay;
 use crate::core::Outcome;
 use crate::core::geometry::Vec2;
 use crate::core::mesh::{Mesh, Vec3};
@@ -16,6 +18,8 @@ use wgpu::util::DeviceExt;
 pub enum Layer {
     Density,
     Bands,
+    /// Needle-disk hits per point: 0 / 1 / 2 / 3+.
+    Hits,
 }
 
 /// Where the camera looks from.
@@ -37,6 +41,8 @@ pub struct RenderConfig {
     pub height: u32,
     /// Show the treatment as it stood at this time, s (None: all of it).
     pub at_time_s: Option<f64>,
+    /// The density colour scale, punctures/cm2 (None: 0 to the densest cell, rounded up).
+    pub range_per_cm2: Option<[f64; 2]>,
 }
 
 #[repr(C)]
@@ -61,12 +67,15 @@ struct LayerUniform {
     inv_cell_mm: f32,
     cells_u: u32,
     cells_v: u32,
-    max_per_cm2: f32,
-    /// 0: density (viridis); 1: target band (under / in / over).
+    /// 0: density (viridis); 1: target band (under / in / over); 2: hits.
     mode: u32,
-    _pad: u32,
+    range_per_cm2: [f32; 2],
     target_per_cm2: [f32; 2],
-    _pad2: [f32; 2],
+    inv_h_mm: f32,
+    raster_u: u32,
+    raster_v: u32,
+    _pad: u32,
+    _pad2: [u32; 2],
 }
 
 /// A flat zone as a sheet of triangles in the z = 0 plane (chart = position),
@@ -178,6 +187,9 @@ struct ZoneGpu {
     indices: wgpu::Buffer,
     index_count: u32,
     counts: wgpu::Buffer,
+    areas: wgpu::Buffer,
+    /// The hit raster, made the first time the hit layer is shown.
+    hits: Option<GpuHits>,
     layer_buffer: wgpu::Buffer,
     uniform: LayerUniform,
     bind: wgpu::BindGroup,
@@ -195,25 +207,37 @@ pub struct Renderer {
     camera_buffer: wgpu::Buffer,
     camera_bind: wgpu::BindGroup,
     accumulator: Accumulator,
+    splatter: Splatter,
+    layer_layout: wgpu::BindGroupLayout,
     zones: Vec<ZoneGpu>,
+    overlay: Overlay,
+    /// Whether the paths and the cartridge are drawn.
+    show_overlay: bool,
     bounds: (Vec3, Vec3),
     time_s: f64,
+    layer: Layer,
+    auto_range_per_cm2: [f64; 2],
+    range_per_cm2: [f64; 2],
 }
 
 /// What differs between the renderer's pipelines.
-struct PipelineSpec<'a> {
-    label: &'static str,
-    layout: &'a wgpu::PipelineLayout,
-    module: &'a wgpu::ShaderModule,
+pub(super) struct PipelineSpec<'a> {
+    pub label: &'static str,
+    pub layout: &'a wgpu::PipelineLayout,
+    pub module: &'a wgpu::ShaderModule,
     /// Vertex and fragment entry points.
-    entry_points: (&'static str, &'static str),
-    buffer: wgpu::VertexBufferLayout<'a>,
-    depth_compare: wgpu::CompareFunction,
-    format: wgpu::TextureFormat,
+    pub entry_points: (&'static str, &'static str),
+    pub buffer: wgpu::VertexBufferLayout<'a>,
+    pub depth_compare: wgpu::CompareFunction,
+    pub format: wgpu::TextureFormat,
+    pub topology: wgpu::PrimitiveTopology,
+    /// Alpha blending, and no depth writes (for translucent overlays).
+    pub blend: bool,
 }
 
-/// A triangle pipeline with depth testing and writing, no culling, no blending.
-fn build_pipeline(gpu: &Gpu, spec: PipelineSpec) -> wgpu::RenderPipeline {
+/// A pipeline with depth testing, no culling; opaque ones write depth,
+/// translucent ones blend and do not.
+pub(super) fn build_pipeline(gpu: &Gpu, spec: PipelineSpec) -> wgpu::RenderPipeline {
     gpu.device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
         label: Some(spec.label),
         layout: Some(spec.layout),
@@ -223,10 +247,10 @@ fn build_pipeline(gpu: &Gpu, spec: PipelineSpec) -> wgpu::RenderPipeline {
             compilation_options: Default::default(),
             buffers: &[Some(spec.buffer)],
         },
-        primitive: wgpu::PrimitiveState { cull_mode: None, ..Default::default() },
+        primitive: wgpu::PrimitiveState { topology: spec.topology, cull_mode: None, ..Default::default() },
         depth_stencil: Some(wgpu::DepthStencilState {
             format: DEPTH_FORMAT,
-            depth_write_enabled: Some(true),
+            depth_write_enabled: Some(!spec.blend),
             depth_compare: Some(spec.depth_compare),
             stencil: Default::default(),
             bias: Default::default(),
@@ -238,7 +262,7 @@ fn build_pipeline(gpu: &Gpu, spec: PipelineSpec) -> wgpu::RenderPipeline {
             compilation_options: Default::default(),
             targets: &[Some(wgpu::ColorTargetState {
                 format: spec.format,
-                blend: None,
+                blend: spec.blend.then_some(wgpu::BlendState::ALPHA_BLENDING),
                 write_mask: wgpu::ColorWrites::ALL,
             })],
         }),
@@ -290,7 +314,12 @@ impl Renderer {
         });
         let layer_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("layer"),
-            entries: &[uniform_entry(0, wgpu::ShaderStages::FRAGMENT), storage_entry(1), storage_entry(2)],
+            entries: &[
+                uniform_entry(0, wgpu::ShaderStages::FRAGMENT),
+                storage_entry(1),
+                storage_entry(2),
+                storage_entry(3),
+            ],
         });
         let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("mesh"),
@@ -311,6 +340,8 @@ impl Renderer {
                 },
                 depth_compare: wgpu::CompareFunction::Less,
                 format,
+                topology: wgpu::PrimitiveTopology::TriangleList,
+                blend: false,
             },
         );
         let marker_module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -341,6 +372,8 @@ impl Renderer {
                 },
                 depth_compare: wgpu::CompareFunction::LessEqual,
                 format,
+                topology: wgpu::PrimitiveTopology::TriangleList,
+                blend: false,
             },
         );
         let viewport_buffer = d.create_buffer(&wgpu::BufferDescriptor {
@@ -365,10 +398,13 @@ impl Renderer {
             layout: &camera_layout,
             entries: &[wgpu::BindGroupEntry { binding: 0, resource: camera_buffer.as_entire_binding() }],
         });
-        // One shared density scale, as in the atlas.
-        let max_per_cm2 = (0..o.zones.len())
-            .map(|z| crate::app::plot::density_max(&o.fields[z], o.scene.zones[z].target_per_cm2))
-            .fold(1.0, f64::max);
+        let max_per_cm2 = auto_range(o)[1];
+        let no_hits = d.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("no hit raster"),
+            size: 4,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
         let mut zones = Vec::new();
         let (mut lo, mut hi) = (Vec3::repeat(f64::INFINITY), Vec3::repeat(f64::NEG_INFINITY));
         for (z, mesh) in meshes.iter().enumerate() {
@@ -378,7 +414,7 @@ impl Renderer {
             }
             let layout = &o.fields[z].layout;
             let counts = Accumulator::counts_buffer(gpu, layout);
-            let areas: Vec<f32> = o.fields[z].cell_area_mm2.iter().map(|&a| a as f32).collect();
+            let areas = cell_areas_with_avoid(o, z);
             let area_buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("cell areas"),
                 contents: bytemuck::cast_slice(&areas),
@@ -390,11 +426,14 @@ impl Renderer {
                 inv_cell_mm: (1.0 / layout.cell_mm) as f32,
                 cells_u: layout.cells_u as u32,
                 cells_v: layout.cells_v as u32,
-                max_per_cm2: max_per_cm2 as f32,
                 mode: 0,
-                _pad: 0,
+                range_per_cm2: [0.0, max_per_cm2 as f32],
                 target_per_cm2: target.map_or([0.0, f32::MAX], |t| [t[0] as f32, t[1] as f32]),
-                _pad2: [0.0; 2],
+                inv_h_mm: 1.0,
+                raster_u: 1,
+                raster_v: 1,
+                _pad: 0,
+                _pad2: [0; 2],
             };
             let layer_buffer = d.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("layer"),
@@ -402,15 +441,7 @@ impl Renderer {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("layer"),
-                layout: &layer_layout,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: layer_buffer.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: counts.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 2, resource: area_buffer.as_entire_binding() },
-                ],
-            });
+            let bind = layer_bind(gpu, &layer_layout, [&layer_buffer, &counts, &area_buffer, &no_hits]);
             let verts = vertices(mesh);
             let idx: Vec<u32> = mesh.triangles.iter().flatten().copied().collect();
             zones.push(ZoneGpu {
@@ -430,6 +461,8 @@ impl Renderer {
                 }),
                 index_count: idx.len() as u32,
                 counts,
+                areas: area_buffer,
+                hits: None,
                 layer_buffer,
                 uniform,
                 bind,
@@ -445,20 +478,76 @@ impl Renderer {
             camera_buffer,
             camera_bind,
             accumulator: Accumulator::new(gpu),
+            splatter: Splatter::new(gpu),
+            layer_layout,
             zones,
+            overlay: Overlay::new(gpu, o, &camera_layout, format, (lo + hi) / 2.0),
+            show_overlay: true,
             bounds: (lo, hi),
             time_s: 0.0,
+            layer,
+            auto_range_per_cm2: [0.0, max_per_cm2],
+            range_per_cm2: [0.0, max_per_cm2],
         };
         r.set_layer(gpu, o, layer);
         r
     }
 
-    /// Paints `layer` (bands fall back to density for zones without a target).
+    /// Paints `layer` (bands fall back to density for zones without a
+    /// target). The first time hits are shown, each zone's hit raster is made
+    /// and filled with the punctures shown so far.
     pub fn set_layer(&mut self, gpu: &Gpu, o: &Outcome, layer: Layer) {
+        self.layer = layer;
         for (z, zone) in self.zones.iter_mut().enumerate() {
-            zone.uniform.mode = if layer == Layer::Bands && o.scene.zones[z].target_per_cm2.is_some() { 1 } else { 0 };
+            if layer == Layer::Hits && zone.hits.is_none() {
+                let zone_scene = &o.scene.zones[z];
+                let grid = HitGrid::new(
+                    &o.fields[z].layout,
+                    o.scene.cartridge.needle_radius_mm(),
+                    zone_scene.surface.as_deref(),
+                );
+                let hits = Splatter::raster(gpu, grid);
+                self.splatter.add(gpu, &hits, &o.simulation.zones[z].punctures[..zone.counted]);
+                zone.uniform.inv_h_mm = (1.0 / hits.grid.h_mm) as f32;
+                zone.uniform.raster_u = hits.grid.raster_u as u32;
+                zone.uniform.raster_v = hits.grid.raster_v as u32;
+                zone.bind =
+                    layer_bind(gpu, &self.layer_layout, [&zone.layer_buffer, &zone.counts, &zone.areas, &hits.hits]);
+                zone.hits = Some(hits);
+            }
+            zone.uniform.mode = match layer {
+                Layer::Bands if o.scene.zones[z].target_per_cm2.is_some() => 1,
+                Layer::Hits => 2,
+                _ => 0,
+            };
             gpu.queue.write_buffer(&zone.layer_buffer, 0, bytemuck::bytes_of(&zone.uniform));
         }
+    }
+
+    /// The layer shown.
+    pub fn layer(&self) -> Layer {
+        self.layer
+    }
+
+    /// Sets the density colour scale, punctures/cm2 (None: back to 0 to the
+    /// densest cell, rounded up). Values beyond it are clamped and striped.
+    pub fn set_range(&mut self, gpu: &Gpu, range_per_cm2: Option<[f64; 2]>) {
+        self.range_per_cm2 = range_per_cm2.unwrap_or(self.auto_range_per_cm2);
+        for zone in &mut self.zones {
+            zone.uniform.range_per_cm2 = [self.range_per_cm2[0] as f32, self.range_per_cm2[1] as f32];
+            gpu.queue.write_buffer(&zone.layer_buffer, 0, bytemuck::bytes_of(&zone.uniform));
+        }
+    }
+
+    /// The density colour scale in use, punctures/cm2.
+    pub fn range(&self) -> [f64; 2] {
+        self.range_per_cm2
+    }
+
+    /// The automatic density colour scale: 0 to the densest cell of the
+    /// whole treatment, rounded up (one scale for every zone).
+    pub fn auto_range(&self) -> [f64; 2] {
+        self.auto_range_per_cm2
     }
 
     /// Shows the treatment as it stood at `t_s`: the punctures made since the
@@ -471,16 +560,33 @@ impl Renderer {
                 let mut e =
                     gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rewind") });
                 e.clear_buffer(&zone.counts, 0, None);
+                if let Some(h) = &zone.hits {
+                    e.clear_buffer(&h.hits, 0, None);
+                }
                 gpu.queue.submit([e.finish()]);
                 zone.counted = 0;
             }
             let upto = punctures.partition_point(|p| (p.t_s as f64) <= t_s);
             if upto > zone.counted {
                 self.accumulator.add(gpu, &o.fields[z].layout, &punctures[zone.counted..upto], &zone.counts);
+                if let Some(h) = &zone.hits {
+                    self.splatter.add(gpu, h, &punctures[zone.counted..upto]);
+                }
                 zone.counted = upto;
             }
         }
+        self.overlay.set_time(gpu, t_s);
         self.time_s = t_s;
+    }
+
+    /// Whether the pass paths and the cartridge body are drawn (they are by default).
+    pub fn set_overlay(&mut self, show: bool) {
+        self.show_overlay = show;
+    }
+
+    /// Where the cartridge is at the playback time (None when off the skin).
+    pub fn cartridge_pose(&self) -> Option<super::overlay::Pose> {
+        self.overlay.pose(self.time_s)
     }
 
     /// Dots for the punctures of the last `recent_s` before `t_s` (the newest
@@ -584,7 +690,56 @@ impl Renderer {
             pass.set_vertex_buffer(0, buffer.slice(..));
             pass.draw(0..6, 0..*count);
         }
+        if self.show_overlay {
+            self.overlay.draw(&mut pass, &self.camera_bind, true);
+        }
     }
+}
+
+/// The automatic density colour scale: 0 to the densest cell of the whole
+/// treatment, rounded up; one scale for every zone, as in the atlas.
+pub fn auto_range(o: &Outcome) -> [f64; 2] {
+    let max = (0..o.zones.len())
+        .map(|z| crate::app::plot::density_max(&o.fields[z], o.scene.zones[z].target_per_cm2))
+        .fold(1.0, f64::max);
+    [0.0, max]
+}
+
+/// The target band every zone shares, if they all have the same one.
+pub fn shared_target(o: &Outcome) -> Option<[f64; 2]> {
+    let first = o.scene.zones.first()?.target_per_cm2?;
+    o.scene.zones.iter().all(|z| z.target_per_cm2 == Some(first)).then_some(first)
+}
+
+/// The layer bind group: uniform, counts, cell areas, hit raster.
+fn layer_bind(gpu: &Gpu, layout: &wgpu::BindGroupLayout, buffers: [&wgpu::Buffer; 4]) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+        .collect();
+    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("layer"), layout, entries: &entries })
+}
+
+/// Each analysis cell's true in-zone area, mm2, as the mesh shader reads it:
+/// -1 for a cell with no area whose centre lies in an avoid region.
+fn cell_areas_with_avoid(o: &Outcome, z: usize) -> Vec<f32> {
+    let (field, region) = (&o.fields[z], &o.scene.zones[z].region);
+    let l = &field.layout;
+    field
+        .cell_area_mm2
+        .iter()
+        .enumerate()
+        .map(|(c, &a)| {
+            let centre =
+                l.origin_mm + Vec2::new((c % l.cells_u) as f64 + 0.5, (c / l.cells_u) as f64 + 0.5) * l.cell_mm;
+            if a <= 0.0 && region.outline.contains(centre) && region.avoid.iter().any(|s| s.contains(centre)) {
+                -1.0
+            } else {
+                a as f32
+            }
+        })
+        .collect()
 }
 
 /// A depth texture of the given size.
@@ -604,8 +759,12 @@ pub fn depth_texture(gpu: &Gpu, width: u32, height: u32) -> wgpu::Texture {
 /// Renders the run into RGBA8 pixels (`width * height * 4`, rows top to bottom).
 pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, String> {
     let format = wgpu::TextureFormat::Rgba8Unorm;
-    let mut renderer = Renderer::new(gpu, o, format, cfg.layer);
+    let mut renderer = Renderer::new(gpu, o, format, Layer::Density);
+    renderer.set_range(gpu, cfg.range_per_cm2);
     renderer.set_time(gpu, o, cfg.at_time_s.unwrap_or(f64::INFINITY));
+    renderer.set_layer(gpu, o, cfg.layer);
+    // The paths and the cartridge only mid-treatment: at the end they would cover the map.
+    renderer.set_overlay(cfg.at_time_s.is_some());
     let target = gpu.device.create_texture(&wgpu::TextureDescriptor {
         label: Some("frame"),
         size: wgpu::Extent3d { width: cfg.width, height: cfg.height, depth_or_array_layers: 1 },

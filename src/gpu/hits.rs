@@ -1,0 +1,243 @@
+//! Needle-disk hits on the GPU (`shaders/hits.wgsl`): every puncture adds 1
+//! to the raster cells its needle disk covers, so the hit-count layer (0 / 1 /
+//! 2 / 3+) follows the punctures live. The raster has the cells of the
+//! coverage metric (`Layout::h_mm`), or coarser for very large zones (see
+//! [`HitGrid::new`]). `cpu_twin` does the same fixed-point arithmetic and
+//! must match exactly.
+
+use super::Gpu;
+use crate::core::mesh::Surface;
+use crate::core::metrics::Layout;
+use crate::core::simulate::Puncture;
+use wgpu::util::DeviceExt;
+
+const WORKGROUP: u32 = 256;
+const MAX_GROUPS_X: u32 = 65_535;
+/// Largest hit raster per zone, cells (64 MiB of counts).
+pub const MAX_RASTER_CELLS: usize = 16 << 20;
+/// Sub-units per raster cell of the fixed-point disk test.
+const FIXED: f64 = 256.0;
+/// Largest disk radius, raster cells (keeps the disk test within i32).
+const MAX_RADIUS_CELLS: f64 = 40.0;
+
+/// The hit raster of one zone: its cells and each analysis cell's disk size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HitGrid {
+    pub layout: Layout,
+    /// Raster cell side, mm (the coverage raster's, or a multiple of it).
+    pub h_mm: f64,
+    pub raster_u: usize,
+    pub raster_v: usize,
+    /// Squared needle-disk radius in the chart per analysis cell, in
+    /// (1/256 raster cell)^2.
+    pub r2_fixed: Vec<u32>,
+}
+
+impl HitGrid {
+    /// The grid for a zone measured on `layout` with needles of radius
+    /// `r_mm`; on a curved zone the disks' chart size follows the surface's
+    /// true/chart area ratio per analysis cell, as in the metrics. The
+    /// raster is the coverage raster when it has at most `MAX_RASTER_CELLS`
+    /// cells; otherwise each analysis cell is split into fewer raster cells.
+    pub fn new(layout: &Layout, r_mm: f64, surface: Option<&Surface>) -> HitGrid {
+        let mut sub = layout.sub.max(1);
+        while sub > 1 && (layout.cells_u * sub).saturating_mul(layout.cells_v * sub) > MAX_RASTER_CELLS {
+            sub -= 1;
+        }
+        let h_mm = layout.cell_mm / sub as f64;
+        let stretch: Vec<f64> = match surface {
+            None => vec![1.0; layout.cells()],
+            Some(s) => crate::core::mesh::cell_areas(&s.mesh, layout)
+                .into_iter()
+                .map(|(chart, true_area)| if chart > 0.0 { true_area / chart } else { 1.0 })
+                .collect(),
+        };
+        let r2_fixed = stretch
+            .iter()
+            .map(|&s| {
+                let r_cells = (r_mm / s.max(1e-6).sqrt() / h_mm).min(MAX_RADIUS_CELLS);
+                (r_cells * FIXED).powi(2).floor() as u32
+            })
+            .collect();
+        HitGrid { layout: *layout, h_mm, raster_u: layout.cells_u * sub, raster_v: layout.cells_v * sub, r2_fixed }
+    }
+
+    pub fn cells(&self) -> usize {
+        self.raster_u * self.raster_v
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    origin_mm: [f32; 2],
+    inv_h_mm: f32,
+    inv_cell_mm: f32,
+    raster_u: u32,
+    raster_v: u32,
+    cells_u: u32,
+    cells_v: u32,
+    count: u32,
+    row_stride: u32,
+    _pad: [u32; 2],
+}
+
+fn params(grid: &HitGrid, count: u32, row_stride: u32) -> Params {
+    Params {
+        origin_mm: [grid.layout.origin_mm.x as f32, grid.layout.origin_mm.y as f32],
+        inv_h_mm: (1.0 / grid.h_mm) as f32,
+        inv_cell_mm: (1.0 / grid.layout.cell_mm) as f32,
+        raster_u: grid.raster_u as u32,
+        raster_v: grid.raster_v as u32,
+        cells_u: grid.layout.cells_u as u32,
+        cells_v: grid.layout.cells_v as u32,
+        count,
+        row_stride,
+        _pad: [0; 2],
+    }
+}
+
+/// The CPU twin of the compute pass: the same f32 and integer operations.
+pub fn cpu_twin(grid: &HitGrid, punctures: &[Puncture]) -> Vec<u32> {
+    let p = params(grid, punctures.len() as u32, 0);
+    let mut hits = vec![0u32; grid.cells()];
+    for q in punctures {
+        let rel = [q.u_mm - p.origin_mm[0], q.v_mm - p.origin_mm[1]];
+        let (cx, cy) = ((rel[0] * p.inv_cell_mm).floor(), (rel[1] * p.inv_cell_mm).floor());
+        if cx < 0.0 || cy < 0.0 || cx >= p.cells_u as f32 || cy >= p.cells_v as f32 {
+            continue;
+        }
+        let r2 = grid.r2_fixed[cy as usize * p.cells_u as usize + cx as usize];
+        let fixed = |x: f32| (x * p.inv_h_mm * FIXED as f32).floor() as i32;
+        let (qx, qy) = (fixed(rel[0]), fixed(rel[1]));
+        let reach = ((r2 as f32).sqrt() / FIXED as f32) as i32 + 2;
+        let (bx, by) = (qx >> 8, qy >> 8);
+        for y in (by - reach).max(0)..=(by + reach).min(p.raster_v as i32 - 1) {
+            let dy = (2 * y + 1) * 128 - qy;
+            for x in (bx - reach).max(0)..=(bx + reach).min(p.raster_u as i32 - 1) {
+                let dx = (2 * x + 1) * 128 - qx;
+                if (dx * dx + dy * dy) as u32 <= r2 {
+                    hits[y as usize * p.raster_u as usize + x as usize] += 1;
+                }
+            }
+        }
+    }
+    hits
+}
+
+/// The compute pipeline, built once per device.
+pub struct Splatter {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+/// A zone's hit raster on the GPU.
+pub struct GpuHits {
+    pub grid: HitGrid,
+    /// u32 per raster cell.
+    pub hits: wgpu::Buffer,
+    r2: wgpu::Buffer,
+}
+
+impl Splatter {
+    pub fn new(gpu: &Gpu) -> Splatter {
+        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("hits.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(super::shader("hits.wgsl").into()),
+        });
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
+            count: None,
+        };
+        let layout = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("hits"),
+            entries: &[
+                entry(0, wgpu::BufferBindingType::Uniform),
+                entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
+                entry(2, wgpu::BufferBindingType::Storage { read_only: true }),
+                entry(3, wgpu::BufferBindingType::Storage { read_only: false }),
+            ],
+        });
+        let pipeline_layout = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("hits"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("hits"),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some("splat"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        Splatter { pipeline, layout }
+    }
+
+    /// A zeroed hit raster for `grid` on the GPU.
+    pub fn raster(gpu: &Gpu, grid: HitGrid) -> GpuHits {
+        let hits = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("hit raster"),
+            size: (grid.cells().max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let r2 = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("disk radii"),
+            contents: bytemuck::cast_slice(&grid.r2_fixed),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        GpuHits { grid, hits, r2 }
+    }
+
+    /// Adds the needle disks of `punctures` to `target`.
+    pub fn add(&self, gpu: &Gpu, target: &GpuHits, punctures: &[Puncture]) {
+        if punctures.is_empty() {
+            return;
+        }
+        let points: Vec<[f32; 2]> = punctures.iter().map(|p| [p.u_mm, p.v_mm]).collect();
+        let groups = (punctures.len() as u32).div_ceil(WORKGROUP).max(1);
+        let (gx, gy) = (groups.min(MAX_GROUPS_X), groups.div_ceil(MAX_GROUPS_X));
+        let params = params(&target.grid, punctures.len() as u32, gx * WORKGROUP);
+        let d = &gpu.device;
+        let uniform = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("hits params"),
+            contents: bytemuck::bytes_of(&params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let points = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("punctures"),
+            contents: bytemuck::cast_slice(&points),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("hits"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: points.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: target.r2.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: target.hits.as_entire_binding() },
+            ],
+        });
+        let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("hits") });
+        {
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("hits"), timestamp_writes: None });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        gpu.queue.submit([encoder.finish()]);
+    }
+
+    /// The hit raster of `punctures` on `grid`, computed on the GPU and read back.
+    pub fn hits(&self, gpu: &Gpu, grid: &HitGrid, punctures: &[Puncture]) -> Result<Vec<u32>, String> {
+        let target = Self::raster(gpu, grid.clone());
+        self.add(gpu, &target, punctures);
+        let bytes = gpu.read_back(&target.hits)?;
+        Ok(bytemuck::cast_slice::<u8, u32>(&bytes)[..grid.cells()].to_vec())
+    }
+}
