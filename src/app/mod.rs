@@ -60,7 +60,8 @@ pub enum Command {
     /// List the cartridge presets.
     Presets,
     /// Render a scene's zones on the GPU (headless) into a PNG: the skin, lit,
-    /// with the density (or target band) layer.
+    /// with the density, target-band or hit-count layer and its legend; with
+    /// --at-time, also the pass paths and the cartridge where it then was.
     #[cfg(feature = "gpu")]
     Render {
         /// The PNG to write.
@@ -90,6 +91,9 @@ pub enum Command {
         /// clock (reproducible playback).
         #[arg(long)]
         step_s: Option<f64>,
+        /// Start with the panel hidden (Tab shows it).
+        #[arg(long)]
+        no_panel: bool,
         #[command(flatten)]
         picture: PictureArgs,
     },
@@ -353,7 +357,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         #[cfg(feature = "gpu")]
-        Command::View { speed, frames, screenshot, step_s, picture } => {
+        Command::View { speed, frames, screenshot, step_s, no_panel, picture } => {
             if !(speed.is_finite() && speed > 0.0) {
                 return Err(bad_input(anyhow::anyhow!(
                     "--speed {speed}: give a number > 0 (treatment seconds per second)"
@@ -374,6 +378,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 screenshot: screenshot.clone(),
                 step_s,
                 range_per_cm2: picture.range,
+                panel: !no_panel,
             };
             let report = view::run(outcome, cfg).map_err(|e| anyhow::anyhow!(e))?;
             if frames.is_some() {

@@ -5,8 +5,8 @@
 //!
 //! Keys: space pause/play, right arrow one stamp, N next lane, P next pass,
 //! R restart, + / - speed x2 / /2, 1 2 3 front / left / right view,
-//! D density, B target bands, H needle-disk hits, Q or Esc quit; drag to
-//! orbit, wheel to zoom.
+//! D density, B target bands, H needle-disk hits, Tab panel, Q or Esc quit;
+//! drag to orbit, right-drag (or middle-drag) to pan, wheel to zoom.
 
 use crate::core::Outcome;
 use crate::gpu::Gpu;
@@ -38,10 +38,13 @@ pub struct ViewConfig {
     pub step_s: Option<f64>,
     /// The density colour scale, punctures/cm2 (None: automatic).
     pub range_per_cm2: Option<[f64; 2]>,
+    /// Whether the panel shows (Tab toggles it).
+    pub panel: bool,
 }
 
 pub const SHORTCUTS: &str = "space pause/play | -> one stamp | N next lane | P next pass | R restart | +/- speed | \
-     1/2/3 front/left/right | D density | B bands | H hits | drag orbit | wheel zoom | Q quit";
+     1/2/3 front/left/right | D density | B bands | H hits | drag orbit | right-drag pan | wheel zoom | \
+     Tab panel | Q quit";
 
 struct Live {
     window: Arc<Window>,
@@ -56,6 +59,9 @@ struct Live {
     /// The panel's last paint jobs (the screenshot draws them again).
     egui_jobs: Vec<egui::ClippedPrimitive>,
     egui_ppp: f32,
+    /// When the panel was last laid out (ten times a second, and on input;
+    /// the frames between paint the same layout).
+    last_ui: Option<Instant>,
 }
 
 /// The re-run controls of the panel.
@@ -100,6 +106,10 @@ struct App {
     /// All puncture times, sorted (for stepping).
     times: Vec<f64>,
     turn_time_s: f64,
+    /// Input arrived since the panel was last laid out.
+    ui_due: bool,
+    /// Dragging with the right button pans.
+    panning: bool,
 }
 
 impl App {
@@ -135,6 +145,10 @@ impl App {
         self.controls.range_per_cm2 = renderer.range();
         let depth = render::depth_texture(&gpu, config.width, config.height);
         let egui_ctx = egui::Context::default();
+        // Light, on the white the frame is cleared to: the panel needs no
+        // background fill, which on a software rasteriser costs as much as
+        // the 3D view.
+        egui_ctx.set_visuals(egui::Visuals::light());
         let egui_state = egui_winit::State::new(
             egui_ctx.clone(),
             egui::ViewportId::ROOT,
@@ -157,6 +171,7 @@ impl App {
             egui_renderer,
             egui_jobs: Vec::new(),
             egui_ppp: 1.0,
+            last_ui: None,
         })
     }
 
@@ -169,6 +184,7 @@ impl App {
         live.config.height = size.height;
         live.surface.configure(&live.gpu.device, &live.config);
         live.depth = render::depth_texture(&live.gpu, size.width, size.height);
+        live.last_ui = None;
     }
 
     /// The next puncture time after `t` (one stamp on).
@@ -210,6 +226,7 @@ impl App {
                 self.time_s = self.next_stamp(self.time_s);
             }
             Key::Named(NamedKey::Escape) => el.exit(),
+            Key::Named(NamedKey::Tab) => self.cfg.panel = !self.cfg.panel,
             Key::Character(c) => match c.as_str() {
                 "q" | "Q" => el.exit(),
                 "n" | "N" => {
@@ -271,24 +288,29 @@ impl App {
         };
         let view = frame.texture.create_view(&Default::default());
         let depth = live.depth.create_view(&Default::default());
-        let size = (live.config.width, live.config.height);
         let mut encoder =
             live.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
-        live.renderer.draw(&live.gpu, &mut encoder, &view, &depth, self.orbit, size);
-        // The panel: run the UI, then draw it over the 3D view.
-        let raw = live.egui_state.take_egui_input(&live.window);
-        let mut output = live.egui_ctx.run_ui(raw, |ui| panel.show(ui, &mut controls, &mut actions));
-        // Texture changes must be drained (applied), or epaint objects.
-        let mut textures = std::mem::take(&mut output.textures_delta);
-        live.egui_state.handle_platform_output(&live.window, output.platform_output);
-        live.egui_ppp = output.pixels_per_point;
-        live.egui_jobs = live.egui_ctx.tessellate(output.shapes, output.pixels_per_point);
-        for (id, deltas) in textures.set.drain() {
-            for delta in &deltas {
-                live.egui_renderer.update_texture(&live.gpu.device, &live.gpu.queue, id, delta);
+        live.renderer.draw(&live.gpu, &mut encoder, &view, &depth, self.orbit, scene_area(live, self.cfg.panel));
+        // The panel: lay it out (ten times a second, and on input), then draw it.
+        let ui_due = (std::mem::take(&mut self.ui_due) || live.last_ui.is_none_or(|t| (now - t).as_secs_f64() >= 0.1))
+            && self.cfg.panel;
+        let mut textures = egui::TexturesDelta::default();
+        if ui_due {
+            live.last_ui = Some(now);
+            let raw = live.egui_state.take_egui_input(&live.window);
+            let mut output = live.egui_ctx.run_ui(raw, |ui| panel.show(ui, &mut controls, &mut actions));
+            // Texture changes must be drained (applied), or epaint objects.
+            textures = std::mem::take(&mut output.textures_delta);
+            live.egui_state.handle_platform_output(&live.window, output.platform_output);
+            live.egui_ppp = output.pixels_per_point;
+            live.egui_jobs = live.egui_ctx.tessellate(output.shapes, output.pixels_per_point);
+            for (id, deltas) in textures.set.drain() {
+                for delta in &deltas {
+                    live.egui_renderer.update_texture(&live.gpu.device, &live.gpu.queue, id, delta);
+                }
             }
         }
-        let extra = paint_panel(live, &mut encoder, &view);
+        let extra = if self.cfg.panel { paint_panel(live, &mut encoder, &view) } else { Vec::new() };
         live.gpu.queue.submit(extra.into_iter().chain([encoder.finish()]));
         live.gpu.queue.present(frame);
         for id in textures.free.drain() {
@@ -348,15 +370,20 @@ impl App {
         let depth = render::depth_texture(&live.gpu, w, h);
         let mut encoder =
             live.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("screenshot") });
+        let area = scene_area(live, self.cfg.panel);
         live.renderer.draw(
             &live.gpu,
             &mut encoder,
             &texture.create_view(&Default::default()),
             &depth.create_view(&Default::default()),
             orbit,
-            (w, h),
+            area,
         );
-        let extra = paint_panel(live, &mut encoder, &texture.create_view(&Default::default()));
+        let extra = if self.cfg.panel {
+            paint_panel(live, &mut encoder, &texture.create_view(&Default::default()))
+        } else {
+            Vec::new()
+        };
         live.gpu.queue.submit(extra);
         let mut pixels = render::read_texture(&live.gpu, encoder, &texture, w, h)?;
         if matches!(live.config.format, wgpu::TextureFormat::Bgra8Unorm | wgpu::TextureFormat::Bgra8UnormSrgb) {
@@ -388,6 +415,9 @@ impl ApplicationHandler for App {
 
     fn window_event(&mut self, el: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
         if let Some(live) = self.live.as_mut() {
+            if !matches!(event, WindowEvent::RedrawRequested) {
+                self.ui_due = true;
+            }
             let response = live.egui_state.on_window_event(&live.window, &event);
             if response.consumed && !matches!(event, WindowEvent::RedrawRequested | WindowEvent::Resized(_)) {
                 return; // the panel took it
@@ -403,10 +433,21 @@ impl ApplicationHandler for App {
             WindowEvent::MouseInput { state, button: MouseButton::Left, .. } => {
                 self.dragging = state == ElementState::Pressed
             }
+            WindowEvent::MouseInput { state, button: MouseButton::Right | MouseButton::Middle, .. } => {
+                self.panning = state == ElementState::Pressed
+            }
             WindowEvent::CursorMoved { position, .. } => {
-                if let (true, Some((x, y))) = (self.dragging, self.cursor) {
-                    self.orbit.yaw_deg -= (position.x - x) * 0.3;
-                    self.orbit.pitch_deg = (self.orbit.pitch_deg + (position.y - y) * 0.3).clamp(-85.0, 85.0);
+                if let Some((x, y)) = self.cursor {
+                    let (dx, dy) = (position.x - x, position.y - y);
+                    if self.dragging {
+                        self.orbit.yaw_deg -= dx * 0.3;
+                        self.orbit.pitch_deg = (self.orbit.pitch_deg + dy * 0.3).clamp(-85.0, 85.0);
+                    } else if self.panning {
+                        // The view's height spans about two bounding radii at zoom 1.
+                        let per_px = 2.0 / (self.cfg.height.max(1) as f64 * self.orbit.zoom);
+                        self.orbit.pan[0] -= dx * per_px;
+                        self.orbit.pan[1] += dy * per_px;
+                    }
                 }
                 self.cursor = Some((position.x, position.y));
             }
@@ -472,6 +513,8 @@ pub fn run(outcome: Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
         cursor: None,
         times,
         turn_time_s,
+        ui_due: true,
+        panning: false,
     };
     event_loop.run_app(&mut app).map_err(|e| format!("the window's event loop failed: {e}"))?;
     if let Some(e) = app.error {
@@ -550,7 +593,8 @@ impl PanelState {
     }
 
     fn show(&self, ui: &mut egui::Ui, c: &mut Controls, actions: &mut Vec<Action>) {
-        egui::Panel::right("needlemap-panel").exact_size(PANEL_WIDTH_PX).show(ui, |ui| {
+        let frame = egui::Frame::NONE.inner_margin(egui::Margin::same(8));
+        egui::Panel::right("needlemap-panel").exact_size(PANEL_WIDTH_PX).frame(frame).show(ui, |ui| {
             ui.heading(format!("needlemap: {}", self.scene));
             ui.label(format!("treatment time {:.1} s of {:.1} s, at x{}", self.time_s, self.end_s, self.speed));
             ui.horizontal(|ui| {
@@ -706,8 +750,16 @@ impl PanelState {
 /// Width of the panel, points.
 const PANEL_WIDTH_PX: f32 = 400.0;
 
-/// Draws the panel's last paint jobs over `view`; returns the command buffers
-/// to submit before `encoder`'s.
+/// The part of the window the 3D view fills: left of the panel (all of it
+/// when the window is too narrow for both), pixels.
+fn scene_area(live: &Live, panel: bool) -> [u32; 4] {
+    let (w, h) = (live.config.width, live.config.height);
+    let panel_px = (PANEL_WIDTH_PX * live.egui_ppp).ceil() as u32;
+    if panel && w > panel_px + 200 { [0, 0, w - panel_px, h] } else { [0, 0, w, h] }
+}
+
+/// Draws the panel's last paint jobs over `view`; returns the command
+/// buffers to submit before `encoder`'s.
 fn paint_panel(
     live: &mut Live,
     encoder: &mut wgpu::CommandEncoder,

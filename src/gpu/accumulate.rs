@@ -110,9 +110,25 @@ impl Accumulator {
         counts
     }
 
-    /// Adds `punctures` to the counts already in `counts` (live playback adds
-    /// each frame's new punctures).
+    /// Adds `punctures` to the counts already in `counts`, submitted at once.
     pub fn add(&self, gpu: &Gpu, layout: &Layout, punctures: &[Puncture], counts: &wgpu::Buffer) {
+        let mut encoder =
+            gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("accumulate") });
+        self.encode(gpu, &mut encoder, layout, punctures, counts);
+        gpu.queue.submit([encoder.finish()]);
+    }
+
+    /// Records adding `punctures` to the counts already in `counts` into
+    /// `encoder` (live playback records every zone's new punctures of a frame
+    /// in one submission).
+    pub fn encode(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        layout: &Layout,
+        punctures: &[Puncture],
+        counts: &wgpu::Buffer,
+    ) {
         if punctures.is_empty() {
             return;
         }
@@ -140,7 +156,6 @@ impl Accumulator {
                 wgpu::BindGroupEntry { binding: 2, resource: counts.as_entire_binding() },
             ],
         });
-        let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("accumulate") });
         {
             let mut pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("accumulate"), timestamp_writes: None });
@@ -148,7 +163,6 @@ impl Accumulator {
             pass.set_bind_group(0, &bind, &[]);
             pass.dispatch_workgroups(gx, gy, 1);
         }
-        gpu.queue.submit([encoder.finish()]);
     }
 
     /// `run`, read back to the CPU.

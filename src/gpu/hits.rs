@@ -192,8 +192,15 @@ impl Splatter {
         GpuHits { grid, hits, r2 }
     }
 
-    /// Adds the needle disks of `punctures` to `target`.
+    /// Adds the needle disks of `punctures` to `target`, submitted at once.
     pub fn add(&self, gpu: &Gpu, target: &GpuHits, punctures: &[Puncture]) {
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("hits") });
+        self.encode(gpu, &mut encoder, target, punctures);
+        gpu.queue.submit([encoder.finish()]);
+    }
+
+    /// Records adding the needle disks of `punctures` to `target` into `encoder`.
+    pub fn encode(&self, gpu: &Gpu, encoder: &mut wgpu::CommandEncoder, target: &GpuHits, punctures: &[Puncture]) {
         if punctures.is_empty() {
             return;
         }
@@ -222,7 +229,6 @@ impl Splatter {
                 wgpu::BindGroupEntry { binding: 3, resource: target.hits.as_entire_binding() },
             ],
         });
-        let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("hits") });
         {
             let mut pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("hits"), timestamp_writes: None });
@@ -230,7 +236,6 @@ impl Splatter {
             pass.set_bind_group(0, &bind, &[]);
             pass.dispatch_workgroups(gx, gy, 1);
         }
-        gpu.queue.submit([encoder.finish()]);
     }
 
     /// The hit raster of `punctures` on `grid`, computed on the GPU and read back.

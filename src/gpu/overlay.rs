@@ -1,7 +1,7 @@
 //! The cartridge and its paths over the skin (`shaders/overlay.wgsl`): the
 //! path of every pass, reconstructed from the punctures (their centroid in
 //! short time bins, broken at turns and jumps), and the cartridge body at its
-//! pose at the playback time: a pen as its tip and barrel along the skin's
+//! pose at the playback time: a pen cartridge as its tip and body along the skin's
 //! normal, a roller as its drum lying across the lane.
 
 use super::Gpu;
@@ -200,9 +200,10 @@ fn cylinder(out: &mut Vec<OverlayVertex>, base: Vec3, axis: Vec3, len: f64, radi
     }
 }
 
-/// The cartridge's body at `pose`, as translucent triangles: a pen's tip
-/// (as wide as its needle footprint) and barrel along the normal, with the
-/// footprint marked red at the skin; a roller's drum across the lane.
+/// The cartridge's body at `pose`, as translucent triangles: a pen
+/// cartridge's tip (as wide as its needle footprint) and body along the
+/// normal, with the footprint marked red at the skin; a roller's drum across
+/// the lane, with its handle.
 pub fn cartridge_body(cart: &Cartridge, pose: &Pose) -> Vec<OverlayVertex> {
     let mut out = Vec::new();
     let (n, h) = (pose.normal, pose.heading);
@@ -210,8 +211,8 @@ pub fn cartridge_body(cart: &Cartridge, pose: &Pose) -> Vec<OverlayVertex> {
         Drive::Pen { .. } => {
             let tip_r = cart.reach_mm() + 1.5;
             cylinder(&mut out, pose.pos + n * 0.6, n, 0.4, cart.reach_mm() + 0.3, [0.85, 0.05, 0.2, 0.55]);
-            cylinder(&mut out, pose.pos + n * 1.0, n, 12.0, tip_r, [0.55, 0.65, 0.8, 0.35]);
-            cylinder(&mut out, pose.pos + n * 13.0, n, 45.0, tip_r.max(6.0) + 2.0, [0.3, 0.35, 0.45, 0.35]);
+            cylinder(&mut out, pose.pos + n * 1.0, n, 8.0, tip_r, [0.55, 0.65, 0.8, 0.35]);
+            cylinder(&mut out, pose.pos + n * 9.0, n, 14.0, tip_r + 1.5, [0.3, 0.35, 0.45, 0.3]);
         }
         Drive::Roller { circumference_mm, axial_mm, .. } => {
             let radius = circumference_mm / std::f64::consts::TAU;
@@ -227,12 +228,17 @@ pub fn cartridge_body(cart: &Cartridge, pose: &Pose) -> Vec<OverlayVertex> {
     out
 }
 
-/// The paths as a line list, lifted off the skin, in a colour per pass.
-fn path_lines(paths: &[PassPath]) -> Vec<OverlayVertex> {
+/// The paths as a line list, lifted off the skin, in a colour per pass, in
+/// the order the passes start; and for each pass its start time and the
+/// number of vertices up to its end (so only the passes begun are drawn).
+fn path_lines(paths: &[PassPath]) -> (Vec<OverlayVertex>, Vec<(f64, u32)>) {
     const COLOURS: [[f32; 4]; 4] =
         [[0.0, 0.25, 0.9, 0.9], [0.9, 0.35, 0.0, 0.9], [0.0, 0.6, 0.3, 0.9], [0.6, 0.0, 0.7, 0.9]];
+    let mut order: Vec<&PassPath> = paths.iter().collect();
+    order.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     let mut out = Vec::new();
-    for p in paths {
+    let mut ends = Vec::new();
+    for p in order {
         let colour = COLOURS[p.pass % COLOURS.len()];
         for run in &p.runs {
             for w in run.windows(2) {
@@ -242,8 +248,9 @@ fn path_lines(paths: &[PassPath]) -> Vec<OverlayVertex> {
                 }
             }
         }
+        ends.push((p.start_s, out.len() as u32));
     }
-    out
+    (out, ends)
 }
 
 /// Room for the cartridge body's vertices.
@@ -256,7 +263,11 @@ pub struct Overlay {
     playback: wgpu::Buffer,
     bind: wgpu::BindGroup,
     paths: Vec<PassPath>,
-    path_vertices: Option<(wgpu::Buffer, u32)>,
+    path_vertices: Option<wgpu::Buffer>,
+    /// Per pass in start order: its start time and the path vertices up to its end.
+    path_ends: Vec<(f64, u32)>,
+    /// Path vertices of the passes begun by the playback time.
+    path_shown: u32,
     body: wgpu::Buffer,
     body_count: u32,
     cartridge: Cartridge,
@@ -324,14 +335,13 @@ impl Overlay {
             entries: &[wgpu::BindGroupEntry { binding: 0, resource: playback.as_entire_binding() }],
         });
         let paths = pass_paths(o, centre);
-        let lines_data = path_lines(&paths);
+        let (lines_data, path_ends) = path_lines(&paths);
         let path_vertices = (!lines_data.is_empty()).then(|| {
-            let buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("paths"),
                 contents: bytemuck::cast_slice(&lines_data),
                 usage: wgpu::BufferUsages::VERTEX,
-            });
-            (buffer, lines_data.len() as u32)
+            })
         });
         let body = d.create_buffer(&wgpu::BufferDescriptor {
             label: Some("cartridge"),
@@ -346,6 +356,8 @@ impl Overlay {
             bind,
             paths,
             path_vertices,
+            path_ends,
+            path_shown: 0,
             body,
             body_count: 0,
             cartridge: o.scene.cartridge.clone(),
@@ -355,6 +367,7 @@ impl Overlay {
     /// Moves the playback to `t_s`: which paths show, and where the cartridge is.
     pub fn set_time(&mut self, gpu: &Gpu, t_s: f64) {
         gpu.queue.write_buffer(&self.playback, 0, bytemuck::cast_slice(&[t_s as f32, 0.0, 0.0, 0.0]));
+        self.path_shown = self.path_ends.iter().take_while(|(start, _)| *start <= t_s).last().map_or(0, |e| e.1);
         let body = pose_at(&self.paths, t_s).map(|pose| cartridge_body(&self.cartridge, &pose)).unwrap_or_default();
         let body = &body[..body.len().min(BODY_CAPACITY)];
         if !body.is_empty() {
@@ -372,10 +385,10 @@ impl Overlay {
     pub fn draw(&self, pass: &mut wgpu::RenderPass, camera: &wgpu::BindGroup, show_body: bool) {
         pass.set_bind_group(0, camera, &[]);
         pass.set_bind_group(1, &self.bind, &[]);
-        if let Some((buffer, count)) = &self.path_vertices {
+        if let Some(buffer) = self.path_vertices.as_ref().filter(|_| self.path_shown > 0) {
             pass.set_pipeline(&self.lines);
             pass.set_vertex_buffer(0, buffer.slice(..));
-            pass.draw(0..*count, 0..1);
+            pass.draw(0..self.path_shown, 0..1);
         }
         if show_body && self.body_count > 0 {
             pass.set_pipeline(&self.triangles);

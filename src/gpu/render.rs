@@ -136,6 +136,9 @@ pub struct Orbit {
     pub yaw_deg: f64,
     pub pitch_deg: f64,
     pub zoom: f64,
+    /// Where the camera looks, moved from the zones' centre across the view
+    /// (right, up), in units of the zones' bounding radius.
+    pub pan: [f64; 2],
 }
 
 impl Orbit {
@@ -145,7 +148,7 @@ impl Orbit {
             View::Left => 90.0,
             View::Right => -90.0,
         };
-        Orbit { yaw_deg, pitch_deg: 0.0, zoom: 1.0 }
+        Orbit { yaw_deg, pitch_deg: 0.0, zoom: 1.0, pan: [0.0, 0.0] }
     }
 }
 
@@ -158,6 +161,9 @@ fn camera(bounds: (Vec3, Vec3), orbit: Orbit, aspect: f64) -> CameraUniform {
     let distance = radius / fit * 1.05 / orbit.zoom.clamp(0.1, 20.0);
     let (yaw, pitch) = (orbit.yaw_deg.to_radians(), orbit.pitch_deg.clamp(-85.0, 85.0).to_radians());
     let dir = Vec3::new(yaw.sin() * pitch.cos(), pitch.sin(), yaw.cos() * pitch.cos());
+    let right = Vec3::y().cross(&dir).normalize();
+    let up = dir.cross(&right);
+    let centre = centre + (right * orbit.pan[0] + up * orbit.pan[1]) * radius;
     let eye = centre + dir * distance;
     let look = Matrix4::look_at_rh(&Point3::from(eye), &Point3::from(centre), &Vec3::y());
     let proj =
@@ -554,27 +560,28 @@ impl Renderer {
     /// last call are added on the GPU (all again when time goes back).
     pub fn set_time(&mut self, gpu: &Gpu, o: &Outcome, t_s: f64) {
         let rewind = t_s < self.time_s;
+        // Every zone's work in one submission.
+        let mut e = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("playback") });
         for (z, zone) in self.zones.iter_mut().enumerate() {
             let punctures = &o.simulation.zones[z].punctures;
             if rewind {
-                let mut e =
-                    gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rewind") });
                 e.clear_buffer(&zone.counts, 0, None);
                 if let Some(h) = &zone.hits {
                     e.clear_buffer(&h.hits, 0, None);
                 }
-                gpu.queue.submit([e.finish()]);
                 zone.counted = 0;
             }
             let upto = punctures.partition_point(|p| (p.t_s as f64) <= t_s);
             if upto > zone.counted {
-                self.accumulator.add(gpu, &o.fields[z].layout, &punctures[zone.counted..upto], &zone.counts);
+                let new = &punctures[zone.counted..upto];
+                self.accumulator.encode(gpu, &mut e, &o.fields[z].layout, new, &zone.counts);
                 if let Some(h) = &zone.hits {
-                    self.splatter.add(gpu, h, &punctures[zone.counted..upto]);
+                    self.splatter.encode(gpu, &mut e, h, new);
                 }
                 zone.counted = upto;
             }
         }
+        gpu.queue.submit([e.finish()]);
         self.overlay.set_time(gpu, t_s);
         self.time_s = t_s;
     }
@@ -641,7 +648,9 @@ impl Renderer {
         self.zones.iter().map(|z| z.counted).collect()
     }
 
-    /// Draws the zones into `target` (with a depth buffer of `DEPTH_FORMAT`).
+    /// Draws the zones into `target` (with a depth buffer of `DEPTH_FORMAT`),
+    /// clearing it white; the 3D view fills `area_px` (x, y, width, height;
+    /// e.g. the part of a window beside its panel).
     pub fn draw(
         &self,
         gpu: &Gpu,
@@ -649,9 +658,10 @@ impl Renderer {
         target: &wgpu::TextureView,
         depth: &wgpu::TextureView,
         orbit: Orbit,
-        size_px: (u32, u32),
+        area_px: [u32; 4],
     ) {
-        let aspect = size_px.0 as f64 / size_px.1.max(1) as f64;
+        let size_px = (area_px[2].max(1), area_px[3].max(1));
+        let aspect = size_px.0 as f64 / size_px.1 as f64;
         gpu.queue.write_buffer(&self.camera_buffer, 0, bytemuck::bytes_of(&camera(self.bounds, orbit, aspect)));
         gpu.queue.write_buffer(
             &self.viewport_buffer,
@@ -675,6 +685,8 @@ impl Renderer {
             occlusion_query_set: None,
             multiview_mask: None,
         });
+        let [x, y, w, h] = area_px.map(|v| v as f32);
+        pass.set_viewport(x, y, w.max(1.0), h.max(1.0), 0.0, 1.0);
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.camera_bind, &[]);
         for zone in self.zones.iter().filter(|z| z.index_count > 0) {
@@ -787,7 +799,7 @@ pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, Str
         &target.create_view(&Default::default()),
         &depth.create_view(&Default::default()),
         Orbit::from_view(cfg.view),
-        (cfg.width, cfg.height),
+        [0, 0, cfg.width, cfg.height],
     );
     read_texture(gpu, encoder, &target, cfg.width, cfg.height)
 }

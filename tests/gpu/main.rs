@@ -168,7 +168,14 @@ fn mid_treatment_the_cartridge_and_the_pass_paths_are_drawn_over_the_skin() {
         let depth = depth_texture(&gpu, w, h);
         let mut e = gpu.device.create_command_encoder(&Default::default());
         let view = target.create_view(&Default::default());
-        r.draw(&gpu, &mut e, &view, &depth.create_view(&Default::default()), Orbit::from_view(View::Front), (w, h));
+        r.draw(
+            &gpu,
+            &mut e,
+            &view,
+            &depth.create_view(&Default::default()),
+            Orbit::from_view(View::Front),
+            [0, 0, w, h],
+        );
         (read_texture(&gpu, e, &target, w, h).unwrap(), r.cartridge_pose())
     };
     let (with, pose) = frame(true);
@@ -176,7 +183,7 @@ fn mid_treatment_the_cartridge_and_the_pass_paths_are_drawn_over_the_skin() {
     let pose = pose.expect("the cartridge is on the forehead mid-pass");
     assert!(pose.normal.z > 0.5, "the forehead faces the front view: {:?}", pose.normal);
     let changed = with.chunks_exact(4).zip(without.chunks_exact(4)).filter(|(a, b)| a != b).count();
-    // The pen's tip and barrel (several mm across, seen end-on) and the lanes of the passes.
+    // The cartridge (several mm across, seen end-on) and the lanes of the passes.
     assert!(changed > 2000, "only {changed} pixels show the cartridge and the paths");
     save(&image::RgbaImage::from_raw(w, h, with).unwrap(), "full-face-mid-forehead.png");
 }
@@ -262,9 +269,21 @@ fn the_window_plays_the_treatment_under_xvfb_and_the_heatmap_grows() {
     assert_eq!(late.get_pixel(2, 2).0[..3], [255, 255, 255], "background");
     let colours: std::collections::HashSet<[u8; 4]> = late.pixels().map(|p| p.0).collect();
     assert!(colours.len() > 200, "only {} colours: not a heatmap on skin", colours.len());
-    // The panel is drawn on the right: dark, with its figures.
-    let panel_dark = (700..1000).filter(|&x| late.get_pixel(x, 300).0[0] < 80).count();
-    assert!(panel_dark > 150, "the panel is missing ({panel_dark} dark pixels across its row)");
+    // The panel is drawn on the right (its last 400 px): light, with dark
+    // text (its figures) and none of the heatmap's colours; the 3D view is
+    // beside it, not under it.
+    let panel = (610..1000).flat_map(|x| (0..560).map(move |y| (x, y)));
+    let text = panel.clone().filter(|&(x, y)| late.get_pixel(x, y).0[..3].iter().all(|&c| c < 90)).count();
+    assert!(text > 1200, "the panel is missing (only {text} dark text pixels)");
+    // (Below the panel's colorbar.)
+    let skin = panel
+        .filter(|&(_, y)| y > 180)
+        .filter(|&(x, y)| {
+            let [r, g, ..] = late.get_pixel(x, y).0;
+            g as i32 > r as i32 + 40
+        })
+        .count();
+    assert!(skin < 2000, "{skin} heatmap-coloured pixels under the panel");
     // Viridis grows from dark violet towards green as punctures accumulate.
     let green =
         |img: &image::RgbaImage| img.pixels().filter(|p| p.0[1] > 90 && p.0[1] > p.0[0] && p.0[0] < 200).count();
@@ -274,6 +293,25 @@ fn the_window_plays_the_treatment_under_xvfb_and_the_heatmap_grows() {
         green(&early),
         green(&late)
     );
+}
+
+#[test]
+fn the_window_shows_the_hit_layer_over_the_whole_width_without_the_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hits.png");
+    let scene = format!("{}/scenes/cheek.toml", env!("CARGO_MANIFEST_DIR"));
+    let args = ["--layer", "hits", "--no-panel", "--frames", "30", "--step-s", "10", "--size", "800x450"];
+    let o = view_under_xvfb(&[&[scene.as_str()][..], &args, &["--screenshot", path.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "view failed: {}", String::from_utf8_lossy(&o.stderr));
+    let img = image::open(&path).unwrap().to_rgba8();
+    save(&img, "view-hits-no-panel.png");
+    // The hit classes' oranges and dark red (1, 2, 3+ disks), centred in the window.
+    let hit = |p: &image::Rgba<u8>| p.0[0] > 150 && p.0[0] as i32 > p.0[2] as i32 + 60;
+    let (left, right) = img
+        .enumerate_pixels()
+        .filter(|(_, _, p)| hit(p))
+        .fold((0, 0), |(l, r), (x, _, _)| if x < 400 { (l + 1, r) } else { (l, r + 1) });
+    assert!(left > 5000 && right > 5000, "hit colours left {left}, right {right}: not centred across the window");
 }
 
 #[test]
