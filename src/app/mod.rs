@@ -2,6 +2,8 @@
 //! call -> files and a summary. Thin on purpose: every figure comes from
 //! `crate::core`.
 
+pub mod charts;
+pub mod compare;
 pub mod output;
 pub mod plot;
 #[cfg(feature = "gpu")]
@@ -51,11 +53,104 @@ pub enum Command {
         #[arg(long)]
         render: bool,
     },
-    /// Validate a scene without running it.
+    /// Validate a scene (or a strategies file) without running it.
     Check {
         scene: PathBuf,
         #[arg(long, default_value_t = core::pattern::DEFAULT_MAX_MEMORY_BYTES >> 20)]
         max_memory_mb: u64,
+    },
+    /// Compare strategies on the same zone(s) and seeds: every metric as a
+    /// mean with a confidence interval, ranked by an objective; writes
+    /// compare.md, compare.csv, compare.json, compare.png, compare-time.png.
+    Compare {
+        /// One strategies file (a `base` scene and [[strategy]] variations),
+        /// or several scene files (one strategy each).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Monte-Carlo seeds per strategy [default: the file's, else 20].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        seeds: Option<u32>,
+        /// The first seed [default: the file's, else the (base) scene's].
+        #[arg(long)]
+        first_seed: Option<u64>,
+        /// Compare only these zones (repeat for several).
+        #[arg(long)]
+        zone: Vec<String>,
+        /// What ranks strategies.
+        #[arg(long, value_enum, default_value_t = ObjectiveArg::Time)]
+        objective: ObjectiveArg,
+        /// Bound on the share of area under the target band (0 to 1), met
+        /// with the --confidence.
+        #[arg(long, default_value_t = 0.1, value_parser = parse_fraction)]
+        max_under: f64,
+        /// Confidence of intervals and bounds (0.5 to 0.999).
+        #[arg(long, default_value_t = 0.95, value_parser = parse_confidence)]
+        confidence: f64,
+        /// Output folder.
+        #[arg(long, default_value = "out/compare")]
+        out: PathBuf,
+        /// Worker threads [default: all cores].
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
+    },
+    /// The figures after each pass of a scene's plan (coverage, density, CV,
+    /// under / over), over seeds: the marginal gain of one more pass.
+    Passes {
+        scene: PathBuf,
+        /// Monte-Carlo seeds.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        seeds: u32,
+        /// The first seed [default: the scene's].
+        #[arg(long)]
+        first_seed: Option<u64>,
+        /// Confidence of the intervals (0.5 to 0.999).
+        #[arg(long, default_value_t = 0.95, value_parser = parse_confidence)]
+        confidence: f64,
+        /// Output folder.
+        #[arg(long, default_value = "out/passes")]
+        out: PathBuf,
+        /// Worker threads [default: all cores].
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
+    },
+    /// Per zone, the fewest passes (and their direction order) that reach the
+    /// target band with the asked confidence; writes the plan as a new scene
+    /// (tuned.toml) with an explanation (tune.md, tune.json).
+    Tune {
+        scene: PathBuf,
+        /// Tune only these zones (repeat for several) [default: all].
+        #[arg(long)]
+        zone: Vec<String>,
+        /// The band, LO..HI punctures/cm2 [default: each zone's target].
+        #[arg(long, value_parser = parse_range, value_name = "LO..HI")]
+        target: Option<[f64; 2]>,
+        /// Largest share of the zone under the band (0 to 1), met with --confidence.
+        #[arg(long, default_value_t = 0.1, value_parser = parse_fraction)]
+        max_under: f64,
+        /// Largest mean share of the zone over the band (0 to 1).
+        #[arg(long, default_value_t = 0.25, value_parser = parse_fraction)]
+        max_over: f64,
+        /// Confidence of the under-band bound (0.5 to 0.999).
+        #[arg(long, default_value_t = 0.95, value_parser = parse_confidence)]
+        confidence: f64,
+        /// Monte-Carlo seeds per plan (from the scene's seed).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+        seeds: u32,
+        /// The most passes tried.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+        max_passes: u32,
+        /// Longest mean treatment time per zone, s.
+        #[arg(long)]
+        max_time: Option<f64>,
+        /// Largest mean overlap fraction (0 to 1).
+        #[arg(long, value_parser = parse_fraction)]
+        max_overlap: Option<f64>,
+        /// Output folder.
+        #[arg(long, default_value = "out/tune")]
+        out: PathBuf,
+        /// Worker threads [default: all cores].
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
     },
     /// List the cartridge presets.
     Presets,
@@ -242,6 +337,44 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     }
 }
 
+/// What ranks strategies in `compare`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ObjectiveArg {
+    /// Least treatment time with the under-target share within --max-under.
+    Time,
+    /// Most area covered.
+    Coverage,
+    /// Most uniform density (least CV).
+    Uniformity,
+    /// Least area under the target band.
+    Under,
+    /// Most area within the target band.
+    InBand,
+}
+
+impl ObjectiveArg {
+    fn objective(self) -> core::compare::Objective {
+        use core::compare::Objective;
+        match self {
+            ObjectiveArg::Time => Objective::Time,
+            ObjectiveArg::Coverage => Objective::Coverage,
+            ObjectiveArg::Uniformity => Objective::Uniformity,
+            ObjectiveArg::Under => Objective::Under,
+            ObjectiveArg::InBand => Objective::InBand,
+        }
+    }
+}
+
+/// A share from 0 to 1.
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    s.parse::<f64>().ok().filter(|x| (0.0..=1.0).contains(x)).ok_or_else(|| "give a number from 0 to 1".into())
+}
+
+/// A confidence level from 0.5 to 0.999.
+fn parse_confidence(s: &str) -> Result<f64, String> {
+    s.parse::<f64>().ok().filter(|x| (0.5..=0.999).contains(x)).ok_or_else(|| "give a number from 0.5 to 0.999".into())
+}
+
 /// `1500..3000` -> [1500, 3000]: finite, 0 <= LO < HI.
 pub fn parse_range(s: &str) -> Result<[f64; 2], String> {
     let (lo, hi) = s.split_once("..").ok_or("give LO..HI, e.g. 1500..3000")?;
@@ -264,7 +397,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
-fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
+pub(crate) fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
     Failure { code: 2, error: e.into() }
 }
 
@@ -297,7 +430,7 @@ pub fn main() -> ExitCode {
 pub const MAX_MESH_FILE_BYTES: u64 = 256 << 20;
 
 /// Reads a file named in a scene, relative to the scene's folder.
-fn read_beside(scene: &Path, name: &str) -> Result<String, String> {
+pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<String, String> {
     let path = scene.parent().unwrap_or(Path::new(".")).join(name);
     let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.len() > MAX_MESH_FILE_BYTES {
@@ -320,6 +453,54 @@ pub fn load_scene(path: &Path) -> Result<Scene, Failure> {
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Compare { files, seeds, first_seed, zone, objective, max_under, confidence, out, threads } => {
+            compare::set_threads(threads)?;
+            let settings = compare::CompareSettings {
+                seeds,
+                first_seed,
+                out,
+                objective: objective.objective(),
+                max_under,
+                confidence,
+            };
+            compare::compare(&files, (!zone.is_empty()).then_some(&zone[..]), &settings)
+        }
+        Command::Tune {
+            scene,
+            zone,
+            target,
+            max_under,
+            max_over,
+            confidence,
+            seeds,
+            max_passes,
+            max_time,
+            max_overlap,
+            out,
+            threads,
+        } => {
+            if let Some(t) = max_time.filter(|t| !(t.is_finite() && *t > 0.0)) {
+                return Err(bad_input(anyhow::anyhow!("--max-time {t}: give a number of seconds > 0")));
+            }
+            compare::set_threads(threads)?;
+            let args = compare::TuneArgs {
+                zones: zone,
+                target,
+                max_under,
+                max_over,
+                confidence,
+                seeds,
+                max_passes,
+                max_time_s: max_time,
+                max_overlap,
+                out,
+            };
+            compare::tune(&scene, &args)
+        }
+        Command::Passes { scene, seeds, first_seed, confidence, out, threads } => {
+            compare::set_threads(threads)?;
+            compare::passes(&scene, seeds, first_seed, &out, confidence)
+        }
         Command::Presets => {
             println!("{:<12} {:<90} source", "preset", "description");
             for p in cartridge::PRESETS {
@@ -429,6 +610,23 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Check { scene, max_memory_mb } => {
+            let text = std::fs::read_to_string(&scene)
+                .map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", scene.display())))?;
+            if core::strategy::is_strategy_file(&text) {
+                let loaded = compare::load_strategies(std::slice::from_ref(&scene), None)?;
+                let opts = RunOptions { max_memory_bytes: max_memory_mb << 20 };
+                for s in &loaded.strategies {
+                    core::plan_checked(&s.scene, &opts)
+                        .map_err(|e| bad_input(anyhow::anyhow!("strategy `{}`: {e}", s.name)))?;
+                }
+                println!(
+                    "{}: ok: strategies file, {} strategies on {} zone(s)",
+                    scene.display(),
+                    loaded.strategies.len(),
+                    loaded.strategies[0].scene.zones.len()
+                );
+                return Ok(());
+            }
             let s = load_scene(&scene)?;
             let (plan, est) =
                 core::plan_checked(&s, &RunOptions { max_memory_bytes: max_memory_mb << 20 }).map_err(bad_input)?;

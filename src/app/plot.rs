@@ -14,7 +14,7 @@ use std::sync::Once;
 
 type DrawResult<T> = Result<T, Box<dyn Error>>;
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 /// Width of the map part of a panel, px.
 const MAP_PX: f64 = 760.0;
 /// Largest height of a map, px.
@@ -37,7 +37,7 @@ const AVOID_FILL: RGBColor = RGBColor(200, 200, 210);
 const AVOID_LINE: RGBColor = RGBColor(120, 0, 160);
 const VIOLATION: RGBColor = RGBColor(230, 0, 126);
 
-fn register_fonts() {
+pub(crate) fn register_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Ubuntu Light (in egui's default fonts) has the Latin-1 glyphs we use (², –).

@@ -77,13 +77,13 @@ struct Controls {
     range_per_cm2: [f64; 2],
 }
 
-/// Pass patterns the panel can apply to every zone (angles, degrees).
-const PATTERN_SETS: &[(&str, &[f64])] = &[
+/// Pass patterns the panel can apply to every zone.
+const PATTERN_SETS: &[(&str, &[&str])] = &[
     ("as in the scene", &[]),
-    ("H", &[0.0]),
-    ("H + V", &[0.0, 90.0]),
-    ("H + V + D", &[0.0, 90.0, 45.0]),
-    ("H + V + D + AD", &[0.0, 90.0, 45.0, 135.0]),
+    ("H", &["horizontal"]),
+    ("H + V", &["horizontal", "vertical"]),
+    ("H + V + D", &["horizontal", "vertical", "diagonal"]),
+    ("H + V + D + AD", &["horizontal", "vertical", "diagonal", "anti-diagonal"]),
 ];
 
 struct App {
@@ -819,7 +819,13 @@ impl App {
 
     /// Applies the panel's controls to the scene and runs it again.
     fn rerun(&mut self) {
-        let Some(scene) = rebuilt_scene(&self.outcome.scene, &self.controls) else { return };
+        let scene = match rebuilt_scene(&self.outcome.scene, &self.controls) {
+            Ok(s) => s,
+            Err(e) => {
+                self.controls.message = Some(format!("not run: {e}"));
+                return;
+            }
+        };
         let t0 = Instant::now();
         match crate::core::run(&scene, &crate::core::RunOptions::default()) {
             Ok(outcome) => {
@@ -854,53 +860,18 @@ fn puncture_times(outcome: &Outcome) -> Vec<f64> {
 }
 
 /// The scene with the panel's controls applied: cartridge preset, glide
-/// speed, lane spacing, and (unless "as in the scene") the same lane passes
-/// in every zone. `None` for an unknown preset.
-fn rebuilt_scene(scene: &crate::core::scene::Scene, c: &Controls) -> Option<crate::core::scene::Scene> {
-    use crate::core::scene::PassKind;
-    let mut scene = scene.clone();
-    let mut cart = crate::core::cartridge::preset(&c.preset)?;
-    cart.depth_mm = scene.cartridge.depth_mm;
-    let rate = cart.rate_hz();
-    scene.cartridge = cart;
-    scene.hand.speed_mm_s = c.speed_mm_s;
-    let angles = PATTERN_SETS[c.patterns].1;
-    for zone in &mut scene.zones {
-        let template = zone.passes[0].clone();
-        if !angles.is_empty() {
-            zone.passes = angles
-                .iter()
-                .map(|&a| crate::core::scene::Pass {
-                    label: match a as i64 {
-                        0 => "horizontal".into(),
-                        90 => "vertical".into(),
-                        45 => "diagonal".into(),
-                        135 => "anti-diagonal".into(),
-                        _ => format!("angle {a}"),
-                    },
-                    kind: PassKind::Lanes {
-                        angle_deg: a,
-                        lane_spacing_mm: c.lane_spacing_mm,
-                        repeats: 1,
-                        stagger: false,
-                    },
-                    ..template.clone()
-                })
-                .collect();
-        }
-        for pass in &mut zone.passes {
-            pass.speed_mm_s = c.speed_mm_s;
-            pass.rate_hz = rate;
-            if let PassKind::Lanes { lane_spacing_mm, .. } = &mut pass.kind {
-                *lane_spacing_mm = c.lane_spacing_mm;
-            }
-        }
-        // A roller cannot stamp at random.
-        if scene.cartridge.is_roller() {
-            zone.passes.retain(|p| !matches!(p.kind, PassKind::Random { .. }));
-        }
+/// speed, lane spacing, and (unless "as in the scene") the same passes in
+/// every zone.
+fn rebuilt_scene(scene: &crate::core::scene::Scene, c: &Controls) -> Result<crate::core::scene::Scene, String> {
+    let patterns = PATTERN_SETS[c.patterns].1;
+    crate::core::strategy::Variation {
+        cartridge: Some(c.preset.clone()),
+        speed_mm_s: Some(c.speed_mm_s),
+        lane_spacing_mm: Some(c.lane_spacing_mm),
+        patterns: (!patterns.is_empty()).then(|| patterns.iter().map(|p| p.to_string()).collect()),
+        ..Default::default()
     }
-    Some(scene)
+    .apply(scene, None)
 }
 
 #[cfg(test)]
@@ -939,6 +910,7 @@ mod tests {
         let roller = Controls { preset: "roller-192".into(), ..c };
         let s = rebuilt_scene(&scene, &roller).unwrap();
         assert!(s.zones[0].passes.iter().all(|p| p.rate_hz.is_none()));
-        assert!(rebuilt_scene(&scene, &Controls { preset: "pen-99".into(), ..roller }).is_none());
+        let unknown = rebuilt_scene(&scene, &Controls { preset: "pen-99".into(), ..roller }).unwrap_err();
+        assert!(unknown.contains("not a cartridge preset"), "{unknown}");
     }
 }

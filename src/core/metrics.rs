@@ -132,8 +132,11 @@ const MASKS: [[u8; SPLAT_LANES]; SPLAT_LANES + 1] = {
 };
 
 /// Sub-cell positions of a disk centre, per axis, for which disk shapes are
-/// tabulated: the centre is taken at the middle of its 1/16 of a raster cell
-/// (an unbiased shift of at most h/32, far below the raster's own resolution).
+/// tabulated: the centre is taken at the middle of its 1/16 of a raster cell.
+/// Taking the middle biases the tabulated disks' mean area (0.19 % too large
+/// at r = 4 cells, which showed as a coverage 7e-4 above the Boolean law in
+/// tests/engine/strategies.rs), so each table's radius is calibrated: see
+/// [`DiskTable::calibrated`].
 const PHASES: usize = 16;
 
 /// The raster rows of a needle disk for every sub-cell centre position:
@@ -146,6 +149,37 @@ struct DiskTable {
 }
 
 impl DiskTable {
+    /// The table for true radius `rc` (raster cells) whose disks, averaged
+    /// over the tabulated centre positions, cover pi rc^2 cells (within half
+    /// a cell in 256 positions: 4e-5 of the area at rc = 4): its own radius
+    /// is moved by a small fraction of a cell (found by bisection; the mean
+    /// area only grows with the radius). Built once per radius per process.
+    fn calibrated(rc: f64) -> std::sync::Arc<DiskTable> {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex, OnceLock};
+        static CACHE: OnceLock<Mutex<HashMap<u64, Arc<DiskTable>>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(t) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&rc.to_bits()) {
+            return t.clone();
+        }
+        let want = std::f64::consts::PI * rc * rc;
+        let (mut lo, mut hi) = (rc * 0.97 - 0.05, rc * 1.03 + 0.05);
+        for _ in 0..24 {
+            let mid = (lo + hi) / 2.0;
+            if DiskTable::new(mid).mean_cells() < want { lo = mid } else { hi = mid }
+        }
+        // The mean steps at `hi`: take whichever side is nearer the area.
+        let (a, b) = (DiskTable::new(lo), DiskTable::new(hi));
+        let table = Arc::new(if (a.mean_cells() - want).abs() <= (b.mean_cells() - want).abs() { a } else { b });
+        cache.lock().unwrap_or_else(|e| e.into_inner()).insert(rc.to_bits(), table.clone());
+        table
+    }
+
+    /// Cells of a disk, averaged over the tabulated centre positions.
+    fn mean_cells(&self) -> f64 {
+        self.spans.iter().map(|&(_, n)| n as f64).sum::<f64>() / (PHASES * PHASES) as f64
+    }
+
     fn new(rc: f64) -> DiskTable {
         let reach = rc.ceil() as i64 + 1;
         let rows = (2 * reach + 1) as usize;
@@ -189,12 +223,12 @@ pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f
     let (nu, nv, stride, h, o) =
         (layout.raster_u(), layout.raster_v(), layout.raster_stride(), layout.h_mm, layout.origin_mm);
     // One disk table per chart radius met; each analysis cell names its table.
-    let mut tables: Vec<DiskTable> = Vec::new();
+    let mut tables: Vec<std::sync::Arc<DiskTable>> = Vec::new();
     let mut keys: std::collections::BTreeMap<u32, u16> = std::collections::BTreeMap::new();
     let mut table_of = |factor: f64| -> u16 {
         let key = (factor * 256.0).round().max(1.0) as u32;
         *keys.entry(key).or_insert_with(|| {
-            tables.push(DiskTable::new(r_mm / h * key as f64 / 256.0));
+            tables.push(DiskTable::calibrated(r_mm / h * key as f64 / 256.0));
             (tables.len() - 1) as u16
         })
     };
@@ -210,28 +244,43 @@ pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f
     let bands = nv.div_ceil(band_rows);
     let sub = layout.sub as i64;
     // Base cell, sub-cell phase and disk table of a puncture.
-    let locate = |p: &Puncture| -> (i64, i64, usize, &DiskTable) {
+    let locate = |p: &Puncture| -> (i64, i64, usize, usize) {
         let (fx, fy) = ((p.u_mm as f64 - o.x) / h, (p.v_mm as f64 - o.y) / h);
         let (bx, by) = (floor_i(fx), floor_i(fy));
         let qu = (((fx - bx as f64) * PHASES as f64) as usize).min(PHASES - 1);
         let qv = (((fy - by as f64) * PHASES as f64) as usize).min(PHASES - 1);
         let table = if cell_table.is_empty() {
-            &tables[0]
+            0
         } else {
             let cu = (bx / sub).clamp(0, layout.cells_u as i64 - 1) as usize;
             let cv = (by / sub).clamp(0, layout.cells_v as i64 - 1) as usize;
-            &tables[cell_table[cv * layout.cells_u + cu] as usize]
+            cell_table[cv * layout.cells_u + cu] as usize
         };
-        (bx, by, (qv * PHASES + qu) * table.rows(), table)
+        (bx, by, (qv * PHASES + qu) * tables[table].rows(), table)
     };
-    let band_range = |p: &Puncture| -> Option<(usize, usize)> {
-        let (_, by, _, _) = locate(p);
+    // Each puncture located once (the float work is most of a splat's cost).
+    // Packed small (16 bytes): base cell (within i32 as the raster is), table row, table.
+    let located: Vec<(i32, i32, u32, u32)> = punctures
+        .par_iter()
+        .with_min_len(8192)
+        .map(|p| {
+            let (bx, by, at, table) = locate(p);
+            (
+                bx.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                by.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                at as u32,
+                table as u32,
+            )
+        })
+        .collect();
+    let band_range = |&(_, by, _, _): &(i32, i32, u32, u32)| -> Option<(usize, usize)> {
+        let by = by as i64;
         let (j0, j1) = ((by - reach).max(0), (by + reach).min(nv as i64 - 1));
         (j1 >= j0).then(|| (j0 as usize / band_rows, j1 as usize / band_rows))
     };
     // Bucket puncture indices by band (a disk may touch two bands).
     let mut counts = vec![0u32; bands + 1];
-    for p in punctures {
+    for p in &located {
         if let Some((b0, b1)) = band_range(p) {
             for b in b0..=b1 {
                 counts[b + 1] += 1;
@@ -243,7 +292,7 @@ pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f
     }
     let mut fill = counts.clone();
     let mut bucket = vec![0u32; counts[bands] as usize];
-    for (idx, p) in punctures.iter().enumerate() {
+    for (idx, p) in located.iter().enumerate() {
         if let Some((b0, b1)) = band_range(p) {
             for b in b0..=b1 {
                 bucket[fill[b] as usize] = idx as u32;
@@ -255,7 +304,8 @@ pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f
         let first_row = (b * band_rows) as i64;
         let last_row = first_row + (rows.len() / stride) as i64 - 1;
         for &idx in &bucket[counts[b] as usize..counts[b + 1] as usize] {
-            let (bx, by, at, table) = locate(&punctures[idx as usize]);
+            let (bx, by, at, table) = located[idx as usize];
+            let (bx, by, at, table) = (bx as i64, by as i64, at as usize, &tables[table as usize]);
             let disk = &table.spans[at..at + table.rows()];
             for (k, &(off, n)) in disk.iter().enumerate() {
                 let j = by - table.reach + k as i64;
@@ -369,23 +419,29 @@ pub fn overlap_count(punctures: &[Puncture], d_mm: f64) -> u64 {
     let d = d_mm as f32;
     let gu = (((hi[0] - lo[0]) / d) as usize) + 1;
     let gv = (((hi[1] - lo[1]) / d) as usize) + 1;
-    let cell = |p: &Puncture| -> (usize, usize) {
-        ((((p.u_mm - lo[0]) / d) as usize).min(gu - 1), (((p.v_mm - lo[1]) / d) as usize).min(gv - 1))
+    let cell_at = |x: f32, y: f32| -> (usize, usize) {
+        ((((x - lo[0]) / d) as usize).min(gu - 1), (((y - lo[1]) / d) as usize).min(gv - 1))
     };
+    let cell = |p: &Puncture| cell_at(p.u_mm, p.v_mm);
+    // Bins numbered in 8 x 8 tiles: lanes in any direction fill nearby
+    // slots, so the scattered writes below mostly hit cache.
+    let tiles_u = gu.div_ceil(8);
+    let bins = tiles_u * gv.div_ceil(8) * 64;
+    let idx = |u: usize, v: usize| ((v >> 3) * tiles_u + (u >> 3)) * 64 + ((v & 7) << 3) + (u & 7);
     // Counting sort by bin keeps each bin's list in time order.
-    let mut start = vec![0u32; gu * gv + 1];
+    let mut start = vec![0u32; bins + 1];
     for p in punctures {
         let (u, v) = cell(p);
-        start[v * gu + u + 1] += 1;
+        start[idx(u, v) + 1] += 1;
     }
-    for i in 0..gu * gv {
+    for i in 0..bins {
         start[i + 1] += start[i];
     }
     let mut fill = start.clone();
     let mut binned = vec![(0f32, 0f32, 0u32); punctures.len()];
     for (i, p) in punctures.iter().enumerate() {
         let (u, v) = cell(p);
-        let c = v * gu + u;
+        let c = idx(u, v);
         binned[fill[c] as usize] = (p.u_mm, p.v_mm, i as u32);
         fill[c] += 1;
     }
@@ -408,13 +464,14 @@ pub fn overlap_count(punctures: &[Puncture], d_mm: f64) -> u64 {
         .enumerate()
         .with_min_len(4096)
         .filter(|&(_, &(x, y, i))| {
-            let (u, v) = cell(&punctures[i as usize]);
-            if earlier_within(v * gu + u, i, x, y) {
+            // From the copied position: no load from the time-ordered list.
+            let (u, v) = cell_at(x, y);
+            if earlier_within(idx(u, v), i, x, y) {
                 return true;
             }
             for nv in v.saturating_sub(1)..=(v + 1).min(gv - 1) {
                 for nu in u.saturating_sub(1)..=(u + 1).min(gu - 1) {
-                    if (nu, nv) != (u, v) && earlier_within(nv * gu + nu, i, x, y) {
+                    if (nu, nv) != (u, v) && earlier_within(idx(nu, nv), i, x, y) {
                         return true;
                     }
                 }
@@ -588,6 +645,34 @@ pub struct MeasureConfig {
     pub needle_diameter_mm: f64,
     /// Side of the analysis cells of the density spread, mm.
     pub cell_mm: f64,
+    /// Only the zone's final figures: no coverage after each pass (NaN but
+    /// for the last) and no hit preview for pictures. Comparisons of many
+    /// runs use this; the final figures are the same.
+    pub figures_only: bool,
+}
+
+thread_local! {
+    /// A hit raster kept for the thread's next zone: many runs in a row
+    /// (compare, tune) would otherwise fault in megabytes of fresh pages each.
+    static SPARE_RASTER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A zeroed raster of `len` bytes, reusing the thread's spare one. Taken out
+/// of the slot (not borrowed), so a nested call on the same thread (rayon
+/// work stealing) just allocates.
+fn take_raster(len: usize) -> Vec<u8> {
+    let mut r = SPARE_RASTER.with(|s| s.take());
+    r.clear();
+    r.resize(len, 0);
+    r
+}
+
+/// Keeps `r` for the thread's next zone (the larger of it and the one kept).
+fn give_back_raster(r: Vec<u8>) {
+    SPARE_RASTER.with(|s| {
+        let kept = s.take();
+        s.set(if kept.capacity() > r.capacity() { kept } else { r });
+    });
 }
 
 /// Measures one zone.
@@ -639,15 +724,24 @@ pub fn measure_zone(
     };
     lap(times, "measure: zone raster");
 
-    let mut raster = vec![0u8; layout.raster_cells() as usize];
+    let mut raster = take_raster(layout.raster_cells() as usize);
     let mut passes = Vec::with_capacity(labels.len());
     let mut cumulative = 0u64;
+    if cfg.figures_only {
+        splat(&mut raster, &layout, &run.punctures, r, stretch.as_deref());
+        lap(times, "measure: splat disks");
+    }
     for (pi, label) in labels.iter().enumerate() {
         let range = run.pass_ranges.get(pi).cloned().unwrap_or(0..0);
-        splat(&mut raster, &layout, &run.punctures[range.clone()], r, stretch.as_deref());
-        lap(times, "measure: splat disks");
-        let coverage_after =
-            if pi + 1 < labels.len() { coverage_of(&covered_counts(&raster, &layout, &spans)) } else { f64::NAN };
+        if !cfg.figures_only {
+            splat(&mut raster, &layout, &run.punctures[range.clone()], r, stretch.as_deref());
+            lap(times, "measure: splat disks");
+        }
+        let coverage_after = if pi + 1 < labels.len() && !cfg.figures_only {
+            coverage_of(&covered_counts(&raster, &layout, &spans))
+        } else {
+            f64::NAN
+        };
         lap(times, "measure: classify");
         cumulative += range.len() as u64;
         passes.push(PassMetrics {
@@ -710,8 +804,13 @@ pub fn measure_zone(
     lap(times, "measure: cells and spread");
     let overlap = overlap_count(&run.punctures, needle_diameter_mm);
     lap(times, "measure: overlap");
-    let hits_preview = hit_preview(&raster, &layout, &spans);
-    lap(times, "measure: hit preview");
+    let hits_preview = if cfg.figures_only {
+        HitPreview { width: 0, height: 0, px_mm: 0.0, classes: Vec::new() }
+    } else {
+        let preview = hit_preview(&raster, &layout, &spans);
+        lap(times, "measure: hit preview");
+        preview
+    };
     let band = BandInput {
         raster: &raster,
         layout: &layout,
@@ -760,6 +859,7 @@ pub fn measure_zone(
         cells_in_spread: samples.len() as u64,
         raster_mm: layout.h_mm,
     };
+    give_back_raster(raster);
     let field = ZoneField { layout, cell_punctures, cell_area_mm2, cell_in_spread, hits_preview };
     (metrics, field)
 }

@@ -4,6 +4,7 @@
 
 pub mod anatomy;
 pub mod cartridge;
+pub mod compare;
 pub mod geometry;
 pub mod laws;
 pub mod mesh;
@@ -14,6 +15,9 @@ pub mod report;
 pub mod scene;
 pub mod seams;
 pub mod simulate;
+pub mod stats;
+pub mod strategy;
+pub mod tune;
 
 use metrics::{Layout, ZoneField, ZoneMetrics};
 use pattern::Plan;
@@ -106,7 +110,7 @@ pub fn run(scene: &Scene, opts: &RunOptions) -> Result<Outcome, SceneError> {
         times.add("find seams", tb.elapsed());
     }
     let t2 = Instant::now();
-    let (mut zones, fields) = measure_with(scene, &simulation, &borders, &mut times);
+    let (mut zones, fields) = measure_with(scene, &simulation, &borders, &mut times, false);
     for (z, m) in zones.iter_mut().zip(unmapped) {
         z.unmapped_punctures = m;
     }
@@ -174,7 +178,12 @@ pub fn measure(scene: &Scene, sim: &Simulation) -> (Vec<ZoneMetrics>, Vec<ZoneFi
 
 /// `measure`, adding the time of each sub-stage to `times`.
 pub fn measure_timed(scene: &Scene, sim: &Simulation, times: &mut StageTimes) -> (Vec<ZoneMetrics>, Vec<ZoneField>) {
-    measure_with(scene, sim, &seams::find_borders(scene), times)
+    measure_with(scene, sim, &seams::find_borders(scene), times, false)
+}
+
+/// Only the final figures of every zone (see `MeasureConfig::figures_only`).
+pub fn measure_figures(scene: &Scene, sim: &Simulation, times: &mut StageTimes) -> Vec<ZoneMetrics> {
+    measure_with(scene, sim, &seams::find_borders(scene), times, true).0
 }
 
 fn measure_with(
@@ -182,6 +191,7 @@ fn measure_with(
     sim: &Simulation,
     borders: &[seams::Border],
     times: &mut StageTimes,
+    figures_only: bool,
 ) -> (Vec<ZoneMetrics>, Vec<ZoneField>) {
     scene
         .zones
@@ -201,6 +211,7 @@ fn measure_with(
             let cfg = metrics::MeasureConfig {
                 needle_diameter_mm: scene.cartridge.needle_diameter_mm,
                 cell_mm: scene.analysis.cell_mm,
+                figures_only,
             };
             let (mut m, field) = metrics::measure_zone(&input, run, &cfg, times);
             m.surface = zone.source.clone();

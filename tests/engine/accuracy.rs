@@ -28,7 +28,7 @@ fn coverage_of(points: &[Vec2], side_mm: f64) -> f64 {
         target_per_cm2: None,
         pass_labels: vec!["random".into()],
     };
-    let cfg = MeasureConfig { needle_diameter_mm: D_MM, cell_mm: 2.0 };
+    let cfg = MeasureConfig { needle_diameter_mm: D_MM, cell_mm: 2.0, figures_only: false };
     let (m, _) = measure_zone(&zone, &run, &cfg, &mut Default::default());
     m.coverage_fraction
 }

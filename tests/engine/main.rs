@@ -7,6 +7,7 @@ mod determinism;
 mod geometry;
 mod laws;
 mod layering;
+mod strategies;
 mod surfaces;
 
 use needlemap::core::scene::Scene;

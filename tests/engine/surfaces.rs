@@ -135,8 +135,12 @@ fn a_stretched_chart_gives_the_true_area_density_not_the_chart_area_one() {
         borders: vec![],
         band_mm: 1.0,
     };
-    let (m, _) =
-        measure_zone(&zone, &run, &MeasureConfig { needle_diameter_mm: 0.25, cell_mm: 2.0 }, &mut Default::default());
+    let (m, _) = measure_zone(
+        &zone,
+        &run,
+        &MeasureConfig { needle_diameter_mm: 0.25, cell_mm: 2.0, figures_only: false },
+        &mut Default::default(),
+    );
     assert!((m.area_cm2 - 8.0).abs() < 1e-6, "true area {} cm2", m.area_cm2);
     assert!((m.chart_area_cm2 - 16.0).abs() < 1e-6, "chart area {} cm2", m.chart_area_cm2);
     assert!(
@@ -165,8 +169,12 @@ fn a_stretched_chart_gives_the_true_area_density_not_the_chart_area_one() {
         .collect();
     let run =
         ZoneRun { pass_ranges: std::iter::once(0..sparse.len()).collect(), punctures: sparse, ..ZoneRun::default() };
-    let (m, _) =
-        measure_zone(&zone, &run, &MeasureConfig { needle_diameter_mm: 0.25, cell_mm: 2.0 }, &mut Default::default());
+    let (m, _) = measure_zone(
+        &zone,
+        &run,
+        &MeasureConfig { needle_diameter_mm: 0.25, cell_mm: 2.0, figures_only: false },
+        &mut Default::default(),
+    );
     let exact = 800.0 * PI * 0.125 * 0.125 / 800.0;
     eprintln!("stretched chart: coverage {:.5}, exact on the skin {exact:.5}", m.coverage_fraction);
     assert!((m.coverage_fraction - exact).abs() < 0.002, "coverage {} vs {exact}", m.coverage_fraction);

@@ -1,0 +1,254 @@
+//! Charts of comparisons: one panel per metric with a horizontal bar per
+//! strategy (its mean) and a whisker (its confidence interval); scatter plots
+//! of a metric against treatment time; curves of the figures pass by pass.
+
+use super::plot::{FONT, register_fonts};
+use crate::core::stats::Estimate;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::error::Error;
+
+type DrawResult<T> = Result<T, Box<dyn Error>>;
+
+/// An axis label: no trailing zeros ("1000", "0.25").
+fn num(v: &f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Bar colours, one per strategy (Tableau 10: distinct, colour-blind aware).
+fn colour(i: usize) -> RGBColor {
+    let c = colorous::TABLEAU10[i % colorous::TABLEAU10.len()];
+    RGBColor(c.r, c.g, c.b)
+}
+
+/// One panel: a metric's name, unit and its estimate per strategy.
+pub struct Panel<'a> {
+    pub title: String,
+    pub values: &'a [Estimate],
+}
+
+fn png(buf: Vec<u8>, size: (u32, u32)) -> anyhow::Result<Vec<u8>> {
+    let img = image::RgbImage::from_raw(size.0, size.1, buf).ok_or_else(|| anyhow::anyhow!("chart buffer size"))?;
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
+    Ok(out)
+}
+
+/// A grid of bar panels (two across) for `names`, with a title.
+pub fn bars(title: &str, names: &[String], panels: &[Panel]) -> anyhow::Result<Vec<u8>> {
+    register_fonts();
+    let rows = panels.len().div_ceil(2) as u32;
+    let panel_h = 70 + 26 * names.len() as u32;
+    let size = (1600u32, 60 + rows * panel_h);
+    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
+    draw_bars(&mut buf, size, title, names, panels, panel_h).map_err(|e| anyhow::anyhow!("drawing {title}: {e}"))?;
+    png(buf, size)
+}
+
+fn draw_bars(
+    buf: &mut [u8],
+    size: (u32, u32),
+    title: &str,
+    names: &[String],
+    panels: &[Panel],
+    panel_h: u32,
+) -> DrawResult<()> {
+    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(title.to_string(), (20, 16), (FONT, 24)))?;
+    let body = root.margin(60, 0, 0, 0);
+    let cells = body.split_evenly((panels.len().div_ceil(2), 2));
+    for (p, area) in panels.iter().zip(cells) {
+        draw_bar_panel(&area.shrink((0, 0), (size.0 / 2, panel_h)), names, p)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn draw_bar_panel(area: &DrawingArea<BitMapBackend, Shift>, names: &[String], p: &Panel) -> DrawResult<()> {
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let hi = p.values.iter().filter_map(|e| finite(e.hi()).or(finite(e.mean))).fold(0.0f64, f64::max);
+    let lo = p.values.iter().filter_map(|e| finite(e.lo()).or(finite(e.mean))).fold(0.0f64, f64::min);
+    let span = (hi - lo).max(1e-9);
+    let n = names.len();
+    let mut chart = ChartBuilder::on(area)
+        .caption(&p.title, (FONT, 19))
+        .margin(10)
+        .margin_right(30)
+        .x_label_area_size(30)
+        .y_label_area_size(230)
+        .build_cartesian_2d(lo..hi + 0.05 * span, (0..n).into_segmented())?;
+    let label = |s: &SegmentValue<usize>| match s {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
+        SegmentValue::Last => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&label)
+        .x_labels(6)
+        .x_label_formatter(&num)
+        .label_style((FONT, 14))
+        .draw()?;
+    for (i, e) in p.values.iter().enumerate() {
+        if !e.mean.is_finite() {
+            continue;
+        }
+        let (y0, y1) = (SegmentValue::Exact(i), SegmentValue::Exact(i + 1));
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(0.0f64.max(lo), y0), (e.mean, y1)],
+            colour(i).mix(0.75).filled(),
+        )))?;
+        if e.half_width.is_finite() && e.half_width > 0.0 {
+            let y = || SegmentValue::CenterOf(i);
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(e.lo(), y()), (e.hi(), y())],
+                BLACK.stroke_width(2),
+            )))?;
+            for x in [e.lo(), e.hi()] {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(x, SegmentValue::Exact(i)), (x, SegmentValue::Exact(i + 1))],
+                    BLACK.stroke_width(2),
+                )))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Scatter panels: each strategy at (its mean time, its mean metric) with
+/// whiskers both ways, one panel per metric.
+pub fn against_time(
+    title: &str,
+    names: &[String],
+    time: &[Estimate],
+    panels: &[Panel],
+    time_label: &str,
+) -> anyhow::Result<Vec<u8>> {
+    register_fonts();
+    let size = (1600u32, 700u32);
+    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
+    draw_against_time(&mut buf, size, title, names, time, panels, time_label)
+        .map_err(|e| anyhow::anyhow!("drawing {title}: {e}"))?;
+    png(buf, size)
+}
+
+fn draw_against_time(
+    buf: &mut [u8],
+    size: (u32, u32),
+    title: &str,
+    names: &[String],
+    time: &[Estimate],
+    panels: &[Panel],
+    time_label: &str,
+) -> DrawResult<()> {
+    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(title.to_string(), (20, 16), (FONT, 24)))?;
+    let (body, legend) = root.margin(60, 0, 0, 0).split_horizontally(size.0 - 300);
+    let range = |es: &[Estimate]| {
+        let lo = es.iter().map(|e| if e.lo().is_finite() { e.lo() } else { e.mean }).fold(f64::INFINITY, f64::min);
+        let hi = es.iter().map(|e| if e.hi().is_finite() { e.hi() } else { e.mean }).fold(f64::NEG_INFINITY, f64::max);
+        let pad = ((hi - lo) * 0.08).max(hi.abs() * 1e-3).max(1e-9);
+        (lo - pad)..(hi + pad)
+    };
+    let cells = body.split_evenly((1, panels.len().max(1)));
+    for (p, area) in panels.iter().zip(cells) {
+        let mut chart = ChartBuilder::on(&area)
+            .caption(&p.title, (FONT, 19))
+            .margin(14)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(range(time), range(p.values))?;
+        chart
+            .configure_mesh()
+            .x_desc(time_label)
+            .x_label_formatter(&num)
+            .y_label_formatter(&num)
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        for (i, (t, v)) in time.iter().zip(p.values).enumerate() {
+            if !(t.mean.is_finite() && v.mean.is_finite()) {
+                continue;
+            }
+            let c = colour(i);
+            for (a, b) in [((t.lo(), v.mean), (t.hi(), v.mean)), ((t.mean, v.lo()), (t.mean, v.hi()))] {
+                if a.0.is_finite() && a.1.is_finite() && b.0.is_finite() && b.1.is_finite() {
+                    chart.draw_series(std::iter::once(PathElement::new(vec![a, b], c.stroke_width(2))))?;
+                }
+            }
+            chart.draw_series(std::iter::once(Circle::new((t.mean, v.mean), 6, c.filled())))?;
+        }
+    }
+    for (i, name) in names.iter().enumerate() {
+        let y = 80 + 26 * i as i32;
+        legend.draw(&Circle::new((16, y + 8), 6, colour(i).filled()))?;
+        legend.draw(&Text::new(name.clone(), (30, y), (FONT, 15)))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// Curves of metrics against the pass number, with interval bands.
+pub fn per_pass(title: &str, labels: &[String], panels: &[Panel]) -> anyhow::Result<Vec<u8>> {
+    register_fonts();
+    let size = (1600u32, 480 * panels.len().div_ceil(3) as u32 + 60);
+    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
+    draw_per_pass(&mut buf, size, title, labels, panels).map_err(|e| anyhow::anyhow!("drawing {title}: {e}"))?;
+    png(buf, size)
+}
+
+fn draw_per_pass(buf: &mut [u8], size: (u32, u32), title: &str, labels: &[String], panels: &[Panel]) -> DrawResult<()> {
+    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(title.to_string(), (20, 16), (FONT, 24)))?;
+    let cells = root.margin(60, 0, 0, 0).split_evenly((panels.len().div_ceil(3), 3));
+    let n = labels.len();
+    for (p, area) in panels.iter().zip(cells) {
+        let lo =
+            p.values.iter().map(|e| if e.lo().is_finite() { e.lo() } else { e.mean }).fold(f64::INFINITY, f64::min);
+        let hi =
+            p.values.iter().map(|e| if e.hi().is_finite() { e.hi() } else { e.mean }).fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = if lo.is_finite() && hi.is_finite() { (lo.min(0.0), hi.max(lo + 1e-9)) } else { (0.0, 1.0) };
+        let mut chart = ChartBuilder::on(&area)
+            .caption(&p.title, (FONT, 19))
+            .margin(14)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.5..n as f64 + 0.5, lo..hi + 0.05 * (hi - lo))?;
+        chart
+            .configure_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let k = x.round() as usize;
+                if (x - x.round()).abs() < 1e-6 && (1..=n).contains(&k) { format!("{k}") } else { String::new() }
+            })
+            .x_desc("after pass")
+            .y_label_formatter(&num)
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        let band: Vec<(f64, f64)> = p
+            .values
+            .iter()
+            .enumerate()
+            .map(|(k, e)| ((k + 1) as f64, if e.hi().is_finite() { e.hi() } else { e.mean }))
+            .chain(
+                p.values
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(k, e)| ((k + 1) as f64, if e.lo().is_finite() { e.lo() } else { e.mean })),
+            )
+            .collect();
+        chart.draw_series(std::iter::once(Polygon::new(band, colour(0).mix(0.25).filled())))?;
+        let line: Vec<(f64, f64)> = p.values.iter().enumerate().map(|(k, e)| ((k + 1) as f64, e.mean)).collect();
+        chart.draw_series(LineSeries::new(line.clone(), colour(0).stroke_width(3)))?;
+        chart.draw_series(line.into_iter().map(|pt| Circle::new(pt, 5, colour(0).filled())))?;
+    }
+    root.present()?;
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! Strategies: variations of a base scene (pattern mix, pass count, lane
+//! spacing, speed, cartridge, stagger, ...), and the strategies file that
+//! lists them for `needlemap compare`.
+//!
+//! ```toml
+//! base = "cheek.toml"        # the scene every strategy varies (relative to this file)
+//! seeds = 20                 # Monte-Carlo seeds, the same for every strategy
+//! zones = ["left cheek"]     # optional: only these zones
+//!
+//! [[strategy]]
+//! name = "H + V"
+//! patterns = ["horizontal", "vertical"]
+//! lane_spacing_mm = 4
+//! ```
+
+use super::cartridge;
+use super::scene::{Location, PATTERNS, Pass, PassKind, Scene, SceneError, location};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// What a strategy changes in its base scene; `None` keeps the scene's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Variation {
+    /// A cartridge preset (its stamp rate comes with it).
+    pub cartridge: Option<String>,
+    pub speed_mm_s: Option<f64>,
+    pub lane_spacing_mm: Option<f64>,
+    /// The passes of every zone, by pattern name, in order (cycled to
+    /// `passes` when that is longer).
+    pub patterns: Option<Vec<String>>,
+    /// How many passes: the patterns (or the zone's own passes) cycled.
+    pub passes: Option<u32>,
+    pub stagger: Option<bool>,
+    pub repeats: Option<u32>,
+    /// Stamps of each `random` pass.
+    pub random_stamps: Option<u64>,
+    pub rate_hz: Option<f64>,
+    pub depth_mm: Option<f64>,
+}
+
+/// The lane angle of a pattern name (`None` for `random`), if it is one.
+pub fn pattern_angle(name: &str) -> Option<Option<f64>> {
+    PATTERNS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+}
+
+fn pattern_names() -> String {
+    PATTERNS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
+impl Variation {
+    /// The base scene with this variation applied to every zone (or only to
+    /// the zones named in `zones`, dropping the others). Errors say what
+    /// cannot be combined.
+    pub fn apply(&self, base: &Scene, zones: Option<&[String]>) -> Result<Scene, String> {
+        let mut scene = base.clone();
+        if let Some(names) = zones {
+            for n in names {
+                if !scene.zones.iter().any(|z| &z.name == n) {
+                    let known: Vec<&str> = scene.zones.iter().map(|z| z.name.as_str()).collect();
+                    return Err(format!("no zone `{n}` in the scene (it has: {})", known.join(", ")));
+                }
+            }
+            scene.zones.retain(|z| names.contains(&z.name));
+        }
+        if let Some(name) = &self.cartridge {
+            let mut cart = cartridge::preset(name).ok_or_else(|| {
+                format!("`{name}` is not a cartridge preset (one of: {})", cartridge::preset_names().join(", "))
+            })?;
+            cart.depth_mm = scene.cartridge.depth_mm;
+            scene.cartridge = cart;
+        }
+        let roller = scene.cartridge.is_roller();
+        if roller && self.rate_hz.is_some() {
+            return Err("a roller has no stamp rate: leave out rate_hz".into());
+        }
+        if let Some(v) = self.speed_mm_s {
+            scene.hand.speed_mm_s = v;
+        }
+        for zone in &mut scene.zones {
+            let Some(template) = zone.passes.first().cloned() else { continue };
+            let lane_template =
+                zone.passes.iter().find(|p| matches!(p.kind, PassKind::Lanes { .. })).cloned().unwrap_or(template);
+            let stamps_template = zone.passes.iter().find_map(|p| match p.kind {
+                PassKind::Random { stamps } => Some(stamps),
+                _ => None,
+            });
+            if let Some(patterns) = &self.patterns {
+                let count = self.passes.map_or(patterns.len(), |n| n as usize);
+                zone.passes = (0..count)
+                    .map(|i| {
+                        let name = &patterns[i % patterns.len()];
+                        let kind = match pattern_angle(name) {
+                            Some(Some(angle_deg)) => PassKind::Lanes {
+                                angle_deg,
+                                lane_spacing_mm: lane_spacing(&lane_template).unwrap_or(4.0),
+                                repeats: 1,
+                                stagger: false,
+                            },
+                            Some(None) => PassKind::Random {
+                                stamps: self.random_stamps.or(stamps_template).ok_or_else(|| {
+                                    format!(
+                                        "a `random` pass needs random_stamps (zone `{}` has none to copy)",
+                                        zone.name
+                                    )
+                                })?,
+                            },
+                            None => return Err(format!("`{name}` is not a pattern (one of: {})", pattern_names())),
+                        };
+                        Ok(Pass { label: name.clone(), kind, ..lane_template.clone() })
+                    })
+                    .collect::<Result<_, String>>()?;
+            } else if let Some(n) = self.passes {
+                let own = zone.passes.clone();
+                zone.passes = (0..n as usize).map(|i| own[i % own.len()].clone()).collect();
+            }
+            for pass in &mut zone.passes {
+                if let Some(v) = self.speed_mm_s {
+                    pass.speed_mm_s = v;
+                }
+                if self.cartridge.is_some() || roller {
+                    pass.rate_hz = scene.cartridge.rate_hz();
+                }
+                if let Some(r) = self.rate_hz {
+                    pass.rate_hz = Some(r);
+                }
+                if let Some(d) = self.depth_mm {
+                    pass.depth_mm = d;
+                }
+                match &mut pass.kind {
+                    PassKind::Lanes { lane_spacing_mm, repeats, stagger, .. } => {
+                        if let Some(v) = self.lane_spacing_mm {
+                            *lane_spacing_mm = v;
+                        }
+                        if let Some(v) = self.repeats {
+                            *repeats = v;
+                        }
+                        if let Some(v) = self.stagger {
+                            *stagger = v;
+                        }
+                    }
+                    PassKind::Random { stamps } => {
+                        if roller {
+                            return Err("a roller cannot stamp at random: give lane patterns".into());
+                        }
+                        if let Some(v) = self.random_stamps {
+                            *stamps = v;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(scene)
+    }
+}
+
+fn lane_spacing(p: &Pass) -> Option<f64> {
+    match p.kind {
+        PassKind::Lanes { lane_spacing_mm, .. } => Some(lane_spacing_mm),
+        PassKind::Random { .. } => None,
+    }
+}
+
+/// One strategy of a strategies file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedVariation {
+    pub name: String,
+    pub variation: Variation,
+    pub at: Location,
+}
+
+/// A parsed strategies file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StrategySet {
+    /// The base scene's path as written (relative to the strategies file).
+    pub base: String,
+    pub base_at: Location,
+    pub seeds: Option<u32>,
+    pub first_seed: Option<u64>,
+    pub zones: Option<Vec<String>>,
+    pub strategies: Vec<NamedVariation>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    base: Spanned<String>,
+    seeds: Option<Spanned<u32>>,
+    first_seed: Option<u64>,
+    zones: Option<Vec<String>>,
+    #[serde(default)]
+    strategy: Vec<Spanned<RawVariation>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariation {
+    name: Spanned<String>,
+    cartridge: Option<Spanned<String>>,
+    speed_mm_s: Option<Spanned<f64>>,
+    lane_spacing_mm: Option<Spanned<f64>>,
+    patterns: Option<Spanned<Vec<String>>>,
+    passes: Option<Spanned<u32>>,
+    stagger: Option<bool>,
+    repeats: Option<Spanned<u32>>,
+    random_stamps: Option<Spanned<u64>>,
+    rate_hz: Option<Spanned<f64>>,
+    depth_mm: Option<Spanned<f64>>,
+}
+
+/// Whether TOML text is a strategies file (it names a `base` scene) rather than a scene.
+pub fn is_strategy_file(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("base") || t.contains_key("strategy"))
+}
+
+impl StrategySet {
+    /// Parses and checks a strategies file; `file` names it in messages.
+    pub fn from_toml_str(text: &str, file: &str) -> Result<StrategySet, SceneError> {
+        let err = |span: std::ops::Range<usize>, key: String, message: String| SceneError {
+            file: file.to_string(),
+            at: location(text, span.start),
+            key,
+            message,
+        };
+        let raw: RawFile = toml::from_str(text)
+            .map_err(|e| err(e.span().unwrap_or(0..0), "strategies".into(), e.message().trim().to_string()))?;
+        if let Some(s) = raw.seeds.as_ref().filter(|s| *s.get_ref() == 0) {
+            return Err(err(s.span(), "seeds".into(), "0 is not accepted: give a whole number of seeds >= 1".into()));
+        }
+        if raw.strategy.is_empty() {
+            return Err(err(0..0, "strategy".into(), "no [[strategy]] tables: give at least one".into()));
+        }
+        let positive = |v: &Option<Spanned<f64>>, key: String, unit: &str| -> Result<Option<f64>, SceneError> {
+            match v {
+                Some(s) if !(s.get_ref().is_finite() && *s.get_ref() > 0.0) => Err(err(
+                    s.span(),
+                    key,
+                    format!("{} is not accepted: give a finite number > 0 ({unit})", s.get_ref()),
+                )),
+                Some(s) => Ok(Some(*s.get_ref())),
+                None => Ok(None),
+            }
+        };
+        let whole = |v: &Option<Spanned<u32>>, key: String| -> Result<Option<u32>, SceneError> {
+            match v {
+                Some(s) if *s.get_ref() == 0 => {
+                    Err(err(s.span(), key, "0 is not accepted: give a whole number >= 1".into()))
+                }
+                Some(s) => Ok(Some(*s.get_ref())),
+                None => Ok(None),
+            }
+        };
+        let mut strategies: Vec<NamedVariation> = Vec::new();
+        for (i, s) in raw.strategy.iter().enumerate() {
+            let key = |k: &str| format!("strategy[{i}].{k}");
+            let r = s.get_ref();
+            let name = r.name.get_ref().trim().to_string();
+            if name.is_empty() || strategies.iter().any(|o| o.name == name) {
+                return Err(err(
+                    r.name.span(),
+                    key("name"),
+                    format!("`{name}` is empty or used twice: give each strategy its own name"),
+                ));
+            }
+            if let Some(c) = &r.cartridge
+                && cartridge::preset(c.get_ref()).is_none()
+            {
+                return Err(err(
+                    c.span(),
+                    key("cartridge"),
+                    format!("`{}` is not a preset (one of: {})", c.get_ref(), cartridge::preset_names().join(", ")),
+                ));
+            }
+            if let Some(p) = &r.patterns {
+                if p.get_ref().is_empty() {
+                    return Err(err(p.span(), key("patterns"), "is empty: give at least one pattern".into()));
+                }
+                if let Some(bad) = p.get_ref().iter().find(|n| pattern_angle(n).is_none()) {
+                    return Err(err(
+                        p.span(),
+                        key("patterns"),
+                        format!("`{bad}` is not a pattern (one of: {})", pattern_names()),
+                    ));
+                }
+            }
+            if let Some(v) = r.random_stamps.as_ref().filter(|v| *v.get_ref() == 0) {
+                return Err(err(v.span(), key("random_stamps"), "0 is not accepted: give a whole number >= 1".into()));
+            }
+            let variation = Variation {
+                cartridge: r.cartridge.as_ref().map(|c| c.get_ref().clone()),
+                speed_mm_s: positive(&r.speed_mm_s, key("speed_mm_s"), "mm/s")?,
+                lane_spacing_mm: positive(&r.lane_spacing_mm, key("lane_spacing_mm"), "mm")?,
+                patterns: r.patterns.as_ref().map(|p| p.get_ref().clone()),
+                passes: whole(&r.passes, key("passes"))?,
+                stagger: r.stagger,
+                repeats: whole(&r.repeats, key("repeats"))?,
+                random_stamps: r.random_stamps.as_ref().map(|v| *v.get_ref()),
+                rate_hz: positive(&r.rate_hz, key("rate_hz"), "stamps/s")?,
+                depth_mm: positive(&r.depth_mm, key("depth_mm"), "mm")?,
+            };
+            strategies.push(NamedVariation { name, variation, at: location(text, s.span().start) });
+        }
+        Ok(StrategySet {
+            base: raw.base.get_ref().clone(),
+            base_at: location(text, raw.base.span().start),
+            seeds: raw.seeds.map(|s| *s.get_ref()),
+            first_seed: raw.first_seed,
+            zones: raw.zones,
+            strategies,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forehead() -> Scene {
+        Scene::from_toml_str(include_str!("../../scenes/forehead.toml"), "forehead.toml").unwrap()
+    }
+
+    #[test]
+    fn a_variation_rebuilds_the_passes_of_every_zone() {
+        let v = Variation {
+            cartridge: Some("pen-11".into()),
+            speed_mm_s: Some(20.0),
+            lane_spacing_mm: Some(3.0),
+            patterns: Some(vec!["horizontal".into(), "vertical".into(), "diagonal".into()]),
+            passes: Some(4),
+            stagger: Some(true),
+            ..Default::default()
+        };
+        let s = v.apply(&forehead(), None).unwrap();
+        assert_eq!(s.cartridge.name, "pen-11");
+        let labels: Vec<&str> = s.zones[0].passes.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels, ["horizontal", "vertical", "diagonal", "horizontal"], "cycled to 4 passes");
+        for p in &s.zones[0].passes {
+            assert_eq!((p.rate_hz, p.speed_mm_s), (Some(90.0), 20.0));
+            assert!(matches!(p.kind, PassKind::Lanes { lane_spacing_mm: 3.0, stagger: true, .. }));
+        }
+        let o = crate::core::run(&s, &Default::default()).unwrap();
+        // Four passes of the lattice law: 11 x 90 / (20 x 3) per mm2, x 100 per cm2.
+        let law = 4.0 * 11.0 * 90.0 / (20.0 * 3.0) * 100.0;
+        assert!((o.zones[0].density_per_cm2.mean / law - 1.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn impossible_variations_say_why() {
+        let f = forehead();
+        let roller_random = Variation {
+            cartridge: Some("roller-192".into()),
+            patterns: Some(vec!["random".into()]),
+            random_stamps: Some(100),
+            ..Default::default()
+        };
+        assert!(roller_random.apply(&f, None).unwrap_err().contains("roller cannot stamp at random"));
+        let random = Variation { patterns: Some(vec!["random".into()]), ..Default::default() };
+        assert!(random.apply(&f, None).unwrap_err().contains("random_stamps"));
+        assert!(Variation::default().apply(&f, Some(&["chin".into()])).unwrap_err().contains("no zone `chin`"));
+    }
+
+    #[test]
+    fn a_strategies_file_is_checked_with_line_and_key() {
+        let ok = "base = \"cheek.toml\"\nseeds = 5\n[[strategy]]\nname = \"a\"\npatterns = [\"horizontal\"]\n";
+        let f = StrategySet::from_toml_str(ok, "s.toml").unwrap();
+        assert_eq!((f.base.as_str(), f.seeds, f.strategies.len()), ("cheek.toml", Some(5), 1));
+        assert!(is_strategy_file(ok) && !is_strategy_file(include_str!("../../scenes/cheek.toml")));
+        for (text, key, line) in [
+            ("base = \"c.toml\"\n[[strategy]]\nname = \"a\"\nspeed_mm_s = -3\n", "strategy[0].speed_mm_s", 4),
+            ("base = \"c.toml\"\n[[strategy]]\nname = \"a\"\npatterns = [\"zigzag\"]\n", "strategy[0].patterns", 4),
+            ("base = \"c.toml\"\n[[strategy]]\nname = \"a\"\n[[strategy]]\nname = \"a\"\n", "strategy[1].name", 5),
+            ("base = \"c.toml\"\n[[strategy]]\nname = \"a\"\ncolour = 3\n", "strategies", 4),
+            ("base = \"c.toml\"\nseeds = 0\n[[strategy]]\nname = \"a\"\n", "seeds", 2),
+        ] {
+            let e = StrategySet::from_toml_str(text, "s.toml").unwrap_err();
+            assert_eq!((e.key.as_str(), e.at.line), (key, line), "{e}");
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! Pass-count tuning: per zone, the fewest passes (in a direction order) that
+//! bring the zone into its target band with the asked confidence, within
+//! limits on time, over-treatment and overlap; or why no plan gets there.
+//!
+//! For k = 1, 2, ... passes the zone runs alone on the same seeds. A plan
+//! qualifies when the one-sided upper confidence bound of its mean
+//! under-target share is within `max_under`, its mean over-target share
+//! within `max_over`, and its mean time and overlap within their limits.
+//! The search stops at the first plan that qualifies, and with a reason when
+//! one pass is already too dense, a limit is passed, more passes stop
+//! helping, or `max_passes` is reached.
+
+use super::compare::{Strategy, metric, run_all};
+use super::scene::{PassKind, Scene, SceneError};
+use super::stats::Estimate;
+use super::strategy::Variation;
+use serde::Serialize;
+use std::sync::atomic::AtomicBool;
+
+/// The standard order of directions: each new pass crosses the ones before.
+pub const DIRECTION_ORDER: [&str; 4] = ["horizontal", "vertical", "diagonal", "anti-diagonal"];
+
+/// What `tune` aims for and within which limits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TuneSettings {
+    /// The band, punctures/cm2 (None: each zone's own).
+    pub target_per_cm2: Option<[f64; 2]>,
+    /// Largest share of the zone under the band (bound at `confidence`).
+    pub max_under: f64,
+    /// Largest mean share over the band.
+    pub max_over: f64,
+    pub confidence: f64,
+    pub seeds: Vec<u64>,
+    pub max_passes: u32,
+    /// Largest mean treatment time of the zone, s.
+    pub max_time_s: Option<f64>,
+    /// Largest mean overlap fraction.
+    pub max_overlap: Option<f64>,
+}
+
+/// One plan tried: k passes and its figures over the seeds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tried {
+    pub passes: Vec<String>,
+    pub density_per_cm2: Estimate,
+    pub under: Estimate,
+    /// The upper confidence bound of the mean under-target share.
+    pub under_upper: f64,
+    pub over: Estimate,
+    pub coverage: Estimate,
+    pub cv: Estimate,
+    pub overlap: Estimate,
+    pub time_s: Estimate,
+}
+
+/// The answer for one zone.
+#[derive(Clone, Debug, Serialize)]
+pub struct ZoneTune {
+    pub zone: String,
+    pub target_per_cm2: [f64; 2],
+    /// The plans tried, 1 pass up.
+    pub tried: Vec<Tried>,
+    /// The index in `tried` of the recommended plan, if one qualifies.
+    pub recommended: Option<usize>,
+    /// Why no plan qualifies.
+    pub reason: Option<String>,
+    /// The needle depth for the plan, mm, and why it was chosen.
+    pub depth_mm: f64,
+    pub depth_note: String,
+    /// The lane spacing and glide speed the plans use.
+    pub lane_spacing_mm: f64,
+    pub speed_mm_s: f64,
+}
+
+impl ZoneTune {
+    pub fn plan(&self) -> Option<&Tried> {
+        self.recommended.map(|i| &self.tried[i])
+    }
+
+    /// The recommendation in words.
+    pub fn sentence(&self, confidence: f64) -> String {
+        match self.plan() {
+            Some(t) => format!(
+                "{}: {} pass{} ({}) at {} mm lanes, {} mm/s, {} mm deep: {:.0} /cm² mean, under the band {:.1}% \
+                 ({:.0}% upper bound {:.1}%), over {:.1}%, {:.0} s",
+                self.zone,
+                t.passes.len(),
+                if t.passes.len() == 1 { "" } else { "es" },
+                t.passes.join(", "),
+                self.lane_spacing_mm,
+                self.speed_mm_s,
+                self.depth_mm,
+                t.density_per_cm2.mean,
+                t.under.mean * 100.0,
+                confidence * 100.0,
+                t.under_upper * 100.0,
+                t.over.mean * 100.0,
+                t.time_s.mean
+            ),
+            None => format!(
+                "{}: no plan reaches {:.0}-{:.0} /cm²: {}",
+                self.zone,
+                self.target_per_cm2[0],
+                self.target_per_cm2[1],
+                self.reason.as_deref().unwrap_or("")
+            ),
+        }
+    }
+}
+
+/// The order of the zone's passes: its own lane directions first, then the
+/// rest of [`DIRECTION_ORDER`], repeated.
+pub fn direction_order(scene: &Scene, zone: usize) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    for p in &scene.zones[zone].passes {
+        if matches!(p.kind, PassKind::Lanes { .. }) && !order.contains(&p.label) {
+            order.push(p.label.clone());
+        }
+    }
+    for d in DIRECTION_ORDER {
+        if !order.iter().any(|o| o == d) {
+            order.push(d.to_string());
+        }
+    }
+    order
+}
+
+/// Tunes zone `zone` of `scene`; `done` is called after each run, and
+/// `stop` ends the search early (the answer then says so).
+pub fn tune_zone(
+    scene: &Scene,
+    zone: usize,
+    cfg: &TuneSettings,
+    done: &(dyn Fn() + Sync),
+    stop: &AtomicBool,
+) -> Result<ZoneTune, SceneError> {
+    let z = &scene.zones[zone];
+    let target = cfg.target_per_cm2.or(z.target_per_cm2).ok_or_else(|| SceneError {
+        file: scene.file.clone(),
+        at: z.at,
+        key: format!("zones[{zone}].target_per_cm2"),
+        message: "the zone has no target band: give one in the scene or with --target LO..HI".into(),
+    })?;
+    let template = z.passes.iter().find(|p| matches!(p.kind, PassKind::Lanes { .. })).ok_or_else(|| SceneError {
+        file: scene.file.clone(),
+        at: z.at,
+        key: format!("zones[{zone}].passes"),
+        message: "tune plans lane passes: give the zone at least one lane pass (its spacing and speed are used)".into(),
+    })?;
+    let PassKind::Lanes { lane_spacing_mm, .. } = template.kind else { unreachable!("a lane pass") };
+    // The depth: the scene's, unless it is outside the zone's range (then the range's middle).
+    let (depth_mm, depth_note) = match (z.depth_range_mm, z.depth_warning(template)) {
+        (Some([lo, hi]), Some(w)) => ((lo + hi) / 2.0, format!("{w}; the plan uses the middle of the range")),
+        (Some([lo, hi]), None) => (template.depth_mm, format!("within the {}-skin range {lo}-{hi} mm", z.skin.name())),
+        (None, _) => (template.depth_mm, "the scene's (no recommended range known for this zone)".into()),
+    };
+    let order = direction_order(scene, zone);
+    let mut base = scene.clone();
+    base.zones = vec![scene.zones[zone].clone()];
+    base.zones[0].target_per_cm2 = Some(target);
+    let k_of = |key| metric(key).expect("a listed metric");
+    let mut tried: Vec<Tried> = Vec::new();
+    let mut reason = None;
+    let mut recommended = None;
+    for k in 1..=cfg.max_passes as usize {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            reason = Some(format!("stopped after {} pass counts (Ctrl-C)", tried.len()));
+            break;
+        }
+        let patterns: Vec<String> = (0..k).map(|i| order[i % order.len()].clone()).collect();
+        let variation = Variation {
+            patterns: Some(patterns.clone()),
+            lane_spacing_mm: Some(lane_spacing_mm),
+            speed_mm_s: Some(template.speed_mm_s),
+            depth_mm: Some(depth_mm),
+            ..Default::default()
+        };
+        let s = variation.apply(&base, None).map_err(|message| SceneError {
+            file: scene.file.clone(),
+            at: z.at,
+            key: format!("zones[{zone}]"),
+            message,
+        })?;
+        super::plan_checked(&s, &Default::default())?;
+        let runs = run_all(&[Strategy { name: format!("{k} passes"), scene: s }], &cfg.seeds, done, stop)?;
+        let seeds = runs.common_seeds();
+        if seeds.len() < 2 {
+            reason = Some("stopped before enough seeds finished (Ctrl-C)".into());
+            break;
+        }
+        let est = |key| Estimate::of(&runs.paired(0, 0, k_of(key), &seeds), cfg.confidence);
+        let under = est("under");
+        let t = Tried {
+            passes: patterns,
+            density_per_cm2: est("density_mean"),
+            under_upper: under.upper_bound(cfg.confidence),
+            under,
+            over: est("over"),
+            coverage: est("coverage"),
+            cv: est("cv"),
+            overlap: est("overlap"),
+            time_s: est("time_s"),
+        };
+        let (under_ok, over_ok) = (t.under_upper <= cfg.max_under, t.over.mean <= cfg.max_over);
+        let time_ok = cfg.max_time_s.is_none_or(|m| t.time_s.mean <= m);
+        let overlap_ok = cfg.max_overlap.is_none_or(|m| t.overlap.mean <= m);
+        let why = if !over_ok && k == 1 {
+            Some(format!(
+                "one pass already gives {:.0} /cm² and puts {:.0}% of the zone over {:.0} /cm² (limit {:.0}%): \
+                 this cartridge is too dense at {} mm/s on {} mm lanes; glide faster, widen the lanes or lower the rate",
+                t.density_per_cm2.mean,
+                t.over.mean * 100.0,
+                target[1],
+                cfg.max_over * 100.0,
+                template.speed_mm_s,
+                lane_spacing_mm
+            ))
+        } else if !over_ok {
+            Some(format!(
+                "{k} passes put {:.1}% of the zone over the band (limit {:.0}%) while {:.1}% is still under it \
+                 (bound {:.1}%): the density is too uneven for this band; a narrower lane spacing or a wider band would help",
+                t.over.mean * 100.0,
+                cfg.max_over * 100.0,
+                t.under_upper * 100.0,
+                cfg.max_under * 100.0
+            ))
+        } else if under_ok && !time_ok {
+            Some(format!(
+                "{k} passes reach the band but take {:.0} s (limit {:.0} s)",
+                t.time_s.mean,
+                cfg.max_time_s.unwrap_or(0.0)
+            ))
+        } else if under_ok && !overlap_ok {
+            Some(format!(
+                "{k} passes reach the band but overlap {:.0}% (limit {:.0}%)",
+                t.overlap.mean * 100.0,
+                cfg.max_overlap.unwrap_or(0.0) * 100.0
+            ))
+        } else if !under_ok && !time_ok {
+            Some(format!(
+                "{k} passes already take {:.0} s (limit {:.0} s) and leave {:.1}% under the band",
+                t.time_s.mean,
+                cfg.max_time_s.unwrap_or(0.0),
+                t.under.mean * 100.0
+            ))
+        } else {
+            None
+        };
+        // The cartridge cannot get there: at this density a pass, even the
+        // most passes allowed stay under the band's bottom.
+        let per_pass = t.density_per_cm2.mean / k as f64;
+        let out_of_reach = !under_ok && per_pass * (cfg.max_passes as f64) < target[0];
+        // More passes no longer help: the mean is in the band but the
+        // under-target share fell by less than half a percentage point over
+        // the last two passes.
+        let stalled = !under_ok
+            && t.density_per_cm2.mean >= target[0]
+            && tried.len() >= 2
+            && tried[tried.len() - 2].under.mean - t.under.mean < 0.005;
+        tried.push(t);
+        if let Some(w) = why {
+            reason = Some(w);
+            break;
+        }
+        if under_ok {
+            recommended = Some(tried.len() - 1);
+            break;
+        }
+        if out_of_reach {
+            reason = Some(format!(
+                "the cartridge cannot reach that density at this speed: one pass adds about {per_pass:.0} /cm² ({} mm/s on {} mm lanes), so even {} passes (--max-passes) give about {:.0} /cm², under {:.0}; slow down, narrow the lanes or use a cartridge with more needles or a higher rate",
+                template.speed_mm_s,
+                lane_spacing_mm,
+                cfg.max_passes,
+                per_pass * cfg.max_passes as f64,
+                target[0]
+            ));
+            break;
+        }
+        if stalled {
+            let last = tried.last().expect("just pushed");
+            reason = Some(format!(
+                "more passes stop helping: after {k} passes {:.1}% of the zone is still under {:.0} /cm² (bound {:.1}%), \
+                 at {:.0} /cm² mean: the under-treated part is where lanes cannot reach (edges, around avoid regions)",
+                last.under.mean * 100.0,
+                target[0],
+                cfg.max_under * 100.0,
+                last.density_per_cm2.mean
+            ));
+            break;
+        }
+        if k == cfg.max_passes as usize {
+            let last = tried.last().expect("just pushed");
+            reason = Some(format!(
+                "{k} passes (the most tried, --max-passes) reach {:.0} /cm² with {:.1}% under {:.0} /cm² (bound {:.1}%): \
+                 the cartridge cannot reach the band at {} mm/s on {} mm lanes in {k} passes; slow down or narrow the lanes",
+                last.density_per_cm2.mean,
+                last.under.mean * 100.0,
+                target[0],
+                cfg.max_under * 100.0,
+                template.speed_mm_s,
+                lane_spacing_mm
+            ));
+        }
+    }
+    Ok(ZoneTune {
+        zone: z.name.clone(),
+        target_per_cm2: target,
+        tried,
+        recommended,
+        reason,
+        depth_mm,
+        depth_note,
+        lane_spacing_mm,
+        speed_mm_s: template.speed_mm_s,
+    })
+}
+
+/// The scene's TOML text with each tuned zone's passes replaced by its
+/// recommended plan (zones without one keep theirs), and the target written
+/// when it came from the command line. `mesh_path` rewrites a zone's `mesh`
+/// value (so relative paths still resolve from where the file is written).
+pub fn tuned_scene_text(
+    text: &str,
+    tunes: &[(usize, ZoneTune)],
+    target_given: bool,
+    mesh_path: &dyn Fn(&str) -> String,
+) -> Result<String, String> {
+    let mut doc: toml::Table = toml::from_str(text).map_err(|e| format!("the scene no longer parses: {e}"))?;
+    let zones = doc.get_mut("zones").and_then(|z| z.as_array_mut()).ok_or("the scene has no [[zones]]")?;
+    for zone in zones.iter_mut() {
+        if let Some(m) = zone.get_mut("mesh")
+            && let Some(path) = m.as_str()
+        {
+            *m = toml::Value::String(mesh_path(path));
+        }
+    }
+    for (zi, t) in tunes {
+        let Some(plan) = t.plan() else { continue };
+        let zone = zones.get_mut(*zi).and_then(|z| z.as_table_mut()).ok_or("zone index")?;
+        if target_given {
+            zone.insert(
+                "target_per_cm2".into(),
+                toml::Value::Array(t.target_per_cm2.iter().map(|&v| toml::Value::Float(v)).collect()),
+            );
+        }
+        let passes: Vec<toml::Value> = plan
+            .passes
+            .iter()
+            .map(|p| {
+                let mut pass = toml::Table::new();
+                pass.insert("pattern".into(), toml::Value::String(p.clone()));
+                pass.insert("lane_spacing_mm".into(), toml::Value::Float(t.lane_spacing_mm));
+                pass.insert("speed_mm_s".into(), toml::Value::Float(t.speed_mm_s));
+                pass.insert("depth_mm".into(), toml::Value::Float(t.depth_mm));
+                toml::Value::Table(pass)
+            })
+            .collect();
+        zone.insert("passes".into(), toml::Value::Array(passes));
+    }
+    toml::to_string(&doc).map_err(|e| format!("cannot write the tuned scene: {e}"))
+}
