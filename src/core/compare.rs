@@ -125,28 +125,38 @@ pub fn run_rows(scene: &Scene, seed: u64) -> Result<Vec<Vec<f64>>, SceneError> {
 }
 
 /// Runs every strategy on every seed, in parallel; `done` is called after
-/// each run, and runs not yet started are skipped once `stop` is set.
+/// each run, and runs not yet started are skipped once `stop` is set. Seeds
+/// are taken a few at a time, every strategy on each, so a stopped run leaves
+/// whole seeds (comparable across strategies) behind.
 pub fn run_all(
     strategies: &[Strategy],
     seeds: &[u64],
     done: &(dyn Fn() + Sync),
     stop: &AtomicBool,
 ) -> Result<Runs, SceneError> {
-    let jobs: Vec<(usize, usize)> = (0..strategies.len()).flat_map(|s| (0..seeds.len()).map(move |i| (s, i))).collect();
-    let results: Vec<Option<Vec<Vec<f64>>>> = jobs
-        .par_iter()
-        .map(|&(s, i)| {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            let rows = run_rows(&strategies[s].scene, seeds[i])?;
-            done();
-            Ok(Some(rows))
-        })
-        .collect::<Result<_, SceneError>>()?;
     let mut values = vec![vec![None; seeds.len()]; strategies.len()];
-    for (&(s, i), r) in jobs.iter().zip(results) {
-        values[s][i] = r;
+    // Enough runs per batch to keep every worker busy.
+    let per_batch = (8 * rayon::current_num_threads()).div_ceil(strategies.len().max(1)).max(1);
+    for first in (0..seeds.len()).step_by(per_batch) {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let batch = first..(first + per_batch).min(seeds.len());
+        let jobs: Vec<(usize, usize)> = batch.flat_map(|i| (0..strategies.len()).map(move |s| (s, i))).collect();
+        let results: Vec<Option<Vec<Vec<f64>>>> = jobs
+            .par_iter()
+            .map(|&(s, i)| {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                let rows = run_rows(&strategies[s].scene, seeds[i])?;
+                done();
+                Ok(Some(rows))
+            })
+            .collect::<Result<_, SceneError>>()?;
+        for (&(s, i), r) in jobs.iter().zip(results) {
+            values[s][i] = r;
+        }
     }
     let mut zones: Vec<String> =
         strategies.first().map_or(Vec::new(), |s| s.scene.zones.iter().map(|z| z.name.clone()).collect());

@@ -2,6 +2,7 @@
 //! each test in its own temporary folder.
 
 mod bad_input;
+mod compare;
 mod meshes;
 mod outputs;
 
