@@ -144,5 +144,33 @@ fn mapping(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engine, mapping);
+/// `needlemap compare` on the cheek: 20 of the 100 benchmark strategies
+/// (every fifth) x 5 seeds = 100 runs, on 1 and on 2 threads.
+fn compare(c: &mut Criterion) {
+    use needlemap::core::compare::{Strategy, run_all};
+    use needlemap::core::strategy::StrategySet;
+    let base = Scene::from_toml_str(include_str!("../scenes/cheek.toml"), "scenes/cheek.toml").expect("cheek");
+    let set = StrategySet::from_toml_str(include_str!("cheek-100-strategies.toml"), "cheek-100-strategies.toml")
+        .expect("strategies");
+    let strategies: Vec<Strategy> = set
+        .strategies
+        .iter()
+        .step_by(5)
+        .map(|s| Strategy { name: s.name.clone(), scene: s.variation.apply(&base, None).expect("applies") })
+        .collect();
+    let seeds: Vec<u64> = (1..=5).collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut g = c.benchmark_group("compare_cheek");
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+    g.throughput(criterion::Throughput::Elements((strategies.len() * seeds.len()) as u64));
+    for threads in [1, 2] {
+        g.bench_function(format!("20 strategies x 5 seeds, {threads} thread(s)"), |b| {
+            let p = pool(threads);
+            b.iter(|| p.install(|| black_box(run_all(&strategies, &seeds, &|| {}, &stop).expect("runs"))))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, engine, mapping, compare);
 criterion_main!(benches);

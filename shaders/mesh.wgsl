@@ -4,7 +4,7 @@
 // viridis over a settable range (values beyond it clamped and striped); or
 // the target band, or the needle-disk hit count from the hit raster
 // (`hits.wgsl`). Cells outside the zone (no area) are grey; avoid regions
-// are striped purple.
+// (a fine bit mask) are striped purple.
 
 struct Camera {
     view_proj: mat4x4<f32>,
@@ -22,16 +22,28 @@ struct Layer {
     inv_h_mm: f32,             // hit raster cells per mm
     raster_u: u32,
     raster_v: u32,
-    _pad: u32,
-    _pad2: vec2<u32>,
+    avoid_u: u32,              // the avoid mask: cells across, up, and per mm
+    avoid_v: u32,
+    avoid_inv_mm: f32,
 }
 
 @group(0) @binding(0) var<uniform> camera: Camera;
 @group(1) @binding(0) var<uniform> layer: Layer;
 @group(1) @binding(1) var<storage, read> counts: array<u32>;
-// True in-zone area of each analysis cell, mm2; -1 marks a cell inside an avoid region.
+// True in-zone area of each analysis cell, mm2.
 @group(1) @binding(2) var<storage, read> cell_area_mm2: array<f32>;
 @group(1) @binding(3) var<storage, read> hits: array<u32>;
+// One bit per avoid-mask cell: inside an avoid region.
+@group(1) @binding(4) var<storage, read> avoid_bits: array<u32>;
+
+fn in_avoid(chart_mm: vec2<f32>) -> bool {
+    let m = floor((chart_mm - layer.origin_mm) * layer.avoid_inv_mm);
+    if (m.x < 0.0 || m.y < 0.0 || m.x >= f32(layer.avoid_u) || m.y >= f32(layer.avoid_v)) {
+        return false;
+    }
+    let k = u32(m.y) * layer.avoid_u + u32(m.x);
+    return ((avoid_bits[k >> 5u] >> (k & 31u)) & 1u) == 1u;
+}
 
 struct VertexIn {
     @location(0) position_mm: vec3<f32>,
@@ -91,7 +103,7 @@ fn fs_main(f: VertexOut) -> @location(0) vec4<f32> {
     if (q.x >= 0.0 && q.y >= 0.0 && q.x < f32(layer.cells_u) && q.y < f32(layer.cells_v)) {
         let c = u32(q.y) * layer.cells_u + u32(q.x);
         let area = cell_area_mm2[c];
-        if (area < 0.0) {
+        if (in_avoid(f.chart_mm)) {
             // An avoid region: pale lilac with purple stripes.
             albedo = select(vec3<f32>(0.784, 0.784, 0.824), vec3<f32>(0.47, 0.0, 0.63), stripe(f.clip));
         } else if (area > 0.0) {

@@ -74,8 +74,10 @@ struct LayerUniform {
     inv_h_mm: f32,
     raster_u: u32,
     raster_v: u32,
-    _pad: u32,
-    _pad2: [u32; 2],
+    /// The avoid mask: cells across, cells up, cells per mm.
+    avoid_u: u32,
+    avoid_v: u32,
+    avoid_inv_mm: f32,
 }
 
 /// A flat zone as a sheet of triangles in the z = 0 plane (chart = position),
@@ -194,6 +196,8 @@ struct ZoneGpu {
     index_count: u32,
     counts: wgpu::Buffer,
     areas: wgpu::Buffer,
+    /// One bit per avoid-mask cell: inside an avoid region.
+    avoid: wgpu::Buffer,
     /// The hit raster, made the first time the hit layer is shown.
     hits: Option<GpuHits>,
     layer_buffer: wgpu::Buffer,
@@ -325,6 +329,7 @@ impl Renderer {
                 storage_entry(1),
                 storage_entry(2),
                 storage_entry(3),
+                storage_entry(4),
             ],
         });
         let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -420,7 +425,13 @@ impl Renderer {
             }
             let layout = &o.fields[z].layout;
             let counts = Accumulator::counts_buffer(gpu, layout);
-            let areas = cell_areas_with_avoid(o, z);
+            let areas: Vec<f32> = o.fields[z].cell_area_mm2.iter().map(|&a| a as f32).collect();
+            let avoid = avoid_mask(o, z);
+            let avoid_buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("avoid mask"),
+                contents: bytemuck::cast_slice(&avoid.2),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
             let area_buffer = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("cell areas"),
                 contents: bytemuck::cast_slice(&areas),
@@ -438,8 +449,9 @@ impl Renderer {
                 inv_h_mm: 1.0,
                 raster_u: 1,
                 raster_v: 1,
-                _pad: 0,
-                _pad2: [0; 2],
+                avoid_u: avoid.0,
+                avoid_v: avoid.1,
+                avoid_inv_mm: (1.0 / AVOID_MASK_MM) as f32,
             };
             let layer_buffer = d.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("layer"),
@@ -447,7 +459,7 @@ impl Renderer {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let bind = layer_bind(gpu, &layer_layout, [&layer_buffer, &counts, &area_buffer, &no_hits]);
+            let bind = layer_bind(gpu, &layer_layout, [&layer_buffer, &counts, &area_buffer, &no_hits, &avoid_buffer]);
             let verts = vertices(mesh);
             let idx: Vec<u32> = mesh.triangles.iter().flatten().copied().collect();
             zones.push(ZoneGpu {
@@ -468,6 +480,7 @@ impl Renderer {
                 index_count: idx.len() as u32,
                 counts,
                 areas: area_buffer,
+                avoid: avoid_buffer,
                 hits: None,
                 layer_buffer,
                 uniform,
@@ -517,8 +530,11 @@ impl Renderer {
                 zone.uniform.inv_h_mm = (1.0 / hits.grid.h_mm) as f32;
                 zone.uniform.raster_u = hits.grid.raster_u as u32;
                 zone.uniform.raster_v = hits.grid.raster_v as u32;
-                zone.bind =
-                    layer_bind(gpu, &self.layer_layout, [&zone.layer_buffer, &zone.counts, &zone.areas, &hits.hits]);
+                zone.bind = layer_bind(
+                    gpu,
+                    &self.layer_layout,
+                    [&zone.layer_buffer, &zone.counts, &zone.areas, &hits.hits, &zone.avoid],
+                );
                 zone.hits = Some(hits);
             }
             zone.uniform.mode = match layer {
@@ -723,8 +739,8 @@ pub fn shared_target(o: &Outcome) -> Option<[f64; 2]> {
     o.scene.zones.iter().all(|z| z.target_per_cm2 == Some(first)).then_some(first)
 }
 
-/// The layer bind group: uniform, counts, cell areas, hit raster.
-fn layer_bind(gpu: &Gpu, layout: &wgpu::BindGroupLayout, buffers: [&wgpu::Buffer; 4]) -> wgpu::BindGroup {
+/// The layer bind group: uniform, counts, cell areas, hit raster, avoid mask.
+fn layer_bind(gpu: &Gpu, layout: &wgpu::BindGroupLayout, buffers: [&wgpu::Buffer; 5]) -> wgpu::BindGroup {
     let entries: Vec<wgpu::BindGroupEntry> = buffers
         .iter()
         .enumerate()
@@ -733,25 +749,40 @@ fn layer_bind(gpu: &Gpu, layout: &wgpu::BindGroupLayout, buffers: [&wgpu::Buffer
     gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("layer"), layout, entries: &entries })
 }
 
-/// Each analysis cell's true in-zone area, mm2, as the mesh shader reads it:
-/// -1 for a cell with no area whose centre lies in an avoid region.
-fn cell_areas_with_avoid(o: &Outcome, z: usize) -> Vec<f32> {
-    let (field, region) = (&o.fields[z], &o.scene.zones[z].region);
-    let l = &field.layout;
-    field
-        .cell_area_mm2
-        .iter()
-        .enumerate()
-        .map(|(c, &a)| {
-            let centre =
-                l.origin_mm + Vec2::new((c % l.cells_u) as f64 + 0.5, (c / l.cells_u) as f64 + 0.5) * l.cell_mm;
-            if a <= 0.0 && region.outline.contains(centre) && region.avoid.iter().any(|s| s.contains(centre)) {
-                -1.0
-            } else {
-                a as f32
+/// Side of the avoid mask's cells, mm: fine enough that an avoid region's
+/// outline reads round on the skin.
+const AVOID_MASK_MM: f64 = 0.2;
+
+/// Zone `z`'s avoid mask over its analysis grid: (cells across, cells up,
+/// bits), a bit set where the cell's centre is inside the outline and an
+/// avoid region. Found a row at a time from the shapes' line intersections.
+fn avoid_mask(o: &Outcome, z: usize) -> (u32, u32, Vec<u32>) {
+    let (l, region) = (&o.fields[z].layout, &o.scene.zones[z].region);
+    let nu = ((l.cells_u as f64 * l.cell_mm) / AVOID_MASK_MM).ceil() as usize;
+    let nv = ((l.cells_v as f64 * l.cell_mm) / AVOID_MASK_MM).ceil() as usize;
+    let mut bits = vec![0u32; (nu * nv).div_ceil(32).max(1)];
+    if region.avoid.is_empty() {
+        return (nu as u32, nv as u32, bits);
+    }
+    for j in 0..nv {
+        let y = l.origin_mm.y + (j as f64 + 0.5) * AVOID_MASK_MM;
+        let row = Vec2::new(0.0, y);
+        let inside = region.outline.line_intervals(row, Vec2::new(1.0, 0.0));
+        for a in &region.avoid {
+            for (x0, x1) in a.line_intervals(row, Vec2::new(1.0, 0.0)) {
+                let i0 = (((x0 - l.origin_mm.x) / AVOID_MASK_MM - 0.5).ceil().max(0.0) as usize).min(nu);
+                let i1 = (((x1 - l.origin_mm.x) / AVOID_MASK_MM - 0.5).floor() + 1.0).clamp(0.0, nu as f64) as usize;
+                for i in i0..i1 {
+                    let x = l.origin_mm.x + (i as f64 + 0.5) * AVOID_MASK_MM;
+                    if inside.iter().any(|&(a, b)| x >= a && x <= b) {
+                        let k = j * nu + i;
+                        bits[k / 32] |= 1 << (k % 32);
+                    }
+                }
             }
-        })
-        .collect()
+        }
+    }
+    (nu as u32, nv as u32, bits)
 }
 
 /// A depth texture of the given size.
