@@ -87,6 +87,8 @@ const PATTERN_SETS: &[(&str, &[&str])] = &[
 ];
 
 struct App {
+    /// The first GPU error reported (wgpu's uncaptured errors).
+    gpu_error: Arc<std::sync::Mutex<Option<String>>>,
     outcome: Outcome,
     controls: Controls,
     cfg: ViewConfig,
@@ -129,6 +131,19 @@ impl App {
         }))
         .map_err(|e| format!("{} ({e})", crate::gpu::NO_ADAPTER_HELP))?;
         let gpu = Gpu::from_adapter(&adapter)?;
+        // A GPU error (e.g. the window's surface gone) ends the window with a
+        // message instead of wgpu's default panic.
+        let gpu_error = self.gpu_error.clone();
+        gpu.device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = gpu_error.lock().unwrap_or_else(|p| p.into_inner());
+            // The error's description, in one line.
+            slot.get_or_insert_with(|| match &e {
+                wgpu::Error::Validation { description, .. } => {
+                    description.split_whitespace().collect::<Vec<_>>().join(" ")
+                }
+                other => other.to_string(),
+            });
+        }));
         let size = window.inner_size();
         let mut config = surface
             .get_default_config(&adapter, size.width.max(1), size.height.max(1))
@@ -281,6 +296,7 @@ impl App {
         let frame = match live.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(f) | wgpu::CurrentSurfaceTexture::Suboptimal(f) => f,
             wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                // (Not the window's size here: asking a window that is gone panics in winit.)
                 live.surface.configure(&live.gpu.device, &live.config);
                 return;
             }
@@ -424,7 +440,7 @@ impl ApplicationHandler for App {
             }
         }
         match event {
-            WindowEvent::CloseRequested => el.exit(),
+            WindowEvent::CloseRequested | WindowEvent::Destroyed => el.exit(),
             WindowEvent::Resized(size) => self.resize(size),
             WindowEvent::RedrawRequested => self.frame(el),
             WindowEvent::KeyboardInput {
@@ -462,7 +478,13 @@ impl ApplicationHandler for App {
         }
     }
 
-    fn about_to_wait(&mut self, _el: &ActiveEventLoop) {
+    fn about_to_wait(&mut self, el: &ActiveEventLoop) {
+        let failed = self.gpu_error.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(e) = failed {
+            self.error = Some(format!("the GPU reported an error, so the window closed: {e}"));
+            el.exit();
+            return;
+        }
         if let Some(live) = &self.live {
             live.window.request_redraw();
         }
@@ -495,6 +517,7 @@ pub fn run(outcome: Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
     };
     let turn_time_s = outcome.scene.hand.turn_time_s;
     let mut app = App {
+        gpu_error: Arc::default(),
         outcome,
         controls,
         orbit: Orbit::from_view(cfg.view),

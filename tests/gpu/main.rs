@@ -314,6 +314,51 @@ fn the_window_shows_the_hit_layer_over_the_whole_width_without_the_panel() {
     assert!(left > 5000 && right > 5000, "hit colours left {left}, right {right}: not centred across the window");
 }
 
+/// Runs `script` (bash, with $BIN set to the binary) under a virtual X server.
+fn under_xvfb(script: &str) -> std::process::Output {
+    std::process::Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x800x24", "bash", "-c", script])
+        .env("BIN", env!("CARGO_BIN_EXE_needlemap"))
+        .env("NODEVICE_SELECT", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("xvfb-run (package xvfb) must be installed: scripts/test installs it")
+}
+
+#[test]
+fn resizing_hiding_and_closing_the_window_never_crash() {
+    // Resized small, to 1 x 1 and large, hidden and shown again (xdotool),
+    // then quit with Q: exit 0. Destroyed under it: a message and exit 1,
+    // never a panic.
+    let resize_then_quit = r#"
+        $BIN view scenes/cheek.toml --frames 100000 --size 640x360 & pid=$!
+        wid=$(xdotool search --sync --name needlemap | head -1)
+        sleep 0.5; xdotool windowsize $wid 300 200; sleep 0.3; xdotool windowsize $wid 1 1; sleep 0.3
+        xdotool windowunmap $wid; sleep 0.5; xdotool windowmap $wid; sleep 0.3
+        xdotool windowsize $wid 1100 620; sleep 0.5
+        xdotool mousemove 100 100; xdotool windowfocus $wid; sleep 0.2; xdotool key q
+        for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+        kill -0 $pid 2>/dev/null && { echo "still running after Q"; kill $pid; }
+        wait $pid; echo "exit $?"
+    "#;
+    let o = under_xvfb(resize_then_quit);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.contains("exit 0"), "stdout: {out}\nstderr: {err}");
+    let destroyed = r#"
+        $BIN view scenes/cheek.toml --frames 100000 --size 640x360 & pid=$!
+        wid=$(xdotool search --sync --name needlemap | head -1)
+        sleep 0.5; xdotool windowclose $wid
+        for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+        kill -0 $pid 2>/dev/null && { echo "still running"; kill $pid; }
+        wait $pid; echo "exit $?"
+    "#;
+    let o = under_xvfb(destroyed);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.contains("exit 0") || (out.contains("exit 1") && err.contains("window closed")), "{out}\n{err}");
+}
+
 #[test]
 fn without_a_display_the_window_says_so_in_one_line() {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_needlemap"))
