@@ -40,17 +40,6 @@ pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Starts the worker pool with `threads` workers (default: all cores).
-pub fn set_threads(threads: Option<u16>) -> Result<(), Failure> {
-    if let Some(n) = threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n as usize)
-            .build_global()
-            .map_err(|e| Failure { code: 1, error: anyhow::anyhow!("cannot start the worker threads: {e}") })?;
-    }
-    Ok(())
-}
-
 /// The strategies of a `compare` call, with the seed count and first seed
 /// their file gives, if it does.
 pub struct Loaded {
@@ -519,17 +508,38 @@ pub fn passes(
     Ok(())
 }
 
-/// Everything `tune` asks for.
+/// What `tune` asks for (its command-line options).
+#[derive(clap::Args, Debug)]
 pub struct TuneArgs {
+    /// Tune only these zones (repeat for several) [default: all].
+    #[arg(long = "zone", value_name = "NAME")]
     pub zones: Vec<String>,
+    /// The band, LO..HI punctures/cm2 [default: each zone's target].
+    #[arg(long, value_parser = super::parse_range, value_name = "LO..HI")]
     pub target: Option<[f64; 2]>,
+    /// Largest share of the zone under the band (0 to 1), met with --confidence.
+    #[arg(long, default_value_t = 0.1, value_parser = super::parse_fraction)]
     pub max_under: f64,
+    /// Largest mean share of the zone over the band (0 to 1).
+    #[arg(long, default_value_t = 0.25, value_parser = super::parse_fraction)]
     pub max_over: f64,
+    /// Confidence of the under-band bound (0.5 to 0.999).
+    #[arg(long, default_value_t = 0.95, value_parser = super::parse_confidence)]
     pub confidence: f64,
+    /// Monte-Carlo seeds per plan (from the scene's seed).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=100_000))]
     pub seeds: u32,
+    /// The most passes tried.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub max_passes: u32,
-    pub max_time_s: Option<f64>,
+    /// Longest mean treatment time per zone, s.
+    #[arg(long)]
+    pub max_time: Option<f64>,
+    /// Largest mean overlap fraction (0 to 1).
+    #[arg(long, value_parser = super::parse_fraction)]
     pub max_overlap: Option<f64>,
+    /// Output folder.
+    #[arg(long, default_value = "out/tune")]
     pub out: PathBuf,
 }
 
@@ -562,7 +572,7 @@ pub fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
         confidence: a.confidence,
         seeds: (first..first + a.seeds as u64).collect(),
         max_passes: a.max_passes,
-        max_time_s: a.max_time_s,
+        max_time_s: a.max_time,
         max_overlap: a.max_overlap,
     };
     let stop = stop_flag();
@@ -597,7 +607,7 @@ pub fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
         c * 100.0,
         a.max_under * 100.0,
         a.max_over * 100.0,
-        a.max_time_s.map_or(String::new(), |t| format!(", its time at most {t} s")),
+        a.max_time.map_or(String::new(), |t| format!(", its time at most {t} s")),
         a.max_overlap.map_or(String::new(), |o| format!(", its overlap at most {:.0}%", o * 100.0)),
     );
     for (_, t) in &tunes {

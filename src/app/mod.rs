@@ -118,36 +118,8 @@ pub enum Command {
     /// (tuned.toml) with an explanation (tune.md, tune.json).
     Tune {
         scene: PathBuf,
-        /// Tune only these zones (repeat for several) [default: all].
-        #[arg(long)]
-        zone: Vec<String>,
-        /// The band, LO..HI punctures/cm2 [default: each zone's target].
-        #[arg(long, value_parser = parse_range, value_name = "LO..HI")]
-        target: Option<[f64; 2]>,
-        /// Largest share of the zone under the band (0 to 1), met with --confidence.
-        #[arg(long, default_value_t = 0.1, value_parser = parse_fraction)]
-        max_under: f64,
-        /// Largest mean share of the zone over the band (0 to 1).
-        #[arg(long, default_value_t = 0.25, value_parser = parse_fraction)]
-        max_over: f64,
-        /// Confidence of the under-band bound (0.5 to 0.999).
-        #[arg(long, default_value_t = 0.95, value_parser = parse_confidence)]
-        confidence: f64,
-        /// Monte-Carlo seeds per plan (from the scene's seed).
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=100_000))]
-        seeds: u32,
-        /// The most passes tried.
-        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
-        max_passes: u32,
-        /// Longest mean treatment time per zone, s.
-        #[arg(long)]
-        max_time: Option<f64>,
-        /// Largest mean overlap fraction (0 to 1).
-        #[arg(long, value_parser = parse_fraction)]
-        max_overlap: Option<f64>,
-        /// Output folder.
-        #[arg(long, default_value = "out/tune")]
-        out: PathBuf,
+        #[command(flatten)]
+        options: compare::TuneArgs,
         /// Worker threads [default: all cores].
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: Option<u16>,
@@ -366,12 +338,12 @@ impl ObjectiveArg {
 }
 
 /// A share from 0 to 1.
-fn parse_fraction(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_fraction(s: &str) -> Result<f64, String> {
     s.parse::<f64>().ok().filter(|x| (0.0..=1.0).contains(x)).ok_or_else(|| "give a number from 0 to 1".into())
 }
 
 /// A confidence level from 0.5 to 0.999.
-fn parse_confidence(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_confidence(s: &str) -> Result<f64, String> {
     s.parse::<f64>().ok().filter(|x| (0.5..=0.999).contains(x)).ok_or_else(|| "give a number from 0.5 to 0.999".into())
 }
 
@@ -399,6 +371,17 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 pub(crate) fn bad_input(e: impl Into<anyhow::Error>) -> Failure {
     Failure { code: 2, error: e.into() }
+}
+
+/// Starts the worker pool with `threads` workers (default: all cores).
+pub(crate) fn set_threads(threads: Option<u16>) -> Result<(), Failure> {
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global()
+            .map_err(|e| Failure { code: 1, error: anyhow::anyhow!("cannot start the worker threads: {e}") })?;
+    }
+    Ok(())
 }
 
 /// Entry point of the binary.
@@ -454,7 +437,7 @@ pub fn load_scene(path: &Path) -> Result<Scene, Failure> {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Compare { files, seeds, first_seed, zone, objective, max_under, confidence, out, threads } => {
-            compare::set_threads(threads)?;
+            set_threads(threads)?;
             let settings = compare::CompareSettings {
                 seeds,
                 first_seed,
@@ -465,40 +448,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             };
             compare::compare(&files, (!zone.is_empty()).then_some(&zone[..]), &settings)
         }
-        Command::Tune {
-            scene,
-            zone,
-            target,
-            max_under,
-            max_over,
-            confidence,
-            seeds,
-            max_passes,
-            max_time,
-            max_overlap,
-            out,
-            threads,
-        } => {
-            if let Some(t) = max_time.filter(|t| !(t.is_finite() && *t > 0.0)) {
+        Command::Tune { scene, options, threads } => {
+            if let Some(t) = options.max_time.filter(|t| !(t.is_finite() && *t > 0.0)) {
                 return Err(bad_input(anyhow::anyhow!("--max-time {t}: give a number of seconds > 0")));
             }
-            compare::set_threads(threads)?;
-            let args = compare::TuneArgs {
-                zones: zone,
-                target,
-                max_under,
-                max_over,
-                confidence,
-                seeds,
-                max_passes,
-                max_time_s: max_time,
-                max_overlap,
-                out,
-            };
-            compare::tune(&scene, &args)
+            set_threads(threads)?;
+            compare::tune(&scene, &options)
         }
         Command::Passes { scene, seeds, first_seed, confidence, out, threads } => {
-            compare::set_threads(threads)?;
+            set_threads(threads)?;
             compare::passes(&scene, seeds, first_seed, &out, confidence)
         }
         Command::Presets => {
@@ -643,12 +601,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Simulate { scene, out, seed, threads, stats, max_memory_mb, render } => {
-            if let Some(n) = threads {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n as usize)
-                    .build_global()
-                    .context("cannot start the worker threads")?;
-            }
+            set_threads(threads)?;
             let t0 = Instant::now();
             let mut s = load_scene(&scene)?;
             if let Some(seed) = seed {

@@ -373,16 +373,7 @@ impl App {
         let orbit = self.orbit;
         let live = self.live.as_mut().ok_or("no window")?;
         let (w, h) = (live.config.width, live.config.height);
-        let texture = live.gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("screenshot"),
-            size: wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: live.config.format,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
+        let texture = render::frame_texture(&live.gpu, w, h, live.config.format);
         let depth = render::depth_texture(&live.gpu, w, h);
         let mut encoder =
             live.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("screenshot") });

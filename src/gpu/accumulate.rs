@@ -3,13 +3,9 @@
 //! counts, so the result does not depend on the order the GPU runs them in;
 //! `cpu_twin` does the same f32 arithmetic and must match exactly.
 
-use super::Gpu;
+use super::{Gpu, Kernel};
 use crate::core::metrics::Layout;
 use crate::core::simulate::Puncture;
-use wgpu::util::DeviceExt;
-
-const WORKGROUP: u32 = 256;
-const MAX_GROUPS_X: u32 = 65_535;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -52,44 +48,12 @@ pub fn cpu_twin(layout: &Layout, punctures: &[Puncture]) -> Vec<u32> {
 
 /// The compute pipeline, built once per device.
 pub struct Accumulator {
-    pipeline: wgpu::ComputePipeline,
-    layout: wgpu::BindGroupLayout,
+    kernel: Kernel,
 }
 
 impl Accumulator {
     pub fn new(gpu: &Gpu) -> Accumulator {
-        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("accumulate.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(super::shader("accumulate.wgsl").into()),
-        });
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
-            count: None,
-        };
-        let layout = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("accumulate"),
-            entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
-                entry(2, wgpu::BufferBindingType::Storage { read_only: false }),
-            ],
-        });
-        let pipeline_layout = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("accumulate"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("accumulate"),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some("accumulate"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        Accumulator { pipeline, layout }
+        Accumulator { kernel: Kernel::new(gpu, "accumulate.wgsl", "accumulate", &[false]) }
     }
 
     /// A zeroed GPU buffer of counts for the cells of `layout`.
@@ -129,40 +93,8 @@ impl Accumulator {
         punctures: &[Puncture],
         counts: &wgpu::Buffer,
     ) {
-        if punctures.is_empty() {
-            return;
-        }
-        let points: Vec<[f32; 2]> = punctures.iter().map(|p| [p.u_mm, p.v_mm]).collect();
-        let groups = (punctures.len() as u32).div_ceil(WORKGROUP).max(1);
-        let (gx, gy) = (groups.min(MAX_GROUPS_X), groups.div_ceil(MAX_GROUPS_X));
-        let params = params(layout, punctures.len() as u32, gx * WORKGROUP);
-        let d = &gpu.device;
-        let uniform = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("accumulate params"),
-            contents: bytemuck::bytes_of(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let points = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("punctures"),
-            contents: bytemuck::cast_slice(&points),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
-        let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("accumulate"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: points.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: counts.as_entire_binding() },
-            ],
-        });
-        {
-            let mut pass = encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("accumulate"), timestamp_writes: None });
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(gx, gy, 1);
-        }
+        let params = |row_stride| bytemuck::bytes_of(&params(layout, punctures.len() as u32, row_stride)).to_vec();
+        self.kernel.encode(gpu, encoder, punctures, params, &[counts]);
     }
 
     /// `run`, read back to the CPU.

@@ -5,14 +5,12 @@
 //! [`HitGrid::new`]). `cpu_twin` does the same fixed-point arithmetic and
 //! must match exactly.
 
-use super::Gpu;
+use super::{Gpu, Kernel};
 use crate::core::mesh::Surface;
 use crate::core::metrics::Layout;
 use crate::core::simulate::Puncture;
 use wgpu::util::DeviceExt;
 
-const WORKGROUP: u32 = 256;
-const MAX_GROUPS_X: u32 = 65_535;
 /// Largest hit raster per zone, cells (64 MiB of counts).
 pub const MAX_RASTER_CELLS: usize = 16 << 20;
 /// Sub-units per raster cell of the fixed-point disk test.
@@ -127,8 +125,7 @@ pub fn cpu_twin(grid: &HitGrid, punctures: &[Puncture]) -> Vec<u32> {
 
 /// The compute pipeline, built once per device.
 pub struct Splatter {
-    pipeline: wgpu::ComputePipeline,
-    layout: wgpu::BindGroupLayout,
+    kernel: Kernel,
 }
 
 /// A zone's hit raster on the GPU.
@@ -141,39 +138,7 @@ pub struct GpuHits {
 
 impl Splatter {
     pub fn new(gpu: &Gpu) -> Splatter {
-        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("hits.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(super::shader("hits.wgsl").into()),
-        });
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
-            count: None,
-        };
-        let layout = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("hits"),
-            entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
-                entry(2, wgpu::BufferBindingType::Storage { read_only: true }),
-                entry(3, wgpu::BufferBindingType::Storage { read_only: false }),
-            ],
-        });
-        let pipeline_layout = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("hits"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("hits"),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some("splat"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        Splatter { pipeline, layout }
+        Splatter { kernel: Kernel::new(gpu, "hits.wgsl", "splat", &[true, false]) }
     }
 
     /// A zeroed hit raster for `grid` on the GPU.
@@ -201,41 +166,9 @@ impl Splatter {
 
     /// Records adding the needle disks of `punctures` to `target` into `encoder`.
     pub fn encode(&self, gpu: &Gpu, encoder: &mut wgpu::CommandEncoder, target: &GpuHits, punctures: &[Puncture]) {
-        if punctures.is_empty() {
-            return;
-        }
-        let points: Vec<[f32; 2]> = punctures.iter().map(|p| [p.u_mm, p.v_mm]).collect();
-        let groups = (punctures.len() as u32).div_ceil(WORKGROUP).max(1);
-        let (gx, gy) = (groups.min(MAX_GROUPS_X), groups.div_ceil(MAX_GROUPS_X));
-        let params = params(&target.grid, punctures.len() as u32, gx * WORKGROUP);
-        let d = &gpu.device;
-        let uniform = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("hits params"),
-            contents: bytemuck::bytes_of(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let points = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("punctures"),
-            contents: bytemuck::cast_slice(&points),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
-        let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("hits"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: points.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: target.r2.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: target.hits.as_entire_binding() },
-            ],
-        });
-        {
-            let mut pass = encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("hits"), timestamp_writes: None });
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(gx, gy, 1);
-        }
+        let params =
+            |row_stride| bytemuck::bytes_of(&params(&target.grid, punctures.len() as u32, row_stride)).to_vec();
+        self.kernel.encode(gpu, encoder, punctures, params, &[&target.r2, &target.hits]);
     }
 
     /// The hit raster of `punctures` on `grid`, computed on the GPU and read back.

@@ -23,6 +23,108 @@ pub fn shader(name: &str) -> &'static str {
     SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).expect("a shader listed in SHADERS")
 }
 
+/// Invocations per workgroup of the per-puncture kernels.
+const WORKGROUP: u32 = 256;
+/// Most workgroups along x in one dispatch (the rest go along y).
+const MAX_GROUPS_X: u32 = 65_535;
+
+/// A compute shader run with one invocation per puncture: binding 0 is its
+/// parameters (a uniform), binding 1 the punctures' chart points, and the
+/// storage buffers after them are the kernel's own.
+pub(crate) struct Kernel {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    label: &'static str,
+}
+
+impl Kernel {
+    /// The kernel `entry` of shader `file`; `read_only`: one flag per own
+    /// storage buffer (bindings 2, 3, ...).
+    pub(crate) fn new(gpu: &Gpu, file: &'static str, entry: &'static str, read_only: &[bool]) -> Kernel {
+        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(file),
+            source: wgpu::ShaderSource::Wgsl(shader(file).into()),
+        });
+        let buffer_entry = |binding: u32, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
+            count: None,
+        };
+        let mut entries = vec![
+            buffer_entry(0, wgpu::BufferBindingType::Uniform),
+            buffer_entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
+        ];
+        for (k, &ro) in read_only.iter().enumerate() {
+            entries.push(buffer_entry(2 + k as u32, wgpu::BufferBindingType::Storage { read_only: ro }));
+        }
+        let layout = gpu
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(entry), entries: &entries });
+        let pipeline_layout = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        Kernel { pipeline, layout, label: entry }
+    }
+
+    /// Records one invocation per puncture into `encoder`. `params` gets the
+    /// invocations per dispatch row and returns the uniform's bytes.
+    pub(crate) fn encode(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        punctures: &[crate::core::simulate::Puncture],
+        params: impl FnOnce(u32) -> Vec<u8>,
+        own: &[&wgpu::Buffer],
+    ) {
+        use wgpu::util::DeviceExt;
+        if punctures.is_empty() {
+            return;
+        }
+        let points: Vec<[f32; 2]> = punctures.iter().map(|p| [p.u_mm, p.v_mm]).collect();
+        let groups = (punctures.len() as u32).div_ceil(WORKGROUP).max(1);
+        let (gx, gy) = (groups.min(MAX_GROUPS_X), groups.div_ceil(MAX_GROUPS_X));
+        let d = &self.label;
+        let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(d),
+            contents: &params(gx * WORKGROUP),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let points = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("punctures"),
+            contents: bytemuck::cast_slice(&points),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let mut entries = vec![
+            wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: points.as_entire_binding() },
+        ];
+        for (k, b) in own.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: 2 + k as u32, resource: b.as_entire_binding() });
+        }
+        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(d),
+            layout: &self.layout,
+            entries: &entries,
+        });
+        let mut pass =
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(d), timestamp_writes: None });
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(gx, gy, 1);
+    }
+}
+
 /// What to install when no adapter is found.
 pub const NO_ADAPTER_HELP: &str = "no usable GPU adapter: install a Vulkan driver (Debian: apt-get install \
      mesa-vulkan-drivers libvulkan1 for the software one); `simulate` and the other commands work without it";

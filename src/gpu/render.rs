@@ -785,6 +785,20 @@ fn avoid_mask(o: &Outcome, z: usize) -> (u32, u32, Vec<u32>) {
     (nu as u32, nv as u32, bits)
 }
 
+/// A texture to draw a frame into and read it back from.
+pub fn frame_texture(gpu: &Gpu, width: u32, height: u32, format: wgpu::TextureFormat) -> wgpu::Texture {
+    gpu.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("frame"),
+        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    })
+}
+
 /// A depth texture of the given size.
 pub fn depth_texture(gpu: &Gpu, width: u32, height: u32) -> wgpu::Texture {
     gpu.device.create_texture(&wgpu::TextureDescriptor {
@@ -808,16 +822,7 @@ pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, Str
     renderer.set_layer(gpu, o, cfg.layer);
     // The paths and the cartridge only mid-treatment: at the end they would cover the map.
     renderer.set_overlay(cfg.at_time_s.is_some());
-    let target = gpu.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("frame"),
-        size: wgpu::Extent3d { width: cfg.width, height: cfg.height, depth_or_array_layers: 1 },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-        view_formats: &[],
-    });
+    let target = frame_texture(gpu, cfg.width, cfg.height, format);
     let depth = depth_texture(gpu, cfg.width, cfg.height);
     let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("render") });
     if let Some(t) = cfg.at_time_s {

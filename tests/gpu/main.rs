@@ -144,7 +144,7 @@ fn a_render_shows_the_skin_and_the_heatmap_on_a_white_background() {
 
 #[test]
 fn mid_treatment_the_cartridge_and_the_pass_paths_are_drawn_over_the_skin() {
-    use needlemap::gpu::render::{Orbit, Renderer, depth_texture, read_texture};
+    use needlemap::gpu::render::{Orbit, Renderer, depth_texture, frame_texture, read_texture};
     let gpu = gpu();
     let o = outcome("full-face.toml");
     let forehead = &o.simulation.zones[0];
@@ -155,16 +155,7 @@ fn mid_treatment_the_cartridge_and_the_pass_paths_are_drawn_over_the_skin() {
         let mut r = Renderer::new(&gpu, &o, format, Layer::Density);
         r.set_time(&gpu, &o, t);
         r.set_overlay(overlay);
-        let target = gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: None,
-            size: wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
+        let target = frame_texture(&gpu, w, h, format);
         let depth = depth_texture(&gpu, w, h);
         let mut e = gpu.device.create_command_encoder(&Default::default());
         let view = target.create_view(&Default::default());
