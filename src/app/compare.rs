@@ -312,8 +312,6 @@ pub fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSetting
         METRICS[objective_key].label,
         cfg.max_under * 100.0
     );
-    println!("{intro}\n");
-    print!("{}", text_table(&header, &rows));
     // Markdown: the ranking, then each zone's table when there are several.
     let mut md = format!("# Strategy comparison\n\n{intro}.\n\n## All zones\n\n{}", md_table(&header, &rows));
     if all > 1 {
@@ -384,6 +382,10 @@ pub fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSetting
             ("compare-time.png", scatter),
         ],
     )?;
+    // Printed after the files are written: a reader closing the pipe early
+    // (`| head`) must not cost the files.
+    println!("{intro}\n");
+    print!("{}", text_table(&header, &rows));
     println!(
         "\n{} runs in {elapsed:.1} s; wrote compare.md, compare.csv, compare.json, compare.png, compare-time.png to {}",
         common.len() * names.len(),
@@ -459,8 +461,6 @@ pub fn passes(
         first + seeds as u64 - 1,
         confidence * 100.0
     );
-    println!("{intro}\n");
-    print!("{}", text_table(&header, &rows));
     let md = format!("# Per-pass curves\n\n{intro}.\n\n{}", md_table(&header, &rows));
     let values: Vec<Vec<Estimate>> =
         keys.iter().map(|&k| (0..runs.strategies.len()).map(|p| est[p][all][k]).collect()).collect();
@@ -498,6 +498,8 @@ pub fn passes(
             ("passes.png", png),
         ],
     )?;
+    println!("{intro}\n");
+    print!("{}", text_table(&header, &rows));
     println!("\nwrote passes.md, passes.csv, passes.json, passes.png to {}", out.display());
     if stopped {
         return Err(Failure {
@@ -591,9 +593,6 @@ pub fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
     }
     bar.finish_and_clear();
     let c = a.confidence;
-    for (_, t) in &tunes {
-        println!("{}", t.sentence(c));
-    }
     // The explanation: per zone, every plan tried and why the search ended.
     let mut md = format!(
         "# Tuned passes for `{}`\n\nFor each zone, plans of 1, 2, ... passes (directions in the order shown) ran on \
@@ -676,6 +675,9 @@ pub fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
             ("tune.json", serde_json::to_string_pretty(&json).map_err(anyhow::Error::from)?.into_bytes()),
         ],
     )?;
+    for (_, t) in &tunes {
+        println!("{}", t.sentence(c));
+    }
     println!("wrote tuned.toml, tune.md, tune.json to {}", a.out.display());
     if stop.load(Ordering::SeqCst) {
         return Err(Failure {

@@ -386,6 +386,13 @@ pub(crate) fn set_threads(threads: Option<u16>) -> Result<(), Failure> {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`needlemap ... |
+    // head`) would panic; the default action ends the program quietly, as
+    // command-line tools do.
+    // SAFETY: at the very start of main, before any other thread exists.
+    unsafe {
+        let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+    }
     // Mesa's Vulkan device-select layer connects to Wayland while listing
     // adapters and, without a session (XDG_RUNTIME_DIR unset: a server, CI,
     // Xvfb), prints a spurious "error:" line. wgpu picks the adapter itself.

@@ -153,3 +153,22 @@ fn ctrl_c_stops_a_long_compare_and_writes_what_finished() {
     assert!(finished < 200, "{finished} seeds: the run was not cut short");
     assert!(out.join("compare.png").is_file());
 }
+
+#[test]
+fn a_reader_closing_the_pipe_early_costs_no_files_and_no_panic() {
+    // `needlemap compare ... | head -1`: stdout closed before the table is printed.
+    let sb = Sandbox::new();
+    let out = sb.path("cmp");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_needlemap"))
+        .args(["compare", &scene_path("cheek-strategies.toml"), "--seeds", "3", "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    for f in ["compare.md", "compare.csv", "compare.json", "compare.png", "compare-time.png"] {
+        assert!(out.join(f).is_file(), "{f} not written");
+    }
+}
