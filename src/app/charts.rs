@@ -28,48 +28,55 @@ pub struct Panel<'a> {
     pub values: &'a [Estimate],
 }
 
-fn png(buf: Vec<u8>, size: (u32, u32)) -> anyhow::Result<Vec<u8>> {
+/// A white chart of `size` with `title` on top: `draw` gets the area below
+/// the title. Returns PNG bytes.
+fn chart(
+    size: (u32, u32),
+    title: &str,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> DrawResult<()>,
+) -> anyhow::Result<Vec<u8>> {
+    register_fonts();
+    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
+    let drawn: DrawResult<()> = (|| {
+        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        root.draw(&Text::new(title.to_string(), (20, 16), (FONT, 24)))?;
+        draw(&root.margin(60, 0, 0, 0))?;
+        root.present()?;
+        Ok(())
+    })();
+    drawn.map_err(|e| anyhow::anyhow!("drawing {title}: {e}"))?;
     let img = image::RgbImage::from_raw(size.0, size.1, buf).ok_or_else(|| anyhow::anyhow!("chart buffer size"))?;
     let mut out = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
     Ok(out)
 }
 
-/// A grid of bar panels (two across) for `names`, with a title.
-pub fn bars(title: &str, names: &[String], panels: &[Panel]) -> anyhow::Result<Vec<u8>> {
-    register_fonts();
-    let rows = panels.len().div_ceil(2) as u32;
-    let panel_h = 70 + 26 * names.len() as u32;
-    let size = (1600u32, 60 + rows * panel_h);
-    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
-    draw_bars(&mut buf, size, title, names, panels, panel_h).map_err(|e| anyhow::anyhow!("drawing {title}: {e}"))?;
-    png(buf, size)
+/// The lowest and highest interval ends of `es` (the mean where an interval
+/// is infinite); infinite when none is finite.
+fn extent(es: &[Estimate]) -> (f64, f64) {
+    let end = |x: f64, mean: f64| if x.is_finite() { x } else { mean };
+    let lo = es.iter().map(|e| end(e.lo(), e.mean)).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+    let hi = es.iter().map(|e| end(e.hi(), e.mean)).filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi)
 }
 
-fn draw_bars(
-    buf: &mut [u8],
-    size: (u32, u32),
-    title: &str,
-    names: &[String],
-    panels: &[Panel],
-    panel_h: u32,
-) -> DrawResult<()> {
-    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
-    root.fill(&WHITE)?;
-    root.draw(&Text::new(title.to_string(), (20, 16), (FONT, 24)))?;
-    let body = root.margin(60, 0, 0, 0);
-    let cells = body.split_evenly((panels.len().div_ceil(2), 2));
-    for (p, area) in panels.iter().zip(cells) {
-        draw_bar_panel(&area.shrink((0, 0), (size.0 / 2, panel_h)), names, p)?;
-    }
-    root.present()?;
-    Ok(())
+/// A grid of bar panels (two across) for `names`, with a title.
+pub fn bars(title: &str, names: &[String], panels: &[Panel]) -> anyhow::Result<Vec<u8>> {
+    let panel_h = 70 + 26 * names.len() as u32;
+    let size = (1600u32, 60 + panels.len().div_ceil(2) as u32 * panel_h);
+    chart(size, title, |body| {
+        let cells = body.split_evenly((panels.len().div_ceil(2), 2));
+        for (p, area) in panels.iter().zip(cells) {
+            draw_bar_panel(&area.shrink((0, 0), (size.0 / 2, panel_h)), names, p)?;
+        }
+        Ok(())
+    })
 }
 
 fn draw_bar_panel(area: &DrawingArea<BitMapBackend, Shift>, names: &[String], p: &Panel) -> DrawResult<()> {
-    let finite = |v: f64| v.is_finite().then_some(v);
-    let hi = p.values.iter().filter_map(|e| finite(e.hi()).or(finite(e.mean))).fold(0.0f64, f64::max);
-    let lo = p.values.iter().filter_map(|e| finite(e.lo()).or(finite(e.mean))).fold(0.0f64, f64::min);
+    let (lo, hi) = extent(p.values);
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
     let span = (hi - lo).max(1e-9);
     let n = names.len();
     let mut chart = ChartBuilder::on(area)
@@ -127,30 +134,21 @@ pub fn against_time(
     panels: &[Panel],
     time_label: &str,
 ) -> anyhow::Result<Vec<u8>> {
-    register_fonts();
     let size = (1600u32, 700u32);
-    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
-    draw_against_time(&mut buf, size, title, names, time, panels, time_label)
-        .map_err(|e| anyhow::anyhow!("drawing {title}: {e}"))?;
-    png(buf, size)
+    chart(size, title, |area| draw_against_time(area, size, names, time, panels, time_label))
 }
 
 fn draw_against_time(
-    buf: &mut [u8],
+    area: &DrawingArea<BitMapBackend, Shift>,
     size: (u32, u32),
-    title: &str,
     names: &[String],
     time: &[Estimate],
     panels: &[Panel],
     time_label: &str,
 ) -> DrawResult<()> {
-    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
-    root.fill(&WHITE)?;
-    root.draw(&Text::new(title.to_string(), (20, 16), (FONT, 24)))?;
-    let (body, legend) = root.margin(60, 0, 0, 0).split_horizontally(size.0 - 300);
+    let (body, legend) = area.split_horizontally(size.0 - 300);
     let range = |es: &[Estimate]| {
-        let lo = es.iter().map(|e| if e.lo().is_finite() { e.lo() } else { e.mean }).fold(f64::INFINITY, f64::min);
-        let hi = es.iter().map(|e| if e.hi().is_finite() { e.hi() } else { e.mean }).fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = extent(es);
         let pad = ((hi - lo) * 0.08).max(hi.abs() * 1e-3).max(1e-9);
         (lo - pad)..(hi + pad)
     };
@@ -188,30 +186,20 @@ fn draw_against_time(
         legend.draw(&Circle::new((16, y + 8), 6, colour(i).filled()))?;
         legend.draw(&Text::new(name.clone(), (30, y), (FONT, 15)))?;
     }
-    root.present()?;
     Ok(())
 }
 
 /// Curves of metrics against the pass number, with interval bands.
 pub fn per_pass(title: &str, labels: &[String], panels: &[Panel]) -> anyhow::Result<Vec<u8>> {
-    register_fonts();
     let size = (1600u32, 480 * panels.len().div_ceil(3) as u32 + 60);
-    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
-    draw_per_pass(&mut buf, size, title, labels, panels).map_err(|e| anyhow::anyhow!("drawing {title}: {e}"))?;
-    png(buf, size)
+    chart(size, title, |body| draw_per_pass(body, labels, panels))
 }
 
-fn draw_per_pass(buf: &mut [u8], size: (u32, u32), title: &str, labels: &[String], panels: &[Panel]) -> DrawResult<()> {
-    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
-    root.fill(&WHITE)?;
-    root.draw(&Text::new(title.to_string(), (20, 16), (FONT, 24)))?;
-    let cells = root.margin(60, 0, 0, 0).split_evenly((panels.len().div_ceil(3), 3));
+fn draw_per_pass(body: &DrawingArea<BitMapBackend, Shift>, labels: &[String], panels: &[Panel]) -> DrawResult<()> {
+    let cells = body.split_evenly((panels.len().div_ceil(3), 3));
     let n = labels.len();
     for (p, area) in panels.iter().zip(cells) {
-        let lo =
-            p.values.iter().map(|e| if e.lo().is_finite() { e.lo() } else { e.mean }).fold(f64::INFINITY, f64::min);
-        let hi =
-            p.values.iter().map(|e| if e.hi().is_finite() { e.hi() } else { e.mean }).fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = extent(p.values);
         let (lo, hi) = if lo.is_finite() && hi.is_finite() { (lo.min(0.0), hi.max(lo + 1e-9)) } else { (0.0, 1.0) };
         let mut chart = ChartBuilder::on(&area)
             .caption(&p.title, (FONT, 19))
@@ -249,6 +237,5 @@ fn draw_per_pass(buf: &mut [u8], size: (u32, u32), title: &str, labels: &[String
         chart.draw_series(LineSeries::new(line.clone(), colour(0).stroke_width(3)))?;
         chart.draw_series(line.into_iter().map(|pt| Circle::new(pt, 5, colour(0).filled())))?;
     }
-    root.present()?;
     Ok(())
 }
