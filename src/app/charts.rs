@@ -239,3 +239,48 @@ fn draw_per_pass(body: &DrawingArea<BitMapBackend, Shift>, labels: &[String], pa
     }
     Ok(())
 }
+
+/// One treatment's curve: its name and (time, one value per panel) points.
+pub type Series = (String, Vec<(f64, Vec<f64>)>);
+
+/// Curves against treatment time, one line per treatment (e.g. reference and
+/// trainee), one panel per figure: `series[i].1[k]` is (time, one value per panel).
+pub fn over_time(title: &str, panel_titles: &[&str], series: &[Series]) -> anyhow::Result<Vec<u8>> {
+    let size = (1600u32, 560u32);
+    chart(size, title, |area| {
+        let (body, legend) = area.split_horizontally(size.0 - 260);
+        let t_max = series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).fold(1e-9, f64::max);
+        for (k, (p, cell)) in panel_titles.iter().zip(body.split_evenly((1, panel_titles.len().max(1)))).enumerate() {
+            let hi =
+                series.iter().flat_map(|s| s.1.iter().map(|x| x.1[k])).filter(|v| v.is_finite()).fold(1e-9, f64::max);
+            let mut chart = ChartBuilder::on(&cell)
+                .caption(*p, (FONT, 19))
+                .margin(14)
+                .x_label_area_size(45)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0.0..t_max * 1.02, 0.0..hi * 1.08)?;
+            chart
+                .configure_mesh()
+                .x_desc("treatment time (s)")
+                .x_label_formatter(&num)
+                .y_label_formatter(&num)
+                .label_style((FONT, 14))
+                .axis_desc_style((FONT, 15))
+                .draw()?;
+            for (i, (_, pts)) in series.iter().enumerate() {
+                let line: Vec<(f64, f64)> = std::iter::once((0.0, 0.0))
+                    .chain(pts.iter().map(|(t, v)| (*t, v[k])))
+                    .filter(|p| p.1.is_finite())
+                    .collect();
+                chart.draw_series(LineSeries::new(line.clone(), colour(i).stroke_width(3)))?;
+                chart.draw_series(line.into_iter().skip(1).map(|pt| Circle::new(pt, 4, colour(i).filled())))?;
+            }
+        }
+        for (i, (name, _)) in series.iter().enumerate() {
+            let y = 80 + 26 * i as i32;
+            legend.draw(&Rectangle::new([(8, y + 6), (28, y + 10)], colour(i).filled()))?;
+            legend.draw(&Text::new(name.clone(), (36, y), (FONT, 15)))?;
+        }
+        Ok(())
+    })
+}

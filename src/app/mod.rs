@@ -6,6 +6,7 @@ pub mod charts;
 pub mod compare;
 pub mod output;
 pub mod plot;
+pub mod trainer;
 #[cfg(feature = "gpu")]
 pub mod view;
 
@@ -123,6 +124,38 @@ pub enum Command {
         /// Worker threads [default: all cores].
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: Option<u16>,
+    },
+    /// Score a treatment against a reference plan: a trajectory file (CSV:
+    /// time_s, zone, u_mm, v_mm[, pressure]) on the reference's zones, or a
+    /// scene. Prints each criterion as a figure and a 0-100 score against its
+    /// acceptable range, and feedback; writes score.json, score.md, the maps
+    /// of both, difference.png and progress.png.
+    Score {
+        /// The trainee's trace (.csv) or scene (.toml).
+        input: PathBuf,
+        /// The reference scene (its plan, zones and target bands).
+        #[arg(long)]
+        reference: PathBuf,
+        /// Output folder [default: out/score-<trainee>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a scene's plan as a trajectory file (the path a hand following
+    /// the plan exactly takes), e.g. to replay, edit or score it.
+    Trace {
+        scene: PathBuf,
+        /// The trajectory file to write (CSV).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write one self-contained HTML page (pictures embedded) of a run folder:
+    /// the output of `score` (scores, feedback, maps, curves) or `simulate`.
+    Report {
+        /// The folder `score` or `simulate` wrote.
+        run_dir: PathBuf,
+        /// The page to write [default: RUN_DIR/report.html].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List the cartridge presets.
     Presets,
@@ -466,6 +499,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             set_threads(threads)?;
             compare::passes(&scene, seeds, first_seed, &out, confidence)
         }
+        Command::Score { input, reference, out } => trainer::score_cmd(&input, &reference, out.as_deref()),
+        Command::Trace { scene, out } => trainer::trace_cmd(&scene, &out),
+        Command::Report { run_dir, out } => trainer::report_cmd(&run_dir, out.as_deref()),
         Command::Presets => {
             println!("{:<12} {:<90} source", "preset", "description");
             for p in cartridge::PRESETS {

@@ -639,3 +639,136 @@ fn draw_atlas(
     root.present()?;
     Ok(())
 }
+
+/// Where one treatment lays more or fewer punctures than another: per
+/// analysis cell, `trainee − reference` density in punctures/cm² on a
+/// diverging scale (blue: fewer, red: more; white: the same), one panel per
+/// zone both measured on the same cells. `None` when no zone matches.
+pub fn render_difference(reference: &Outcome, trainee: &Outcome) -> anyhow::Result<Option<Vec<u8>>> {
+    register_fonts();
+    let pairs: Vec<(usize, usize)> = reference
+        .scene
+        .zones
+        .iter()
+        .enumerate()
+        .filter_map(|(r, z)| {
+            let t = trainee.scene.zones.iter().position(|tz| tz.name == z.name)?;
+            let (a, b) = (&reference.fields[r].layout, &trainee.fields[t].layout);
+            (a.cells_u == b.cells_u && a.cells_v == b.cells_v && a.cell_mm == b.cell_mm).then_some((r, t))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let geos: Vec<PanelGeometry> =
+        pairs.iter().map(|&(r, _)| panel_geometry(&reference.scene.zones[r].region)).collect();
+    let width = (MAP_PX as u32) + Y_LABELS_PX + LEGEND_W + 3 * MARGIN_PX;
+    let height: u32 = geos.iter().map(panel_height).sum();
+    let mut buf = vec![255u8; (width * height * 3) as usize];
+    let drawn: DrawResult<()> = (|| {
+        let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut rest = root.clone();
+        for (&(r, t), g) in pairs.iter().zip(&geos) {
+            let (panel, below) = rest.split_vertically(panel_height(g));
+            rest = below;
+            draw_difference_zone(&panel, reference, r, trainee, t, g)?;
+        }
+        root.present()?;
+        Ok(())
+    })();
+    drawn.map_err(|e| anyhow::anyhow!("drawing the difference map: {e}"))?;
+    let img = image::RgbImage::from_raw(width, height, buf).ok_or_else(|| anyhow::anyhow!("image buffer size"))?;
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(Some(png))
+}
+
+/// Blue (fewer) – white – red (more) for `x` in −1..1.
+fn diverging(x: f64) -> RGBColor {
+    let c = colorous::RED_BLUE.eval_continuous((0.5 - 0.5 * x.clamp(-1.0, 1.0)).clamp(0.0, 1.0));
+    RGBColor(c.r, c.g, c.b)
+}
+
+fn draw_difference_zone(
+    panel: &DrawingArea<BitMapBackend, Shift>,
+    reference: &Outcome,
+    r: usize,
+    trainee: &Outcome,
+    t: usize,
+    g: &PanelGeometry,
+) -> DrawResult<()> {
+    let zone = &reference.scene.zones[r];
+    let (rf, tf) = (&reference.fields[r], &trainee.fields[t]);
+    let b = zone.region.bounds();
+    let map_w_px = g.map_w.round() as u32 + Y_LABELS_PX + 2 * MARGIN_PX;
+    let (left, right) = panel.split_horizontally(map_w_px);
+    let diffs: Vec<Option<f64>> =
+        (0..rf.cell_punctures.len()).map(|c| Some(tf.cell_density_per_cm2(c)? - rf.cell_density_per_cm2(c)?)).collect();
+    // The scale: the zone's band width if it has one, else the largest difference.
+    let scale = match zone.target_per_cm2 {
+        Some([lo, hi]) => hi - lo,
+        None => diffs.iter().flatten().fold(1e-9f64, |m, d| m.max(d.abs())),
+    };
+    panel.draw(&Text::new(
+        format!("{}: trainee − reference density (/cm²)", zone.name),
+        (MARGIN_PX as i32, 10),
+        (FONT, 21),
+    ))?;
+    let mut chart = ChartBuilder::on(&left)
+        .margin(MARGIN_PX)
+        .margin_top(CAPTION_PX)
+        .x_label_area_size(X_LABELS_PX)
+        .y_label_area_size(Y_LABELS_PX)
+        .build_cartesian_2d(b.min_mm.x..b.max_mm.x, b.min_mm.y..b.max_mm.y)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("u (mm)")
+        .y_desc("v (mm)")
+        .x_label_formatter(&axis_label)
+        .y_label_formatter(&axis_label)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()?;
+    let l = &rf.layout;
+    chart.draw_series(diffs.iter().enumerate().filter_map(|(c, d)| {
+        let d = (*d)?;
+        let (i, j) = ((c % l.cells_u) as f64, (c / l.cells_u) as f64);
+        let p0 = l.origin_mm + Vec2::new(i, j) * l.cell_mm;
+        let p1 = p0 + Vec2::new(l.cell_mm, l.cell_mm);
+        Some(Rectangle::new(
+            [(p0.x, p0.y), (p1.x.min(b.max_mm.x), p1.y.min(b.max_mm.y))],
+            diverging(d / scale).filled(),
+        ))
+    }))?;
+    let mut pts: Vec<(f64, f64)> = zone.region.outline.outline_mm().iter().map(|v| (v.x, v.y)).collect();
+    pts.push(pts[0]);
+    chart.draw_series(std::iter::once(PathElement::new(pts, BLACK.stroke_width(2))))?;
+    draw_scale_bar(&mut chart, b.min_mm, b.max_mm)?;
+    // The colorbar: −scale … +scale.
+    let (area, _) = right.split_horizontally(40 + 12 + 6 + 80);
+    let mut bar = ChartBuilder::on(&area)
+        .margin_top(CAPTION_PX + MARGIN_PX)
+        .margin_bottom(X_LABELS_PX + MARGIN_PX)
+        .margin_left(6)
+        .margin_right(12)
+        .set_label_area_size(LabelAreaPosition::Right, 80)
+        .build_cartesian_2d(0.0..1.0, -scale..scale)?;
+    bar.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_desc("Δ punctures/cm² (red: more)")
+        .y_label_formatter(&axis_label)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .y_labels(8)
+        .draw()?;
+    let steps = 128;
+    bar.draw_series((0..steps).map(|i| {
+        let a = -scale + 2.0 * scale * i as f64 / steps as f64;
+        let b = a + 2.0 * scale / steps as f64;
+        Rectangle::new([(0.0, a), (1.0, b)], diverging((a + b) / 2.0 / scale).filled())
+    }))?;
+    Ok(())
+}

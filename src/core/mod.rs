@@ -13,10 +13,12 @@ pub mod obj;
 pub mod pattern;
 pub mod report;
 pub mod scene;
+pub mod score;
 pub mod seams;
 pub mod simulate;
 pub mod stats;
 pub mod strategy;
+pub mod trajectory;
 pub mod tune;
 
 use metrics::{Layout, ZoneField, ZoneMetrics};

@@ -9,6 +9,8 @@
 use super::cartridge::Drive;
 use super::geometry::Vec2;
 use super::scene::{PassKind, Scene, SceneError};
+use super::trajectory::{self, TracePoint};
+use std::sync::Arc;
 
 /// Random stamps per stroke: big enough to amortise the per-stroke set-up,
 /// small enough to spread a large random pass over all threads.
@@ -20,6 +22,8 @@ pub enum StrokeKind {
     Line { start_mm: Vec2, end_mm: Vec2 },
     /// `stamps` stamps at uniformly random places and rotations.
     Random { stamps: u64 },
+    /// Follow recorded samples (a trajectory pass), times from its first sample.
+    Trace { points: Arc<Vec<TracePoint>> },
 }
 
 /// One continuous piece of work of the hand.
@@ -47,6 +51,7 @@ impl Stroke {
         match &self.kind {
             StrokeKind::Line { start_mm, end_mm } => (end_mm - start_mm).norm(),
             StrokeKind::Random { .. } => 0.0,
+            StrokeKind::Trace { points } => trajectory::path_length_mm(points, false),
         }
     }
 }
@@ -75,9 +80,13 @@ pub fn plan(scene: &Scene) -> Plan {
                 let (start, end) = match &kind {
                     StrokeKind::Line { start_mm, end_mm } => (Some(*start_mm), Some(*end_mm)),
                     StrokeKind::Random { .. } => (None, None),
+                    StrokeKind::Trace { points } => {
+                        (points.first().map(|p| p.pos_mm()), points.last().map(|p| p.pos_mm()))
+                    }
                 };
                 let gap_before_mm = match (last_end, start) {
-                    (Some(a), Some(b)) => (b - a).norm(),
+                    // A trace's own samples hold the hand's travel.
+                    (Some(a), Some(b)) if !matches!(kind, StrokeKind::Trace { .. }) => (b - a).norm(),
                     _ => 0.0,
                 };
                 strokes.push(Stroke {
@@ -98,8 +107,8 @@ pub fn plan(scene: &Scene) -> Plan {
                     last_end = end;
                 }
             };
-            match pass.kind {
-                PassKind::Lanes { angle_deg, lane_spacing_mm, repeats, stagger } => {
+            match &pass.kind {
+                &PassKind::Lanes { angle_deg, lane_spacing_mm, repeats, stagger } => {
                     let dir = lane_direction(angle_deg);
                     let normal = Vec2::new(-dir.y, dir.x);
                     let b = zone.region.bounds();
@@ -140,7 +149,10 @@ pub fn plan(scene: &Scene) -> Plan {
                         }
                     }
                 }
-                PassKind::Random { stamps } => {
+                PassKind::Trajectory { points, .. } => {
+                    push(&mut strokes, 0, 0, StrokeKind::Trace { points: points.clone() }, false);
+                }
+                &PassKind::Random { stamps } => {
                     let mut left = stamps;
                     while left > 0 {
                         let n = left.min(RANDOM_STAMPS_PER_STROKE);
@@ -189,11 +201,19 @@ impl Estimate {
 
 /// Expected number of stamps of one stroke (mean speed, no jitter).
 pub fn expected_stamps(stroke: &Stroke, drive: &Drive) -> f64 {
-    stamps_along(stroke.length_mm(), stroke.speed_mm_s, stroke.rate_hz, drive)
-        + match stroke.kind {
-            StrokeKind::Random { stamps } => stamps as f64,
-            StrokeKind::Line { .. } => 0.0,
-        }
+    match &stroke.kind {
+        StrokeKind::Random { stamps } => *stamps as f64,
+        StrokeKind::Line { .. } => stamps_along(stroke.length_mm(), stroke.speed_mm_s, stroke.rate_hz, drive),
+        StrokeKind::Trace { points } => trace_stamps(points, stroke.rate_hz, drive),
+    }
+}
+
+/// Stamps (a roller: contacts of one needle) along a trace.
+fn trace_stamps(points: &[TracePoint], rate_hz: Option<f64>, drive: &Drive) -> f64 {
+    match drive {
+        Drive::Pen { .. } => trajectory::duration_s(points) * rate_hz.unwrap_or(0.0) + 1.0,
+        Drive::Roller { .. } => stamps_along(trajectory::path_length_mm(points, true), 1.0, None, drive),
+    }
 }
 
 /// Expected stamps (a roller: drum contacts of one needle) along `length_mm` of lane.
@@ -217,15 +237,19 @@ pub fn estimate(scene: &Scene, field_bytes_per_zone: Vec<u64>) -> Estimate {
         let area = zone.region.outline.area_mm2();
         let extent = zone.region.bounds().size_mm().norm();
         for pass in &zone.passes {
-            match pass.kind {
-                PassKind::Lanes { lane_spacing_mm, repeats, .. } => {
+            match &pass.kind {
+                &PassKind::Lanes { lane_spacing_mm, repeats, .. } => {
                     let lanes = (extent / lane_spacing_mm + 2.0) * repeats as f64;
                     let length = area / lane_spacing_mm * repeats as f64;
                     strokes[z] += lanes;
                     punctures[z] +=
                         (stamps_along(length, pass.speed_mm_s, pass.rate_hz, &scene.cartridge.drive) + lanes) * n;
                 }
-                PassKind::Random { stamps } => {
+                PassKind::Trajectory { points, .. } => {
+                    strokes[z] += 1.0;
+                    punctures[z] += trace_stamps(points, pass.rate_hz, &scene.cartridge.drive) * n;
+                }
+                &PassKind::Random { stamps } => {
                     strokes[z] += (stamps as f64 / RANDOM_STAMPS_PER_STROKE as f64).ceil();
                     punctures[z] += stamps as f64 * n;
                 }

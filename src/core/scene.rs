@@ -10,6 +10,7 @@ use super::cartridge::{self, Cartridge, Drive};
 use super::geometry::{self, Region, Shape, Vec2};
 use super::mesh::Surface;
 use super::obj;
+use super::trajectory::{self, Trace, TracePoint};
 use serde::Deserialize;
 use std::ops::Range;
 use std::sync::Arc;
@@ -80,6 +81,9 @@ pub enum PassKind {
     /// `stamps` cartridge stamps placed uniformly at random in the zone, each
     /// at a random rotation (a Poisson-like process).
     Random { stamps: u64 },
+    /// The cartridge follows recorded samples (`trajectory = "file.csv"`):
+    /// this zone's rows of the file, in time order (see [`trajectory`]).
+    Trajectory { file: String, points: Arc<Vec<TracePoint>> },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -254,6 +258,7 @@ struct RawPass {
     rate_hz: Option<Spanned<f64>>,
     respect_avoid: Option<bool>,
     depth_mm: Option<Spanned<f64>>,
+    trajectory: Option<Spanned<String>>,
 }
 
 /// Pattern names and their lane angles.
@@ -639,7 +644,13 @@ fn validate_zone(
         .passes
         .iter()
         .enumerate()
-        .map(|(pi, p)| validate_pass(ctx, &format!("{key}.passes[{pi}]"), p, cart, hand, zone_depth_mm))
+        .map(|(pi, p)| {
+            let pass_key = format!("{key}.passes[{pi}]");
+            match &p.get_ref().trajectory {
+                Some(file) => trajectory_pass(ctx, &pass_key, p, file, cart, &name, &outline, zone_depth_mm),
+                None => validate_pass(ctx, &pass_key, p, cart, hand, zone_depth_mm),
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Zone {
         name,
@@ -753,6 +764,94 @@ fn zone_geometry(ctx: &Ctx, key: &str, raw: &Spanned<RawZone>) -> Result<ZoneGeo
         surface: Some(Arc::new(surface)),
         source: spec.to_string(),
         builtin: None,
+    })
+}
+
+/// A pass that follows a trajectory file: this zone's samples of it.
+#[allow(clippy::too_many_arguments)]
+fn trajectory_pass(
+    ctx: &Ctx,
+    key: &str,
+    raw: &Spanned<RawPass>,
+    file: &Spanned<String>,
+    cart: &Cartridge,
+    zone: &str,
+    outline: &Shape,
+    zone_depth_mm: f64,
+) -> Result<Pass, SceneError> {
+    let p = raw.get_ref();
+    let spans = [
+        (p.pattern.as_ref().map(|v| v.span()), "pattern"),
+        (p.angle_deg.as_ref().map(|v| v.span()), "angle_deg"),
+        (p.lane_spacing_mm.as_ref().map(|v| v.span()), "lane_spacing_mm"),
+        (p.repeats.as_ref().map(|v| v.span()), "repeats"),
+        (p.stamps.as_ref().map(|v| v.span()), "stamps"),
+        (p.speed_mm_s.as_ref().map(|v| v.span()), "speed_mm_s"),
+    ];
+    for (span, what) in spans {
+        if let Some(span) = span {
+            return Err(ctx.err(
+                &span,
+                format!("{key}.{what}"),
+                "a trajectory pass takes its path and speed from the file: remove it",
+            ));
+        }
+    }
+    if p.stagger.is_some() || p.respect_avoid.is_some() {
+        return Err(ctx.err(
+            &raw.span(),
+            format!("{key}.trajectory"),
+            "a trajectory pass takes its path from the file: remove `stagger` and `respect_avoid`",
+        ));
+    }
+    let name = file.get_ref().trim();
+    let file_err = |msg: String| ctx.err(&file.span(), format!("{key}.trajectory"), format!("`{name}`: {msg}"));
+    if name.is_empty() {
+        return Err(file_err("give a CSV file (time_s, zone, u_mm, v_mm[, pressure])".into()));
+    }
+    let text = (ctx.resolve)(name).map_err(&file_err)?;
+    // Messages name the file as found beside the scene.
+    let shown = match ctx.file.rfind(['/', '\\']) {
+        Some(i) if !name.starts_with('/') => format!("{}/{name}", &ctx.file[..i]),
+        _ => name.to_string(),
+    };
+    let trace = Trace::parse(&text, &shown)?;
+    let points = trace.points_of(zone);
+    if points.len() < 2 {
+        return Err(file_err(format!(
+            "has {} sample(s) for zone `{zone}`; a pass needs 2 or more (the file's zones: {})",
+            points.len(),
+            trace.zones().join(", ")
+        )));
+    }
+    let region = Region { outline: outline.clone(), avoid: Vec::new() };
+    trajectory::check_on_zone(&points, &region, zone, &shown)?;
+    let rate_hz = match (&p.rate_hz, &cart.drive) {
+        (Some(r), Drive::Roller { .. }) => {
+            return Err(ctx.err(
+                &r.span(),
+                format!("{key}.rate_hz"),
+                "a roller has no stamp rate (rolling distance sets contact): remove it",
+            ));
+        }
+        (Some(r), Drive::Pen { .. }) => Some(ctx.positive(r, &format!("{key}.rate_hz"), "Hz")?),
+        (None, Drive::Pen { rate_hz }) => Some(*rate_hz),
+        (None, Drive::Roller { .. }) => None,
+    };
+    let depth_mm = match &p.depth_mm {
+        Some(d) => ctx.positive(d, &format!("{key}.depth_mm"), "mm")?,
+        None => zone_depth_mm,
+    };
+    let speed = trajectory::mean_speed_mm_s(&points);
+    Ok(Pass {
+        label: format!("trajectory {name}"),
+        depth_mm,
+        kind: PassKind::Trajectory { file: name.to_string(), points: Arc::new(points) },
+        // The mean glide speed on the skin (for reports; the samples set the motion).
+        speed_mm_s: if speed > 0.0 { speed } else { 1.0 },
+        rate_hz,
+        respect_avoid: false,
+        at: ctx.at(&raw.span()),
     })
 }
 

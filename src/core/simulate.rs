@@ -16,6 +16,7 @@ use super::geometry::{Bounds, Region, Vec2};
 use super::mesh::Surface;
 use super::pattern::{Plan, Stroke, StrokeKind, expected_stamps};
 use super::scene::{Hand, Scene, Zone};
+use super::trajectory;
 use nalgebra::Rotation2;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
@@ -333,6 +334,27 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
             }
             out.duration_s = t + (length - s_prev) / stroke.speed_mm_s;
         }
+        (StrokeKind::Trace { points }, Drive::Pen { .. }) => {
+            let rate_hz = stroke.rate_hz.expect("a pen pass has a rate (validated)");
+            let stamps = trajectory::pen_stamps(points, rate_hz);
+            for st in &stamps {
+                let rot = Rotation2::new(st.heading.y.atan2(st.heading.x));
+                for n in &cart.needles_mm {
+                    out.place(&shape, st.centre_mm + rot * n, st.t_s, pass);
+                }
+            }
+            out.stamps = stamps.len() as u64;
+            out.duration_s = trajectory::duration_s(points);
+        }
+        (StrokeKind::Trace { points }, Drive::Roller { circumference_mm, axial_mm, contact_mm }) => {
+            let (contacts, moments) =
+                trajectory::roller_contacts(points, *circumference_mm, axial_mm, contact_mm, roller_order);
+            for (t, p) in contacts {
+                out.place(&shape, p, t, pass);
+            }
+            out.stamps = moments;
+            out.duration_s = trajectory::duration_s(points);
+        }
         (StrokeKind::Random { stamps }, _) => {
             let rate_hz = stroke.rate_hz.unwrap_or(1.0);
             let b = region.bounds();
@@ -425,7 +447,7 @@ pub fn simulate_timed(scene: &Scene, plan: &Plan, times: &mut StageTimes) -> Sim
         clock_s += out.duration_s;
         zr.path_length_mm += stroke.gap_before_mm
             + match stroke.kind {
-                StrokeKind::Line { .. } => stroke.length_mm(),
+                StrokeKind::Line { .. } | StrokeKind::Trace { .. } => stroke.length_mm(),
                 // A random stamper moves at the glide speed while it stamps.
                 StrokeKind::Random { .. } => out.duration_s * stroke.speed_mm_s,
             };

@@ -114,7 +114,7 @@ impl Variation {
                 zone.passes = (0..n as usize).map(|i| own[i % own.len()].clone()).collect();
             }
             for pass in &mut zone.passes {
-                if let Some(v) = self.speed_mm_s {
+                if let (Some(v), false) = (self.speed_mm_s, matches!(pass.kind, PassKind::Trajectory { .. })) {
                     pass.speed_mm_s = v;
                 }
                 if self.cartridge.is_some() || roller {
@@ -138,6 +138,8 @@ impl Variation {
                             *stagger = v;
                         }
                     }
+                    // A recorded path keeps its own motion; rate, depth and cartridge apply.
+                    PassKind::Trajectory { .. } => {}
                     PassKind::Random { stamps } => {
                         if roller {
                             return Err("a roller cannot stamp at random: give lane patterns".into());
@@ -156,7 +158,7 @@ impl Variation {
 fn lane_spacing(p: &Pass) -> Option<f64> {
     match p.kind {
         PassKind::Lanes { lane_spacing_mm, .. } => Some(lane_spacing_mm),
-        PassKind::Random { .. } => None,
+        PassKind::Random { .. } | PassKind::Trajectory { .. } => None,
     }
 }
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod compare;
 mod meshes;
 mod outputs;
+mod trainer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -9,6 +9,7 @@ mod laws;
 mod layering;
 mod strategies;
 mod surfaces;
+mod trainer;
 
 use needlemap::core::scene::Scene;
 use needlemap::core::{Outcome, RunOptions, run};
