@@ -184,8 +184,8 @@ pub enum Command {
         /// Close after this many frames and print the frame times.
         #[arg(long)]
         frames: Option<u64>,
-        /// With --frames: save the last frame as PNG.
-        #[arg(long, requires = "frames")]
+        /// Save the last frame as PNG (at --frames, or when the window closes).
+        #[arg(long)]
         screenshot: Option<PathBuf>,
         /// Advance the treatment by this many seconds a frame, not by the
         /// clock (reproducible playback).
@@ -194,8 +194,25 @@ pub enum Command {
         /// Start with the panel hidden (Tab shows it).
         #[arg(long)]
         no_panel: bool,
+        /// Play a trajectory file (CSV) on the scene's zones instead of its passes.
+        #[arg(long, value_name = "TRACE.csv")]
+        replay: Option<PathBuf>,
+        /// Trace mode: draw passes on the skin with the mouse (or a pen or
+        /// touch screen); the cartridge stamps at its rate along the pointer at
+        /// its real speed. The trace is written here (CSV) after each stroke
+        /// and on closing.
+        #[arg(long, value_name = "TRACE.csv", conflicts_with_all = ["replay", "other"])]
+        trace_out: Option<PathBuf>,
+        /// Show OTHER beside SCENE in two synchronised panes, played together
+        /// on one colour scale: `view --compare REFERENCE.toml TRAINEE.csv`.
+        #[arg(long, requires = "other")]
+        compare: bool,
         #[command(flatten)]
         picture: PictureArgs,
+        /// With --compare: the second treatment, a scene or a trajectory file
+        /// (CSV, on SCENE's zones).
+        #[arg(requires = "compare")]
+        other: Option<PathBuf>,
     },
     /// List the built-in anatomy zones with their area and depth range.
     Zones {
@@ -539,7 +556,18 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         #[cfg(feature = "gpu")]
-        Command::View { speed, frames, screenshot, step_s, no_panel, picture } => {
+        Command::View {
+            speed,
+            frames,
+            screenshot,
+            step_s,
+            no_panel,
+            replay,
+            trace_out,
+            compare: _,
+            picture,
+            other,
+        } => {
             if !(speed.is_finite() && speed > 0.0) {
                 return Err(bad_input(anyhow::anyhow!(
                     "--speed {speed}: give a number > 0 (treatment seconds per second)"
@@ -548,7 +576,24 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             if let Some(s) = step_s.filter(|s| !(s.is_finite() && *s >= 0.0)) {
                 return Err(bad_input(anyhow::anyhow!("--step-s {s}: give a number of seconds >= 0")));
             }
-            let outcome = picture.run()?;
+            let mut outcome = picture.run()?;
+            if let Some(path) = &replay {
+                let trace = trainer::load_trace(path)?;
+                let scene = core::score::trainee_scene(&outcome.scene, &trace).map_err(bad_input)?;
+                outcome = core::run(&scene, &RunOptions::default()).map_err(bad_input)?;
+            }
+            if trace_out.is_some() {
+                // Trace mode starts from the scene's zones with no passes.
+                let empty = core::trajectory::Trace { file: "trace".into(), has_pressure: true, rows: Vec::new() };
+                let scene = core::score::trainee_scene(&outcome.scene, &empty).map_err(bad_input)?;
+                outcome = core::run(&scene, &RunOptions::default()).map_err(bad_input)?;
+            }
+            let other = match &other {
+                Some(p) => {
+                    Some(core::run(&trainer::trainee(p, &outcome.scene)?, &RunOptions::default()).map_err(bad_input)?)
+                }
+                None => None,
+            };
             let size = picture.size;
             let cfg = view::ViewConfig {
                 width: size.0,
@@ -561,8 +606,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 step_s,
                 range_per_cm2: picture.range,
                 panel: !no_panel,
+                trace_out: trace_out.clone(),
             };
-            let report = view::run(outcome, cfg).map_err(|e| anyhow::anyhow!(e))?;
+            let report = view::run(outcome, other, cfg).map_err(|e| anyhow::anyhow!(e))?;
             if frames.is_some() {
                 println!(
                     "{} frames at {}x{}: {:.1} ms a frame on average ({:.0} fps), 95th percentile {:.1} ms",
@@ -576,6 +622,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             if let Some(p) = screenshot {
                 println!("wrote {}", p.display());
+            }
+            if let (Some(p), true) = (trace_out, report.trace_samples > 0) {
+                println!("wrote {} ({} samples)", p.display(), report.trace_samples);
             }
             Ok(())
         }

@@ -27,7 +27,7 @@ pub fn load_trace(path: &Path) -> Result<Trace, Failure> {
 
 /// The treatment to score: a trajectory (CSV) applied to the reference's
 /// zones, or a scene of its own (zones matched by name).
-fn trainee(path: &Path, reference: &Scene) -> Result<Scene, Failure> {
+pub(crate) fn trainee(path: &Path, reference: &Scene) -> Result<Scene, Failure> {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
         let trace = load_trace(path)?;
         return score::trainee_scene(reference, &trace).map_err(bad_input);

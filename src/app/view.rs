@@ -7,8 +7,15 @@
 //! R restart, + / - speed x2 / /2, 1 2 3 front / left / right view,
 //! D density, B target bands, H needle-disk hits, Tab panel, Q or Esc quit;
 //! drag to orbit, right-drag (or middle-drag) to pan, wheel to zoom.
+//!
+//! With `--compare`, a second treatment plays in a second pane beside the
+//! first, on the same camera, clock and colour scale. With `--trace-out`, the
+//! left button (or a pen or finger) draws on the skin instead of orbiting (T
+//! switches): the pointer's path is a trajectory, simulated again as it grows.
 
 use crate::core::Outcome;
+use crate::core::geometry::Vec2;
+use crate::core::trajectory::{Trace, TracePoint};
 use crate::gpu::Gpu;
 use crate::gpu::render::{self, Layer, Orbit, Renderer, View};
 use std::sync::Arc;
@@ -40,11 +47,49 @@ pub struct ViewConfig {
     pub range_per_cm2: Option<[f64; 2]>,
     /// Whether the panel shows (Tab toggles it).
     pub panel: bool,
+    /// Trace mode: where the drawn trajectory is written.
+    pub trace_out: Option<std::path::PathBuf>,
 }
 
 pub const SHORTCUTS: &str = "space pause/play | -> one stamp | N next lane | P next pass | R restart | +/- speed | \
      1/2/3 front/left/right | D density | B bands | H hits | drag orbit | right-drag pan | wheel zoom | \
-     Tab panel | Q quit";
+     Tab panel | T draw/orbit (trace mode) | Q quit";
+
+/// The drawing of a trace (`--trace-out`).
+struct Tracing {
+    out: std::path::PathBuf,
+    /// The scene whose zones the trace is drawn on.
+    base: crate::core::scene::Scene,
+    rows: Vec<(String, TracePoint)>,
+    /// When the first sample was taken (sample times count from it).
+    started: Option<Instant>,
+    /// The pointer is down and drawing.
+    drawing: bool,
+    /// The last sample on the skin: zone and chart point.
+    last: Option<(usize, Vec2)>,
+    /// Samples came since the treatment was last simulated.
+    dirty: bool,
+    last_run: Option<Instant>,
+    /// Left-drag draws (true) or orbits (T switches).
+    enabled: bool,
+}
+
+impl Tracing {
+    fn push(&mut self, zone: &str, p: Vec2, t_s: f64, pressure: f64) {
+        let point = TracePoint { t_s, u_mm: p.x, v_mm: p.y, pressure, line: 0 };
+        self.rows.push((zone.to_string(), point));
+        self.dirty = true;
+    }
+    fn trace(&self) -> Trace {
+        Trace { file: self.out.display().to_string(), has_pressure: true, rows: self.rows.clone() }
+    }
+    fn save(&self) -> Result<(), String> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        super::output::write_atomic(&self.out, self.trace().to_csv().as_bytes()).map_err(|e| format!("{e:#}"))
+    }
+}
 
 struct Live {
     window: Arc<Window>,
@@ -52,6 +97,8 @@ struct Live {
     config: wgpu::SurfaceConfiguration,
     gpu: Gpu,
     renderer: Renderer,
+    /// The second pane's treatment (`--compare`).
+    other_renderer: Option<Renderer>,
     depth: wgpu::Texture,
     egui_ctx: egui::Context,
     egui_state: egui_winit::State,
@@ -112,6 +159,9 @@ struct App {
     ui_due: bool,
     /// Dragging with the right button pans.
     panning: bool,
+    /// The second treatment (`--compare`), played beside the first.
+    other: Option<Outcome>,
+    tracing: Option<Tracing>,
 }
 
 impl App {
@@ -156,7 +206,18 @@ impl App {
         config.present_mode = wgpu::PresentMode::AutoVsync;
         surface.configure(&gpu.device, &config);
         let mut renderer = Renderer::new(&gpu, &self.outcome, config.format, self.layer);
-        renderer.set_range(&gpu, self.cfg.range_per_cm2);
+        let mut other_renderer = self.other.as_ref().map(|o| Renderer::new(&gpu, o, config.format, self.layer));
+        // Both panes on one colour scale: the wider of the two automatic ones.
+        let range = self.cfg.range_per_cm2.or_else(|| {
+            other_renderer.as_ref().map(|r| {
+                let (a, b) = (renderer.auto_range(), r.auto_range());
+                [a[0].min(b[0]), a[1].max(b[1])]
+            })
+        });
+        renderer.set_range(&gpu, range);
+        if let Some(r) = other_renderer.as_mut() {
+            r.set_range(&gpu, range);
+        }
         self.controls.range_per_cm2 = renderer.range();
         let depth = render::depth_texture(&gpu, config.width, config.height);
         let egui_ctx = egui::Context::default();
@@ -180,6 +241,7 @@ impl App {
             config,
             gpu,
             renderer,
+            other_renderer,
             depth,
             egui_ctx,
             egui_state,
@@ -244,6 +306,11 @@ impl App {
             Key::Named(NamedKey::Tab) => self.cfg.panel = !self.cfg.panel,
             Key::Character(c) => match c.as_str() {
                 "q" | "Q" => el.exit(),
+                "t" | "T" => {
+                    if let Some(tr) = self.tracing.as_mut() {
+                        tr.enabled = !tr.enabled;
+                    }
+                }
                 "n" | "N" => {
                     self.playing = false;
                     self.time_s = self.next_lane(self.time_s);
@@ -271,6 +338,82 @@ impl App {
         self.layer = layer;
         if let Some(live) = self.live.as_mut() {
             live.renderer.set_layer(&live.gpu, &self.outcome, layer);
+            if let (Some(r), Some(o)) = (live.other_renderer.as_mut(), self.other.as_ref()) {
+                r.set_layer(&live.gpu, o, layer);
+            }
+        }
+    }
+
+    /// A trace sample where the pointer is (`pressure` 0 < p <= 1), or a
+    /// lift where it left the skin.
+    fn trace_at(&mut self, at_px: (f64, f64), pressure: f64) {
+        let (Some(tr), Some(live)) = (self.tracing.as_mut(), self.live.as_ref()) else { return };
+        let now = Instant::now();
+        let t = (now - *tr.started.get_or_insert(now)).as_secs_f64();
+        let area = scene_area(live, self.cfg.panel);
+        let hit = live.renderer.pick(self.orbit, area, at_px);
+        let names: Vec<String> = tr.base.zones.iter().map(|z| z.name.clone()).collect();
+        match hit {
+            Some((z, p)) => {
+                if let Some((lz, lp)) = tr.last
+                    && lz != z
+                {
+                    tr.push(&names[lz], lp, t, 0.0); // left that zone: lift there
+                }
+                tr.push(&names[z], p, t, pressure.clamp(1e-3, 1.0));
+                tr.last = Some((z, p));
+            }
+            None => {
+                if let Some((lz, lp)) = tr.last.take() {
+                    tr.push(&names[lz], lp, t, 0.0);
+                }
+            }
+        }
+    }
+
+    /// The pointer went up: lift, write the trace, simulate it.
+    fn trace_end(&mut self) {
+        let Some(tr) = self.tracing.as_mut() else { return };
+        tr.drawing = false;
+        if let (Some((lz, lp)), Some(start)) = (tr.last.take(), tr.started) {
+            let name = tr.base.zones[lz].name.clone();
+            tr.push(&name, lp, start.elapsed().as_secs_f64(), 0.0);
+        }
+        if let Err(e) = tr.save() {
+            self.error = Some(format!("cannot write the trace: {e}"));
+        }
+    }
+
+    /// Simulates the trace drawn so far (every 0.3 s while drawing, and when
+    /// a stroke ends) and shows all of it.
+    fn retrace(&mut self) {
+        let Some(tr) = self.tracing.as_mut() else { return };
+        let due = tr.dirty && (!tr.drawing || tr.last_run.is_none_or(|t| t.elapsed().as_secs_f64() >= 0.3));
+        if !due {
+            return;
+        }
+        tr.dirty = false;
+        tr.last_run = Some(Instant::now());
+        let scene = match crate::core::score::trainee_scene(&tr.base, &tr.trace()) {
+            Ok(s) => s,
+            Err(e) => {
+                self.controls.message = Some(format!("trace not simulated: {}", e.message));
+                return;
+            }
+        };
+        match crate::core::run(&scene, &crate::core::RunOptions::default()) {
+            Ok(outcome) => {
+                self.outcome = outcome;
+                self.times = puncture_times(&self.outcome);
+                self.end_s = self.times.last().copied().unwrap_or(0.0);
+                self.time_s = self.end_s;
+                if let Some(live) = self.live.as_mut() {
+                    live.renderer = Renderer::new(&live.gpu, &self.outcome, live.config.format, self.layer);
+                    live.renderer.set_range(&live.gpu, self.cfg.range_per_cm2);
+                    self.controls.range_per_cm2 = live.renderer.range();
+                }
+            }
+            Err(e) => self.controls.message = Some(format!("trace not simulated: {}", e.message)),
         }
     }
 
@@ -286,13 +429,22 @@ impl App {
         }
         self.last_frame = Some(now);
         // The panel's figures (punctures shown as of the last frame).
-        let panel = PanelState::of(self, self.live.as_ref().map(|l| l.renderer.shown_per_zone()).unwrap_or_default());
+        let panel = PanelState::of(
+            self,
+            self.live.as_ref().map(|l| l.renderer.shown_per_zone()).unwrap_or_default(),
+            self.live.as_ref().and_then(|l| l.other_renderer.as_ref()).map(|r| r.shown_per_zone()).unwrap_or_default(),
+        );
         let mut controls = self.controls.clone();
         let mut actions = Vec::new();
         let Some(live) = self.live.as_mut() else { return };
         live.renderer.set_time(&live.gpu, &self.outcome, self.time_s);
         // Dots for the last quarter-second of playback (at least one stamp).
-        live.renderer.set_markers(&live.gpu, &self.outcome, self.time_s, (0.25 * self.cfg.speed).max(0.02));
+        let recent_s = (0.25 * self.cfg.speed).max(0.02);
+        live.renderer.set_markers(&live.gpu, &self.outcome, self.time_s, recent_s);
+        if let (Some(r), Some(o)) = (live.other_renderer.as_mut(), self.other.as_ref()) {
+            r.set_time(&live.gpu, o, self.time_s);
+            r.set_markers(&live.gpu, o, self.time_s, recent_s);
+        }
         let frame = match live.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(f) | wgpu::CurrentSurfaceTexture::Suboptimal(f) => f,
             wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
@@ -306,7 +458,7 @@ impl App {
         let depth = live.depth.create_view(&Default::default());
         let mut encoder =
             live.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
-        live.renderer.draw(&live.gpu, &mut encoder, &view, &depth, self.orbit, scene_area(live, self.cfg.panel));
+        draw_panes(live, &mut encoder, &view, &depth, self.orbit, self.cfg.panel);
         // The panel: lay it out (ten times a second, and on input), then draw it.
         let ui_due = (std::mem::take(&mut self.ui_due) || live.last_ui.is_none_or(|t| (now - t).as_secs_f64() >= 0.1))
             && self.cfg.panel;
@@ -358,12 +510,7 @@ impl App {
             ));
         }
         if self.cfg.frames.is_some_and(|n| self.frames >= n) {
-            if let Some(path) = self.cfg.screenshot.clone()
-                && let Err(e) = self.screenshot(&path)
-            {
-                self.error = Some(e);
-            }
-            el.exit();
+            el.exit(); // (the screenshot is taken once the window is closed)
         }
     }
 
@@ -377,14 +524,13 @@ impl App {
         let depth = render::depth_texture(&live.gpu, w, h);
         let mut encoder =
             live.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("screenshot") });
-        let area = scene_area(live, self.cfg.panel);
-        live.renderer.draw(
-            &live.gpu,
+        draw_panes(
+            live,
             &mut encoder,
             &texture.create_view(&Default::default()),
             &depth.create_view(&Default::default()),
             orbit,
-            area,
+            self.cfg.panel,
         );
         let extra = if self.cfg.panel {
             paint_panel(live, &mut encoder, &texture.create_view(&Default::default()))
@@ -433,15 +579,49 @@ impl ApplicationHandler for App {
         match event {
             WindowEvent::CloseRequested | WindowEvent::Destroyed => el.exit(),
             WindowEvent::Resized(size) => self.resize(size),
-            WindowEvent::RedrawRequested => self.frame(el),
+            WindowEvent::RedrawRequested => {
+                self.retrace();
+                self.frame(el)
+            }
             WindowEvent::KeyboardInput {
                 event: KeyEvent { logical_key, state: ElementState::Pressed, .. }, ..
             } => self.key(el, &logical_key),
+            WindowEvent::MouseInput { state, button: MouseButton::Left, .. }
+                if self.tracing.as_ref().is_some_and(|t| t.enabled) =>
+            {
+                if state == ElementState::Pressed {
+                    if let Some(tr) = self.tracing.as_mut() {
+                        tr.drawing = true;
+                    }
+                    if let Some(at) = self.cursor {
+                        self.trace_at(at, 1.0);
+                    }
+                } else {
+                    self.trace_end();
+                }
+            }
+            WindowEvent::Touch(touch) if self.tracing.as_ref().is_some_and(|t| t.enabled) => {
+                let at = (touch.location.x, touch.location.y);
+                let pressure = touch.force.map_or(1.0, |f| f.normalized());
+                match touch.phase {
+                    winit::event::TouchPhase::Started | winit::event::TouchPhase::Moved => {
+                        if let Some(tr) = self.tracing.as_mut() {
+                            tr.drawing = true;
+                        }
+                        self.trace_at(at, pressure);
+                    }
+                    winit::event::TouchPhase::Ended | winit::event::TouchPhase::Cancelled => self.trace_end(),
+                }
+            }
             WindowEvent::MouseInput { state, button: MouseButton::Left, .. } => {
                 self.dragging = state == ElementState::Pressed
             }
             WindowEvent::MouseInput { state, button: MouseButton::Right | MouseButton::Middle, .. } => {
                 self.panning = state == ElementState::Pressed
+            }
+            WindowEvent::CursorMoved { position, .. } if self.tracing.as_ref().is_some_and(|t| t.drawing) => {
+                self.cursor = Some((position.x, position.y));
+                self.trace_at((position.x, position.y), 1.0);
             }
             WindowEvent::CursorMoved { position, .. } => {
                 if let Some((x, y)) = self.cursor {
@@ -488,16 +668,33 @@ pub struct ViewReport {
     /// Mean and 95th-percentile frame time, ms (first frame left out).
     pub frame_ms_mean: f64,
     pub frame_ms_p95: f64,
+    /// Samples of the trace drawn (trace mode).
+    pub trace_samples: usize,
 }
 
 /// Opens the window and plays `outcome` until closed (or `frames` are shown).
-pub fn run(outcome: Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
+pub fn run(outcome: Outcome, other: Option<Outcome>, cfg: ViewConfig) -> Result<ViewReport, String> {
     let event_loop = EventLoop::new().map_err(|e| {
         format!("cannot open a window ({e}); on a machine without a display use `needlemap render`, or run under `xvfb-run -a`")
     })?;
     event_loop.set_control_flow(ControlFlow::Poll);
     let times = puncture_times(&outcome);
-    let end_s = times.last().copied().unwrap_or(0.0);
+    let end_s = times
+        .last()
+        .copied()
+        .unwrap_or(0.0)
+        .max(other.as_ref().map_or(0.0, |o| puncture_times(o).last().copied().unwrap_or(0.0)));
+    let tracing = cfg.trace_out.clone().map(|out| Tracing {
+        out,
+        base: outcome.scene.clone(),
+        rows: Vec::new(),
+        started: None,
+        drawing: false,
+        last: None,
+        dirty: false,
+        last_run: None,
+        enabled: true,
+    });
     let controls = Controls {
         preset: outcome.scene.cartridge.name.clone(),
         speed_mm_s: outcome.scene.hand.speed_mm_s,
@@ -529,8 +726,28 @@ pub fn run(outcome: Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
         turn_time_s,
         ui_due: true,
         panning: false,
+        other,
+        tracing,
     };
     event_loop.run_app(&mut app).map_err(|e| format!("the window's event loop failed: {e}"))?;
+    // Drawing was under way when the window closed: end the stroke.
+    if app.tracing.as_ref().is_some_and(|t| t.drawing) {
+        app.trace_end();
+    }
+    if let Some(tr) = &app.tracing
+        && let Err(e) = tr.save()
+    {
+        app.error.get_or_insert(format!("cannot write the trace: {e}"));
+    }
+    if let (Some(path), None) = (app.cfg.screenshot.clone(), &app.error) {
+        app.retrace();
+        if let Some(live) = app.live.as_mut() {
+            live.renderer.set_time(&live.gpu, &app.outcome, app.time_s);
+        }
+        if let Err(e) = app.screenshot(&path) {
+            app.error = Some(e);
+        }
+    }
     if let Some(e) = app.error {
         return Err(e);
     }
@@ -538,7 +755,8 @@ pub fn run(outcome: Outcome, cfg: ViewConfig) -> Result<ViewReport, String> {
     ms.sort_by(f64::total_cmp);
     let mean = if ms.is_empty() { 0.0 } else { ms.iter().sum::<f64>() / ms.len() as f64 };
     let p95 = ms.get(((ms.len() as f64) * 0.95) as usize).or(ms.last()).copied().unwrap_or(0.0);
-    Ok(ViewReport { frames: app.frames, frame_ms_mean: mean, frame_ms_p95: p95 })
+    let trace_samples = app.tracing.as_ref().map_or(0, |t| t.rows.len());
+    Ok(ViewReport { frames: app.frames, frame_ms_mean: mean, frame_ms_p95: p95, trace_samples })
 }
 
 /// What the panel asks for.
@@ -576,25 +794,41 @@ struct PanelState {
     zones: Vec<ZoneRow>,
     /// The target band every zone shares, if one.
     target_per_cm2: Option<[f64; 2]>,
+    /// The second pane's treatment: its name and zones (`--compare`).
+    other: Option<(String, Vec<ZoneRow>)>,
+    /// Trace mode, in words.
+    tracing: Option<String>,
+}
+
+/// The panel's zone rows of a treatment, with `shown` punctures drawn so far.
+fn zone_rows(o: &Outcome, shown: Vec<usize>) -> Vec<ZoneRow> {
+    o.zones
+        .iter()
+        .zip(shown.into_iter().chain(std::iter::repeat(0)))
+        .map(|(z, n)| ZoneRow {
+            name: z.name.clone(),
+            shown: n,
+            now_per_cm2: if z.area_cm2 > 0.0 { n as f64 / z.area_cm2 } else { 0.0 },
+            end_per_cm2: z.density_per_cm2.mean,
+            coverage: z.coverage_fraction,
+            bands: z.under_fraction.zip(z.over_fraction),
+        })
+        .collect()
 }
 
 impl PanelState {
-    fn of(app: &App, shown: Vec<usize>) -> PanelState {
-        let zones = app
-            .outcome
-            .zones
-            .iter()
-            .zip(shown.into_iter().chain(std::iter::repeat(0)))
-            .map(|(z, n)| ZoneRow {
-                name: z.name.clone(),
-                shown: n,
-                now_per_cm2: if z.area_cm2 > 0.0 { n as f64 / z.area_cm2 } else { 0.0 },
-                end_per_cm2: z.density_per_cm2.mean,
-                coverage: z.coverage_fraction,
-                bands: z.under_fraction.zip(z.over_fraction),
-            })
-            .collect();
+    fn of(app: &App, shown: Vec<usize>, other_shown: Vec<usize>) -> PanelState {
+        let zones = zone_rows(&app.outcome, shown);
         PanelState {
+            other: app.other.as_ref().map(|o| (o.scene.name.clone(), zone_rows(o, other_shown))),
+            tracing: app.tracing.as_ref().map(|t| {
+                format!(
+                    "trace mode: {} (T switches); {} samples, written to {}",
+                    if t.enabled { "left-drag draws on the skin" } else { "left-drag orbits" },
+                    t.rows.len(),
+                    t.out.display()
+                )
+            }),
             scene: app.outcome.scene.name.clone(),
             time_s: app.time_s,
             end_s: app.end_s,
@@ -609,7 +843,13 @@ impl PanelState {
     fn show(&self, ui: &mut egui::Ui, c: &mut Controls, actions: &mut Vec<Action>) {
         let frame = egui::Frame::NONE.inner_margin(egui::Margin::same(8));
         egui::Panel::right("needlemap-panel").exact_size(PANEL_WIDTH_PX).frame(frame).show(ui, |ui| {
-            ui.heading(format!("needlemap: {}", self.scene));
+            match &self.other {
+                Some((other, _)) => ui.heading(format!("left: {} | right: {}", self.scene, other)),
+                None => ui.heading(format!("needlemap: {}", self.scene)),
+            };
+            if let Some(t) = &self.tracing {
+                ui.label(t);
+            }
             ui.label(format!("treatment time {:.1} s of {:.1} s, at x{}", self.time_s, self.end_s, self.speed));
             ui.horizontal(|ui| {
                 for (label, action) in [
@@ -645,24 +885,34 @@ impl PanelState {
             });
             ui.separator();
             ui.label("zones: density so far, and at the end of the treatment");
-            egui::Grid::new("zones").striped(true).show(ui, |ui| {
-                for h in ["zone", "shown", "/cm² now", "/cm² end", "cover", "under/over"] {
-                    ui.strong(h);
+            let mut tables = vec![(self.scene.clone(), &self.zones)];
+            if let Some((name, rows)) = &self.other {
+                tables.push((name.clone(), rows));
+            }
+            let compare = tables.len() > 1;
+            for (i, (name, rows)) in tables.into_iter().enumerate() {
+                if compare {
+                    ui.strong(format!("{}: {name}", ["left", "right"][i]));
                 }
-                ui.end_row();
-                for z in &self.zones {
-                    ui.label(&z.name);
-                    ui.label(format!("{}", z.shown));
-                    ui.label(format!("{:.0}", z.now_per_cm2));
-                    ui.label(format!("{:.0}", z.end_per_cm2));
-                    ui.label(format!("{:.0}%", z.coverage * 100.0));
-                    ui.label(match z.bands {
-                        Some((u, o)) => format!("{:.0}% / {:.0}%", u * 100.0, o * 100.0),
-                        None => "-".into(),
-                    });
+                egui::Grid::new(("zones", i)).striped(true).show(ui, |ui| {
+                    for h in ["zone", "shown", "/cm² now", "/cm² end", "cover", "under/over"] {
+                        ui.strong(h);
+                    }
                     ui.end_row();
-                }
-            });
+                    for z in rows {
+                        ui.label(&z.name);
+                        ui.label(format!("{}", z.shown));
+                        ui.label(format!("{:.0}", z.now_per_cm2));
+                        ui.label(format!("{:.0}", z.end_per_cm2));
+                        ui.label(format!("{:.0}%", z.coverage * 100.0));
+                        ui.label(match z.bands {
+                            Some((u, o)) => format!("{:.0}% / {:.0}%", u * 100.0, o * 100.0),
+                            None => "-".into(),
+                        });
+                        ui.end_row();
+                    }
+                });
+            }
             ui.separator();
             ui.label("change the treatment and run it again");
             egui::ComboBox::from_label("cartridge").selected_text(c.preset.clone()).show_ui(ui, |ui| {
@@ -772,6 +1022,26 @@ fn scene_area(live: &Live, panel: bool) -> [u32; 4] {
     if panel && w > panel_px + 200 { [0, 0, w - panel_px, h] } else { [0, 0, w, h] }
 }
 
+/// Draws the 3D view: one pane, or two side by side (`--compare`).
+fn draw_panes(
+    live: &Live,
+    encoder: &mut wgpu::CommandEncoder,
+    target: &wgpu::TextureView,
+    depth: &wgpu::TextureView,
+    orbit: Orbit,
+    panel: bool,
+) {
+    let [x, y, w, h] = scene_area(live, panel);
+    match &live.other_renderer {
+        None => live.renderer.draw(&live.gpu, encoder, target, depth, orbit, [x, y, w, h]),
+        Some(other) => {
+            let half = w / 2;
+            live.renderer.draw_onto(&live.gpu, encoder, target, depth, orbit, [x, y, half, h], true);
+            other.draw_onto(&live.gpu, encoder, target, depth, orbit, [x + half, y, w - half, h], false);
+        }
+    }
+}
+
 /// Draws the panel's last paint jobs over `view`; returns the command
 /// buffers to submit before `encoder`'s.
 fn paint_panel(
@@ -826,6 +1096,9 @@ impl App {
                 if let Some(live) = self.live.as_mut() {
                     live.renderer.set_range(&live.gpu, range);
                     self.controls.range_per_cm2 = live.renderer.range();
+                    if let Some(r) = live.other_renderer.as_mut() {
+                        r.set_range(&live.gpu, Some(self.controls.range_per_cm2));
+                    }
                 }
             }
         }

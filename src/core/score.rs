@@ -145,15 +145,16 @@ pub fn trainee_scene(reference: &Scene, trace: &Trace) -> Result<Scene, SceneErr
             continue;
         }
         trajectory::check_on_zone(&points, &zone.region, &zone.name, &trace.file)?;
-        let Some(template) = template else { continue };
         let speed = trajectory::mean_speed_mm_s(&points);
         zone.passes.push(Pass {
             label: "trace".into(),
+            // The depth the reference's passes use in this zone.
+            depth_mm: template.as_ref().map_or(reference.cartridge.depth_mm, |p| p.depth_mm),
             kind: PassKind::Trajectory { file: trace.file.clone(), points: Arc::new(points) },
             speed_mm_s: if speed > 0.0 { speed } else { 1.0 },
             rate_hz: reference.cartridge.rate_hz(),
             respect_avoid: false,
-            ..template
+            at: template.as_ref().map_or(zone.at, |p| p.at),
         });
     }
     Ok(scene)

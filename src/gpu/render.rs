@@ -155,6 +155,18 @@ impl Orbit {
 }
 
 fn camera(bounds: (Vec3, Vec3), orbit: Orbit, aspect: f64) -> CameraUniform {
+    let (m, eye) = clip_from_world(bounds, orbit, aspect);
+    let mut view_proj = [[0f32; 4]; 4];
+    for (c, col) in view_proj.iter_mut().enumerate() {
+        for (r, v) in col.iter_mut().enumerate() {
+            *v = m[(r, c)] as f32; // column-major, as WGSL reads it
+        }
+    }
+    CameraUniform { view_proj, eye: [eye.x as f32, eye.y as f32, eye.z as f32, 1.0] }
+}
+
+/// The camera's matrix (world mm to wgpu clip space) and the eye point.
+fn clip_from_world(bounds: (Vec3, Vec3), orbit: Orbit, aspect: f64) -> (Matrix4<f64>, Vec3) {
     let (lo, hi) = bounds;
     let centre = (lo + hi) / 2.0;
     let radius = ((hi - lo).norm() / 2.0).max(1.0);
@@ -170,14 +182,24 @@ fn camera(bounds: (Vec3, Vec3), orbit: Orbit, aspect: f64) -> CameraUniform {
     let look = Matrix4::look_at_rh(&Point3::from(eye), &Point3::from(centre), &Vec3::y());
     let proj =
         Perspective3::new(aspect, fov_y, (distance - 2.0 * radius).max(1.0), distance + 2.0 * radius).to_homogeneous();
-    let m = OPENGL_TO_WGPU * proj * look;
-    let mut view_proj = [[0f32; 4]; 4];
-    for (c, col) in view_proj.iter_mut().enumerate() {
-        for (r, v) in col.iter_mut().enumerate() {
-            *v = m[(r, c)] as f32; // column-major, as WGSL reads it
-        }
+    (OPENGL_TO_WGPU * proj * look, eye)
+}
+
+/// Where a ray first meets a triangle: distance along the ray and the
+/// barycentric weights of its second and third corners (Möller–Trumbore).
+fn ray_triangle(origin: Vec3, dir: Vec3, [a, b, c]: [Vec3; 3]) -> Option<(f64, f64, f64)> {
+    let (e1, e2) = (b - a, c - a);
+    let p = dir.cross(&e2);
+    let det = e1.dot(&p);
+    if det.abs() < 1e-12 {
+        return None;
     }
-    CameraUniform { view_proj, eye: [eye.x as f32, eye.y as f32, eye.z as f32, 1.0] }
+    let s = origin - a;
+    let u = s.dot(&p) / det;
+    let q = s.cross(&e1);
+    let v = dir.dot(&q) / det;
+    let t = e2.dot(&q) / det;
+    (u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0).then_some((t, u, v))
 }
 
 #[repr(C)]
@@ -228,6 +250,8 @@ pub struct Renderer {
     layer: Layer,
     auto_range_per_cm2: [f64; 2],
     range_per_cm2: [f64; 2],
+    /// The zones' meshes as drawn (for picking points on the skin).
+    meshes: Vec<Mesh>,
 }
 
 /// What differs between the renderer's pipelines.
@@ -507,6 +531,7 @@ impl Renderer {
             layer,
             auto_range_per_cm2: [0.0, max_per_cm2],
             range_per_cm2: [0.0, max_per_cm2],
+            meshes,
         };
         r.set_layer(gpu, o, layer);
         r
@@ -676,6 +701,54 @@ impl Renderer {
         orbit: Orbit,
         area_px: [u32; 4],
     ) {
+        self.draw_onto(gpu, encoder, target, depth, orbit, area_px, true);
+    }
+
+    /// The skin point under pixel `at_px` of a view drawn into `area_px`
+    /// with `orbit`: the zone and its chart position (mm), if the pixel
+    /// shows skin.
+    pub fn pick(&self, orbit: Orbit, area_px: [u32; 4], at_px: (f64, f64)) -> Option<(usize, Vec2)> {
+        let [x, y, w, h] = area_px.map(|v| v as f64);
+        if w < 1.0 || h < 1.0 {
+            return None;
+        }
+        let (m, _) = clip_from_world(self.bounds, orbit, w / h);
+        let inv = m.try_inverse()?;
+        let ndc = ((at_px.0 - x) / w * 2.0 - 1.0, 1.0 - (at_px.1 - y) / h * 2.0);
+        let unproject = |z: f64| {
+            let p = inv * nalgebra::Vector4::new(ndc.0, ndc.1, z, 1.0);
+            Vec3::new(p.x, p.y, p.z) / p.w
+        };
+        let (near, far) = (unproject(0.0), unproject(1.0));
+        let dir = (far - near).normalize();
+        let mut best: Option<(f64, usize, Vec2)> = None;
+        for (z, mesh) in self.meshes.iter().enumerate() {
+            for t in &mesh.triangles {
+                let corners = t.map(|i| mesh.positions_mm[i as usize]);
+                if let Some((d, u, v)) = ray_triangle(near, dir, corners)
+                    && best.is_none_or(|b| d < b.0)
+                {
+                    let c = t.map(|i| mesh.chart_mm[i as usize]);
+                    best = Some((d, z, c[0] * (1.0 - u - v) + c[1] * u + c[2] * v));
+                }
+            }
+        }
+        best.map(|(_, z, p)| (z, p))
+    }
+
+    /// As [`Renderer::draw`]; `clear` false draws over what `target` holds
+    /// (a second pane beside the first).
+    #[allow(clippy::too_many_arguments)]
+    pub fn draw_onto(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::TextureView,
+        depth: &wgpu::TextureView,
+        orbit: Orbit,
+        area_px: [u32; 4],
+        clear: bool,
+    ) {
         let size_px = (area_px[2].max(1), area_px[3].max(1));
         let aspect = size_px.0 as f64 / size_px.1 as f64;
         gpu.queue.write_buffer(&self.camera_buffer, 0, bytemuck::bytes_of(&camera(self.bounds, orbit, aspect)));
@@ -690,7 +763,10 @@ impl Renderer {
                 view: target,
                 depth_slice: None,
                 resolve_target: None,
-                ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::WHITE), store: wgpu::StoreOp::Store },
+                ops: wgpu::Operations {
+                    load: if clear { wgpu::LoadOp::Clear(wgpu::Color::WHITE) } else { wgpu::LoadOp::Load },
+                    store: wgpu::StoreOp::Store,
+                },
             })],
             depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
                 view: depth,

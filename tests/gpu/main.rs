@@ -385,3 +385,105 @@ fn simulate_render_adds_the_3d_views_to_the_output_folder() {
         assert!(img.width() > 100, "{name}");
     }
 }
+
+/// Pixels brighter in green than the density scale's dark (zero) end: skin
+/// with punctures, stripes and markers (and the white background: keep
+/// `rows` and `cols` on the skin), in the given rows and columns.
+fn lit_pixels(img: &image::RgbaImage, rows: std::ops::Range<u32>, cols: std::ops::Range<u32>) -> usize {
+    img.enumerate_pixels().filter(|(x, y, p)| rows.contains(y) && cols.contains(x) && p.0[1] > 90).count()
+}
+
+#[test]
+fn trace_mode_draws_lanes_with_the_pointer_and_saves_the_trajectory() {
+    // Synthetic pointer events (xdotool) under Xvfb: two strokes across the
+    // cheek, the second slower; the trace is written, simulated and shown.
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, shot) = (dir.path().join("t.csv"), dir.path().join("t.png"));
+    let script = format!(
+        r#"
+        $BIN view scenes/cheek.toml --trace-out {csv} --size 800x500 --no-panel --frames 100000 --screenshot {shot} & pid=$!
+        wid=$(xdotool search --sync --name needlemap | head -1)
+        sleep 1; xdotool windowfocus $wid; xdotool mousemove --window $wid 250 200; sleep 0.2
+        xdotool mousedown 1
+        for x in $(seq 250 10 550); do xdotool mousemove --window $wid $x 200; sleep 0.03; done
+        xdotool mouseup 1; sleep 0.3; xdotool mousemove --window $wid 550 300; sleep 0.2; xdotool mousedown 1
+        for x in $(seq 550 -10 250); do xdotool mousemove --window $wid $x 300; sleep 0.08; done
+        xdotool mouseup 1; sleep 1; xdotool key q
+        for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+        kill -0 $pid 2>/dev/null && {{ echo "still running"; kill $pid; }}
+        wait $pid; echo "exit $?"
+    "#,
+        csv = csv.display(),
+        shot = shot.display()
+    );
+    let o = under_xvfb(&script);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("exit 0") && !err.contains("panicked"), "{out}\n{err}");
+    let trace =
+        needlemap::core::trajectory::Trace::parse(&std::fs::read_to_string(&csv).expect("trace written"), "t.csv")
+            .expect("the written trace parses");
+    let down: Vec<_> = trace.rows.iter().filter(|(_, p)| p.down()).map(|(z, p)| (z.clone(), *p)).collect();
+    assert!(down.len() >= 30, "{} samples on the skin", down.len());
+    assert!(down.iter().all(|(z, _)| z == "left cheek"));
+    let (v0, v1) = (down.first().unwrap().1.v_mm, down.last().unwrap().1.v_mm);
+    assert!(v0 > v1 + 5.0, "the upper stroke is higher on the chart: v {v0} then {v1}");
+    let span = down.iter().map(|(_, p)| p.u_mm).fold(f64::NEG_INFINITY, f64::max)
+        - down.iter().map(|(_, p)| p.u_mm).fold(f64::INFINITY, f64::min);
+    assert!(span > 40.0, "strokes across the cheek: u spans {span} mm");
+    assert!(trace.rows.iter().filter(|(_, p)| !p.down()).count() >= 2, "a lift after each stroke");
+    let img = image::open(&shot).unwrap().to_rgba8();
+    save(&img, "view-trace.png");
+    // Punctures along both strokes (rows near y = 200 and 300), none far from them.
+    let (a, b, none) = (
+        lit_pixels(&img, 185..215, 260..540),
+        lit_pixels(&img, 285..315, 260..540),
+        lit_pixels(&img, 340..370, 340..460),
+    );
+    assert!(a > 1500 && b > 1500 && none < 50, "lit pixels: first stroke {a}, second {b}, away from both {none}");
+    // Replayed, the trace scores (the slow stroke is more than the plan asks there).
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_needlemap"))
+        .args(["score", csv.to_str().unwrap(), "--reference", "scenes/cheek.toml", "--out"])
+        .arg(dir.path().join("s"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn compare_plays_two_treatments_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("c.png");
+    let args = [
+        "--compare",
+        "scenes/cheek.toml",
+        "scenes/traces/cheek-trainee.csv",
+        "--no-panel",
+        "--frames",
+        "40",
+        "--step-s",
+        "3",
+        "--size",
+        "1000x400",
+        "--screenshot",
+        shot.to_str().unwrap(),
+    ];
+    let o = view_under_xvfb(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let img = image::open(&shot).unwrap().to_rgba8();
+    save(&img, "view-compare.png");
+    let (left, right) = (lit_pixels(&img, 0..400, 0..500), lit_pixels(&img, 0..400, 500..1000));
+    assert!(left > 20_000 && right > 20_000, "skin with density in both panes: {left}, {right}");
+    // The same camera on both: the panes line up, and differ where the treatments do.
+    let differ = (0..400)
+        .flat_map(|y| (0..500).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let (p, q) = (img.get_pixel(x, y).0, img.get_pixel(x + 500, y).0);
+            (0..3).map(|c| (p[c] as i32 - q[c] as i32).abs()).sum::<i32>() > 60
+        })
+        .count();
+    let white_left =
+        img.enumerate_pixels().filter(|(x, _, p)| *x < 500 && p.0[0] > 250 && p.0[1] > 250 && p.0[2] > 250).count();
+    assert!(differ > 3_000, "{differ} pixels differ between the panes");
+    assert!(differ < 500 * 400 - white_left, "the panes show the same zone in the same place");
+}
