@@ -49,6 +49,14 @@ struct ScoreFile<'a> {
     card: &'a ScoreCard,
     progress_reference: Vec<Progress>,
     progress_trainee: Vec<Progress>,
+    /// Per zone, the figures after each pass of the reference plan.
+    passes_reference: Vec<ZonePasses<'a>>,
+}
+
+#[derive(Serialize)]
+struct ZonePasses<'a> {
+    zone: &'a str,
+    passes: &'a [crate::core::metrics::PassMetrics],
 }
 
 fn score_md(card: &ScoreCard) -> String {
@@ -108,10 +116,12 @@ pub fn score_cmd(input: &Path, reference: &Path, out: Option<&Path>) -> Result<(
     let t = run_scene(&trainee_scene)?;
     let card = score::score(&r, &t);
     let (pr, pt) = (score::progress(&r, PROGRESS_STEPS), score::progress(&t, PROGRESS_STEPS));
+    let passes_reference = r.zones.iter().map(|z| ZonePasses { zone: &z.name, passes: &z.passes }).collect();
     let json = serde_json::to_string_pretty(&ScoreFile {
         card: &card,
         progress_reference: pr.clone(),
         progress_trainee: pt.clone(),
+        passes_reference,
     })
     .map_err(|e| anyhow::anyhow!("score.json: {e}"))?;
     let mut files: Vec<(&str, Vec<u8>)> =
@@ -279,6 +289,23 @@ pub fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
             }
             html += "</table></section>";
         }
+    }
+    if let Some(zones) = score.as_ref().and_then(|s| s["passes_reference"].as_array()) {
+        html += "<section><h2>The reference plan, pass by pass</h2><p>What each pass adds: the figures after it.</p>\
+                 <table><tr><th>zone</th><th>after pass</th><th>pattern</th><th>coverage</th><th>density /cm²</th></tr>";
+        for z in zones {
+            for (k, p) in z["passes"].as_array().into_iter().flatten().enumerate() {
+                html += &format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.0}</td></tr>",
+                    esc(z["zone"].as_str().unwrap_or("?")),
+                    k + 1,
+                    esc(p["pattern"].as_str().unwrap_or("?")),
+                    100.0 * p["coverage_after"].as_f64().unwrap_or(f64::NAN),
+                    p["density_after_per_cm2"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
+        }
+        html += "</table></section>";
     }
     if let Some(s) = &sim {
         html += "<section><h2>Zones</h2><table><tr><th>zone</th><th>punctures</th><th>density /cm²</th><th>coverage</th><th>under</th><th>over</th><th>time s</th></tr>";

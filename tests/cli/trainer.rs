@@ -121,3 +121,27 @@ fn the_lesson_report_is_one_page_chromium_renders_with_its_pictures() {
     assert!(red > 5_000 && blue > 5_000, "{red} red and {blue} blue pixels: the maps are not shown");
     assert!(ink > 2_000, "text is drawn: {ink}");
 }
+
+#[test]
+fn a_scene_scores_like_its_trajectory_and_a_simulate_folder_reports() {
+    let sb = Sandbox::new();
+    let score_of = |input: &str, out: &str| {
+        let o = sb.run(&["score", input, "--reference", &scene_path("cheek.toml"), "--out", out]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(sb.path(out).join("score.json")).unwrap()).unwrap();
+        j["score"].as_f64().unwrap()
+    };
+    // scenes/cheek-traced.toml is the cheek with the trainee's trajectory as its pass.
+    let (a, b) = (score_of(&trace_path("cheek-trainee.csv"), "a"), score_of(&scene_path("cheek-traced.toml"), "b"));
+    assert!((a - b).abs() < 1e-9, "the trace scores {a}, the scene of it {b}");
+    let o = sb.run(&["simulate", &scene_path("cheek.toml"), "--out", "sim"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sb.run(&["report", "sim"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(sb.path("sim/report.html")).unwrap();
+    assert!(html.contains("Treatment report: cheek") && html.matches("data:image/png;base64,").count() == 3);
+    let o = sb.run(&["report", "nowhere"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is not a folder"), "{}", stderr(&o));
+}
