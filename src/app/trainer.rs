@@ -59,6 +59,15 @@ struct ZonePasses<'a> {
     passes: &'a [crate::core::metrics::PassMetrics],
 }
 
+/// A criterion's number: counts whole, the rest to three decimals; "–" when absent.
+fn fig(v: Option<f64>, unit: &str) -> String {
+    match v {
+        Some(v) if unit == "count" => format!("{v:.0}"),
+        Some(v) => format!("{v:.3}"),
+        None => "–".into(),
+    }
+}
+
 fn score_md(card: &ScoreCard) -> String {
     let mut s =
         format!("# Score of {} against {}: {:.0}/100\n\n## Feedback\n\n", card.trainee, card.reference, card.score);
@@ -71,11 +80,16 @@ fn score_md(card: &ScoreCard) -> String {
             z.zone, z.score
         );
         for c in &z.criteria {
-            let r = c.reference.map_or("–".to_string(), |r| format!("{r:.3}"));
+            let f = |v| fig(v, c.unit);
             let detail = if c.detail.is_empty() { String::new() } else { format!(" ({})", c.detail) };
             s += &format!(
-                "| {} | {:.3}{detail} | {r} | {:.3} to {:.3} | {:.0} |\n",
-                c.label, c.figure, c.accepted[0], c.accepted[1], c.score
+                "| {} | {}{detail} | {} | {} to {} | {:.0} |\n",
+                c.label,
+                f(Some(c.figure)),
+                f(c.reference),
+                f(Some(c.accepted[0])),
+                f(Some(c.accepted[1])),
+                c.score
             );
         }
     }
@@ -89,13 +103,13 @@ fn score_text(card: &ScoreCard) -> String {
         s += &format!("{}: {:.0}/100\n", z.zone, z.score);
         s += &format!("  {:<46} {:>10} {:>10} {:>22} {:>6}\n", "criterion", "figure", "reference", "accepted", "score");
         for c in &z.criteria {
-            let r = c.reference.map_or("–".to_string(), |r| format!("{r:.3}"));
+            let f = |v| fig(v, c.unit);
             s += &format!(
-                "  {:<46} {:>10.3} {:>10} {:>22} {:>6.0}\n",
+                "  {:<46} {:>10} {:>10} {:>22} {:>6.0}\n",
                 c.label,
-                c.figure,
-                r,
-                format!("{:.3} to {:.3}", c.accepted[0], c.accepted[1]),
+                f(Some(c.figure)),
+                f(c.reference),
+                format!("{} to {}", f(Some(c.accepted[0])), f(Some(c.accepted[1]))),
                 c.score
             );
         }
@@ -270,7 +284,8 @@ pub fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
                 z["score"].as_f64().unwrap_or(f64::NAN)
             );
             for c in z["criteria"].as_array().into_iter().flatten() {
-                let f = |k: &str| c[k].as_f64().map_or("–".into(), |v| format!("{v:.3}"));
+                let unit = c["unit"].as_str().unwrap_or("");
+                let f = |v: &serde_json::Value| fig(v.as_f64(), unit);
                 let sc = c["score"].as_f64().unwrap_or(0.0);
                 let detail = c["detail"]
                     .as_str()
@@ -279,10 +294,10 @@ pub fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
                 html += &format!(
                     "<tr><td>{}</td><td>{}{detail}</td><td>{}</td><td>{} to {}</td><td{}>{sc:.0}</td><td><span class=\"bar\" style=\"width:{:.0}px\"></span></td></tr>",
                     esc(c["label"].as_str().unwrap_or("?")),
-                    f("figure"),
-                    f("reference"),
-                    c["accepted"][0].as_f64().map_or("–".into(), |v| format!("{v:.3}")),
-                    c["accepted"][1].as_f64().map_or("–".into(), |v| format!("{v:.3}")),
+                    f(&c["figure"]),
+                    f(&c["reference"]),
+                    f(&c["accepted"][0]),
+                    f(&c["accepted"][1]),
                     if sc < 50.0 { " class=\"low\"" } else { "" },
                     sc
                 );

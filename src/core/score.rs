@@ -659,7 +659,7 @@ fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: usize) -> Z
             let mid = (b.min_mm + b.max_mm) / 2.0;
             let at = mid + normal * (offset - mid.dot(&normal));
             feedback.push(format!(
-                "{name}: a {gap:.1} mm gap between {} lanes in the {} (the plan's spacing is {plan:.1} mm): a lane was missed",
+                "{name}: a gap of {gap:.1} mm between {} lanes in the {} (the plan's spacing is {plan:.1} mm): a lane was missed",
                 direction_name(d),
                 place_name(&b, at)
             ));
@@ -681,7 +681,7 @@ fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: usize) -> Z
             .join(", ");
         c.push(Criterion::new(
             "directions",
-            "direction coverage (least-covered direction)",
+            "direction coverage (worst direction)",
             "share",
             worst,
             Some(worst_ref),

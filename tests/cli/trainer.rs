@@ -39,7 +39,7 @@ fn the_shipped_trainee_trace_shows_its_gaps_and_hot_spots() {
     let score = json["score"].as_f64().unwrap();
     assert!(score < 90.0, "a trainee with skipped lanes and slow lanes scores {score}");
     assert!(out.contains("over target") && out.contains("speed up"), "{out}");
-    assert!(out.contains("gap between horizontal lanes"), "{out}");
+    assert!(out.contains("mm between horizontal lanes"), "{out}");
     assert_eq!(json["progress_trainee"].as_array().unwrap().len(), 12);
 }
 
@@ -84,7 +84,7 @@ fn the_lesson_report_is_one_page_chromium_renders_with_its_pictures() {
     let o = sb.run(&["report", "run"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let html = std::fs::read_to_string(sb.path("run/report.html")).unwrap();
-    assert!(html.contains("Lesson report") && html.contains("gap between horizontal lanes"));
+    assert!(html.contains("Lesson report") && html.contains("mm between horizontal lanes"));
     assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 6, "every picture embedded");
     assert!(!html.contains("src=\"http") && !html.contains("src=\"file"), "nothing outside the page");
     // Headless Chromium (Debian's chromium, installed by scripts/test) renders it.

@@ -115,7 +115,7 @@ fn a_trace_that_skips_a_lane_shows_the_gap_in_under_fraction_and_feedback() {
         "feedback names the place: {:?}",
         card.feedback
     );
-    assert!(card.feedback.iter().any(|f| f.contains("gap between horizontal lanes")), "{:?}", card.feedback);
+    assert!(card.feedback.iter().any(|f| f.contains("mm between horizontal lanes")), "{:?}", card.feedback);
 }
 
 #[test]
