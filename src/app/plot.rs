@@ -117,35 +117,61 @@ pub fn render_layer(o: &Outcome, layer: Layer) -> anyhow::Result<Option<Vec<u8>>
         return Ok(None);
     }
     let geos: Vec<PanelGeometry> = zones.iter().map(|&z| panel_geometry(&o.scene.zones[z].region)).collect();
+    let what = format!("{} map", layer.title());
+    stacked_png(&geos, &what, |i, panel| draw_zone(panel, o, zones[i], layer, &geos[i])).map(Some)
+}
+
+/// Zone panels stacked top to bottom, one per entry of `geos`, each drawn by
+/// `draw(index, panel)`; PNG bytes.
+fn stacked_png(
+    geos: &[PanelGeometry],
+    what: &str,
+    mut draw: impl FnMut(usize, &DrawingArea<BitMapBackend, Shift>) -> DrawResult<()>,
+) -> anyhow::Result<Vec<u8>> {
     let width = (MAP_PX as u32) + Y_LABELS_PX + LEGEND_W + 3 * MARGIN_PX;
     let height: u32 = geos.iter().map(panel_height).sum();
     let mut buf = vec![255u8; (width * height * 3) as usize];
-    draw_panels(&mut buf, (width, height), o, layer, &zones, &geos)
-        .map_err(|e| anyhow::anyhow!("drawing the {} map: {e}", layer.title()))?;
+    let drawn: DrawResult<()> = (|| {
+        let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut rest = root.clone();
+        for (i, g) in geos.iter().enumerate() {
+            let (panel, below) = rest.split_vertically(panel_height(g));
+            rest = below;
+            draw(i, &panel)?;
+        }
+        root.present()?;
+        Ok(())
+    })();
+    drawn.map_err(|e| anyhow::anyhow!("drawing the {what}: {e}"))?;
     let img = image::RgbImage::from_raw(width, height, buf).ok_or_else(|| anyhow::anyhow!("image buffer size"))?;
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    Ok(Some(png))
+    Ok(png)
 }
 
-fn draw_panels(
-    buf: &mut [u8],
-    size: (u32, u32),
-    o: &Outcome,
-    layer: Layer,
-    zones: &[usize],
-    geos: &[PanelGeometry],
-) -> DrawResult<()> {
-    let root = BitMapBackend::with_buffer(buf, size).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut rest = root.clone();
-    for (&z, g) in zones.iter().zip(geos) {
-        let (panel, below) = rest.split_vertically(panel_height(g));
-        rest = below;
-        draw_zone(&panel, o, z, layer, g)?;
-    }
-    root.present()?;
-    Ok(())
+/// A zone's map axes (u, v in mm, over the chart box `b`) under its caption.
+fn zone_axes<'a, 'b>(
+    left: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    b: &crate::core::geometry::Bounds,
+) -> DrawResult<Chart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(left)
+        .margin(MARGIN_PX)
+        .margin_top(CAPTION_PX)
+        .x_label_area_size(X_LABELS_PX)
+        .y_label_area_size(Y_LABELS_PX)
+        .build_cartesian_2d(b.min_mm.x..b.max_mm.x, b.min_mm.y..b.max_mm.y)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("u (mm)")
+        .y_desc("v (mm)")
+        .x_label_formatter(&axis_label)
+        .y_label_formatter(&axis_label)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()?;
+    Ok(chart)
 }
 
 fn draw_zone(
@@ -178,22 +204,7 @@ fn draw_zone(
         Layer::Hits => format!("{}: needle-disk hits, coverage {:.1}%", zone.name, metrics.coverage_fraction * 100.0),
     };
     panel.draw(&Text::new(caption, (MARGIN_PX as i32, 10), (FONT, 21)))?;
-    let mut chart = ChartBuilder::on(&left)
-        .margin(MARGIN_PX)
-        .margin_top(CAPTION_PX)
-        .x_label_area_size(X_LABELS_PX)
-        .y_label_area_size(Y_LABELS_PX)
-        .build_cartesian_2d(b.min_mm.x..b.max_mm.x, b.min_mm.y..b.max_mm.y)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("u (mm)")
-        .y_desc("v (mm)")
-        .x_label_formatter(&axis_label)
-        .y_label_formatter(&axis_label)
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .draw()?;
+    let mut chart = zone_axes(&left, &b)?;
 
     // The map itself, one pixel per plot pixel.
     let (pw, ph) = chart.plotting_area().dim_in_pixel();
@@ -342,19 +353,25 @@ fn draw_scale_bar(chart: &mut Chart, min: Vec2, max: Vec2) -> DrawResult<()> {
     Ok(())
 }
 
-fn draw_colorbar(area: &DrawingArea<BitMapBackend, Shift>, vmax: f64, target: Option<[f64; 2]>) -> DrawResult<()> {
-    let (area, _) = area.split_horizontally(40 + 12 + 6 + 80);
-    let mut bar = ChartBuilder::on(&area)
+/// A vertical colorbar from `lo` to `hi` beside a map, labelled `desc`,
+/// coloured by `colour(value)`.
+fn colorbar<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    (lo, hi): (f64, f64),
+    desc: &str,
+    colour: impl Fn(f64) -> RGBColor,
+) -> DrawResult<Chart<'a, 'b>> {
+    let mut bar = ChartBuilder::on(area)
         .margin_top(CAPTION_PX + MARGIN_PX)
         .margin_bottom(X_LABELS_PX + MARGIN_PX)
         .margin_left(6)
         .margin_right(12)
         .set_label_area_size(LabelAreaPosition::Right, 80)
-        .build_cartesian_2d(0.0..1.0, 0.0..vmax)?;
+        .build_cartesian_2d(0.0..1.0, lo..hi)?;
     bar.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_desc("punctures/cm²")
+        .y_desc(desc)
         .y_label_formatter(&axis_label)
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 15))
@@ -362,9 +379,15 @@ fn draw_colorbar(area: &DrawingArea<BitMapBackend, Shift>, vmax: f64, target: Op
         .draw()?;
     let steps = 256;
     bar.draw_series((0..steps).map(|i| {
-        let (a, b) = (i as f64 / steps as f64 * vmax, (i + 1) as f64 / steps as f64 * vmax);
-        Rectangle::new([(0.0, a), (1.0, b)], viridis((a + b) / 2.0 / vmax).filled())
+        let (a, b) = (lo + (hi - lo) * i as f64 / steps as f64, lo + (hi - lo) * (i + 1) as f64 / steps as f64);
+        Rectangle::new([(0.0, a), (1.0, b)], colour((a + b) / 2.0).filled())
     }))?;
+    Ok(bar)
+}
+
+fn draw_colorbar(area: &DrawingArea<BitMapBackend, Shift>, vmax: f64, target: Option<[f64; 2]>) -> DrawResult<()> {
+    let (area, _) = area.split_horizontally(40 + 12 + 6 + 80);
+    let mut bar = colorbar(&area, (0.0, vmax), "punctures/cm²", |v| viridis(v / vmax))?;
     if let Some([lo, hi]) = target {
         for v in [lo, hi] {
             bar.draw_series(std::iter::once(PathElement::new(vec![(0.0, v), (1.0, v)], WHITE.stroke_width(3))))?;
@@ -662,26 +685,11 @@ pub fn render_difference(reference: &Outcome, trainee: &Outcome) -> anyhow::Resu
     }
     let geos: Vec<PanelGeometry> =
         pairs.iter().map(|&(r, _)| panel_geometry(&reference.scene.zones[r].region)).collect();
-    let width = (MAP_PX as u32) + Y_LABELS_PX + LEGEND_W + 3 * MARGIN_PX;
-    let height: u32 = geos.iter().map(panel_height).sum();
-    let mut buf = vec![255u8; (width * height * 3) as usize];
-    let drawn: DrawResult<()> = (|| {
-        let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut rest = root.clone();
-        for (&(r, t), g) in pairs.iter().zip(&geos) {
-            let (panel, below) = rest.split_vertically(panel_height(g));
-            rest = below;
-            draw_difference_zone(&panel, reference, r, trainee, t, g)?;
-        }
-        root.present()?;
-        Ok(())
-    })();
-    drawn.map_err(|e| anyhow::anyhow!("drawing the difference map: {e}"))?;
-    let img = image::RgbImage::from_raw(width, height, buf).ok_or_else(|| anyhow::anyhow!("image buffer size"))?;
-    let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    Ok(Some(png))
+    stacked_png(&geos, "difference map", |i, panel| {
+        let (r, t) = pairs[i];
+        draw_difference_zone(panel, reference, r, trainee, t, &geos[i])
+    })
+    .map(Some)
 }
 
 /// Blue (fewer) – white – red (more) for `x` in −1..1.
@@ -715,22 +723,7 @@ fn draw_difference_zone(
         (MARGIN_PX as i32, 10),
         (FONT, 21),
     ))?;
-    let mut chart = ChartBuilder::on(&left)
-        .margin(MARGIN_PX)
-        .margin_top(CAPTION_PX)
-        .x_label_area_size(X_LABELS_PX)
-        .y_label_area_size(Y_LABELS_PX)
-        .build_cartesian_2d(b.min_mm.x..b.max_mm.x, b.min_mm.y..b.max_mm.y)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("u (mm)")
-        .y_desc("v (mm)")
-        .x_label_formatter(&axis_label)
-        .y_label_formatter(&axis_label)
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .draw()?;
+    let mut chart = zone_axes(&left, &b)?;
     let l = &rf.layout;
     chart.draw_series(diffs.iter().enumerate().filter_map(|(c, d)| {
         let d = (*d)?;
@@ -748,27 +741,6 @@ fn draw_difference_zone(
     draw_scale_bar(&mut chart, b.min_mm, b.max_mm)?;
     // The colorbar: −scale … +scale.
     let (area, _) = right.split_horizontally(40 + 12 + 6 + 80);
-    let mut bar = ChartBuilder::on(&area)
-        .margin_top(CAPTION_PX + MARGIN_PX)
-        .margin_bottom(X_LABELS_PX + MARGIN_PX)
-        .margin_left(6)
-        .margin_right(12)
-        .set_label_area_size(LabelAreaPosition::Right, 80)
-        .build_cartesian_2d(0.0..1.0, -scale..scale)?;
-    bar.configure_mesh()
-        .disable_mesh()
-        .disable_x_axis()
-        .y_desc("Δ punctures/cm² (red: more)")
-        .y_label_formatter(&axis_label)
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .y_labels(8)
-        .draw()?;
-    let steps = 128;
-    bar.draw_series((0..steps).map(|i| {
-        let a = -scale + 2.0 * scale * i as f64 / steps as f64;
-        let b = a + 2.0 * scale / steps as f64;
-        Rectangle::new([(0.0, a), (1.0, b)], diverging((a + b) / 2.0 / scale).filled())
-    }))?;
+    colorbar(&area, (-scale, scale), "Δ punctures/cm² (red: more)", |v| diverging(v / scale))?;
     Ok(())
 }

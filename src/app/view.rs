@@ -1033,11 +1033,11 @@ fn draw_panes(
 ) {
     let [x, y, w, h] = scene_area(live, panel);
     match &live.other_renderer {
-        None => live.renderer.draw(&live.gpu, encoder, target, depth, orbit, [x, y, w, h]),
+        None => live.renderer.draw(&live.gpu, encoder, target, depth, orbit, [x, y, w, h], true),
         Some(other) => {
             let half = w / 2;
-            live.renderer.draw_onto(&live.gpu, encoder, target, depth, orbit, [x, y, half, h], true);
-            other.draw_onto(&live.gpu, encoder, target, depth, orbit, [x + half, y, w - half, h], false);
+            live.renderer.draw(&live.gpu, encoder, target, depth, orbit, [x, y, half, h], true);
+            other.draw(&live.gpu, encoder, target, depth, orbit, [x + half, y, w - half, h], false);
         }
     }
 }

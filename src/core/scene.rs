@@ -767,6 +767,34 @@ fn zone_geometry(ctx: &Ctx, key: &str, raw: &Spanned<RawZone>) -> Result<ZoneGeo
     })
 }
 
+/// A pass's stamp rate (a pen's own unless the pass sets one; none for a
+/// roller) and needle depth (the zone's unless the pass sets one).
+fn rate_and_depth(
+    ctx: &Ctx,
+    key: &str,
+    p: &RawPass,
+    cart: &Cartridge,
+    zone_depth_mm: f64,
+) -> Result<(Option<f64>, f64), SceneError> {
+    let rate_hz = match (&p.rate_hz, &cart.drive) {
+        (Some(r), Drive::Roller { .. }) => {
+            return Err(ctx.err(
+                &r.span(),
+                format!("{key}.rate_hz"),
+                "a roller has no stamp rate (rolling distance sets contact): remove it",
+            ));
+        }
+        (Some(r), Drive::Pen { .. }) => Some(ctx.positive(r, &format!("{key}.rate_hz"), "Hz")?),
+        (None, Drive::Pen { rate_hz }) => Some(*rate_hz),
+        (None, Drive::Roller { .. }) => None,
+    };
+    let depth_mm = match &p.depth_mm {
+        Some(d) => ctx.positive(d, &format!("{key}.depth_mm"), "mm")?,
+        None => zone_depth_mm,
+    };
+    Ok((rate_hz, depth_mm))
+}
+
 /// A pass that follows a trajectory file: this zone's samples of it.
 #[allow(clippy::too_many_arguments)]
 fn trajectory_pass(
@@ -826,22 +854,7 @@ fn trajectory_pass(
     }
     let region = Region { outline: outline.clone(), avoid: Vec::new() };
     trajectory::check_on_zone(&points, &region, zone, &shown)?;
-    let rate_hz = match (&p.rate_hz, &cart.drive) {
-        (Some(r), Drive::Roller { .. }) => {
-            return Err(ctx.err(
-                &r.span(),
-                format!("{key}.rate_hz"),
-                "a roller has no stamp rate (rolling distance sets contact): remove it",
-            ));
-        }
-        (Some(r), Drive::Pen { .. }) => Some(ctx.positive(r, &format!("{key}.rate_hz"), "Hz")?),
-        (None, Drive::Pen { rate_hz }) => Some(*rate_hz),
-        (None, Drive::Roller { .. }) => None,
-    };
-    let depth_mm = match &p.depth_mm {
-        Some(d) => ctx.positive(d, &format!("{key}.depth_mm"), "mm")?,
-        None => zone_depth_mm,
-    };
+    let (rate_hz, depth_mm) = rate_and_depth(ctx, key, p, cart, zone_depth_mm)?;
     let speed = trajectory::mean_speed_mm_s(&points);
     Ok(Pass {
         label: format!("trajectory {name}"),
@@ -973,22 +986,7 @@ fn validate_pass(
         Some(v) => ctx.positive(v, &format!("{key}.speed_mm_s"), "mm/s")?,
         None => hand.speed_mm_s,
     };
-    let rate_hz = match (&p.rate_hz, &cart.drive) {
-        (Some(r), Drive::Roller { .. }) => {
-            return Err(ctx.err(
-                &r.span(),
-                format!("{key}.rate_hz"),
-                "a roller has no stamp rate (rolling distance sets contact): remove it",
-            ));
-        }
-        (Some(r), Drive::Pen { .. }) => Some(ctx.positive(r, &format!("{key}.rate_hz"), "Hz")?),
-        (None, Drive::Pen { rate_hz }) => Some(*rate_hz),
-        (None, Drive::Roller { .. }) => None,
-    };
-    let depth_mm = match &p.depth_mm {
-        Some(d) => ctx.positive(d, &format!("{key}.depth_mm"), "mm")?,
-        None => zone_depth_mm,
-    };
+    let (rate_hz, depth_mm) = rate_and_depth(ctx, key, p, cart, zone_depth_mm)?;
     Ok(Pass {
         label,
         depth_mm,

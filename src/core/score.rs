@@ -496,38 +496,25 @@ fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: usize) -> Z
             String::new(),
         ));
         let b = zone.region.bounds();
-        if under > ok_u
-            && let Some((place, share, at)) = worst_place(trainee, tz, band, true)
-        {
-            let mut s = format!(
-                "{name}: {} of the area under target, most in the {place} ({} of it under)",
-                pct(under),
-                pct(share)
-            );
-            if let Some(v) = speed_near(&tl, &b, at)
-                && rs > 0.0
-                && v > 1.2 * rs
-            {
-                s += &format!(
-                    "; the hand was fast there ({v:.1} mm/s against the plan's {rs:.1}): slow down in those lanes"
-                );
+        // Where the area off the band lies, and the hand's speed there: fast
+        // lanes leave the skin under the band, slow ones push it over.
+        for (is_under, share_off, ok, side) in [(true, under, ok_u, "under"), (false, over, ok_o, "over")] {
+            if share_off <= ok {
+                continue;
             }
-            feedback.push(s);
-        }
-        if over > ok_o
-            && let Some((place, share, at)) = worst_place(trainee, tz, band, false)
-        {
+            let Some((place, share, at)) = worst_place(trainee, tz, band, is_under) else { continue };
             let mut s = format!(
-                "{name}: {} of the area over target, most in the {place} ({} of it over)",
-                pct(over),
+                "{name}: {} of the area {side} target, most in the {place} ({} of it {side})",
+                pct(share_off),
                 pct(share)
             );
             if let Some(v) = speed_near(&tl, &b, at)
                 && rs > 0.0
-                && v < 0.8 * rs
+                && (if is_under { v > 1.2 * rs } else { v < 0.8 * rs })
             {
+                let (how, fix) = if is_under { ("fast", "slow down") } else { ("slow", "speed up") };
                 s += &format!(
-                    "; the hand was slow there ({v:.1} mm/s against the plan's {rs:.1}): speed up in those lanes"
+                    "; the hand was {how} there ({v:.1} mm/s against the plan's {rs:.1}): {fix} in those lanes"
                 );
             }
             feedback.push(s);

@@ -689,21 +689,6 @@ impl Renderer {
         self.zones.iter().map(|z| z.counted).collect()
     }
 
-    /// Draws the zones into `target` (with a depth buffer of `DEPTH_FORMAT`),
-    /// clearing it white; the 3D view fills `area_px` (x, y, width, height;
-    /// e.g. the part of a window beside its panel).
-    pub fn draw(
-        &self,
-        gpu: &Gpu,
-        encoder: &mut wgpu::CommandEncoder,
-        target: &wgpu::TextureView,
-        depth: &wgpu::TextureView,
-        orbit: Orbit,
-        area_px: [u32; 4],
-    ) {
-        self.draw_onto(gpu, encoder, target, depth, orbit, area_px, true);
-    }
-
     /// The skin point under pixel `at_px` of a view drawn into `area_px`
     /// with `orbit`: the zone and its chart position (mm), if the pixel
     /// shows skin.
@@ -736,10 +721,12 @@ impl Renderer {
         best.map(|(_, z, p)| (z, p))
     }
 
-    /// As [`Renderer::draw`]; `clear` false draws over what `target` holds
-    /// (a second pane beside the first).
+    /// Draws the zones into `target` (with a depth buffer of `DEPTH_FORMAT`);
+    /// the 3D view fills `area_px` (x, y, width, height; e.g. the part of a
+    /// window beside its panel). `clear` whitens the whole target first;
+    /// without it the view is drawn over what is there (a second pane).
     #[allow(clippy::too_many_arguments)]
-    pub fn draw_onto(
+    pub fn draw(
         &self,
         gpu: &Gpu,
         encoder: &mut wgpu::CommandEncoder,
@@ -912,6 +899,7 @@ pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, Str
         &depth.create_view(&Default::default()),
         Orbit::from_view(cfg.view),
         [0, 0, cfg.width, cfg.height],
+        true,
     );
     read_texture(gpu, encoder, &target, cfg.width, cfg.height)
 }

@@ -166,6 +166,7 @@ fn mid_treatment_the_cartridge_and_the_pass_paths_are_drawn_over_the_skin() {
             &depth.create_view(&Default::default()),
             Orbit::from_view(View::Front),
             [0, 0, w, h],
+            true,
         );
         (read_texture(&gpu, e, &target, w, h).unwrap(), r.cartridge_pose())
     };
