@@ -99,6 +99,9 @@ fn engine(c: &mut Criterion) {
     g.bench_function("classify hit raster per analysis cell", |b| {
         b.iter(|| black_box(metrics::classify(&raster, &layout, &spans)))
     });
+    g.bench_function("splat + classify fused, band by band (no raster)", |b| {
+        b.iter(|| black_box(metrics::splat_classify(&layout, &spans, punctures, r, None)))
+    });
     g.bench_function("overlap (earlier puncture within d)", |b| {
         b.iter(|| black_box(metrics::overlap_count(punctures, s.cartridge.needle_diameter_mm)))
     });

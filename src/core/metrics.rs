@@ -220,87 +220,139 @@ impl DiskTable {
 /// r / sqrt(s) there (tabulated per 1/256 of that factor); `None` for a flat
 /// chart.
 pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f64, cell_stretch: Option<&[f64]>) {
-    let (nu, nv, stride, h, o) =
-        (layout.raster_u(), layout.raster_v(), layout.raster_stride(), layout.h_mm, layout.origin_mm);
-    // One disk table per chart radius met; each analysis cell names its table.
-    let mut tables: Vec<std::sync::Arc<DiskTable>> = Vec::new();
-    let mut keys: std::collections::BTreeMap<u32, u16> = std::collections::BTreeMap::new();
-    let mut table_of = |factor: f64| -> u16 {
-        let key = (factor * 256.0).round().max(1.0) as u32;
-        *keys.entry(key).or_insert_with(|| {
-            tables.push(DiskTable::calibrated(r_mm / h * key as f64 / 256.0));
-            (tables.len() - 1) as u16
-        })
-    };
-    let cell_table: Vec<u16> = match cell_stretch {
-        None => {
-            table_of(1.0);
-            Vec::new()
-        }
-        Some(s) => s.iter().map(|&s| table_of(if s > 0.0 && s.is_finite() { 1.0 / s.sqrt() } else { 1.0 })).collect(),
-    };
-    let reach = tables.iter().map(|t| t.reach).max().unwrap_or(0);
-    let band_rows = layout.sub;
-    let bands = nv.div_ceil(band_rows);
-    let sub = layout.sub as i64;
-    // Base cell, sub-cell phase and disk table of a puncture.
-    let locate = |p: &Puncture| -> (i64, i64, usize, usize) {
-        let (fx, fy) = ((p.u_mm as f64 - o.x) / h, (p.v_mm as f64 - o.y) / h);
-        let (bx, by) = (floor_i(fx), floor_i(fy));
-        let qu = (((fx - bx as f64) * PHASES as f64) as usize).min(PHASES - 1);
-        let qv = (((fy - by as f64) * PHASES as f64) as usize).min(PHASES - 1);
-        let table = if cell_table.is_empty() {
-            0
-        } else {
-            let cu = (bx / sub).clamp(0, layout.cells_u as i64 - 1) as usize;
-            let cv = (by / sub).clamp(0, layout.cells_v as i64 - 1) as usize;
-            cell_table[cv * layout.cells_u + cu] as usize
+    let plan = SplatPlan::new(layout, punctures, r_mm, cell_stretch);
+    raster.par_chunks_mut(plan.stride * plan.band_rows).enumerate().for_each(|(b, rows)| plan.band(b, rows));
+}
+
+/// Splats and classifies band by band (one row of analysis cells each) in a
+/// small buffer per thread that stays in cache, never building the whole
+/// hit raster: `classify(splat(...))` without the raster's memory traffic.
+pub fn splat_classify(
+    layout: &Layout,
+    spans: &[Vec<(u32, u32)>],
+    punctures: &[Puncture],
+    r_mm: f64,
+    cell_stretch: Option<&[f64]>,
+) -> Vec<[u32; 4]> {
+    let plan = SplatPlan::new(layout, punctures, r_mm, cell_stretch);
+    let band_len = plan.stride * plan.band_rows;
+    let mut out = vec![[0u32; 4]; layout.cells()];
+    out.par_chunks_mut(layout.cells_u).enumerate().for_each_init(
+        || vec![0u8; band_len],
+        |buf, (cv, cells)| {
+            let rows = (layout.raster_v() - cv * plan.band_rows).min(plan.band_rows);
+            let band = &mut buf[..rows * plan.stride];
+            band.fill(0);
+            plan.band(cv, band);
+            classify_band(band, cv, layout, spans, cells);
+        },
+    );
+    out
+}
+
+/// What every band of a splat needs: the disk tables, each puncture located
+/// once, and the punctures of each band.
+struct SplatPlan {
+    nu: usize,
+    stride: usize,
+    band_rows: usize,
+    tables: Vec<std::sync::Arc<DiskTable>>,
+    located: Vec<(i32, i32, u32, u32)>,
+    counts: Vec<u32>,
+    bucket: Vec<u32>,
+}
+
+impl SplatPlan {
+    fn new(layout: &Layout, punctures: &[Puncture], r_mm: f64, cell_stretch: Option<&[f64]>) -> SplatPlan {
+        let (nu, nv, stride, h, o) =
+            (layout.raster_u(), layout.raster_v(), layout.raster_stride(), layout.h_mm, layout.origin_mm);
+        // One disk table per chart radius met; each analysis cell names its table.
+        let mut tables: Vec<std::sync::Arc<DiskTable>> = Vec::new();
+        let mut keys: std::collections::BTreeMap<u32, u16> = std::collections::BTreeMap::new();
+        let mut table_of = |factor: f64| -> u16 {
+            let key = (factor * 256.0).round().max(1.0) as u32;
+            *keys.entry(key).or_insert_with(|| {
+                tables.push(DiskTable::calibrated(r_mm / h * key as f64 / 256.0));
+                (tables.len() - 1) as u16
+            })
         };
-        (bx, by, (qv * PHASES + qu) * tables[table].rows(), table)
-    };
-    // Each puncture located once (the float work is most of a splat's cost).
-    // Packed small (16 bytes): base cell (within i32 as the raster is), table row, table.
-    let located: Vec<(i32, i32, u32, u32)> = punctures
-        .par_iter()
-        .with_min_len(8192)
-        .map(|p| {
-            let (bx, by, at, table) = locate(p);
-            (
-                bx.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-                by.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-                at as u32,
-                table as u32,
-            )
-        })
-        .collect();
-    let band_range = |&(_, by, _, _): &(i32, i32, u32, u32)| -> Option<(usize, usize)> {
-        let by = by as i64;
-        let (j0, j1) = ((by - reach).max(0), (by + reach).min(nv as i64 - 1));
-        (j1 >= j0).then(|| (j0 as usize / band_rows, j1 as usize / band_rows))
-    };
-    // Bucket puncture indices by band (a disk may touch two bands).
-    let mut counts = vec![0u32; bands + 1];
-    for p in &located {
-        if let Some((b0, b1)) = band_range(p) {
-            for b in b0..=b1 {
-                counts[b + 1] += 1;
+        let cell_table: Vec<u16> = match cell_stretch {
+            None => {
+                table_of(1.0);
+                Vec::new()
+            }
+            Some(s) => {
+                s.iter().map(|&s| table_of(if s > 0.0 && s.is_finite() { 1.0 / s.sqrt() } else { 1.0 })).collect()
+            }
+        };
+        let reach = tables.iter().map(|t| t.reach).max().unwrap_or(0);
+        let band_rows = layout.sub;
+        let bands = nv.div_ceil(band_rows);
+        let sub = layout.sub as i64;
+        // Base cell, sub-cell phase and disk table of a puncture.
+        let locate = |p: &Puncture| -> (i64, i64, usize, usize) {
+            let (fx, fy) = ((p.u_mm as f64 - o.x) / h, (p.v_mm as f64 - o.y) / h);
+            let (bx, by) = (floor_i(fx), floor_i(fy));
+            let qu = (((fx - bx as f64) * PHASES as f64) as usize).min(PHASES - 1);
+            let qv = (((fy - by as f64) * PHASES as f64) as usize).min(PHASES - 1);
+            let table = if cell_table.is_empty() {
+                0
+            } else {
+                let cu = (bx / sub).clamp(0, layout.cells_u as i64 - 1) as usize;
+                let cv = (by / sub).clamp(0, layout.cells_v as i64 - 1) as usize;
+                cell_table[cv * layout.cells_u + cu] as usize
+            };
+            (bx, by, (qv * PHASES + qu) * tables[table].rows(), table)
+        };
+        // Each puncture located once (the float work is most of a splat's cost).
+        // Packed small (16 bytes): base cell (within i32 as the raster is), table row, table.
+        let located: Vec<(i32, i32, u32, u32)> = punctures
+            .par_iter()
+            .with_min_len(8192)
+            .map(|p| {
+                let (bx, by, at, table) = locate(p);
+                (
+                    bx.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                    by.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                    at as u32,
+                    table as u32,
+                )
+            })
+            .collect();
+        let band_range = |&(_, by, _, _): &(i32, i32, u32, u32)| -> Option<(usize, usize)> {
+            let by = by as i64;
+            let (j0, j1) = ((by - reach).max(0), (by + reach).min(nv as i64 - 1));
+            (j1 >= j0).then(|| (j0 as usize / band_rows, j1 as usize / band_rows))
+        };
+        // Bucket puncture indices by band (a disk may touch two bands).
+        let mut counts = vec![0u32; bands + 1];
+        for p in &located {
+            if let Some((b0, b1)) = band_range(p) {
+                for b in b0..=b1 {
+                    counts[b + 1] += 1;
+                }
             }
         }
-    }
-    for b in 0..bands {
-        counts[b + 1] += counts[b];
-    }
-    let mut fill = counts.clone();
-    let mut bucket = vec![0u32; counts[bands] as usize];
-    for (idx, p) in located.iter().enumerate() {
-        if let Some((b0, b1)) = band_range(p) {
-            for b in b0..=b1 {
-                bucket[fill[b] as usize] = idx as u32;
-                fill[b] += 1;
+        for b in 0..bands {
+            counts[b + 1] += counts[b];
+        }
+        let mut fill = counts.clone();
+        let mut bucket = vec![0u32; counts[bands] as usize];
+        for (idx, p) in located.iter().enumerate() {
+            if let Some((b0, b1)) = band_range(p) {
+                for b in b0..=b1 {
+                    bucket[fill[b] as usize] = idx as u32;
+                    fill[b] += 1;
+                }
             }
         }
+        SplatPlan { nu, stride, band_rows, tables, located, counts, bucket }
     }
-    raster.par_chunks_mut(stride * band_rows).enumerate().for_each(|(b, rows)| {
+
+    /// Adds the disks of band `b` to `rows` (the band's raster rows).
+    fn band(&self, b: usize, rows: &mut [u8]) {
+        let (nu, stride, band_rows) = (self.nu, self.stride, self.band_rows);
+        let (tables, located, counts, bucket) = (&self.tables, &self.located, &self.counts, &self.bucket);
         let first_row = (b * band_rows) as i64;
         let last_row = first_row + (rows.len() / stride) as i64 - 1;
         for &idx in &bucket[counts[b] as usize..counts[b + 1] as usize] {
@@ -332,7 +384,7 @@ pub fn splat(raster: &mut [u8], layout: &Layout, punctures: &[Puncture], r_mm: f
                 }
             }
         }
-    });
+    }
 }
 
 /// Calls `f(analysis cell, i0, i1)` for each piece of a row span that lies
@@ -365,24 +417,29 @@ pub fn classify(raster: &[u8], layout: &Layout, spans: &[Vec<(u32, u32)>]) -> Ve
     let (nu, sub, cu) = (layout.raster_stride(), layout.sub, layout.cells_u);
     let mut out = vec![[0u32; 4]; layout.cells()];
     out.par_chunks_mut(cu).enumerate().for_each(|(cv, cells)| {
-        for j in cv * sub..(cv + 1) * sub {
-            let row = &raster[j * nu..(j + 1) * nu];
-            for_cell_pieces(&spans[j], sub, |c, a, b| {
-                let (mut n0, mut n1, mut n2) = (0u32, 0u32, 0u32);
-                for &x in &row[a..b] {
-                    n0 += (x == 0) as u32;
-                    n1 += (x == 1) as u32;
-                    n2 += (x == 2) as u32;
-                }
-                let cell = &mut cells[c];
-                cell[0] += n0;
-                cell[1] += n1;
-                cell[2] += n2;
-                cell[3] += (b - a) as u32 - n0 - n1 - n2;
-            });
-        }
+        classify_band(&raster[cv * sub * nu..((cv + 1) * sub * nu).min(raster.len())], cv, layout, spans, cells);
     });
     out
+}
+
+/// `classify` of one row of analysis cells (`cv`), from its raster rows `band`.
+fn classify_band(band: &[u8], cv: usize, layout: &Layout, spans: &[Vec<(u32, u32)>], cells: &mut [[u32; 4]]) {
+    let (nu, sub) = (layout.raster_stride(), layout.sub);
+    for (k, row) in band.chunks_exact(nu).enumerate() {
+        for_cell_pieces(&spans[cv * sub + k], sub, |c, a, b| {
+            let (mut n0, mut n1, mut n2) = (0u32, 0u32, 0u32);
+            for &x in &row[a..b] {
+                n0 += (x == 0) as u32;
+                n1 += (x == 1) as u32;
+                n2 += (x == 2) as u32;
+            }
+            let cell = &mut cells[c];
+            cell[0] += n0;
+            cell[1] += n1;
+            cell[2] += n2;
+            cell[3] += (b - a) as u32 - n0 - n1 - n2;
+        });
+    }
 }
 
 /// In-zone raster cells hit at least once, per analysis cell.
@@ -724,10 +781,13 @@ pub fn measure_zone(
     };
     lap(times, "measure: zone raster");
 
-    let mut raster = take_raster(layout.raster_cells() as usize);
+    // Final figures without seams need no whole raster: splat and classify
+    // band by band in cache.
+    let fused = cfg.figures_only && zone.borders.is_empty();
+    let mut raster = if fused { Vec::new() } else { take_raster(layout.raster_cells() as usize) };
     let mut passes = Vec::with_capacity(labels.len());
     let mut cumulative = 0u64;
-    if cfg.figures_only {
+    if cfg.figures_only && !fused {
         splat(&mut raster, &layout, &run.punctures, r, stretch.as_deref());
         lap(times, "measure: splat disks");
     }
@@ -753,7 +813,13 @@ pub fn measure_zone(
             density_after_per_cm2: per_cm2(cumulative as f64, area_mm2),
         });
     }
-    let classes = classify(&raster, &layout, &spans);
+    let classes = if fused {
+        let classes = splat_classify(&layout, &spans, &run.punctures, r, stretch.as_deref());
+        lap(times, "measure: splat disks");
+        classes
+    } else {
+        classify(&raster, &layout, &spans)
+    };
     let mut hit_shares = [0.0; 4];
     for (c, cl) in classes.iter().enumerate() {
         if inzone[c] > 0 {
@@ -958,4 +1024,41 @@ fn hit_preview(raster: &[u8], layout: &Layout, spans: &[Vec<(u32, u32)>]) -> Hit
         }
     }
     HitPreview { width, height, px_mm: layout.h_mm * step as f64, classes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::geometry::Shape;
+    use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn the_fused_splat_and_classify_equals_splat_then_classify() {
+        let region = Region {
+            outline: Shape::Ellipse { center_mm: Vec2::new(20.0, 15.0), radius_u_mm: 20.0, radius_v_mm: 15.0 },
+            avoid: vec![Shape::circle(Vec2::new(25.0, 15.0), 4.0)],
+        };
+        let r = 0.125;
+        let layout = Layout::new(&region, 2.0, r);
+        let spans = treatable_spans(&region, &layout);
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+        // Some outside the zone and its raster too, as needles near an edge are.
+        let punctures: Vec<Puncture> = (0..40_000)
+            .map(|i| {
+                Puncture::new(
+                    Vec2::new(rng.random::<f64>() * 42.0 - 1.0, rng.random::<f64>() * 32.0 - 1.0),
+                    i as f64,
+                    0,
+                )
+            })
+            .collect();
+        let stretch: Vec<f64> = (0..layout.cells()).map(|c| 1.0 + (c % 7) as f64 * 0.1).collect();
+        for s in [None, Some(stretch.as_slice())] {
+            let mut raster = vec![0u8; layout.raster_cells() as usize];
+            splat(&mut raster, &layout, &punctures, r, s);
+            let expected = classify(&raster, &layout, &spans);
+            assert_eq!(splat_classify(&layout, &spans, &punctures, r, s), expected);
+            assert!(expected.iter().map(|c| c[1] + c[2] + c[3]).sum::<u32>() > 100_000, "disks were splatted");
+        }
+    }
 }

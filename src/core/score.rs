@@ -441,9 +441,6 @@ fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: usize) -> Z
     let (rm, tm) = (&reference.zones[rz], &trainee.zones[tz]);
     let mut c = Vec::new();
     let mut feedback = Vec::new();
-    if tm.punctures == 0 {
-        feedback.push(format!("{name}: not treated (no punctures)"));
-    }
     let tl = lanes(&motion(trainee, tz));
     let rl = lanes(&motion(reference, rz));
     let (rs, rcv_speed) = speed_stats(&rl);
@@ -720,8 +717,13 @@ fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: usize) -> Z
             format!("{:.1} s against {:.1} s", tm.time_s, rm.time_s),
         ));
     }
-    let score = c.iter().map(|c| c.score).sum::<f64>() / c.len().max(1) as f64;
-    if feedback.is_empty() {
+    let mut score = c.iter().map(|c| c.score).sum::<f64>() / c.len().max(1) as f64;
+    if tm.punctures == 0 {
+        // A zone the hand never touched scores 0, whatever its criteria that
+        // an empty zone meets (no avoid hits, no unevenness); nothing else to say.
+        score = 0.0;
+        feedback = vec![format!("{name}: not treated (no punctures)")];
+    } else if feedback.is_empty() {
         feedback.push(format!("{name}: on plan ({:.0}/100)", score));
     }
     ZoneScore { zone: name, criteria: c, score, feedback }

@@ -141,3 +141,20 @@ fn a_scene_pass_reads_its_trajectory_through_the_resolver_and_names_bad_rows() {
     let _ = scene; // the plain helper stays in use elsewhere
     let _ = TracePoint { t_s: 0.0, u_mm: 0.0, v_mm: 0.0, pressure: 1.0, line: 0 };
 }
+
+#[test]
+fn a_zone_the_trace_never_touches_is_not_treated() {
+    let two = format!(
+        "{REFERENCE}[[zones]]\nname = \"other\"\nshape = {{ rect = {{ width_mm = 20, height_mm = 20 }} }}\n\
+         target_per_cm2 = [6500, 11500]\n[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 3\n"
+    );
+    let reference = simulate(&two);
+    let mut trace = plan_trace(&reference);
+    trace.rows.retain(|(z, _)| z == "patch");
+    let (_, card) = scored(&reference, &trace);
+    let other = card.zones.iter().find(|z| z.zone == "other").unwrap();
+    assert_eq!(other.feedback, vec!["other: not treated (no punctures)".to_string()]);
+    assert_eq!(other.score, 0.0);
+    let patch = card.zones.iter().find(|z| z.zone == "patch").unwrap();
+    assert!(patch.score > 97.0, "{}", patch.score);
+}
