@@ -102,7 +102,7 @@ fn engine(c: &mut Criterion) {
     g.bench_function("splat + classify fused, band by band (no raster)", |b| {
         b.iter(|| black_box(metrics::splat_classify(&layout, &spans, punctures, r, None)))
     });
-    g.bench_function("overlap (earlier puncture within d)", |b| {
+    g.bench_function("overlap (earlier puncture within d, 1 thread)", |b| {
         b.iter(|| black_box(metrics::overlap_count(punctures, s.cartridge.needle_diameter_mm)))
     });
     g.bench_function("parse and validate the scene", |b| b.iter(|| black_box(scene())));
