@@ -441,8 +441,8 @@ impl LaneCounts {
             if self.chunks == 255 {
                 self.flush();
             }
-            for k in 0..SPLAT_LANES {
-                let x = chunk[k];
+            let chunk: &[u8; SPLAT_LANES] = chunk.try_into().expect("a whole chunk");
+            for (k, &x) in chunk.iter().enumerate() {
                 self.lanes[0][k] += (x == 0) as u8;
                 self.lanes[1][k] += (x == 1) as u8;
                 self.lanes[2][k] += (x == 2) as u8;
