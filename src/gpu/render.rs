@@ -84,6 +84,18 @@ struct LayerUniform {
 /// keeping the grid triangles whose centre is inside the outline.
 fn flat_sheet(o: &Outcome, z: usize) -> Mesh {
     let region = &o.scene.zones[z].region;
+    // A convex outline is one fan of triangles from its centre: the layer is
+    // coloured per fragment from the chart position, so a flat zone needs no
+    // inner vertices, and a rasteriser's cost goes with the triangles.
+    if region.outline.is_convex() {
+        let ring = region.outline.outline_mm();
+        let n = ring.len();
+        let centre = ring.iter().sum::<Vec2>() / n as f64;
+        let chart_mm: Vec<Vec2> = std::iter::once(centre).chain(ring).collect();
+        let positions_mm = chart_mm.iter().map(|c| Vec3::new(c.x, c.y, 0.0)).collect();
+        let triangles = (0..n as u32).map(|i| [0, i + 1, (i + 1) % n as u32 + 1]).collect();
+        return Mesh { positions_mm, chart_mm, triangles };
+    }
     let b = region.bounds();
     let size = b.size_mm();
     let n = 200usize;
