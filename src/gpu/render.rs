@@ -1,7 +1,8 @@
 //! Offscreen rendering of a run's zones (`shaders/mesh.wgsl`): each zone's
-//! mesh (mesh zones as they are, flat zones as a triangulated sheet in their
-//! plane), lit, with the density or band layer computed on the GPU from the
-//! counts the accumulation pass wrote. Read back as RGBA pixels.
+//! mesh (mesh zones as they are; flat zones in their plane, as a triangle fan
+//! when convex, else a triangulated sheet), lit, with the density or band
+//! layer computed on the GPU from the counts the accumulation pass wrote.
+//! Read back as RGBA pixels.
 
 use super::Gpu;
 use super::accumulate::Accumulator;
