@@ -172,12 +172,50 @@ pub fn score_cmd(input: &Path, reference: &Path, out: Option<&Path>) -> Result<(
             ],
         )?,
     ));
+    if let Some(png) = reference_passes_chart(&r)? {
+        files.push(("passes.png", png));
+    }
     let dir = out.map(Path::to_path_buf).unwrap_or_else(|| Path::new("out").join(format!("score-{}", t.scene.name)));
     output::write_all(&dir, &files)?;
     print!("{}", score_text(&card));
     let names: Vec<&str> = files.iter().map(|f| f.0).collect();
     println!("wrote {} to {}", names.join(", "), dir.display());
     Ok(())
+}
+
+/// The reference plan's coverage and density after each pass, two panels per
+/// zone (one run: the plan done exactly, so no intervals). `None` without passes.
+fn reference_passes_chart(r: &Outcome) -> anyhow::Result<Option<Vec<u8>>> {
+    let most = r.zones.iter().map(|z| z.passes.len()).max().unwrap_or(0);
+    if most == 0 {
+        return Ok(None);
+    }
+    let one = |x: f64| crate::core::stats::Estimate::of(&[x], 0.95);
+    // Per zone: coverage (%) and density (/cm²) after each pass.
+    let values: Vec<[Vec<crate::core::stats::Estimate>; 2]> = r
+        .zones
+        .iter()
+        .map(|z| {
+            [
+                z.passes.iter().map(|p| one(100.0 * p.coverage_after)).collect(),
+                z.passes.iter().map(|p| one(p.density_after_per_cm2)).collect(),
+            ]
+        })
+        .collect();
+    let panels: Vec<charts::Panel> = r
+        .zones
+        .iter()
+        .zip(&values)
+        .filter(|(z, _)| !z.passes.is_empty())
+        .flat_map(|(z, [cov, dens])| {
+            [
+                charts::Panel { title: format!("{}: coverage (%)", z.name), values: cov },
+                charts::Panel { title: format!("{}: density (/cm²)", z.name), values: dens },
+            ]
+        })
+        .collect();
+    let labels: Vec<String> = (1..=most).map(|k| k.to_string()).collect();
+    charts::per_pass(&format!("The reference plan ({}), pass by pass", r.scene.name), &labels, &panels).map(Some)
 }
 
 /// `needlemap trace`: the plan's path as a trajectory file.
@@ -218,7 +256,7 @@ const PICTURES: &[(&str, &str)] = &[
     ("bands.png", "Target band (under / in band / over)"),
     ("hits.png", "Needle-disk hits (0 / 1 / 2 / 3+)"),
     ("atlas.png", "All zones"),
-    ("passes.png", "Figures after each pass"),
+    ("passes.png", "Coverage and density after each pass (the reference plan)"),
     ("render-front.png", "3D view, front"),
     ("render-left.png", "3D view, left"),
     ("render-right.png", "3D view, right"),

@@ -21,8 +21,15 @@ fn the_plan_written_as_a_trace_scores_at_the_top() {
     let out = stdout(&o);
     assert!(out.contains("score: 100/100"), "{out}");
     assert!(out.contains("on plan"), "{out}");
-    for f in ["score.json", "score.md", "trainee-density.png", "reference-bands.png", "difference.png", "progress.png"]
-    {
+    for f in [
+        "score.json",
+        "score.md",
+        "trainee-density.png",
+        "reference-bands.png",
+        "difference.png",
+        "progress.png",
+        "passes.png",
+    ] {
         assert!(sb.path("s").join(f).is_file(), "{f} written");
     }
 }
@@ -85,7 +92,7 @@ fn the_lesson_report_is_one_page_chromium_renders_with_its_pictures() {
     assert!(o.status.success(), "{}", stderr(&o));
     let html = std::fs::read_to_string(sb.path("run/report.html")).unwrap();
     assert!(html.contains("Lesson report") && html.contains("mm between horizontal lanes"));
-    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 6, "every picture embedded");
+    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 7, "every picture embedded");
     assert!(!html.contains("src=\"http") && !html.contains("src=\"file"), "nothing outside the page");
     // Headless Chromium (Debian's chromium, installed by scripts/test) renders it.
     let chromium = ["chromium", "chromium-browser"]
