@@ -746,16 +746,27 @@ pub fn progress(out: &Outcome, steps: usize) -> Vec<Progress> {
     (1..=steps.max(1))
         .map(|k| {
             let t = total * k as f64 / steps.max(1) as f64;
-            let mut sim = out.simulation.clone();
-            for zr in &mut sim.zones {
-                let keep = zr.punctures.partition_point(|p| p.t_s as f64 <= t);
-                zr.punctures.truncate(keep);
-                for r in &mut zr.pass_ranges {
-                    *r = r.start.min(keep)..r.end.min(keep);
-                }
-                zr.violations.retain(|p| p.t_s as f64 <= t);
-                zr.outside.retain(|p| p.t_s as f64 <= t);
-            }
+            // Each zone's punctures up to t (they are in time order); only
+            // what measuring reads is copied (no 3D points).
+            let upto = |ps: &[super::simulate::Puncture]| ps[..ps.partition_point(|p| p.t_s as f64 <= t)].to_vec();
+            let zones = out
+                .simulation
+                .zones
+                .iter()
+                .map(|zr| {
+                    let punctures = upto(&zr.punctures);
+                    let keep = punctures.len();
+                    super::simulate::ZoneRun {
+                        pass_ranges: zr.pass_ranges.iter().map(|r| r.start.min(keep)..r.end.min(keep)).collect(),
+                        violations: upto(&zr.violations),
+                        outside: upto(&zr.outside),
+                        punctures,
+                        positions_3d_mm: Vec::new(),
+                        ..*zr
+                    }
+                })
+                .collect();
+            let sim = super::simulate::Simulation { zones };
             let m = super::measure_figures(&out.scene, &sim, &mut super::StageTimes::default());
             let area: f64 = m.iter().map(|z| z.area_cm2).sum::<f64>().max(1e-12);
             let banded: Vec<_> = m.iter().filter(|z| z.under_fraction.is_some()).collect();

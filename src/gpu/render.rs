@@ -863,28 +863,30 @@ fn avoid_mask(o: &Outcome, z: usize) -> (u32, u32, Vec<u32>) {
 
 /// A texture to draw a frame into and read it back from.
 pub fn frame_texture(gpu: &Gpu, width: u32, height: u32, format: wgpu::TextureFormat) -> wgpu::Texture {
+    target_texture(gpu, "frame", (width, height), format, wgpu::TextureUsages::COPY_SRC)
+}
+
+/// A depth texture of the given size.
+pub fn depth_texture(gpu: &Gpu, width: u32, height: u32) -> wgpu::Texture {
+    target_texture(gpu, "depth", (width, height), DEPTH_FORMAT, wgpu::TextureUsages::empty())
+}
+
+/// A 2D render target of `size` in `format`, with `usage` besides rendering.
+fn target_texture(
+    gpu: &Gpu,
+    label: &str,
+    (width, height): (u32, u32),
+    format: wgpu::TextureFormat,
+    usage: wgpu::TextureUsages,
+) -> wgpu::Texture {
     gpu.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("frame"),
+        label: Some(label),
         size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
         mip_level_count: 1,
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
         format,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-        view_formats: &[],
-    })
-}
-
-/// A depth texture of the given size.
-pub fn depth_texture(gpu: &Gpu, width: u32, height: u32) -> wgpu::Texture {
-    gpu.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("depth"),
-        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: DEPTH_FORMAT,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | usage,
         view_formats: &[],
     })
 }
