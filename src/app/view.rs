@@ -109,6 +109,9 @@ struct Live {
     /// When the panel was last laid out (ten times a second, and on input;
     /// the frames between paint the same layout).
     last_ui: Option<Instant>,
+    /// The window's scale factor when it opened, and when the window opened.
+    native_ppp: f32,
+    opened: Instant,
 }
 
 /// The re-run controls of the panel.
@@ -195,6 +198,7 @@ impl App {
             });
         }));
         let size = window.inner_size();
+        let native_ppp = window.scale_factor() as f32;
         let mut config = surface
             .get_default_config(&adapter, size.width.max(1), size.height.max(1))
             .ok_or("the window's surface is not supported by the adapter")?;
@@ -249,6 +253,8 @@ impl App {
             egui_jobs: Vec::new(),
             egui_ppp: 1.0,
             last_ui: None,
+            native_ppp,
+            opened: Instant::now(),
         })
     }
 
@@ -465,7 +471,7 @@ impl App {
         let mut textures = egui::TexturesDelta::default();
         if ui_due {
             live.last_ui = Some(now);
-            let raw = live.egui_state.take_egui_input(&live.window);
+            let raw = panel_input(live);
             let mut output = live.egui_ctx.run_ui(raw, |ui| panel.show(ui, &mut controls, &mut actions));
             // Texture changes must be drained (applied), or epaint objects.
             textures = std::mem::take(&mut output.textures_delta);
@@ -1020,6 +1026,21 @@ fn scene_area(live: &Live, panel: bool) -> [u32; 4] {
     let (w, h) = (live.config.width, live.config.height);
     let panel_px = (PANEL_WIDTH_PX * live.egui_ppp).ceil() as u32;
     if panel && w > panel_px + 200 { [0, 0, w - panel_px, h] } else { [0, 0, w, h] }
+}
+
+/// The panel's input since the last layout, with the screen size taken from
+/// the surface (kept by `Resized` events): `egui_winit`'s `take_egui_input`
+/// asks the window for its size, and winit panics when the window has just
+/// been destroyed under the app (a race with its `Destroyed` event).
+fn panel_input(live: &mut Live) -> egui::RawInput {
+    let ppp = live.egui_ctx.zoom_factor() * live.native_ppp;
+    let size = egui::vec2(live.config.width as f32, live.config.height as f32) / ppp;
+    let input = live.egui_state.egui_input_mut();
+    input.time = Some(live.opened.elapsed().as_secs_f64());
+    input.screen_rect = (size.x > 0.0 && size.y > 0.0).then(|| egui::Rect::from_min_size(egui::Pos2::ZERO, size));
+    input.viewport_id = egui::ViewportId::ROOT;
+    input.viewports.entry(egui::ViewportId::ROOT).or_default().native_pixels_per_point = Some(live.native_ppp);
+    input.take()
 }
 
 /// Draws the 3D view: one pane, or two side by side (`--compare`).
