@@ -1,6 +1,7 @@
 // Punctures as they happen: round dots on the skin, a few pixels across,
 // for the newest stamp's needles (where the cartridge is) and the punctures
-// made in the last moments of playback. Instanced quads, nudged 0.5 mm
+// made in the last moments of playback. One triangle around each dot (a
+// list, not instances: a software rasteriser pays per instance), nudged 0.5 mm
 // towards the eye so the depth test keeps them on the near surface.
 
 struct Camera {
@@ -16,10 +17,13 @@ struct Viewport {
 @group(0) @binding(0) var<uniform> camera: Camera;
 @group(1) @binding(0) var<uniform> viewport: Viewport;
 
-struct Instance {
+// One vertex of a dot's triangle: the dot's centre, colour and radius, and
+// the corner, in units of the radius.
+struct Corner {
     @location(0) position_mm: vec3<f32>,
     // rgb colour, and the dot's radius in pixels
     @location(1) colour_radius: vec4<f32>,
+    @location(2) corner: vec2<f32>,
 }
 
 struct VertexOut {
@@ -29,18 +33,14 @@ struct VertexOut {
 }
 
 @vertex
-fn vs_marker(@builtin(vertex_index) corner: u32, inst: Instance) -> VertexOut {
-    var corners = array<vec2<f32>, 6>(
-        vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
-        vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, 1.0), vec2<f32>(-1.0, 1.0),
-    );
-    let c = corners[corner];
-    let toward_eye = normalize(camera.eye.xyz - inst.position_mm);
-    let clip = camera.view_proj * vec4<f32>(inst.position_mm + toward_eye * 0.5, 1.0);
-    let offset = c * (2.0 * inst.colour_radius.w / viewport.size_px) * clip.w;
+fn vs_marker(v: Corner) -> VertexOut {
+    let c = v.corner;
+    let toward_eye = normalize(camera.eye.xyz - v.position_mm);
+    let clip = camera.view_proj * vec4<f32>(v.position_mm + toward_eye * 0.5, 1.0);
+    let offset = c * (2.0 * v.colour_radius.w / viewport.size_px) * clip.w;
     var out: VertexOut;
     out.clip = vec4<f32>(clip.xy + offset, clip.zw);
-    out.colour = inst.colour_radius.rgb;
+    out.colour = v.colour_radius.rgb;
     out.local = c;
     return out;
 }

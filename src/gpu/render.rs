@@ -47,7 +47,7 @@ pub struct RenderConfig {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct Vertex {
     position_mm: [f32; 3],
     normal: [f32; 3],
@@ -109,6 +109,68 @@ fn flat_sheet(o: &Outcome, z: usize) -> Mesh {
         region.outline.contains(c)
     });
     mesh
+}
+
+/// How far a drawn surface may stray from the simulated one, mm, in 3D and
+/// in the chart that colours it: a fifth of a pixel where a head fills a
+/// 720-pixel view (about 0.4 mm a pixel).
+pub const DRAW_TOLERANCE_MM: f32 = 0.15;
+
+/// The vertices and triangle indices a zone is drawn with: its mesh
+/// simplified (meshoptimizer) as far as it goes without the surface or its
+/// chart moving more than `DRAW_TOLERANCE_MM`, the outline kept in place.
+/// Kept vertices are the mesh's own, with the fine mesh's normals, so the
+/// colouring is unchanged at every vertex. A software rasteriser's time goes
+/// with triangles more than with pixels: the simulation's 2 mm meshes have
+/// several triangles a pixel wide.
+fn drawn(mesh: &Mesh) -> (Vec<Vertex>, Vec<u32>) {
+    let all = vertices(mesh);
+    let indices: Vec<u32> = mesh.triangles.iter().flatten().copied().collect();
+    let positions: Vec<[f32; 3]> = all.iter().map(|v| v.position_mm).collect();
+    let charts: Vec<f32> = all.iter().flat_map(|v| v.chart_mm).collect();
+    let chart = |t: &[u32]| {
+        [t[0], t[1], t[2]].map(|i| Vec2::new(charts[2 * i as usize] as f64, charts[2 * i as usize + 1] as f64))
+    };
+    let orientation = indices.chunks_exact(3).map(|t| chart_fold(chart(t), 1.0).0).sum::<f64>().signum();
+    // The simplifier weighs the chart's error, but it may still leave a
+    // triangle folded over in the chart: if one is wider than the tolerance,
+    // it runs again at half the tolerance, and after three tries the mesh is
+    // drawn as it is.
+    let mut tolerance = DRAW_TOLERANCE_MM;
+    for _ in 0..3 {
+        if indices.is_empty() {
+            break;
+        }
+        let simplified = meshopt::simplify_with_attributes_and_locks_decoder(
+            &indices,
+            &positions,
+            &charts,
+            &[1.0, 1.0],
+            std::mem::size_of::<[f32; 2]>(),
+            &vec![false; positions.len()],
+            0,
+            tolerance,
+            meshopt::SimplifyOptions::LockBorder | meshopt::SimplifyOptions::ErrorAbsolute,
+            None,
+        );
+        if simplified.chunks_exact(3).all(|t| chart_fold(chart(t), orientation).1 <= tolerance as f64) {
+            let mut indices = meshopt::optimize_vertex_cache(&simplified, all.len());
+            let kept = meshopt::optimize_vertex_fetch(&mut indices, &all);
+            return (kept, indices);
+        }
+        tolerance /= 2.0;
+    }
+    (all, indices)
+}
+
+/// A chart triangle's signed doubled area (positive: the way `orientation`
+/// turns), and how wide it is where it folds over, mm: its height over its
+/// longest side when it turns the other way (a sliver folded within that
+/// width colours the skin as its neighbours would), else 0.
+fn chart_fold([a, b, c]: [Vec2; 3], orientation: f64) -> (f64, f64) {
+    let area = (b - a).perp(&(c - a)) * orientation;
+    let longest = (b - a).norm().max((c - b).norm()).max((a - c).norm());
+    (area, if area < 0.0 { -area / longest.max(1e-12) } else { 0.0 })
 }
 
 fn vertices(mesh: &Mesh) -> Vec<Vertex> {
@@ -220,7 +282,12 @@ fn ray_triangle(origin: Vec3, dir: Vec3, [a, b, c]: [Vec3; 3]) -> Option<(f64, f
 struct Marker {
     position_mm: [f32; 3],
     colour_radius: [f32; 4],
+    /// This corner of the dot's triangle, in units of its radius.
+    corner: [f32; 2],
 }
+
+/// The corners of a triangle around the unit circle (its inscribed circle).
+const DOT_CORNERS: [[f32; 2]; 3] = [[0.0, 2.0], [-1.732_050_8, -1.0], [1.732_050_8, -1.0]];
 
 /// At most this many recent punctures are drawn as dots (the newest).
 pub const MAX_RECENT_MARKERS: usize = 5000;
@@ -248,7 +315,10 @@ pub struct Renderer {
     marker_pipeline: wgpu::RenderPipeline,
     viewport_buffer: wgpu::Buffer,
     viewport_bind: wgpu::BindGroup,
-    markers: Option<(wgpu::Buffer, u32)>,
+    /// The dots' triangles (room for `MAX_RECENT_MARKERS`), and how many
+    /// of their vertices are drawn.
+    markers: wgpu::Buffer,
+    marker_vertices: u32,
     camera_buffer: wgpu::Buffer,
     camera_bind: wgpu::BindGroup,
     accumulator: Accumulator,
@@ -415,8 +485,8 @@ impl Renderer {
                 entry_points: ("vs_marker", "fs_marker"),
                 buffer: wgpu::VertexBufferLayout {
                     array_stride: std::mem::size_of::<Marker>() as u64,
-                    step_mode: wgpu::VertexStepMode::Instance,
-                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x4],
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x4, 2 => Float32x2],
                 },
                 depth_compare: wgpu::CompareFunction::LessEqual,
                 format,
@@ -497,8 +567,7 @@ impl Renderer {
                 mapped_at_creation: false,
             });
             let bind = layer_bind(gpu, &layer_layout, [&layer_buffer, &counts, &area_buffer, &no_hits, &avoid_buffer]);
-            let verts = vertices(mesh);
-            let idx: Vec<u32> = mesh.triangles.iter().flatten().copied().collect();
+            let (verts, idx) = drawn(mesh);
             zones.push(ZoneGpu {
                 vertices: d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("vertices"),
@@ -530,7 +599,13 @@ impl Renderer {
             marker_pipeline,
             viewport_buffer,
             viewport_bind,
-            markers: None,
+            markers: d.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("markers"),
+                size: (MAX_RECENT_MARKERS * DOT_CORNERS.len() * std::mem::size_of::<Marker>()) as u64,
+                usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            marker_vertices: 0,
             camera_buffer,
             camera_bind,
             accumulator: Accumulator::new(gpu),
@@ -677,19 +752,15 @@ impl Renderer {
         let newest = recent.last().map(|r| r.0);
         let markers: Vec<Marker> = recent[start..]
             .iter()
-            .map(|&(t, pos)| {
+            .flat_map(|&(t, pos)| {
                 let colour_radius = if Some(t) == newest { [0.85, 0.05, 0.2, 5.0] } else { [1.0, 0.55, 0.1, 1.8] };
-                Marker { position_mm: pos, colour_radius }
+                DOT_CORNERS.map(|corner| Marker { position_mm: pos, colour_radius, corner })
             })
             .collect();
-        self.markers = (!markers.is_empty()).then(|| {
-            let buffer = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("markers"),
-                contents: bytemuck::cast_slice(&markers),
-                usage: wgpu::BufferUsages::VERTEX,
-            });
-            (buffer, markers.len() as u32)
-        });
+        if !markers.is_empty() {
+            gpu.queue.write_buffer(&self.markers, 0, bytemuck::cast_slice(&markers));
+        }
+        self.marker_vertices = markers.len() as u32;
     }
 
     /// Punctures shown so far.
@@ -787,12 +858,12 @@ impl Renderer {
             pass.set_index_buffer(zone.indices.slice(..), wgpu::IndexFormat::Uint32);
             pass.draw_indexed(0..zone.index_count, 0, 0..1);
         }
-        if let Some((buffer, count)) = &self.markers {
+        if self.marker_vertices > 0 {
             pass.set_pipeline(&self.marker_pipeline);
             pass.set_bind_group(0, &self.camera_bind, &[]);
             pass.set_bind_group(1, &self.viewport_bind, &[]);
-            pass.set_vertex_buffer(0, buffer.slice(..));
-            pass.draw(0..6, 0..*count);
+            pass.set_vertex_buffer(0, self.markers.slice(..));
+            pass.draw(0..self.marker_vertices, 0..1);
         }
         if self.show_overlay {
             self.overlay.draw(&mut pass, &self.camera_bind, true);
@@ -956,4 +1027,78 @@ pub fn read_texture(
     gpu.queue.submit([encoder.finish()]);
     let bytes = gpu.read_buffer(&staging)?;
     Ok(bytes.chunks_exact(padded_row as usize).flat_map(|r| r[..row as usize].to_vec()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Barycentric weights of `p` in the chart triangle (a, b, c), if inside.
+    fn inside(p: Vec2, [a, b, c]: [Vec2; 3]) -> Option<[f64; 3]> {
+        let d = (b - a).perp(&(c - a));
+        if d.abs() < 1e-12 {
+            return None;
+        }
+        let (wb, wc) = ((p - a).perp(&(c - a)) / d, (b - a).perp(&(p - a)) / d);
+        let w = [1.0 - wb - wc, wb, wc];
+        w.iter().all(|&x| x >= -1e-4).then_some(w) // (charts drawn in f32)
+    }
+
+    #[test]
+    fn a_drawn_mesh_has_fewer_triangles_and_keeps_surface_chart_and_outline() {
+        let mut total = [0, 0];
+        for name in crate::core::anatomy::names() {
+            let fine = crate::core::anatomy::builtin(name, 2.0).unwrap().mesh;
+            let (verts, idx) = drawn(&fine);
+            let triangles: Vec<[Vertex; 3]> = idx
+                .chunks_exact(3)
+                .map(|t| [verts[t[0] as usize], verts[t[1] as usize], verts[t[2] as usize]])
+                .collect();
+            assert!(
+                triangles.len() * 10 < fine.triangles.len() * 7,
+                "{name}: {} of {} triangles",
+                triangles.len(),
+                fine.triangles.len()
+            );
+            (total[0], total[1]) = (total[0] + triangles.len(), total[1] + fine.triangles.len());
+            // Every drawn vertex is a vertex of the mesh, chart and all.
+            for v in &verts {
+                let p = Vec3::new(v.position_mm[0] as f64, v.position_mm[1] as f64, v.position_mm[2] as f64);
+                let k = fine.positions_mm.iter().position(|q| (q - p).norm() < 1e-4);
+                let k = k.unwrap_or_else(|| panic!("{name}: a drawn vertex not in the mesh"));
+                assert!((fine.chart_mm[k] - Vec2::new(v.chart_mm[0] as f64, v.chart_mm[1] as f64)).norm() < 1e-4);
+            }
+            // The outline is kept: every boundary vertex is drawn.
+            for k in fine.boundary_loops().concat() {
+                let p = fine.positions_mm[k as usize];
+                let near = |v: &Vertex| {
+                    (Vec3::new(v.position_mm[0] as f64, v.position_mm[1] as f64, v.position_mm[2] as f64) - p).norm()
+                        < 1e-4
+                };
+                assert!(verts.iter().any(near), "{name}: boundary vertex {k} dropped");
+            }
+            // No drawn triangle folds the chart over, but slivers narrower
+            // than the tolerance.
+            let chart_of = |t: &[Vertex; 3]| t.map(|v| Vec2::new(v.chart_mm[0] as f64, v.chart_mm[1] as f64));
+            let sign = triangles.iter().map(|t| chart_fold(chart_of(t), 1.0).0).sum::<f64>().signum();
+            let widest = triangles.iter().map(|t| chart_fold(chart_of(t), sign).1).fold(0.0, f64::max);
+            assert!(widest <= DRAW_TOLERANCE_MM as f64, "{name}: the chart folds {widest} mm wide");
+            // Every mesh vertex, found through its chart point in the drawn
+            // triangles, is where the drawn surface puts it (to the tolerance,
+            // with room for the simplifier's quadric estimate of distance).
+            let chart = |v: &Vertex| Vec2::new(v.chart_mm[0] as f64, v.chart_mm[1] as f64);
+            let pos = |v: &Vertex| Vec3::new(v.position_mm[0] as f64, v.position_mm[1] as f64, v.position_mm[2] as f64);
+            let mut worst = 0.0f64;
+            for (p, c) in fine.positions_mm.iter().zip(&fine.chart_mm) {
+                let (t, w) = triangles
+                    .iter()
+                    .find_map(|t| inside(*c, t.map(|v| chart(&v))).map(|w| (t, w)))
+                    .unwrap_or_else(|| panic!("{name}: chart point {c:?} outside the drawn mesh"));
+                let q = pos(&t[0]) * w[0] + pos(&t[1]) * w[1] + pos(&t[2]) * w[2];
+                worst = worst.max((q - p).norm());
+            }
+            assert!(worst < 2.0 * DRAW_TOLERANCE_MM as f64, "{name}: drawn surface {worst:.3} mm off");
+        }
+        assert!(total[0] * 2 < total[1], "{} of {} triangles in all", total[0], total[1]);
+    }
 }
