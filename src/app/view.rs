@@ -17,6 +17,7 @@ use crate::core::Outcome;
 use crate::core::geometry::Vec2;
 use crate::core::trajectory::{Trace, TracePoint};
 use crate::gpu::Gpu;
+use crate::gpu::cache::PaintCache;
 use crate::gpu::render::{self, Layer, Orbit, Renderer, View};
 use std::sync::Arc;
 use std::time::Instant;
@@ -103,10 +104,14 @@ struct Live {
     egui_ctx: egui::Context,
     egui_state: egui_winit::State,
     egui_renderer: egui_wgpu::Renderer,
-    /// The panel's last paint jobs (the screenshot draws them again).
+    /// The panel's last paint jobs.
     egui_jobs: Vec<egui::ClippedPrimitive>,
     egui_ppp: f32,
-    /// When the panel was last laid out (ten times a second, and on input;
+    /// The panel as last painted (once per layout), laid over every frame.
+    panel_cache: PaintCache,
+    /// The panel was laid out since it was last painted.
+    panel_dirty: bool,
+    /// When the panel was last laid out (five times a second, and on input;
     /// the frames between paint the same layout).
     last_ui: Option<Instant>,
     /// The window's scale factor when it opened, and when the window opened.
@@ -208,6 +213,10 @@ impl App {
             config.format = *f;
         }
         config.present_mode = wgpu::PresentMode::AutoVsync;
+        // The panel is copied onto each frame where the surface allows it.
+        if caps.usages.contains(wgpu::TextureUsages::COPY_DST) {
+            config.usage |= wgpu::TextureUsages::COPY_DST;
+        }
         surface.configure(&gpu.device, &config);
         let mut renderer = Renderer::new(&gpu, &self.outcome, config.format, self.layer);
         let mut other_renderer = self.other.as_ref().map(|o| Renderer::new(&gpu, o, config.format, self.layer));
@@ -224,6 +233,7 @@ impl App {
         }
         self.controls.range_per_cm2 = renderer.range();
         let depth = render::depth_texture(&gpu, config.width, config.height);
+        let panel_cache = PaintCache::new(&gpu, config.format, (config.width, config.height));
         let egui_ctx = egui::Context::default();
         // Light, on the white the frame is cleared to: the panel needs no
         // background fill, which on a software rasteriser costs as much as
@@ -252,6 +262,8 @@ impl App {
             egui_renderer,
             egui_jobs: Vec::new(),
             egui_ppp: 1.0,
+            panel_cache,
+            panel_dirty: true,
             last_ui: None,
             native_ppp,
             opened: Instant::now(),
@@ -465,8 +477,8 @@ impl App {
         let mut encoder =
             live.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
         draw_panes(live, &mut encoder, &view, &depth, self.orbit, self.cfg.panel);
-        // The panel: lay it out (ten times a second, and on input), then draw it.
-        let ui_due = (std::mem::take(&mut self.ui_due) || live.last_ui.is_none_or(|t| (now - t).as_secs_f64() >= 0.1))
+        // The panel: lay it out (five times a second, and on input), then draw it.
+        let ui_due = (std::mem::take(&mut self.ui_due) || live.last_ui.is_none_or(|t| (now - t).as_secs_f64() >= 0.2))
             && self.cfg.panel;
         let mut textures = egui::TexturesDelta::default();
         if ui_due {
@@ -478,13 +490,14 @@ impl App {
             live.egui_state.handle_platform_output(&live.window, output.platform_output);
             live.egui_ppp = output.pixels_per_point;
             live.egui_jobs = live.egui_ctx.tessellate(output.shapes, output.pixels_per_point);
+            live.panel_dirty = true;
             for (id, deltas) in textures.set.drain() {
                 for delta in &deltas {
                     live.egui_renderer.update_texture(&live.gpu.device, &live.gpu.queue, id, delta);
                 }
             }
         }
-        let extra = if self.cfg.panel { paint_panel(live, &mut encoder, &view) } else { Vec::new() };
+        let extra = if self.cfg.panel { panel_over(live, &mut encoder, &view, &frame.texture) } else { Vec::new() };
         live.gpu.queue.submit(extra.into_iter().chain([encoder.finish()]));
         live.gpu.queue.present(frame);
         for id in textures.free.drain() {
@@ -539,7 +552,7 @@ impl App {
             self.cfg.panel,
         );
         let extra = if self.cfg.panel {
-            paint_panel(live, &mut encoder, &texture.create_view(&Default::default()))
+            panel_over(live, &mut encoder, &texture.create_view(&Default::default()), &texture)
         } else {
             Vec::new()
         };
@@ -1063,12 +1076,59 @@ fn draw_panes(
     }
 }
 
-/// Draws the panel's last paint jobs over `view`; returns the command
-/// buffers to submit before `encoder`'s.
+/// Lays the panel over `view` of `texture` (the window's size): from its
+/// cache, painted again first when the panel was laid out since (or the
+/// window resized). Painted on the white the frame is cleared to, and
+/// copied, when it all lies beside the 3D view; else painted on transparent
+/// and blended over it (a narrow window, an open drop-down list).
+/// Returns the command buffers to submit before `encoder`'s.
+fn panel_over(
+    live: &mut Live,
+    encoder: &mut wgpu::CommandEncoder,
+    view: &wgpu::TextureView,
+    texture: &wgpu::Texture,
+) -> Vec<wgpu::CommandBuffer> {
+    let size = (live.config.width, live.config.height);
+    let mut extra = Vec::new();
+    if live.panel_cache.fit(&live.gpu, size) || std::mem::take(&mut live.panel_dirty) {
+        let rect = painted_rect(&live.egui_jobs, live.egui_ppp, size);
+        let [scene_x, _, scene_w, _] = scene_area(live, true);
+        let opaque = rect[0] >= scene_x + scene_w || rect[0] + rect[2] <= scene_x;
+        let background = if opaque { wgpu::Color::WHITE } else { wgpu::Color::TRANSPARENT };
+        let target = live.panel_cache.target().clone();
+        extra = paint_panel(live, encoder, &target, wgpu::LoadOp::Clear(background));
+        (live.panel_cache.rect, live.panel_cache.opaque) = (rect, opaque);
+    }
+    live.panel_cache.draw(encoder, view, Some(texture));
+    extra
+}
+
+/// The pixels the paint jobs touch (x, y, width, height): the union of
+/// their meshes' bounds within their clip rectangles, within `size`.
+fn painted_rect(jobs: &[egui::ClippedPrimitive], ppp: f32, size: (u32, u32)) -> [u32; 4] {
+    let mut all = egui::Rect::NOTHING;
+    for job in jobs {
+        if let egui::epaint::Primitive::Mesh(mesh) = &job.primitive {
+            let bounds = egui::Rect::from_points(&mesh.vertices.iter().map(|v| v.pos).collect::<Vec<_>>());
+            all = all.union(bounds.intersect(job.clip_rect));
+        }
+    }
+    if !all.is_positive() {
+        return [0; 4];
+    }
+    let px = |v: f32, limit: u32| (v * ppp).clamp(0.0, limit as f32);
+    let (x0, y0) = (px(all.min.x, size.0).floor() as u32, px(all.min.y, size.1).floor() as u32);
+    let (x1, y1) = (px(all.max.x, size.0).ceil() as u32, px(all.max.y, size.1).ceil() as u32);
+    [x0, y0, x1 - x0, y1 - y0]
+}
+
+/// Paints the panel's last paint jobs into `view` (`load`: what is there
+/// first); returns the command buffers to submit before `encoder`'s.
 fn paint_panel(
     live: &mut Live,
     encoder: &mut wgpu::CommandEncoder,
     view: &wgpu::TextureView,
+    load: wgpu::LoadOp<wgpu::Color>,
 ) -> Vec<wgpu::CommandBuffer> {
     let screen = egui_wgpu::ScreenDescriptor {
         size_in_pixels: [live.config.width, live.config.height],
@@ -1082,7 +1142,7 @@ fn paint_panel(
                 view,
                 depth_slice: None,
                 resolve_target: None,
-                ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
+                ops: wgpu::Operations { load, store: wgpu::StoreOp::Store },
             })],
             depth_stencil_attachment: None,
             timestamp_writes: None,

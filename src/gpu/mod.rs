@@ -5,6 +5,7 @@
 //! Reads core data; the core never imports this module.
 
 pub mod accumulate;
+pub mod cache;
 pub mod hits;
 pub mod overlay;
 pub mod render;
@@ -12,6 +13,7 @@ pub mod render;
 /// Every shader of the project, by file name (validated by a test with naga).
 pub const SHADERS: &[(&str, &str)] = &[
     ("accumulate.wgsl", include_str!("../../shaders/accumulate.wgsl")),
+    ("blit.wgsl", include_str!("../../shaders/blit.wgsl")),
     ("hits.wgsl", include_str!("../../shaders/hits.wgsl")),
     ("markers.wgsl", include_str!("../../shaders/markers.wgsl")),
     ("mesh.wgsl", include_str!("../../shaders/mesh.wgsl")),

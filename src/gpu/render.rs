@@ -934,7 +934,7 @@ fn avoid_mask(o: &Outcome, z: usize) -> (u32, u32, Vec<u32>) {
 
 /// A texture to draw a frame into and read it back from.
 pub fn frame_texture(gpu: &Gpu, width: u32, height: u32, format: wgpu::TextureFormat) -> wgpu::Texture {
-    target_texture(gpu, "frame", (width, height), format, wgpu::TextureUsages::COPY_SRC)
+    target_texture(gpu, "frame", (width, height), format, wgpu::TextureUsages::COPY_SRC | wgpu::TextureUsages::COPY_DST)
 }
 
 /// A depth texture of the given size.

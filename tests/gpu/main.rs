@@ -488,3 +488,60 @@ fn compare_plays_two_treatments_side_by_side() {
     assert!(differ > 3_000, "{differ} pixels differ between the panes");
     assert!(differ < 500 * 400 - white_left, "the panes show the same zone in the same place");
 }
+
+/// Clears `view` to `colour` in a render pass of its own.
+fn clear(encoder: &mut wgpu::CommandEncoder, view: &wgpu::TextureView, colour: wgpu::Color) {
+    encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: None,
+        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+            view,
+            depth_slice: None,
+            resolve_target: None,
+            ops: wgpu::Operations { load: wgpu::LoadOp::Clear(colour), store: wgpu::StoreOp::Store },
+        })],
+        depth_stencil_attachment: None,
+        timestamp_writes: None,
+        occlusion_query_set: None,
+        multiview_mask: None,
+    });
+}
+
+#[test]
+fn the_cached_panel_is_laid_over_its_rectangle_only_copied_or_blended() {
+    use needlemap::gpu::cache::PaintCache;
+    use needlemap::gpu::render::{frame_texture, read_texture};
+    let gpu = gpu();
+    let (w, h) = (64, 48);
+    let format = wgpu::TextureFormat::Rgba8Unorm;
+    let mut cache = PaintCache::new(&gpu, format, (w, h));
+    // Opaque blue-green, copied; and half-transparent red (premultiplied), blended.
+    let cases = [
+        (true, wgpu::Color { r: 0.0, g: 0.4, b: 1.0, a: 1.0 }, [0, 102, 255]),
+        (false, wgpu::Color { r: 0.5, g: 0.0, b: 0.0, a: 0.5 }, [255, 128, 128]),
+    ];
+    for (opaque, colour, expected) in cases {
+        let target = frame_texture(&gpu, w, h, format);
+        let view = target.create_view(&Default::default());
+        let mut e = gpu.device.create_command_encoder(&Default::default());
+        clear(&mut e, cache.target(), colour);
+        clear(&mut e, &view, wgpu::Color::WHITE);
+        (cache.rect, cache.opaque) = ([10, 5, 20, 30], opaque);
+        cache.draw(&mut e, &view, Some(&target));
+        let pixels = read_texture(&gpu, e, &target, w, h).unwrap();
+        for y in 0..h {
+            for x in 0..w {
+                let p = &pixels[((y * w + x) * 4) as usize..][..3];
+                let inside = (10..30).contains(&x) && (5..35).contains(&y);
+                let want = if inside { expected } else { [255, 255, 255] };
+                assert!(
+                    p.iter().zip(want).all(|(&a, b)| (a as i32 - b).abs() <= 1),
+                    "opaque {opaque}: ({x}, {y}) is {p:?}, not {want:?}"
+                );
+            }
+        }
+    }
+    // A window resized: the cache is made again, empty (nothing laid over).
+    assert!(cache.fit(&gpu, (w + 1, h)));
+    assert!(!cache.fit(&gpu, (w + 1, h)));
+    assert_eq!(cache.rect, [0; 4]);
+}
