@@ -175,5 +175,74 @@ fn compare(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engine, mapping, compare);
+/// One frame of the live view, offscreen: the full face at 1280 x 720
+/// halfway through its treatment, with the dots of the last quarter-second
+/// at 100x, the paths and the cartridge; against the floor of a frame that
+/// only clears its colour and depth targets. Each waits for the GPU.
+#[cfg(feature = "gpu")]
+fn frame(c: &mut Criterion) {
+    use needlemap::gpu::Gpu;
+    use needlemap::gpu::render::{self, Layer, Orbit, Renderer, View};
+    let Ok(gpu) = Gpu::headless() else {
+        println!("frame: no GPU adapter, skipped");
+        return;
+    };
+    let scene = Scene::from_toml_str(include_str!("../scenes/full-face.toml"), "scenes/full-face.toml").expect("face");
+    let o = run(&scene, &RunOptions::default()).expect("runs");
+    let end = o.simulation.zones.iter().flat_map(|z| z.punctures.last()).map(|p| p.t_s as f64).fold(0.0, f64::max);
+    let format = wgpu::TextureFormat::Rgba8Unorm;
+    let (w, h) = (1280, 720);
+    let target = render::frame_texture(&gpu, w, h, format);
+    let depth = render::depth_texture(&gpu, w, h);
+    let (target, depth) = (target.create_view(&Default::default()), depth.create_view(&Default::default()));
+    let mut r = Renderer::new(&gpu, &o, format, Layer::Density);
+    r.set_time(&gpu, &o, end / 2.0);
+    r.set_markers(&gpu, &o, end / 2.0, 25.0);
+    let wait =
+        |gpu: &Gpu| gpu.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None }).expect("GPU");
+    let encoder = |gpu: &Gpu| gpu.device.create_command_encoder(&Default::default());
+    let mut g = c.benchmark_group("frame_full_face_1280x720");
+    g.sample_size(30).measurement_time(Duration::from_secs(6));
+    g.bench_function("floor: clear only", |b| {
+        b.iter(|| {
+            let mut e = encoder(&gpu);
+            e.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: None,
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &target,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::WHITE),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: &depth,
+                    depth_ops: Some(wgpu::Operations { load: wgpu::LoadOp::Clear(1.0), store: wgpu::StoreOp::Store }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            gpu.queue.submit([e.finish()]);
+            wait(&gpu)
+        })
+    });
+    g.bench_function("frame: zones, dots, paths, cartridge", |b| {
+        b.iter(|| {
+            let mut e = encoder(&gpu);
+            r.draw(&gpu, &mut e, &target, &depth, Orbit::from_view(View::Front), [0, 0, w, h], true);
+            gpu.queue.submit([e.finish()]);
+            wait(&gpu)
+        })
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "gpu"))]
+fn frame(_: &mut Criterion) {}
+
+criterion_group!(benches, engine, mapping, compare, frame);
 criterion_main!(benches);
