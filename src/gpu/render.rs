@@ -1,6 +1,7 @@
 //! Offscreen rendering of a run's zones (`shaders/mesh.wgsl`): each zone's
-//! mesh (mesh zones as they are; flat zones in their plane, as a triangle fan
-//! when convex, else a triangulated sheet), lit, with the density or band
+//! mesh (mesh zones simplified for drawing within a tolerance; flat zones in
+//! their plane, as a triangle fan when convex, else a triangulated sheet,
+//! simplified the same way), lit, with the density or band
 //! layer computed on the GPU from the counts the accumulation pass wrote.
 //! Read back as RGBA pixels.
 
@@ -290,7 +291,7 @@ struct Marker {
 const DOT_CORNERS: [[f32; 2]; 3] = [[0.0, 2.0], [-1.732_050_8, -1.0], [1.732_050_8, -1.0]];
 
 /// At most this many recent punctures are drawn as dots (the newest).
-pub const MAX_RECENT_MARKERS: usize = 5000;
+pub const MAX_RECENT_MARKERS: usize = 2500;
 
 struct ZoneGpu {
     vertices: wgpu::Buffer,
@@ -333,7 +334,7 @@ pub struct Renderer {
     layer: Layer,
     auto_range_per_cm2: [f64; 2],
     range_per_cm2: [f64; 2],
-    /// The zones' meshes as drawn (for picking points on the skin).
+    /// The zones' full meshes (for picking points on the skin; `drawn` simplifies what is drawn).
     meshes: Vec<Mesh>,
 }
 
@@ -905,12 +906,13 @@ const AVOID_MASK_MM: f64 = 0.2;
 /// avoid region. Found a row at a time from the shapes' line intersections.
 fn avoid_mask(o: &Outcome, z: usize) -> (u32, u32, Vec<u32>) {
     let (l, region) = (&o.fields[z].layout, &o.scene.zones[z].region);
+    if region.avoid.is_empty() {
+        // An empty mask: every fragment is outside it without reading it.
+        return (0, 0, vec![0]);
+    }
     let nu = ((l.cells_u as f64 * l.cell_mm) / AVOID_MASK_MM).ceil() as usize;
     let nv = ((l.cells_v as f64 * l.cell_mm) / AVOID_MASK_MM).ceil() as usize;
     let mut bits = vec![0u32; (nu * nv).div_ceil(32).max(1)];
-    if region.avoid.is_empty() {
-        return (nu as u32, nv as u32, bits);
-    }
     for j in 0..nv {
         let y = l.origin_mm.y + (j as f64 + 0.5) * AVOID_MASK_MM;
         let row = Vec2::new(0.0, y);
