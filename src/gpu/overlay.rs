@@ -228,16 +228,21 @@ pub fn cartridge_body(cart: &Cartridge, pose: &Pose) -> Vec<OverlayVertex> {
     out
 }
 
-/// How far a drawn path may stray from the reconstructed one, mm: under
-/// half a pixel where a head fills a 720-pixel view.
+/// How far a drawn path may stray from the reconstructed one along the
+/// skin, mm: the current pass's (about a pixel where a head fills a
+/// 720-pixel view), and the faint passes done (they grow to tens of
+/// thousands of segments by the end of a whole face). Off the skin a path
+/// strays at most half its lift, so it never dips under it.
 const PATH_TOLERANCE_MM: f64 = 0.5;
+const DONE_PATH_TOLERANCE_MM: f64 = 1.5;
 
 /// The points of a run needed to draw it within `tol_mm`
 /// (Ramer-Douglas-Peucker in 3D): a point is dropped when the segment
-/// between the points kept either side passes within `tol_mm` of it, and
-/// the time interpolated along that segment (which splits a pass's path
-/// into behind and ahead of the cartridge) puts it within `tol_mm` too. A
-/// lane's path is nearly straight, and a rasteriser's time goes with segments.
+/// between the points kept either side passes within `tol_mm` of it along
+/// the skin and within half of `LIFT_MM` along its normal, and the time
+/// interpolated along that segment (which splits a pass's path into behind
+/// and ahead of the cartridge) puts it within `tol_mm` too. A lane's path is
+/// nearly straight, and a rasteriser's time goes with segments.
 fn simplified(run: &[PathPoint], tol_mm: f64) -> Vec<PathPoint> {
     if run.len() <= 2 {
         return run.to_vec();
@@ -254,16 +259,19 @@ fn simplified(run: &[PathPoint], tol_mm: f64) -> Vec<PathPoint> {
         for (i, q) in run.iter().enumerate().take(b).skip(a + 1) {
             let ap = q.pos - pa.pos;
             let f = if len2 > 0.0 { (ap.dot(&ab) / len2).clamp(0.0, 1.0) } else { 0.0 };
-            let off_line = (ap - ab * f).norm();
+            let off = ap - ab * f;
+            let off_normal = off.dot(&q.normal).abs();
+            let off_along = (off - q.normal * off.dot(&q.normal)).norm();
             // Where the interpolated time says the point is, against where it is.
             let g = if dt > 0.0 { ((q.t_s - pa.t_s) / dt).clamp(0.0, 1.0) } else { f };
             let off_time = (f - g).abs() * len2.sqrt();
-            let d = off_line.max(off_time);
+            // In units of what is allowed.
+            let d = (off_along.max(off_time) / tol_mm).max(off_normal / (LIFT_MM / 2.0));
             if d > worst.0 {
                 worst = (d, i);
             }
         }
-        if worst.0 > tol_mm {
+        if worst.0 > 1.0 {
             keep[worst.1] = true;
             spans.push((a, worst.1));
             spans.push((worst.1, b));
@@ -272,29 +280,45 @@ fn simplified(run: &[PathPoint], tol_mm: f64) -> Vec<PathPoint> {
     run.iter().zip(&keep).filter(|(_, k)| **k).map(|(p, _)| *p).collect()
 }
 
-/// The paths as a line list, lifted off the skin, in a colour per pass, in
-/// the order the passes start; and for each pass its start time and the
-/// number of vertices up to its end (so only the passes begun are drawn).
-fn path_lines(paths: &[PassPath]) -> (Vec<OverlayVertex>, Vec<(f64, u32)>) {
+/// One pass's path in the line list: its start time and its vertices, drawn
+/// as a pass done and as the current pass.
+#[derive(Clone, Debug)]
+struct PathRange {
+    start_s: f64,
+    done: std::ops::Range<u32>,
+    current: std::ops::Range<u32>,
+}
+
+/// The paths as a line list, lifted off the skin, in a colour per pass: every
+/// pass within `DONE_PATH_TOLERANCE_MM` in the order the passes start, then
+/// every pass again within `PATH_TOLERANCE_MM`; and each pass's ranges.
+fn path_lines(paths: &[PassPath]) -> (Vec<OverlayVertex>, Vec<PathRange>) {
     const COLOURS: [[f32; 4]; 4] =
         [[0.0, 0.25, 0.9, 0.9], [0.9, 0.35, 0.0, 0.9], [0.0, 0.6, 0.3, 0.9], [0.6, 0.0, 0.7, 0.9]];
     let mut order: Vec<&PassPath> = paths.iter().collect();
     order.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     let mut out = Vec::new();
-    let mut ends = Vec::new();
-    for p in order {
+    let mut lines = |p: &PassPath, tol_mm: f64| {
+        let start = out.len() as u32;
         let colour = COLOURS[p.pass % COLOURS.len()];
         for run in &p.runs {
-            for w in simplified(run, PATH_TOLERANCE_MM).windows(2) {
+            for w in simplified(run, tol_mm).windows(2) {
                 for q in w {
                     let times = [q.t_s as f32, p.start_s as f32, p.end_s as f32];
                     out.push(vertex(q.pos + q.normal * LIFT_MM, Vec3::zeros(), colour, times));
                 }
             }
         }
-        ends.push((p.start_s, out.len() as u32));
-    }
-    (out, ends)
+        start..out.len() as u32
+    };
+    let done: Vec<_> = order.iter().map(|p| lines(p, DONE_PATH_TOLERANCE_MM)).collect();
+    let current: Vec<_> = order.iter().map(|p| lines(p, PATH_TOLERANCE_MM)).collect();
+    let ranges = order
+        .iter()
+        .zip(done.into_iter().zip(current))
+        .map(|(p, (done, current))| PathRange { start_s: p.start_s, done, current })
+        .collect();
+    (out, ranges)
 }
 
 /// Room for the cartridge body's vertices.
@@ -308,10 +332,11 @@ pub struct Overlay {
     bind: wgpu::BindGroup,
     paths: Vec<PassPath>,
     path_vertices: Option<wgpu::Buffer>,
-    /// Per pass in start order: its start time and the path vertices up to its end.
-    path_ends: Vec<(f64, u32)>,
-    /// Path vertices of the passes begun by the playback time.
-    path_shown: u32,
+    /// Per pass in start order: where its path is in the line list.
+    path_ranges: Vec<PathRange>,
+    /// The path vertices drawn at the playback time: the passes begun before
+    /// the last one begun (done), and that one (current, or just done).
+    path_shown: [std::ops::Range<u32>; 2],
     body: wgpu::Buffer,
     body_count: u32,
     cartridge: Cartridge,
@@ -379,7 +404,7 @@ impl Overlay {
             entries: &[wgpu::BindGroupEntry { binding: 0, resource: playback.as_entire_binding() }],
         });
         let paths = pass_paths(o, centre);
-        let (lines_data, path_ends) = path_lines(&paths);
+        let (lines_data, path_ranges) = path_lines(&paths);
         let path_vertices = (!lines_data.is_empty()).then(|| {
             d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("paths"),
@@ -400,8 +425,8 @@ impl Overlay {
             bind,
             paths,
             path_vertices,
-            path_ends,
-            path_shown: 0,
+            path_ranges,
+            path_shown: [0..0, 0..0],
             body,
             body_count: 0,
             cartridge: o.scene.cartridge.clone(),
@@ -411,7 +436,14 @@ impl Overlay {
     /// Moves the playback to `t_s`: which paths show, and where the cartridge is.
     pub fn set_time(&mut self, gpu: &Gpu, t_s: f64) {
         gpu.queue.write_buffer(&self.playback, 0, bytemuck::cast_slice(&[t_s as f32, 0.0, 0.0, 0.0]));
-        self.path_shown = self.path_ends.iter().take_while(|(start, _)| *start <= t_s).last().map_or(0, |e| e.1);
+        let begun = self.path_ranges.iter().take_while(|r| r.start_s <= t_s).count();
+        self.path_shown = match begun {
+            0 => [0..0, 0..0],
+            n => {
+                let done = self.path_ranges.first().map_or(0, |r| r.done.start)..self.path_ranges[n - 1].done.start;
+                [done, self.path_ranges[n - 1].current.clone()]
+            }
+        };
         let body = pose_at(&self.paths, t_s).map(|pose| cartridge_body(&self.cartridge, &pose)).unwrap_or_default();
         let body = &body[..body.len().min(BODY_CAPACITY)];
         if !body.is_empty() {
@@ -429,10 +461,12 @@ impl Overlay {
     pub fn draw(&self, pass: &mut wgpu::RenderPass, camera: &wgpu::BindGroup, show_body: bool) {
         pass.set_bind_group(0, camera, &[]);
         pass.set_bind_group(1, &self.bind, &[]);
-        if let Some(buffer) = self.path_vertices.as_ref().filter(|_| self.path_shown > 0) {
+        if let Some(buffer) = &self.path_vertices {
             pass.set_pipeline(&self.lines);
             pass.set_vertex_buffer(0, buffer.slice(..));
-            pass.draw(0..self.path_shown, 0..1);
+            for range in self.path_shown.iter().filter(|r| !r.is_empty()) {
+                pass.draw(range.clone(), 0..1);
+            }
         }
         if show_body && self.body_count > 0 {
             pass.set_pipeline(&self.triangles);
@@ -480,6 +514,25 @@ mod tests {
         // A wobble under the tolerance is drawn as the straight lane.
         let straight = simplified(&run[..100], 0.5);
         assert_eq!(straight.len(), 2);
+        // Round a curved zone (60 mm radius), chords never dip more than half
+        // the lift under the skin, however loose the tolerance along it.
+        let arc: Vec<PathPoint> = (0..150)
+            .map(|i| {
+                let a = i as f64 / 150.0 * std::f64::consts::FRAC_PI_2;
+                let normal = Vec3::new(a.sin(), 0.0, a.cos());
+                PathPoint { pos: normal * 60.0, normal, t_s: i as f64 * 0.03 }
+            })
+            .collect();
+        let kept = simplified(&arc, DONE_PATH_TOLERANCE_MM);
+        assert!(kept.len() < 50, "{} points", kept.len());
+        for q in &arc {
+            let k = kept.partition_point(|p| p.t_s <= q.t_s).clamp(1, kept.len() - 1);
+            let (a, b) = (kept[k - 1], kept[k]);
+            let ab = b.pos - a.pos;
+            let f = ((q.pos - a.pos).dot(&ab) / ab.norm_squared()).clamp(0.0, 1.0);
+            let under = (q.pos - (a.pos + ab * f)).dot(&q.normal);
+            assert!(under <= LIFT_MM / 2.0 + 1e-9, "dips {under} mm under the skin");
+        }
     }
 
     /// Lanes of (zone, pass) in the plan.
