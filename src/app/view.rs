@@ -247,7 +247,10 @@ impl App {
             None,
             Some(gpu.device.limits().max_texture_dimension_2d as usize),
         );
-        let egui_renderer = egui_wgpu::Renderer::new(&gpu.device, config.format, egui_wgpu::RendererOptions::default());
+        // No dithering: the panel is flat colours on white, and the noise would
+        // cost every pixel of its text.
+        let options = egui_wgpu::RendererOptions { dithering: false, ..Default::default() };
+        let egui_renderer = egui_wgpu::Renderer::new(&gpu.device, config.format, options);
         eprintln!("needlemap view: {} on {}; keys: {SHORTCUTS}", self.outcome.scene.name, gpu.adapter);
         Ok(Live {
             window,
@@ -489,8 +492,13 @@ impl App {
             textures = std::mem::take(&mut output.textures_delta);
             live.egui_state.handle_platform_output(&live.window, output.platform_output);
             live.egui_ppp = output.pixels_per_point;
-            live.egui_jobs = live.egui_ctx.tessellate(output.shapes, output.pixels_per_point);
-            live.panel_dirty = true;
+            let jobs = live.egui_ctx.tessellate(output.shapes, output.pixels_per_point);
+            // Painted again only when it changed (or its textures did): a
+            // paused treatment's panel costs nothing more.
+            if !same_paint(&jobs, &live.egui_jobs) || !textures.is_empty() {
+                live.panel_dirty = true;
+            }
+            live.egui_jobs = jobs;
             for (id, deltas) in textures.set.drain() {
                 for delta in &deltas {
                     live.egui_renderer.update_texture(&live.gpu.device, &live.gpu.queue, id, delta);
@@ -1101,6 +1109,20 @@ fn panel_over(
     }
     live.panel_cache.draw(encoder, view, Some(texture));
     extra
+}
+
+/// Whether two lists of paint jobs draw the same (meshes compared
+/// vertex by vertex; a paint callback never counts as the same).
+fn same_paint(a: &[egui::ClippedPrimitive], b: &[egui::ClippedPrimitive]) -> bool {
+    use egui::epaint::Primitive;
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(a, b)| {
+            a.clip_rect == b.clip_rect
+                && match (&a.primitive, &b.primitive) {
+                    (Primitive::Mesh(a), Primitive::Mesh(b)) => a == b,
+                    _ => false,
+                }
+        })
 }
 
 /// The pixels the paint jobs touch (x, y, width, height): the union of
