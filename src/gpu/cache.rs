@@ -1,7 +1,7 @@
 //! A picture painted now and then and laid over every frame: the view's
 //! panel is laid out five times a second, but egui draws its text as
 //! thousands of small blended triangles, which cost a software rasteriser
-//! more than the 3D view. Painted into this texture once per layout, it
+//! almost as much as the 3D view. Painted into this texture once per layout, it
 //! costs each frame one copy of its rectangle: a plain copy when the picture
 //! is opaque there (the panel beside the 3D view, on white) and the target
 //! takes copies; else drawn over the target with premultiplied alpha
@@ -9,8 +9,9 @@
 
 use super::Gpu;
 
-/// A window-sized texture holding a premultiplied-alpha picture (clear =
-/// transparent), and what lays it over a target of the same size.
+/// A window-sized texture holding a premultiplied-alpha picture (painted on
+/// transparent, or on an opaque colour where it is `opaque`), and what lays
+/// it over a target of the same size.
 pub struct PaintCache {
     texture: wgpu::Texture,
     view: wgpu::TextureView,
@@ -119,7 +120,8 @@ impl PaintCache {
         true
     }
 
-    /// Where to paint the picture (then clear it to transparent first).
+    /// Where to paint the picture (clearing it first: to transparent, or to
+    /// the colour under it when the picture is to be `opaque`).
     pub fn target(&self) -> &wgpu::TextureView {
         &self.view
     }
