@@ -113,17 +113,17 @@ fn flat_sheet(o: &Outcome, z: usize) -> Mesh {
 }
 
 /// How far a drawn surface may stray from the simulated one, mm, in 3D and
-/// in the chart that colours it: a fifth of a pixel where a head fills a
-/// 720-pixel view (about 0.4 mm a pixel).
+/// in the chart that colours it: under half a pixel where a head fills a
+/// 720-pixel view (about 0.36 mm a pixel).
 pub const DRAW_TOLERANCE_MM: f32 = 0.15;
 
 /// The vertices and triangle indices a zone is drawn with: its mesh
 /// simplified (meshoptimizer) as far as it goes without the surface or its
 /// chart moving more than `DRAW_TOLERANCE_MM`, the outline kept in place.
 /// Kept vertices are the mesh's own, with the fine mesh's normals, so the
-/// colouring is unchanged at every vertex. A software rasteriser's time goes
-/// with triangles more than with pixels: the simulation's 2 mm meshes have
-/// several triangles a pixel wide.
+/// colouring is unchanged at every vertex. A software rasteriser pays for
+/// every triangle (set up on one thread), and the simulation's 2 mm meshes
+/// are drawn as triangles only a few pixels across.
 fn drawn(mesh: &Mesh) -> (Vec<Vertex>, Vec<u32>) {
     let all = vertices(mesh);
     let indices: Vec<u32> = mesh.triangles.iter().flatten().copied().collect();
