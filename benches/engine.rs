@@ -7,9 +7,10 @@
 //! Results, with the machine they ran on: benches/RESULTS.md.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use needlemap::core::metrics::{self, Layout};
-use needlemap::core::scene::Scene;
-use needlemap::core::{RunOptions, pattern, run, simulate};
+use needlemap::core::engine::{cells, overlap, plan as pattern, raster, simulate};
+use needlemap::core::geometry::layout::{self, Layout};
+use needlemap::core::input::scene::Scene;
+use needlemap::core::{RunOptions, run};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -69,7 +70,7 @@ fn engine(c: &mut Criterion) {
             b.iter(|| {
                 p.install(|| {
                     let sim = simulate::simulate(&s, &plan);
-                    black_box(metrics::cell_counts(&layout, &sim.zones[0].punctures))
+                    black_box(cells::cell_counts(&layout, &sim.zones[0].punctures))
                 })
             })
         });
@@ -85,25 +86,25 @@ fn engine(c: &mut Criterion) {
     // The measuring stages on their own, at the default thread count.
     let mut g = c.benchmark_group("measure_100mm");
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
-    let spans = metrics::treatable_spans(&zone.region, &layout);
+    let spans = layout::treatable_spans(&zone.region, &layout);
     let r = s.cartridge.needle_radius_mm();
     g.bench_function("splat needle disks into the hit raster", |b| {
         b.iter_batched_ref(
             || vec![0u8; layout.raster_cells() as usize],
-            |raster| metrics::splat(raster, &layout, punctures, r, None),
+            |raster| raster::splat(raster, &layout, punctures, r, None),
             BatchSize::LargeInput,
         )
     });
     let mut raster = vec![0u8; layout.raster_cells() as usize];
-    metrics::splat(&mut raster, &layout, punctures, r, None);
+    raster::splat(&mut raster, &layout, punctures, r, None);
     g.bench_function("classify hit raster per analysis cell", |b| {
-        b.iter(|| black_box(metrics::classify(&raster, &layout, &spans)))
+        b.iter(|| black_box(raster::classify(&raster, &layout, &spans)))
     });
     g.bench_function("splat + classify fused, band by band (no raster)", |b| {
-        b.iter(|| black_box(metrics::splat_classify(&layout, &spans, punctures, r, None)))
+        b.iter(|| black_box(raster::splat_classify(&layout, &spans, punctures, r, None)))
     });
     g.bench_function("overlap (earlier puncture within d, 1 thread)", |b| {
-        b.iter(|| black_box(metrics::overlap_count(punctures, s.cartridge.needle_diameter_mm)))
+        b.iter(|| black_box(overlap::overlap_count(punctures, s.cartridge.needle_diameter_mm)))
     });
     g.bench_function("parse and validate the scene", |b| b.iter(|| black_box(scene())));
     g.finish();
@@ -150,8 +151,8 @@ fn mapping(c: &mut Criterion) {
 /// `needlemap compare` on the cheek: 20 of the 100 benchmark strategies
 /// (every fifth) x 5 seeds = 100 runs, on 1 and on 2 threads.
 fn compare(c: &mut Criterion) {
-    use needlemap::core::compare::{Strategy, run_all};
-    use needlemap::core::strategy::StrategySet;
+    use needlemap::core::study::compare::{Strategy, run_all};
+    use needlemap::core::study::strategy::StrategySet;
     let base = Scene::from_toml_str(include_str!("../scenes/cheek.toml"), "scenes/cheek.toml").expect("cheek");
     let set = StrategySet::from_toml_str(include_str!("cheek-100-strategies.toml"), "cheek-100-strategies.toml")
         .expect("strategies");

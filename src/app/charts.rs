@@ -3,7 +3,7 @@
 //! of a metric against treatment time; curves of the figures pass by pass.
 
 use super::plot::{FONT, register_fonts};
-use crate::core::stats::Estimate;
+use crate::core::study::stats::Estimate;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::error::Error;

@@ -4,10 +4,11 @@
 //! Ctrl-C stops starting new runs and writes what finished.
 
 use super::{Failure, bad_input, charts, load_scene, output};
-use crate::core::compare::{self, METRICS, Objective, Runs, Strategy};
-use crate::core::scene::{Scene, SceneError};
-use crate::core::stats::Estimate;
-use crate::core::strategy::{StrategySet, is_strategy_file};
+use crate::core::error::SceneError;
+use crate::core::input::scene::Scene;
+use crate::core::study::compare::{self, METRICS, Objective, Runs, Strategy};
+use crate::core::study::stats::Estimate;
+use crate::core::study::strategy::{StrategySet, is_strategy_file};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -92,7 +93,7 @@ pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Lo
     for f in files {
         let mut scene = load_scene(f)?;
         if let Some(z) = zones {
-            scene = crate::core::strategy::Variation::default()
+            scene = crate::core::study::strategy::Variation::default()
                 .apply(&scene, Some(z))
                 .map_err(|e| bad_input(anyhow::anyhow!("{}: --zone: {e}", f.display())))?;
         }
@@ -248,7 +249,7 @@ pub fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSetting
     let seeds: Vec<u64> = (first..first + n).collect();
     // Check every strategy's cost before any run (a scene too big fails here).
     for s in &strategies {
-        crate::core::plan_checked(&s.scene, &Default::default())
+        crate::core::engine::plan_checked(&s.scene, &Default::default())
             .map_err(|e| bad_input(anyhow::anyhow!("strategy `{}`: {e}", s.name)))?;
     }
     let stop = stop_flag();
@@ -412,7 +413,7 @@ pub fn passes(
     confidence: f64,
 ) -> Result<(), Failure> {
     let scene = load_scene(scene_path)?;
-    crate::core::plan_checked(&scene, &Default::default()).map_err(bad_input)?;
+    crate::core::engine::plan_checked(&scene, &Default::default()).map_err(bad_input)?;
     let first = first_seed.unwrap_or(scene.seed);
     let seed_list: Vec<u64> = (first..first + seeds as u64).collect();
     let most = scene.zones.iter().map(|z| z.passes.len()).max().unwrap_or(0);
@@ -443,7 +444,7 @@ pub fn passes(
             let gain = if p == 0 {
                 est[p][all][cov]
             } else {
-                crate::core::stats::paired_difference(
+                crate::core::study::stats::paired_difference(
                     &runs.paired(p, all, cov, &common),
                     &runs.paired(p - 1, all, cov, &common),
                     confidence,
@@ -547,7 +548,7 @@ pub struct TuneArgs {
 
 /// `needlemap tune`: per zone, the fewest passes that reach the band.
 pub fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
-    use crate::core::tune::{TuneSettings, tune_zone, tuned_scene_text};
+    use crate::core::study::tune::{TuneSettings, tune_zone, tuned_scene_text};
     let scene = load_scene(scene_path)?;
     let zones: Vec<usize> = if a.zones.is_empty() {
         (0..scene.zones.len()).collect()

@@ -10,7 +10,8 @@ pub mod trainer;
 #[cfg(feature = "gpu")]
 pub mod view;
 
-use crate::core::{self, RunOptions, cartridge, scene::Scene};
+use crate::core::input::{cartridge, scene::Scene};
+use crate::core::{self, RunOptions};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -47,7 +48,7 @@ pub enum Command {
         #[arg(long)]
         stats: bool,
         /// Refuse scenes estimated to need more memory than this, MiB.
-        #[arg(long, default_value_t = core::pattern::DEFAULT_MAX_MEMORY_BYTES >> 20)]
+        #[arg(long, default_value_t = core::engine::plan::DEFAULT_MAX_MEMORY_BYTES >> 20)]
         max_memory_mb: u64,
         /// Also render 3D views on the GPU (render-front.png, render-left.png,
         /// render-right.png); skipped with a warning when no adapter exists.
@@ -57,7 +58,7 @@ pub enum Command {
     /// Validate a scene (or a strategies file) without running it.
     Check {
         scene: PathBuf,
-        #[arg(long, default_value_t = core::pattern::DEFAULT_MAX_MEMORY_BYTES >> 20)]
+        #[arg(long, default_value_t = core::engine::plan::DEFAULT_MAX_MEMORY_BYTES >> 20)]
         max_memory_mb: u64,
     },
     /// Compare strategies on the same zone(s) and seeds: every metric as a
@@ -217,7 +218,7 @@ pub enum Command {
     /// List the built-in anatomy zones with their area and depth range.
     Zones {
         /// Mesh resolution, mm between vertices.
-        #[arg(long, default_value_t = core::anatomy::DEFAULT_RESOLUTION_MM)]
+        #[arg(long, default_value_t = core::geometry::anatomy::DEFAULT_RESOLUTION_MM)]
         resolution_mm: f64,
     },
 }
@@ -280,18 +281,18 @@ impl PictureArgs {
         }
     }
     /// Loads the scene (with the seed) and runs it.
-    fn run(&self) -> Result<core::Outcome, Failure> {
+    fn run(&self) -> Result<core::engine::Outcome, Failure> {
         let mut s = load_scene(&self.scene)?;
         if let Some(seed) = self.seed {
             s = s.with_seed(seed);
         }
-        core::run(&s, &RunOptions::default()).map_err(bad_input)
+        core::engine::run(&s, &RunOptions::default()).map_err(bad_input)
     }
 }
 
 /// The 3D views of `simulate --render` (none, with a warning, without a GPU).
 #[cfg(feature = "gpu")]
-fn render_views(outcome: &core::Outcome) -> Vec<(&'static str, Vec<u8>)> {
+fn render_views(outcome: &core::engine::Outcome) -> Vec<(&'static str, Vec<u8>)> {
     use crate::gpu::render::{Layer, RenderConfig, View};
     let gpu = match crate::gpu::Gpu::headless() {
         Ok(g) => g,
@@ -324,7 +325,7 @@ fn render_views(outcome: &core::Outcome) -> Vec<(&'static str, Vec<u8>)> {
 #[cfg(feature = "gpu")]
 fn render_png(
     gpu: &crate::gpu::Gpu,
-    outcome: &core::Outcome,
+    outcome: &core::engine::Outcome,
     cfg: &crate::gpu::render::RenderConfig,
 ) -> anyhow::Result<Vec<u8>> {
     use crate::gpu::render::{self, Layer};
@@ -344,7 +345,7 @@ fn render_png(
 }
 
 #[cfg(not(feature = "gpu"))]
-fn render_views(_: &core::Outcome) -> Vec<(&'static str, Vec<u8>)> {
+fn render_views(_: &core::engine::Outcome) -> Vec<(&'static str, Vec<u8>)> {
     eprintln!("warning: 3D views skipped: this build has no `gpu` feature");
     Vec::new()
 }
@@ -375,8 +376,8 @@ pub enum ObjectiveArg {
 }
 
 impl ObjectiveArg {
-    fn objective(self) -> core::compare::Objective {
-        use core::compare::Objective;
+    fn objective(self) -> core::study::compare::Objective {
+        use core::study::compare::Objective;
         match self {
             ObjectiveArg::Time => Objective::Time,
             ObjectiveArg::Coverage => Objective::Coverage,
@@ -579,19 +580,21 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let mut outcome = picture.run()?;
             if let Some(path) = &replay {
                 let trace = trainer::load_trace(path)?;
-                let scene = core::score::trainee_scene(&outcome.scene, &trace).map_err(bad_input)?;
-                outcome = core::run(&scene, &RunOptions::default()).map_err(bad_input)?;
+                let scene = core::trainer::trainee_scene(&outcome.scene, &trace).map_err(bad_input)?;
+                outcome = core::engine::run(&scene, &RunOptions::default()).map_err(bad_input)?;
             }
             if trace_out.is_some() {
                 // Trace mode starts from the scene's zones with no passes.
-                let empty = core::trajectory::Trace { file: "trace".into(), has_pressure: true, rows: Vec::new() };
-                let scene = core::score::trainee_scene(&outcome.scene, &empty).map_err(bad_input)?;
-                outcome = core::run(&scene, &RunOptions::default()).map_err(bad_input)?;
+                let empty =
+                    core::input::trajectory::Trace { file: "trace".into(), has_pressure: true, rows: Vec::new() };
+                let scene = core::trainer::trainee_scene(&outcome.scene, &empty).map_err(bad_input)?;
+                outcome = core::engine::run(&scene, &RunOptions::default()).map_err(bad_input)?;
             }
             let other = match &other {
-                Some(p) => {
-                    Some(core::run(&trainer::trainee(p, &outcome.scene)?, &RunOptions::default()).map_err(bad_input)?)
-                }
+                Some(p) => Some(
+                    core::engine::run(&trainer::trainee(p, &outcome.scene)?, &RunOptions::default())
+                        .map_err(bad_input)?,
+                ),
                 None => None,
             };
             let size = picture.size;
@@ -629,7 +632,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Zones { resolution_mm } => {
-            let [lo, hi] = core::anatomy::RESOLUTION_RANGE_MM;
+            let [lo, hi] = core::geometry::anatomy::RESOLUTION_RANGE_MM;
             if !(lo..=hi).contains(&resolution_mm) {
                 return Err(bad_input(anyhow::anyhow!("--resolution-mm {resolution_mm}: give {lo} to {hi} mm")));
             }
@@ -637,8 +640,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 "{:<14} {:>8} {:>9} {:>16} {:>16} {:>11}  description",
                 "zone", "area cm²", "triangles", "depth thin mm", "depth thick mm", "max stretch"
             );
-            for name in core::anatomy::names() {
-                let z = core::anatomy::builtin(name, resolution_mm).expect("listed zone");
+            for name in core::geometry::anatomy::names() {
+                let z = core::geometry::anatomy::builtin(name, resolution_mm).expect("listed zone");
                 let d = z.mesh.distortion();
                 let range =
                     |r: [f64; 2]| if r[0] == r[1] { format!("{}", r[0]) } else { format!("{}–{}", r[0], r[1]) };
@@ -655,18 +658,18 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             println!(
                 "use in a scene as mesh = \"builtin:NAME\"; default target {:?} punctures/cm²",
-                core::anatomy::DEFAULT_TARGET_PER_CM2
+                core::geometry::anatomy::DEFAULT_TARGET_PER_CM2
             );
             Ok(())
         }
         Command::Check { scene, max_memory_mb } => {
             let text = std::fs::read_to_string(&scene)
                 .map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", scene.display())))?;
-            if core::strategy::is_strategy_file(&text) {
+            if core::study::strategy::is_strategy_file(&text) {
                 let loaded = compare::load_strategies(std::slice::from_ref(&scene), None)?;
                 let opts = RunOptions { max_memory_bytes: max_memory_mb << 20 };
                 for s in &loaded.strategies {
-                    core::plan_checked(&s.scene, &opts)
+                    core::engine::plan_checked(&s.scene, &opts)
                         .map_err(|e| bad_input(anyhow::anyhow!("strategy `{}`: {e}", s.name)))?;
                 }
                 println!(
@@ -678,8 +681,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 return Ok(());
             }
             let s = load_scene(&scene)?;
-            let (plan, est) =
-                core::plan_checked(&s, &RunOptions { max_memory_bytes: max_memory_mb << 20 }).map_err(bad_input)?;
+            let (plan, est) = core::engine::plan_checked(&s, &RunOptions { max_memory_bytes: max_memory_mb << 20 })
+                .map_err(bad_input)?;
             println!(
                 "{}: ok: scene `{}`, {} zone(s), {} passes, {} strokes, about {:.0} punctures and {:.0} MiB",
                 scene.display(),
@@ -700,7 +703,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 s = s.with_seed(seed);
             }
             let t_parse = t0.elapsed();
-            let outcome = core::run(&s, &RunOptions { max_memory_bytes: max_memory_mb << 20 }).map_err(bad_input)?;
+            let outcome =
+                core::engine::run(&s, &RunOptions { max_memory_bytes: max_memory_mb << 20 }).map_err(bad_input)?;
             let t1 = Instant::now();
             let report = core::report::report_json(&outcome);
             let csv = core::report::zones_csv(&outcome.zones);

@@ -3,10 +3,10 @@
 //! one panel per zone, with mm axes, a scale bar, the outline, avoid regions
 //! and avoid-region punctures drawn. Returns PNG bytes; writing is the caller's.
 
-use crate::core::Outcome;
-use crate::core::geometry::{Region, Shape, Vec2};
-use crate::core::metrics::ZoneField;
-use crate::core::simulate::ZoneRun;
+use crate::core::engine::Outcome;
+use crate::core::engine::simulate::ZoneRun;
+use crate::core::engine::zone::ZoneField;
+use crate::core::geometry::shape::{Region, Shape, Vec2};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::error::Error;
@@ -153,7 +153,7 @@ fn stacked_png(
 /// A zone's map axes (u, v in mm, over the chart box `b`) under its caption.
 fn zone_axes<'a, 'b>(
     left: &'a DrawingArea<BitMapBackend<'b>, Shift>,
-    b: &crate::core::geometry::Bounds,
+    b: &crate::core::geometry::shape::Bounds,
 ) -> DrawResult<Chart<'a, 'b>> {
     let mut chart = ChartBuilder::on(left)
         .margin(MARGIN_PX)
@@ -248,7 +248,7 @@ fn map_pixels(
 ) -> Vec<u8> {
     let zone = &o.scene.zones[z];
     let field = &o.fields[z];
-    let b = crate::core::geometry::Bounds { min_mm: min, max_mm: max };
+    let b = crate::core::geometry::shape::Bounds { min_mm: min, max_mm: max };
     let mm_per_px = Vec2::new((b.max_mm.x - b.min_mm.x) / pw as f64, (b.max_mm.y - b.min_mm.y) / ph as f64);
     let mut pixels = vec![255u8; (pw * ph * 3) as usize];
     let within = |iv: &[(f64, f64)], x: f64| iv.iter().any(|&(a, b)| x >= a && x <= b);
@@ -526,7 +526,7 @@ fn atlas_rows(o: &Outcome) -> Vec<Vec<usize>> {
     let centre = |z: usize| {
         o.scene.zones[z].surface.as_ref().map(|s| {
             let n = s.mesh.positions_mm.len() as f64;
-            s.mesh.positions_mm.iter().fold(crate::core::mesh::Vec3::zeros(), |a, p| a + p) / n
+            s.mesh.positions_mm.iter().fold(crate::core::geometry::mesh::Vec3::zeros(), |a, p| a + p) / n
         })
     };
     let mut curved: Vec<(usize, f64, f64)> =

@@ -3,9 +3,9 @@
 //! `report` (one self-contained HTML page of a run folder).
 
 use super::{Failure, bad_input, charts, load_scene, output, plot};
-use crate::core::scene::Scene;
-use crate::core::score::{self, Progress, ScoreCard};
-use crate::core::trajectory::Trace;
+use crate::core::input::scene::Scene;
+use crate::core::input::trajectory::Trace;
+use crate::core::trainer::{self as score, Progress, ScoreCard};
 use crate::core::{self, Outcome, RunOptions};
 use base64::Engine;
 use serde::Serialize;
@@ -15,7 +15,7 @@ use std::path::Path;
 const PROGRESS_STEPS: usize = 12;
 
 fn run_scene(scene: &Scene) -> Result<Outcome, Failure> {
-    core::run(scene, &RunOptions::default()).map_err(bad_input)
+    core::engine::run(scene, &RunOptions::default()).map_err(bad_input)
 }
 
 /// Reads a trajectory file (CSV) into a trace.
@@ -56,7 +56,7 @@ struct ScoreFile<'a> {
 #[derive(Serialize)]
 struct ZonePasses<'a> {
     zone: &'a str,
-    passes: &'a [crate::core::metrics::PassMetrics],
+    passes: &'a [crate::core::engine::zone::PassMetrics],
 }
 
 /// A criterion's number: counts whole, the rest to three decimals; "–" when absent.
@@ -190,9 +190,9 @@ fn reference_passes_chart(r: &Outcome) -> anyhow::Result<Option<Vec<u8>>> {
     if most == 0 {
         return Ok(None);
     }
-    let one = |x: f64| crate::core::stats::Estimate::of(&[x], 0.95);
+    let one = |x: f64| crate::core::study::stats::Estimate::of(&[x], 0.95);
     // Per zone: coverage (%) and density (/cm²) after each pass.
-    let values: Vec<[Vec<crate::core::stats::Estimate>; 2]> = r
+    let values: Vec<[Vec<crate::core::study::stats::Estimate>; 2]> = r
         .zones
         .iter()
         .map(|z| {

@@ -13,9 +13,9 @@
 //! left button (or a pen or finger) draws on the skin instead of orbiting (T
 //! switches): the pointer's path is a trajectory, simulated again as it grows.
 
-use crate::core::Outcome;
-use crate::core::geometry::Vec2;
-use crate::core::trajectory::{Trace, TracePoint};
+use crate::core::engine::Outcome;
+use crate::core::geometry::shape::Vec2;
+use crate::core::input::trajectory::{Trace, TracePoint};
 use crate::gpu::Gpu;
 use crate::gpu::cache::PaintCache;
 use crate::gpu::render::{self, Layer, Orbit, Renderer, View};
@@ -60,7 +60,7 @@ pub const SHORTCUTS: &str = "space pause/play | -> one stamp | N next lane | P n
 struct Tracing {
     out: std::path::PathBuf,
     /// The scene whose zones the trace is drawn on.
-    base: crate::core::scene::Scene,
+    base: crate::core::input::scene::Scene,
     rows: Vec<(String, TracePoint)>,
     /// When the first sample was taken (sample times count from it).
     started: Option<Instant>,
@@ -415,14 +415,14 @@ impl App {
         }
         tr.dirty = false;
         tr.last_run = Some(Instant::now());
-        let scene = match crate::core::score::trainee_scene(&tr.base, &tr.trace()) {
+        let scene = match crate::core::trainer::trainee_scene(&tr.base, &tr.trace()) {
             Ok(s) => s,
             Err(e) => {
                 self.controls.message = Some(format!("trace not simulated: {}", e.message));
                 return;
             }
         };
-        match crate::core::run(&scene, &crate::core::RunOptions::default()) {
+        match crate::core::engine::run(&scene, &crate::core::engine::RunOptions::default()) {
             Ok(outcome) => {
                 self.outcome = outcome;
                 self.times = puncture_times(&self.outcome);
@@ -943,7 +943,7 @@ impl PanelState {
             ui.separator();
             ui.label("change the treatment and run it again");
             egui::ComboBox::from_label("cartridge").selected_text(c.preset.clone()).show_ui(ui, |ui| {
-                for p in crate::core::cartridge::PRESETS {
+                for p in crate::core::input::cartridge::PRESETS {
                     ui.selectable_value(&mut c.preset, p.name.to_string(), p.name);
                 }
             });
@@ -1177,9 +1177,9 @@ fn paint_panel(
 }
 
 /// The lane spacing of the scene's first lane pass.
-fn first_lane_spacing(scene: &crate::core::scene::Scene) -> Option<f64> {
+fn first_lane_spacing(scene: &crate::core::input::scene::Scene) -> Option<f64> {
     scene.zones.iter().flat_map(|z| &z.passes).find_map(|p| match p.kind {
-        crate::core::scene::PassKind::Lanes { lane_spacing_mm, .. } => Some(lane_spacing_mm),
+        crate::core::input::scene::PassKind::Lanes { lane_spacing_mm, .. } => Some(lane_spacing_mm),
         _ => None,
     })
 }
@@ -1217,7 +1217,7 @@ impl App {
             }
         };
         let t0 = Instant::now();
-        match crate::core::run(&scene, &crate::core::RunOptions::default()) {
+        match crate::core::engine::run(&scene, &crate::core::engine::RunOptions::default()) {
             Ok(outcome) => {
                 self.outcome = outcome;
                 let times = puncture_times(&self.outcome);
@@ -1252,9 +1252,12 @@ fn puncture_times(outcome: &Outcome) -> Vec<f64> {
 /// The scene with the panel's controls applied: cartridge preset, glide
 /// speed, lane spacing, and (unless "as in the scene") the same passes in
 /// every zone.
-fn rebuilt_scene(scene: &crate::core::scene::Scene, c: &Controls) -> Result<crate::core::scene::Scene, String> {
+fn rebuilt_scene(
+    scene: &crate::core::input::scene::Scene,
+    c: &Controls,
+) -> Result<crate::core::input::scene::Scene, String> {
     let patterns = PATTERN_SETS[c.patterns].1;
-    crate::core::strategy::Variation {
+    crate::core::study::strategy::Variation {
         cartridge: Some(c.preset.clone()),
         speed_mm_s: Some(c.speed_mm_s),
         lane_spacing_mm: Some(c.lane_spacing_mm),
@@ -1267,7 +1270,7 @@ fn rebuilt_scene(scene: &crate::core::scene::Scene, c: &Controls) -> Result<crat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::scene::{PassKind, Scene};
+    use crate::core::input::scene::{PassKind, Scene};
 
     #[test]
     fn the_panel_controls_rebuild_a_scene_that_runs() {
@@ -1289,7 +1292,7 @@ mod tests {
             assert_eq!(p.speed_mm_s, 20.0);
             assert!(matches!(p.kind, PassKind::Lanes { lane_spacing_mm: 3.0, .. }));
         }
-        let o = crate::core::run(&s, &Default::default()).unwrap();
+        let o = crate::core::engine::run(&s, &Default::default()).unwrap();
         // Two passes of the lattice law: 11 x 90 / (20 x 3) per mm2, x 100 per cm2.
         let law = 2.0 * 11.0 * 90.0 / (20.0 * 3.0) * 100.0;
         assert!(

@@ -2,8 +2,8 @@
 //! and the summary table printed after `simulate`. Pure functions: writing
 //! them to disk is the application's job.
 
-use super::Outcome;
-use super::metrics::ZoneMetrics;
+use crate::core::engine::Outcome;
+use crate::core::engine::zone::ZoneMetrics;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -26,7 +26,7 @@ struct Report<'a> {
     cell_mm: f64,
     cartridge: CartridgeInfo<'a>,
     zones: &'a [ZoneMetrics],
-    seams: &'a [super::seams::Seam],
+    seams: &'a [crate::core::geometry::seams::Seam],
 }
 
 /// report.json: `{"scene", "seed", "punctures", "time_s", "path_length_mm", "zones": [...]}`

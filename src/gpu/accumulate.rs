@@ -4,8 +4,8 @@
 //! `cpu_twin` does the same f32 arithmetic and must match exactly.
 
 use super::{Gpu, Kernel};
-use crate::core::metrics::Layout;
-use crate::core::simulate::Puncture;
+use crate::core::engine::simulate::Puncture;
+use crate::core::geometry::layout::Layout;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

@@ -6,9 +6,9 @@
 //! must match exactly.
 
 use super::{Gpu, Kernel};
-use crate::core::mesh::Surface;
-use crate::core::metrics::Layout;
-use crate::core::simulate::Puncture;
+use crate::core::engine::simulate::Puncture;
+use crate::core::geometry::layout::Layout;
+use crate::core::geometry::mesh::Surface;
 use wgpu::util::DeviceExt;
 
 /// Largest hit raster per zone, cells (64 MiB of counts).
@@ -45,7 +45,7 @@ impl HitGrid {
         let h_mm = layout.cell_mm / sub as f64;
         let stretch: Vec<f64> = match surface {
             None => vec![1.0; layout.cells()],
-            Some(s) => crate::core::mesh::cell_areas(&s.mesh, layout)
+            Some(s) => crate::core::geometry::mesh::cell_areas(&s.mesh, layout)
                 .into_iter()
                 .map(|(chart, true_area)| if chart > 0.0 { true_area / chart } else { 1.0 })
                 .collect(),

@@ -85,7 +85,7 @@ impl Kernel {
         &self,
         gpu: &Gpu,
         encoder: &mut wgpu::CommandEncoder,
-        punctures: &[crate::core::simulate::Puncture],
+        punctures: &[crate::core::engine::simulate::Puncture],
         params: impl FnOnce(u32) -> Vec<u8>,
         own: &[&wgpu::Buffer],
     ) {

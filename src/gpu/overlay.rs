@@ -6,10 +6,10 @@
 
 use super::Gpu;
 use super::render::{PipelineSpec, build_pipeline};
-use crate::core::Outcome;
-use crate::core::cartridge::{Cartridge, Drive};
-use crate::core::geometry::Vec2;
-use crate::core::mesh::Vec3;
+use crate::core::engine::Outcome;
+use crate::core::geometry::mesh::Vec3;
+use crate::core::geometry::shape::Vec2;
+use crate::core::input::cartridge::{Cartridge, Drive};
 use wgpu::util::DeviceExt;
 
 /// Punctures within this much time form one point of a path, s.
@@ -479,12 +479,12 @@ impl Overlay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::scene::Scene;
+    use crate::core::input::scene::Scene;
 
     fn outcome(file: &str) -> Outcome {
         let path = format!("{}/scenes/{file}", env!("CARGO_MANIFEST_DIR"));
         let scene = Scene::from_toml_str(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
-        crate::core::run(&scene, &Default::default()).unwrap()
+        crate::core::engine::run(&scene, &Default::default()).unwrap()
     }
 
     #[test]

@@ -9,9 +9,9 @@ use super::Gpu;
 use super::accumulate::Accumulator;
 use super::hits::{GpuHits, HitGrid, Splatter};
 use super::overlay::Overlay;
-use crate::core::Outcome;
-use crate::core::geometry::Vec2;
-use crate::core::mesh::{Mesh, Vec3};
+use crate::core::engine::Outcome;
+use crate::core::geometry::mesh::{Mesh, Vec3};
+use crate::core::geometry::shape::Vec2;
 use nalgebra::{Matrix4, Perspective3, Point3};
 use wgpu::util::DeviceExt;
 
@@ -1049,8 +1049,8 @@ mod tests {
     #[test]
     fn a_drawn_mesh_has_fewer_triangles_and_keeps_surface_chart_and_outline() {
         let mut total = [0, 0];
-        for name in crate::core::anatomy::names() {
-            let fine = crate::core::anatomy::builtin(name, 2.0).unwrap().mesh;
+        for name in crate::core::geometry::anatomy::names() {
+            let fine = crate::core::geometry::anatomy::builtin(name, 2.0).unwrap().mesh;
             let (verts, idx) = drawn(&fine);
             let triangles: Vec<[Vertex; 3]> = idx
                 .chunks_exact(3)

@@ -2,10 +2,10 @@
 //! is known in closed form (apart, or in pairs at known distances). The
 //! contract is 0.005 of the exact covered share; the raster does far better.
 
-use needlemap::core::geometry::{Region, Shape, Vec2};
-use needlemap::core::laws::lens_area;
-use needlemap::core::metrics::{MeasureConfig, ZoneInput, measure_zone};
-use needlemap::core::simulate::{Puncture, ZoneRun};
+use needlemap::core::engine::simulate::{Puncture, ZoneRun};
+use needlemap::core::engine::zone::{MeasureConfig, ZoneInput, measure_zone};
+use needlemap::core::geometry::shape::{Region, Shape, Vec2};
+use needlemap::core::study::laws::lens_area;
 use rand::{RngExt, SeedableRng};
 use std::f64::consts::PI;
 

@@ -3,7 +3,7 @@
 //! scene changes only when a change means to alter the simulation.
 
 use crate::{simulate, simulate_with_threads};
-use needlemap::core::Outcome;
+use needlemap::core::engine::Outcome;
 
 const JITTERY: &str = include_str!("../../scenes/cheek.toml");
 

@@ -3,8 +3,8 @@
 //! avoid regions, and the hand's time and path.
 
 use crate::simulate;
-use needlemap::core::geometry::Vec2;
-use needlemap::core::pattern::lane_direction;
+use needlemap::core::engine::plan::lane_direction;
+use needlemap::core::geometry::shape::Vec2;
 
 fn single_needle_pass(pass: &str) -> String {
     format!(

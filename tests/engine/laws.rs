@@ -15,9 +15,9 @@
 //!   within 2d, so sd ~ sqrt(p (1 - p) (1 + 2m) / N); we allow 5 sd.
 
 use crate::simulate;
-use needlemap::core::geometry::Vec2;
-use needlemap::core::laws;
-use needlemap::core::pattern::lane_direction;
+use needlemap::core::engine::plan::lane_direction;
+use needlemap::core::geometry::shape::Vec2;
+use needlemap::core::study::laws;
 
 const R_MM: f64 = 0.125;
 

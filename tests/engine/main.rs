@@ -11,7 +11,7 @@ mod strategies;
 mod surfaces;
 mod trainer;
 
-use needlemap::core::scene::Scene;
+use needlemap::core::input::scene::Scene;
 use needlemap::core::{Outcome, RunOptions, run};
 
 /// Parses a scene or fails the test with the scene's error.

@@ -4,10 +4,10 @@
 //! lattice density law.
 
 use crate::scene;
-use needlemap::core::compare::{Strategy, metric, run_all};
-use needlemap::core::laws;
-use needlemap::core::stats::Estimate;
-use needlemap::core::tune::{TuneSettings, tune_zone};
+use needlemap::core::study::compare::{Strategy, metric, run_all};
+use needlemap::core::study::laws;
+use needlemap::core::study::stats::Estimate;
+use needlemap::core::study::tune::{TuneSettings, tune_zone};
 use std::sync::atomic::AtomicBool;
 
 #[test]

@@ -3,12 +3,12 @@
 //! stretched chart gives the true-area density, not the chart-area one.
 
 use crate::simulate;
-use needlemap::core::geometry::{Region, Vec2};
-use needlemap::core::laws;
-use needlemap::core::mesh::{Mesh, Surface, Vec3};
-use needlemap::core::metrics::{MeasureConfig, ZoneInput, measure_zone};
-use needlemap::core::scene::Scene;
-use needlemap::core::simulate::{Puncture, ZoneRun};
+use needlemap::core::engine::simulate::{Puncture, ZoneRun};
+use needlemap::core::engine::zone::{MeasureConfig, ZoneInput, measure_zone};
+use needlemap::core::geometry::mesh::{Mesh, Surface, Vec3};
+use needlemap::core::geometry::shape::{Region, Vec2};
+use needlemap::core::input::scene::Scene;
+use needlemap::core::study::laws;
 use std::f64::consts::PI;
 
 /// The unit square onto the unit disk (Shirley-Chiu concentric map: no pole).
@@ -187,7 +187,7 @@ fn obj_scene(group: &str) -> String {
     )
 }
 
-fn load_with_file(text: &str) -> Result<Scene, needlemap::core::scene::SceneError> {
+fn load_with_file(text: &str) -> Result<Scene, needlemap::core::error::SceneError> {
     let obj = include_str!("../data/patches.obj");
     Scene::from_toml_str_with(text, "t.toml", &|name| {
         if name == "patches.obj" { Ok(obj.to_string()) } else { Err(format!("no {name}")) }
@@ -208,7 +208,7 @@ fn obj_groups_load_with_uv_or_conformal_charts() {
     assert!(s.distortion.area_stretch_max < 1.2 && s.distortion.area_stretch_min > 0.8, "{:?}", s.distortion);
     let err = load_with_file(&obj_scene("chin")).unwrap_err();
     assert!(err.message.contains("no group or object `chin`") && err.message.contains("cheek"), "{err}");
-    let o = needlemap::core::run(&fore, &Default::default()).unwrap();
+    let o = needlemap::core::engine::run(&fore, &Default::default()).unwrap();
     assert!(o.zones[0].punctures > 1000 && o.zones[0].unmapped_punctures == 0);
 }
 
@@ -251,7 +251,7 @@ fn random_stamping_on_a_sphere_cap_follows_the_boolean_law_per_true_area() {
          [[zones.passes]]\npattern = \"random\"\nstamps = {n}\n"
     );
     let scene = Scene::from_toml_str_with(&text, "t.toml", &|_| Ok(obj.clone())).unwrap();
-    let o = needlemap::core::run(&scene, &Default::default()).unwrap();
+    let o = needlemap::core::engine::run(&scene, &Default::default()).unwrap();
     let z = &o.zones[0];
     let d = &z.chart.as_ref().unwrap().distortion;
     assert!((z.area_cm2 * 100.0 / area - 1.0).abs() < 0.002, "true area {} cm2 vs {}", z.area_cm2, area / 100.0);

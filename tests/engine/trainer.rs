@@ -4,8 +4,8 @@
 //! with a lane skipped.
 
 use crate::{scene, simulate};
-use needlemap::core::score::{ScoreCard, plan_trace, score, trainee_scene};
-use needlemap::core::trajectory::{Trace, TracePoint};
+use needlemap::core::input::trajectory::{Trace, TracePoint};
+use needlemap::core::trainer::{ScoreCard, plan_trace, score, trainee_scene};
 use needlemap::core::{Outcome, RunOptions, run};
 
 /// A 40 x 30 mm patch, 12-needle pen at 110 Hz, 10 mm/s, lanes 3 mm apart:
@@ -125,7 +125,7 @@ fn a_scene_pass_reads_its_trajectory_through_the_resolver_and_names_bad_rows() {
             "[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 3\n[[zones.passes]]\npattern = \"vertical\"\nlane_spacing_mm = 3\n",
             "[[zones.passes]]\ntrajectory = \"t.csv\"\n",
         );
-        needlemap::core::scene::Scene::from_toml_str_with(&text, "dir/s.toml", &move |_| Ok(csv.to_string()))
+        needlemap::core::input::scene::Scene::from_toml_str_with(&text, "dir/s.toml", &move |_| Ok(csv.to_string()))
     };
     let s = with("time_s,zone,u_mm,v_mm\n0,patch,5,5\n1,patch,35,5\n").expect("a trajectory pass");
     let out = run(&s, &RunOptions::default()).unwrap();

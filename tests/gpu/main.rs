@@ -6,8 +6,8 @@
 //! lavapipe, LLVM 15); refresh with `NEEDLEMAP_BLESS=1 cargo test --test gpu`.
 //! Renders are also written to `tests/out/` (ignored by git) for a look.
 
-use needlemap::core::geometry::Vec2;
-use needlemap::core::scene::Scene;
+use needlemap::core::geometry::shape::Vec2;
+use needlemap::core::input::scene::Scene;
 use needlemap::core::{Outcome, RunOptions, run};
 use needlemap::gpu::accumulate::{Accumulator, cpu_twin};
 use needlemap::gpu::hits::{self, HitGrid, Splatter};
@@ -420,9 +420,11 @@ fn trace_mode_draws_lanes_with_the_pointer_and_saves_the_trajectory() {
     let o = under_xvfb(&script);
     let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("exit 0") && !err.contains("panicked"), "{out}\n{err}");
-    let trace =
-        needlemap::core::trajectory::Trace::parse(&std::fs::read_to_string(&csv).expect("trace written"), "t.csv")
-            .expect("the written trace parses");
+    let trace = needlemap::core::input::trajectory::Trace::parse(
+        &std::fs::read_to_string(&csv).expect("trace written"),
+        "t.csv",
+    )
+    .expect("the written trace parses");
     let down: Vec<_> = trace.rows.iter().filter(|(_, p)| p.down()).map(|(z, p)| (z.clone(), *p)).collect();
     assert!(down.len() >= 30, "{} samples on the skin", down.len());
     assert!(down.iter().all(|(z, _)| z == "left cheek"));

@@ -13,11 +13,12 @@
 //! [`LANE_BEND_DEG`] of the run's direction, at least [`MIN_LANE_MM`] long);
 //! lanes are grouped by the nearest of the reference's lane directions.
 
-use super::Outcome;
-use super::geometry::{Region, Vec2};
-use super::pattern::StrokeKind;
-use super::scene::{Pass, PassKind, Scene, SceneError, Zone};
-use super::trajectory::{self, Trace, TracePoint};
+use crate::core::engine::Outcome;
+use crate::core::engine::plan::StrokeKind;
+use crate::core::error::SceneError;
+use crate::core::geometry::shape::{Region, Vec2};
+use crate::core::input::scene::{Pass, PassKind, Scene, Zone};
+use crate::core::input::trajectory::{self, Trace, TracePoint};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -126,7 +127,7 @@ pub fn trainee_scene(reference: &Scene, trace: &Trace) -> Result<Scene, SceneErr
             let line = trace.rows.iter().find(|(z, _)| z == name).map_or(1, |(_, p)| p.line);
             return Err(SceneError {
                 file: trace.file.clone(),
-                at: super::scene::Location { line, column: 1 },
+                at: crate::core::error::Location { line, column: 1 },
                 key: "zone".into(),
                 message: format!(
                     "zone `{name}` is not in the reference scene; its zones: {}",
@@ -351,7 +352,7 @@ fn direction_shares(region: &Region, lanes: &[Lane], dirs: &[f64], reach_mm: f64
 }
 
 /// The third of a zone's chart a point lies in, in words.
-fn place_name(b: &super::geometry::Bounds, p: Vec2) -> String {
+fn place_name(b: &crate::core::geometry::shape::Bounds, p: Vec2) -> String {
     let f = (p - b.min_mm).component_div(&b.size_mm());
     let row = ["lower", "middle", "upper"][((f.y * 3.0).floor().clamp(0.0, 2.0)) as usize];
     let col = ["left", "centre", "right"][((f.x * 3.0).floor().clamp(0.0, 2.0)) as usize];
@@ -388,7 +389,7 @@ fn worst_place(out: &Outcome, z: usize, band: [f64; 2], under: bool) -> Option<(
 }
 
 /// Mean speed of the lanes whose middle lies in the same ninth of the chart as `at`.
-fn speed_near(lanes: &[Lane], b: &super::geometry::Bounds, at: Vec2) -> Option<f64> {
+fn speed_near(lanes: &[Lane], b: &crate::core::geometry::shape::Bounds, at: Vec2) -> Option<f64> {
     let here = place_name(b, at);
     let near: Vec<&Lane> = lanes.iter().filter(|l| place_name(b, l.mid_mm()) == here).collect();
     let time: f64 = near.iter().map(|l| l.duration_s).sum();
@@ -748,7 +749,9 @@ pub fn progress(out: &Outcome, steps: usize) -> Vec<Progress> {
             let t = total * k as f64 / steps.max(1) as f64;
             // Each zone's punctures up to t (they are in time order); only
             // what measuring reads is copied (no 3D points).
-            let upto = |ps: &[super::simulate::Puncture]| ps[..ps.partition_point(|p| p.t_s as f64 <= t)].to_vec();
+            let upto = |ps: &[crate::core::engine::simulate::Puncture]| {
+                ps[..ps.partition_point(|p| p.t_s as f64 <= t)].to_vec()
+            };
             let zones = out
                 .simulation
                 .zones
@@ -756,7 +759,7 @@ pub fn progress(out: &Outcome, steps: usize) -> Vec<Progress> {
                 .map(|zr| {
                     let punctures = upto(&zr.punctures);
                     let keep = punctures.len();
-                    super::simulate::ZoneRun {
+                    crate::core::engine::simulate::ZoneRun {
                         pass_ranges: zr.pass_ranges.iter().map(|r| r.start.min(keep)..r.end.min(keep)).collect(),
                         violations: upto(&zr.violations),
                         outside: upto(&zr.outside),
@@ -766,8 +769,9 @@ pub fn progress(out: &Outcome, steps: usize) -> Vec<Progress> {
                     }
                 })
                 .collect();
-            let sim = super::simulate::Simulation { zones };
-            let m = super::measure_figures(&out.scene, &sim, &mut super::StageTimes::default());
+            let sim = crate::core::engine::simulate::Simulation { zones };
+            let m =
+                crate::core::engine::measure_figures(&out.scene, &sim, &mut crate::core::timing::StageTimes::default());
             let area: f64 = m.iter().map(|z| z.area_cm2).sum::<f64>().max(1e-12);
             let banded: Vec<_> = m.iter().filter(|z| z.under_fraction.is_some()).collect();
             let band_area: f64 = banded.iter().map(|z| z.area_cm2).sum::<f64>();

@@ -5,7 +5,7 @@
 //! below are stated assumptions (plausible, round numbers). Scenes can give
 //! explicit needle positions with `needles_mm`.
 
-use super::geometry::Vec2;
+use crate::core::geometry::shape::Vec2;
 use std::f64::consts::TAU;
 
 /// How contact with the skin is timed.

@@ -5,35 +5,17 @@
 //! keep the byte span of every value (`toml::Spanned`) and reject unknown keys;
 //! `validate` then checks ranges and combinations and builds the domain types.
 
-use super::anatomy;
-use super::cartridge::{self, Cartridge, Drive};
-use super::geometry::{self, Region, Shape, Vec2};
-use super::mesh::Surface;
-use super::obj;
-use super::trajectory::{self, Trace, TracePoint};
+use crate::core::error::{Location, SceneError, location};
+use crate::core::geometry::anatomy;
+use crate::core::geometry::mesh::Surface;
+use crate::core::geometry::obj;
+use crate::core::geometry::shape::{self, Region, Shape, Vec2};
+use crate::core::input::cartridge::{self, Cartridge, Drive};
+use crate::core::input::trajectory::{self, Trace, TracePoint};
 use serde::Deserialize;
 use std::ops::Range;
 use std::sync::Arc;
 use toml::Spanned;
-
-/// A place in a scene file (1-based line and column).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Location {
-    pub line: usize,
-    pub column: usize,
-}
-
-/// A scene that cannot be used, and where and why.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{file}:{line}:{column}: {key}: {message}", line = at.line, column = at.column)]
-pub struct SceneError {
-    pub file: String,
-    pub at: Location,
-    /// Dotted path of the offending key, e.g. `zones[1].passes[0].lane_spacing_mm`.
-    pub key: String,
-    /// What is wrong and what would be accepted.
-    pub message: String,
-}
 
 /// The glide of the practitioner's hand.
 #[derive(Clone, Debug, PartialEq)]
@@ -315,15 +297,6 @@ impl Ctx<'_> {
     }
 }
 
-/// 1-based line and column of a byte offset.
-pub fn location(text: &str, offset: usize) -> Location {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Location { line, column }
-}
-
 impl Scene {
     /// Parses and validates scene text. `file` names it in messages; the
     /// scene's name defaults to the file's stem.
@@ -539,7 +512,7 @@ fn validate_shape(ctx: &Ctx, raw: &Spanned<RawShape>, key: &str) -> Result<Shape
         }
         RawShape::Polygon { points_mm } => {
             let vertices_mm: Vec<Vec2> = points_mm.iter().map(|p| Vec2::new(p[0], p[1])).collect();
-            geometry::validate_polygon(&vertices_mm).map_err(|problem| {
+            shape::validate_polygon(&vertices_mm).map_err(|problem| {
                 ctx.err(
                     &span,
                     format!("{key}.polygon.points_mm"),

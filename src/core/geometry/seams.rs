@@ -7,9 +7,8 @@
 //! within `MATCH_TOLERANCE_MM` of zone B's boundary belongs to their seam.
 //! The band is everything within one cartridge reach of the border.
 
-use super::geometry::Vec2;
-use super::mesh::{Surface, Vec3};
-use super::scene::Scene;
+use crate::core::geometry::mesh::{Surface, Vec3};
+use crate::core::geometry::shape::Vec2;
 use serde::Serialize;
 
 /// How close (mm) a boundary vertex must be to the other zone's boundary to
@@ -69,9 +68,10 @@ fn shared(mine: &[Edge], theirs: &[Edge]) -> Vec<Edge> {
     mine.iter().filter(|(e, _)| near(e[0]) && near(e[1])).cloned().collect()
 }
 
-/// Every border shared by two mesh zones of the scene.
-pub fn find_borders(scene: &Scene) -> Vec<Border> {
-    let edges: Vec<Option<Vec<Edge>>> = scene.zones.iter().map(|z| z.surface.as_deref().map(boundary)).collect();
+/// Every border shared by two mesh zones, given each zone's surface in the
+/// scene's order (`None` for flat zones); a border's `a` and `b` index it.
+pub fn find_borders(surfaces: &[Option<&Surface>]) -> Vec<Border> {
+    let edges: Vec<Option<Vec<Edge>>> = surfaces.iter().map(|s| s.map(boundary)).collect();
     let bounds: Vec<Option<(Vec3, Vec3)>> = edges
         .iter()
         .map(|e| {
@@ -89,8 +89,8 @@ pub fn find_borders(scene: &Scene) -> Vec<Border> {
         })
         .collect();
     let mut out = Vec::new();
-    for a in 0..scene.zones.len() {
-        for b in a + 1..scene.zones.len() {
+    for a in 0..surfaces.len() {
+        for b in a + 1..surfaces.len() {
             let (Some(ea), Some(eb), Some(ba), Some(bb)) = (&edges[a], &edges[b], bounds[a], bounds[b]) else {
                 continue;
             };

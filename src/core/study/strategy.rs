@@ -13,8 +13,9 @@
 //! lane_spacing_mm = 4
 //! ```
 
-use super::cartridge;
-use super::scene::{Location, PATTERNS, Pass, PassKind, Scene, SceneError, location};
+use crate::core::error::{Location, SceneError, location};
+use crate::core::input::cartridge;
+use crate::core::input::scene::{PATTERNS, Pass, PassKind, Scene};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -317,7 +318,7 @@ mod tests {
     use super::*;
 
     fn forehead() -> Scene {
-        Scene::from_toml_str(include_str!("../../scenes/forehead.toml"), "forehead.toml").unwrap()
+        Scene::from_toml_str(include_str!("../../../scenes/forehead.toml"), "forehead.toml").unwrap()
     }
 
     #[test]
@@ -339,7 +340,7 @@ mod tests {
             assert_eq!((p.rate_hz, p.speed_mm_s), (Some(90.0), 20.0));
             assert!(matches!(p.kind, PassKind::Lanes { lane_spacing_mm: 3.0, stagger: true, .. }));
         }
-        let o = crate::core::run(&s, &Default::default()).unwrap();
+        let o = crate::core::engine::run(&s, &Default::default()).unwrap();
         // Four passes of the lattice law: 11 x 90 / (20 x 3) per mm2, x 100 per cm2.
         let law = 4.0 * 11.0 * 90.0 / (20.0 * 3.0) * 100.0;
         assert!((o.zones[0].density_per_cm2.mean / law - 1.0).abs() < 0.1);
@@ -365,7 +366,7 @@ mod tests {
         let ok = "base = \"cheek.toml\"\nseeds = 5\n[[strategy]]\nname = \"a\"\npatterns = [\"horizontal\"]\n";
         let f = StrategySet::from_toml_str(ok, "s.toml").unwrap();
         assert_eq!((f.base.as_str(), f.seeds, f.strategies.len()), ("cheek.toml", Some(5), 1));
-        assert!(is_strategy_file(ok) && !is_strategy_file(include_str!("../../scenes/cheek.toml")));
+        assert!(is_strategy_file(ok) && !is_strategy_file(include_str!("../../../scenes/cheek.toml")));
         for (text, key, line) in [
             ("base = \"c.toml\"\n[[strategy]]\nname = \"a\"\nspeed_mm_s = -3\n", "strategy[0].speed_mm_s", 4),
             ("base = \"c.toml\"\n[[strategy]]\nname = \"a\"\npatterns = [\"zigzag\"]\n", "strategy[0].patterns", 4),

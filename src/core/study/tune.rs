@@ -10,10 +10,11 @@
 //! one pass is already too dense, a limit is passed, more passes stop
 //! helping, or `max_passes` is reached.
 
-use super::compare::{Strategy, metric, run_all};
-use super::scene::{PassKind, Scene, SceneError};
-use super::stats::Estimate;
-use super::strategy::Variation;
+use crate::core::error::SceneError;
+use crate::core::input::scene::{PassKind, Scene};
+use crate::core::study::compare::{Strategy, metric, run_all};
+use crate::core::study::stats::Estimate;
+use crate::core::study::strategy::Variation;
 use serde::Serialize;
 use std::sync::atomic::AtomicBool;
 
@@ -181,7 +182,7 @@ pub fn tune_zone(
             key: format!("zones[{zone}]"),
             message,
         })?;
-        super::plan_checked(&s, &Default::default())?;
+        crate::core::engine::plan_checked(&s, &Default::default())?;
         let runs = run_all(&[Strategy { name: format!("{k} passes"), scene: s }], &cfg.seeds, done, stop)?;
         let seeds = runs.common_seeds();
         if seeds.len() < 2 {

@@ -20,8 +20,8 @@
 //! the trajectory is the hand. A slow hand so gets more stamps per mm (hot
 //! spots), a fast one fewer (gaps).
 
-use super::geometry::{Region, Vec2};
-use super::scene::{Location, SceneError};
+use crate::core::error::{Location, SceneError};
+use crate::core::geometry::shape::{Region, Vec2};
 
 /// The columns a trajectory file may have (`pressure` is optional).
 pub const COLUMNS: [&str; 5] = ["time_s", "zone", "u_mm", "v_mm", "pressure"];

@@ -5,9 +5,10 @@
 //! ranked by a chosen objective, and pairs the seeds cannot tell apart named.
 //! Also the per-pass curves of one plan: the figures after each pass.
 
-use super::metrics::ZoneMetrics;
-use super::scene::{Scene, SceneError};
-use super::stats::{Estimate, distinguishable};
+use crate::core::engine::zone::ZoneMetrics;
+use crate::core::error::SceneError;
+use crate::core::input::scene::Scene;
+use crate::core::study::stats::{Estimate, distinguishable};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,9 +120,13 @@ pub struct Runs {
 /// One run's metric rows (the figures only; no pictures).
 pub fn run_rows(scene: &Scene, seed: u64) -> Result<Vec<Vec<f64>>, SceneError> {
     let scene = scene.clone().with_seed(seed);
-    let (plan, _) = super::plan_checked(&scene, &super::RunOptions::default())?;
-    let sim = super::simulate::simulate(&scene, &plan);
-    Ok(metric_rows(&super::measure_figures(&scene, &sim, &mut super::StageTimes::default())))
+    let (plan, _) = crate::core::engine::plan_checked(&scene, &crate::core::engine::RunOptions::default())?;
+    let sim = crate::core::engine::simulate::simulate(&scene, &plan);
+    Ok(metric_rows(&crate::core::engine::measure_figures(
+        &scene,
+        &sim,
+        &mut crate::core::timing::StageTimes::default(),
+    )))
 }
 
 /// Runs every strategy on every seed, in parallel; `done` is called after
@@ -330,10 +335,10 @@ pub fn pass_curves(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::strategy::Variation;
+    use crate::core::study::strategy::Variation;
 
     fn cheek() -> Scene {
-        Scene::from_toml_str(include_str!("../../scenes/cheek.toml"), "cheek.toml").unwrap()
+        Scene::from_toml_str(include_str!("../../../scenes/cheek.toml"), "cheek.toml").unwrap()
     }
 
     #[test]
@@ -369,7 +374,7 @@ mod tests {
         assert_eq!(curves.strategies.len(), 3);
         let cov: Vec<f64> = (0..3).map(|k| curves.values[k][0].as_ref().unwrap()[0][0]).collect();
         assert!(cov[0] < cov[1] && cov[1] < cov[2], "coverage grows pass by pass: {cov:?}");
-        let whole = crate::core::run(&s.with_seed(7), &Default::default()).unwrap();
+        let whole = crate::core::engine::run(&s.with_seed(7), &Default::default()).unwrap();
         assert_eq!(cov[2], whole.zones[0].coverage_fraction);
         // After pass 1: the whole run's own per-pass figure (summed in another order).
         assert!((cov[0] - whole.zones[0].passes[0].coverage_after).abs() < 1e-12);

@@ -8,8 +8,8 @@
 //! conjugate gradients, scaled to the true area and turned so that the 3D
 //! "up" points along +v.
 
-use super::geometry::{Shape, Vec2, validate_polygon};
-use super::metrics::Layout;
+use crate::core::geometry::layout::Layout;
+use crate::core::geometry::shape::{Shape, Vec2, validate_polygon};
 use nalgebra::Vector3;
 use std::collections::HashMap;
 

@@ -10,13 +10,13 @@
 //! processes over the path with correlation length `wobble_length_mm` and
 //! stationary standard deviations `lateral_jitter_mm` and `speed_jitter`.
 
-use super::StageTimes;
-use super::cartridge::{Cartridge, Drive};
-use super::geometry::{Bounds, Region, Vec2};
-use super::mesh::Surface;
-use super::pattern::{Plan, Stroke, StrokeKind, expected_stamps};
-use super::scene::{Hand, Scene, Zone};
-use super::trajectory;
+use crate::core::engine::plan::{Plan, Stroke, StrokeKind, expected_stamps};
+use crate::core::geometry::mesh::Surface;
+use crate::core::geometry::shape::{Bounds, Region, Vec2};
+use crate::core::input::cartridge::{Cartridge, Drive};
+use crate::core::input::scene::{Hand, Scene, Zone};
+use crate::core::input::trajectory;
+use crate::core::timing::StageTimes;
 use nalgebra::Rotation2;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
@@ -253,7 +253,7 @@ fn safe_interval(region: &Region, start: Vec2, dir: Vec2, length: f64, reach_mm:
             continue;
         }
         let (t0, t1) = along.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(x), h.max(x)));
-        safe = super::geometry::subtract_intervals(&safe, &[(t0 - r, t1 + r)]);
+        safe = crate::core::geometry::shape::subtract_intervals(&safe, &[(t0 - r, t1 + r)]);
     }
     // Keep the longest safe stretch (a lane usually has one).
     safe.into_iter().filter(|(a, b)| b > a).max_by(|x, y| (x.1 - x.0).total_cmp(&(y.1 - y.0))).unwrap_or(EMPTY)
@@ -472,7 +472,7 @@ pub fn simulate_timed(scene: &Scene, plan: &Plan, times: &mut StageTimes) -> Sim
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::geometry::Shape;
+    use crate::core::geometry::shape::Shape;
     use rand::RngExt;
 
     #[test]

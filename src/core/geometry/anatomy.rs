@@ -13,8 +13,8 @@
 //! faces the patient and v up. Body parts are cylinder patches with exact
 //! (isometric) charts.
 
-use super::geometry::{Shape, Vec2};
-use super::mesh::{Mesh, Vec3};
+use crate::core::geometry::mesh::{Mesh, Vec3};
+use crate::core::geometry::shape::{Shape, Vec2};
 
 /// Recommended needle depth of a zone, mm: thin skin and thick skin.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]

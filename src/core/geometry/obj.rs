@@ -3,8 +3,8 @@
 //! when they are one seam-free island and nearly isometric, else a
 //! least-squares conformal map. Reading the file is the caller's job.
 
-use super::geometry::Vec2;
-use super::mesh::{Mesh, MeshProblem, Vec3};
+use crate::core::geometry::mesh::{Mesh, MeshProblem, Vec3};
+use crate::core::geometry::shape::Vec2;
 
 /// Mean area deviation of the UVs (after scaling to mm) under which they are
 /// used as the chart: 10 % keeps density maps honest to about that.

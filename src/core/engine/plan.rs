@@ -6,10 +6,11 @@
 //! respects them): one stroke per inside interval. A random pass becomes chunks
 //! of stamps, so that big random passes still spread over threads.
 
-use super::cartridge::Drive;
-use super::geometry::Vec2;
-use super::scene::{PassKind, Scene, SceneError};
-use super::trajectory::{self, TracePoint};
+use crate::core::error::SceneError;
+use crate::core::geometry::shape::Vec2;
+use crate::core::input::cartridge::Drive;
+use crate::core::input::scene::{PassKind, Scene};
+use crate::core::input::trajectory::{self, TracePoint};
 use std::sync::Arc;
 
 /// Random stamps per stroke: big enough to amortise the per-stroke set-up,

@@ -1,0 +1,462 @@
+//! A zone's figures: punctures -> fields (hit raster, analysis cells) -> the figures
+//! defined in DESIGN.md (density, coverage, hit shares, overlap, bands).
+//!
+//! Coverage and hit shares come from a raster of the zone's bounding box with
+//! square cells of side `h <= r / 4` (r = needle radius) that divide the
+//! analysis cell exactly; a raster cell counts as in the zone when its centre
+//! is, and as hit by a needle disk when its centre lies within r of the
+//! puncture. Each analysis cell carries the true area of its in-zone part, so
+//! every share is area-weighted (ready for curved zones, where a chart cell's
+//! true area differs from its chart area).
+//!
+//! Every parallel step either writes disjoint memory or sums integers, so the
+//! figures do not depend on the number of threads.
+
+use crate::core::engine::cells::{DensityStats, cell_counts, weighted_percentile};
+use crate::core::engine::overlap::overlap_count;
+use crate::core::engine::raster::{classify, covered_counts, inzone_counts, splat, splat_classify};
+use crate::core::engine::simulate::{Puncture, ZoneRun};
+use crate::core::geometry::layout::{Layout, treatable_spans};
+use crate::core::geometry::mesh::Surface;
+use crate::core::geometry::seams::{SeamSide, chart_distance};
+use crate::core::geometry::shape::{Region, Vec2};
+use crate::core::timing::StageTimes;
+use serde::Serialize;
+use std::time::Instant;
+
+/// A mesh zone's chart.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChartInfo {
+    pub method: String,
+    pub distortion: crate::core::geometry::mesh::Distortion,
+    pub warnings: Vec<String>,
+}
+
+/// Cumulative figures after one pass.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PassMetrics {
+    pub pattern: String,
+    pub depth_mm: f64,
+    /// Why this pass's depth is outside the zone's recommended range.
+    pub depth_warning: Option<String>,
+    pub punctures: u64,
+    pub coverage_after: f64,
+    pub density_after_per_cm2: f64,
+}
+
+/// The figures of one zone (field names are the report.json contract).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ZoneMetrics {
+    pub name: String,
+    /// Where the geometry came from: `flat`, `builtin:forehead`, `face.obj#cheek`.
+    pub surface: String,
+    /// True treatable area (outline minus avoid regions) on the skin, cm2.
+    pub area_cm2: f64,
+    /// The same area in the chart, cm2 (equal for flat zones).
+    pub chart_area_cm2: f64,
+    /// How the chart was made and how much it stretches area (mesh zones).
+    pub chart: Option<ChartInfo>,
+    pub skin: Option<String>,
+    pub depth_range_mm: Option<[f64; 2]>,
+    /// Why passes are outside the depth range, if any are.
+    pub depth_warnings: Vec<String>,
+    /// Punctures whose 3D point could not be found (mesh zones; 0 expected).
+    pub unmapped_punctures: u64,
+    /// This zone's side of each seam it shares with another zone.
+    pub seam_sides: Vec<SeamSide>,
+    pub punctures: u64,
+    pub avoid_violations: u64,
+    pub density_per_cm2: DensityStats,
+    pub coverage_fraction: f64,
+    pub overlap_fraction: f64,
+    /// Shares of area covered by exactly 0, 1, 2 and 3 or more needle disks.
+    pub hit_shares: [f64; 4],
+    pub under_fraction: Option<f64>,
+    pub over_fraction: Option<f64>,
+    pub target_per_cm2: Option<[f64; 2]>,
+    pub passes: Vec<PassMetrics>,
+    pub time_s: f64,
+    pub path_length_mm: f64,
+    pub stamps: u64,
+    /// Needles that landed outside the outline (dropped).
+    pub outside_punctures: u64,
+    /// Analysis cells in the spread (at least half inside the zone).
+    pub cells_in_spread: u64,
+    /// Side of the coverage raster cells, mm.
+    pub raster_mm: f64,
+}
+
+/// Map data for pictures of one zone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZoneField {
+    pub layout: Layout,
+    pub cell_punctures: Vec<u32>,
+    /// True in-zone area of each analysis cell, mm2.
+    pub cell_area_mm2: Vec<f64>,
+    /// Whether each cell counts in the spread (at least half inside).
+    pub cell_in_spread: Vec<bool>,
+    /// Hit class (0, 1, 2, 3 = 3+, 255 = outside) sampled on a preview grid.
+    pub hits_preview: HitPreview,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HitPreview {
+    pub width: usize,
+    pub height: usize,
+    pub px_mm: f64,
+    pub classes: Vec<u8>,
+}
+
+impl ZoneField {
+    /// Density of a cell, punctures/cm2 (None where the cell is outside).
+    pub fn cell_density_per_cm2(&self, c: usize) -> Option<f64> {
+        (self.cell_area_mm2[c] > 0.0).then(|| self.cell_punctures[c] as f64 / self.cell_area_mm2[c] * 100.0)
+    }
+}
+
+/// Longest side of the hit preview, px.
+pub const HIT_PREVIEW_MAX_PX: usize = 1200;
+
+/// What `measure_zone` needs to know of a zone.
+pub struct ZoneInput<'a> {
+    pub name: &'a str,
+    pub region: &'a Region,
+    /// The curved surface under the chart (mesh zones): gives true cell areas.
+    pub surface: Option<&'a Surface>,
+    pub target_per_cm2: Option<[f64; 2]>,
+    /// The pass patterns, in order.
+    pub pass_labels: Vec<String>,
+    /// Borders shared with other zones: the neighbour's name and the border
+    /// as segments in this zone's chart; and the band's half-width, mm.
+    pub borders: Vec<(String, Vec<[Vec2; 2]>)>,
+    pub band_mm: f64,
+}
+
+/// How a zone is measured.
+pub struct MeasureConfig {
+    pub needle_diameter_mm: f64,
+    /// Side of the analysis cells of the density spread, mm.
+    pub cell_mm: f64,
+    /// Only the zone's final figures: no coverage after each pass (NaN but
+    /// for the last) and no hit preview for pictures. Comparisons of many
+    /// runs use this; the final figures are the same.
+    pub figures_only: bool,
+}
+
+thread_local! {
+    /// A hit raster kept for the thread's next zone: many runs in a row
+    /// (compare, tune) would otherwise fault in megabytes of fresh pages each.
+    static SPARE_RASTER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A zeroed raster of `len` bytes, reusing the thread's spare one. Taken out
+/// of the slot (not borrowed), so a nested call on the same thread (rayon
+/// work stealing) just allocates.
+fn take_raster(len: usize) -> Vec<u8> {
+    let mut r = SPARE_RASTER.with(|s| s.take());
+    r.clear();
+    r.resize(len, 0);
+    r
+}
+
+/// Keeps `r` for the thread's next zone (the larger of it and the one kept).
+fn give_back_raster(r: Vec<u8>) {
+    SPARE_RASTER.with(|s| {
+        let kept = s.take();
+        s.set(if kept.capacity() > r.capacity() { kept } else { r });
+    });
+}
+
+/// Measures one zone.
+pub fn measure_zone(
+    zone: &ZoneInput,
+    run: &ZoneRun,
+    cfg: &MeasureConfig,
+    times: &mut StageTimes,
+) -> (ZoneMetrics, ZoneField) {
+    let ZoneInput { name, region, surface, target_per_cm2, pass_labels: labels, .. } = zone;
+    let (target_per_cm2, needle_diameter_mm, cell_mm) = (*target_per_cm2, cfg.needle_diameter_mm, cfg.cell_mm);
+    let r = needle_diameter_mm / 2.0;
+    let mut clock = Instant::now();
+    let mut lap = |times: &mut StageTimes, name: &'static str| {
+        let now = Instant::now();
+        times.add(name, now - clock);
+        clock = now;
+    };
+    let layout = Layout::new(region, cell_mm, r);
+    let spans = treatable_spans(region, &layout);
+    let subcell_mm2 = layout.h_mm * layout.h_mm;
+    let inzone = inzone_counts(&layout, &spans);
+    // In-zone chart area of each analysis cell, and its true area: the chart
+    // area times the surface's true/chart area ratio within the cell.
+    let chart_area_mm2: Vec<f64> = inzone.iter().map(|&n| n as f64 * subcell_mm2).collect();
+    let cell_area_mm2: Vec<f64> = match surface {
+        None => chart_area_mm2.clone(),
+        Some(s) => {
+            let mesh_cells = crate::core::geometry::mesh::cell_areas(&s.mesh, &layout);
+            chart_area_mm2
+                .iter()
+                .zip(&mesh_cells)
+                .map(|(&a, &(chart, true_area))| if chart > 0.0 { a * true_area / chart } else { a })
+                .collect()
+        }
+    };
+    let area_mm2: f64 = cell_area_mm2.iter().sum();
+    let chart_area_total_mm2: f64 = chart_area_mm2.iter().sum();
+    // True/chart area ratio per cell, for the needle disks' size in the chart.
+    let stretch: Option<Vec<f64>> = surface
+        .map(|_| cell_area_mm2.iter().zip(&chart_area_mm2).map(|(&t, &c)| if c > 0.0 { t / c } else { 1.0 }).collect());
+    // Covered share, weighting each raster cell by its true area.
+    let coverage_of = |covered: &[u32]| {
+        let hit: f64 = (0..covered.len())
+            .filter(|&c| inzone[c] > 0)
+            .map(|c| covered[c] as f64 / inzone[c] as f64 * cell_area_mm2[c])
+            .sum();
+        if area_mm2 > 0.0 { hit / area_mm2 } else { 0.0 }
+    };
+    lap(times, "measure: zone raster");
+
+    // Final figures without seams need no whole raster: splat and classify
+    // band by band in cache.
+    let fused = cfg.figures_only && zone.borders.is_empty();
+    let mut raster = if fused { Vec::new() } else { take_raster(layout.raster_cells() as usize) };
+    let mut passes = Vec::with_capacity(labels.len());
+    let mut cumulative = 0u64;
+    if cfg.figures_only && !fused {
+        splat(&mut raster, &layout, &run.punctures, r, stretch.as_deref());
+        lap(times, "measure: splat disks");
+    }
+    for (pi, label) in labels.iter().enumerate() {
+        let range = run.pass_ranges.get(pi).cloned().unwrap_or(0..0);
+        if !cfg.figures_only {
+            splat(&mut raster, &layout, &run.punctures[range.clone()], r, stretch.as_deref());
+            lap(times, "measure: splat disks");
+        }
+        let coverage_after = if pi + 1 < labels.len() && !cfg.figures_only {
+            coverage_of(&covered_counts(&raster, &layout, &spans))
+        } else {
+            f64::NAN
+        };
+        lap(times, "measure: classify");
+        cumulative += range.len() as u64;
+        passes.push(PassMetrics {
+            pattern: label.clone(),
+            depth_mm: 0.0,
+            depth_warning: None,
+            punctures: range.len() as u64,
+            coverage_after,
+            density_after_per_cm2: per_cm2(cumulative as f64, area_mm2),
+        });
+    }
+    let classes = if fused {
+        let classes = splat_classify(&layout, &spans, &run.punctures, r, stretch.as_deref());
+        lap(times, "measure: splat disks");
+        classes
+    } else {
+        classify(&raster, &layout, &spans)
+    };
+    let mut hit_shares = [0.0; 4];
+    for (c, cl) in classes.iter().enumerate() {
+        if inzone[c] > 0 {
+            for k in 0..4 {
+                hit_shares[k] += cl[k] as f64 / inzone[c] as f64 * cell_area_mm2[c];
+            }
+        }
+    }
+    if area_mm2 > 0.0 {
+        for s in &mut hit_shares {
+            *s /= area_mm2;
+        }
+    }
+    let coverage_fraction = hit_shares[1] + hit_shares[2] + hit_shares[3];
+    if let Some(last) = passes.last_mut() {
+        last.coverage_after = coverage_fraction;
+    }
+    lap(times, "measure: classify");
+
+    let cell_punctures = cell_counts(&layout, &run.punctures);
+    let full_cell = (layout.sub * layout.sub) as u32;
+    // At least half of the cell (in chart area) inside the zone.
+    let cell_in_spread: Vec<bool> = inzone.iter().map(|&n| 2 * n >= full_cell && n > 0).collect();
+    let mut samples: Vec<(f64, f64)> = (0..layout.cells())
+        .filter(|&c| cell_in_spread[c])
+        .map(|c| (per_cm2(cell_punctures[c] as f64, cell_area_mm2[c]), cell_area_mm2[c]))
+        .collect();
+    samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let wsum: f64 = samples.iter().map(|s| s.1).sum();
+    let wmean = if wsum > 0.0 { samples.iter().map(|(v, w)| v * w).sum::<f64>() / wsum } else { 0.0 };
+    let wvar = if wsum > 0.0 { samples.iter().map(|(v, w)| w * (v - wmean).powi(2)).sum::<f64>() / wsum } else { 0.0 };
+    let n = run.punctures.len() as u64;
+    let density = DensityStats {
+        mean: per_cm2(n as f64, area_mm2),
+        p5: weighted_percentile(&samples, 0.05),
+        p50: weighted_percentile(&samples, 0.50),
+        p95: weighted_percentile(&samples, 0.95),
+        cv: if wmean > 0.0 { wvar.sqrt() / wmean } else { 0.0 },
+    };
+    let (under_fraction, over_fraction) = match target_per_cm2 {
+        Some([lo, hi]) if wsum > 0.0 => {
+            let under: f64 = samples.iter().filter(|(v, _)| *v < lo).map(|s| s.1).sum();
+            let over: f64 = samples.iter().filter(|(v, _)| *v > hi).map(|s| s.1).sum();
+            (Some(under / wsum), Some(over / wsum))
+        }
+        _ => (None, None),
+    };
+    lap(times, "measure: cells and spread");
+    let overlap = overlap_count(&run.punctures, needle_diameter_mm);
+    lap(times, "measure: overlap");
+    let hits_preview = if cfg.figures_only {
+        HitPreview { width: 0, height: 0, px_mm: 0.0, classes: Vec::new() }
+    } else {
+        let preview = hit_preview(&raster, &layout, &spans);
+        lap(times, "measure: hit preview");
+        preview
+    };
+    let band = BandInput {
+        raster: &raster,
+        layout: &layout,
+        spans: &spans,
+        cell_area_mm2: &cell_area_mm2,
+        chart_area_mm2: &chart_area_mm2,
+        run,
+    };
+    let seam_sides: Vec<SeamSide> = zone
+        .borders
+        .iter()
+        .map(|(_, segs)| seam_side(name, segs, zone.band_mm, &band, n as f64 / area_mm2 * 100.0))
+        .collect();
+    if !zone.borders.is_empty() {
+        lap(times, "measure: seams");
+    }
+    let metrics = ZoneMetrics {
+        name: name.to_string(),
+        surface: "flat".into(),
+        area_cm2: area_mm2 / 100.0,
+        chart_area_cm2: chart_area_total_mm2 / 100.0,
+        chart: surface.map(|s| ChartInfo {
+            method: s.chart_method.clone(),
+            distortion: s.distortion.clone(),
+            warnings: s.warnings.clone(),
+        }),
+        skin: None,
+        depth_range_mm: None,
+        depth_warnings: Vec::new(),
+        unmapped_punctures: 0,
+        seam_sides,
+        punctures: n,
+        avoid_violations: run.violations.len() as u64,
+        density_per_cm2: density,
+        coverage_fraction,
+        overlap_fraction: if n > 0 { overlap as f64 / n as f64 } else { 0.0 },
+        hit_shares,
+        under_fraction,
+        over_fraction,
+        target_per_cm2,
+        passes,
+        time_s: run.time_s,
+        path_length_mm: run.path_length_mm,
+        stamps: run.stamps,
+        outside_punctures: run.outside.len() as u64,
+        cells_in_spread: samples.len() as u64,
+        raster_mm: layout.h_mm,
+    };
+    give_back_raster(raster);
+    let field = ZoneField { layout, cell_punctures, cell_area_mm2, cell_in_spread, hits_preview };
+    (metrics, field)
+}
+
+struct BandInput<'a> {
+    raster: &'a [u8],
+    layout: &'a Layout,
+    spans: &'a [Vec<(u32, u32)>],
+    cell_area_mm2: &'a [f64],
+    chart_area_mm2: &'a [f64],
+    run: &'a ZoneRun,
+}
+
+/// The band within `band_mm` of a border, on this zone's side: its true area,
+/// the part no needle disk touched, its density, and the needles that reached
+/// over the border.
+fn seam_side(name: &str, segs: &[[Vec2; 2]], band_mm: f64, b: &BandInput, mean_per_cm2: f64) -> SeamSide {
+    let l = b.layout;
+    let (h, o, stride, sub) = (l.h_mm, l.origin_mm, l.raster_stride(), l.sub);
+    let (nu, nv) = (l.raster_u() as i64, l.raster_v() as i64);
+    let cell_range = |lo: f64, hi: f64, n: i64| ((lo / h).floor().max(0.0) as i64, ((hi / h).ceil() as i64).min(n));
+    // Mark the raster cells within the band (a bitmap over the band's box).
+    let (mut lo, mut hi) = (Vec2::repeat(f64::INFINITY), Vec2::repeat(f64::NEG_INFINITY));
+    for [a, c] in segs {
+        lo = lo.inf(a).inf(c);
+        hi = hi.sup(a).sup(c);
+    }
+    let (i0, i1) = cell_range(lo.x - band_mm - o.x, hi.x + band_mm - o.x, nu);
+    let (j0, j1) = cell_range(lo.y - band_mm - o.y, hi.y + band_mm - o.y, nv);
+    let mut side = SeamSide { zone: name.to_string(), ..SeamSide::default() };
+    if i1 <= i0 || j1 <= j0 {
+        return side;
+    }
+    let w = (i1 - i0) as usize;
+    let mut marked = vec![false; w * (j1 - j0) as usize];
+    for seg in segs {
+        let (a, c) = (seg[0], seg[1]);
+        let (si0, si1) = cell_range(a.x.min(c.x) - band_mm - o.x, a.x.max(c.x) + band_mm - o.x, nu);
+        let (sj0, sj1) = cell_range(a.y.min(c.y) - band_mm - o.y, a.y.max(c.y) + band_mm - o.y, nv);
+        for j in sj0.max(j0)..sj1.min(j1) {
+            for i in si0.max(i0)..si1.min(i1) {
+                let p = o + Vec2::new((i as f64 + 0.5) * h, (j as f64 + 0.5) * h);
+                if chart_distance(p, std::slice::from_ref(seg)) <= band_mm {
+                    marked[(j - j0) as usize * w + (i - i0) as usize] = true;
+                }
+            }
+        }
+    }
+    for j in j0..j1 {
+        for &(a, c) in &b.spans[j as usize] {
+            for i in (a as i64).max(i0)..(c as i64).min(i1) {
+                if !marked[(j - j0) as usize * w + (i - i0) as usize] {
+                    continue;
+                }
+                let cell = (j as usize / sub) * l.cells_u + i as usize / sub;
+                let stretch =
+                    if b.chart_area_mm2[cell] > 0.0 { b.cell_area_mm2[cell] / b.chart_area_mm2[cell] } else { 1.0 };
+                side.band_mm2 += h * h * stretch;
+                if b.raster[j as usize * stride + i as usize] == 0 {
+                    side.missed_mm2 += h * h * stretch;
+                }
+            }
+        }
+    }
+    let in_band = |p: &Puncture| {
+        let q = (p.pos_mm() - o) / h;
+        let (i, j) = (q.x.floor() as i64, q.y.floor() as i64);
+        i >= i0 && i < i1 && j >= j0 && j < j1 && marked[(j - j0) as usize * w + (i - i0) as usize]
+    };
+    let count = b.run.punctures.iter().filter(|p| in_band(p)).count() as f64;
+    side.missed_share = if side.band_mm2 > 0.0 { side.missed_mm2 / side.band_mm2 } else { 0.0 };
+    side.band_density_per_cm2 = per_cm2(count, side.band_mm2);
+    side.density_ratio = if mean_per_cm2 > 0.0 { side.band_density_per_cm2 / mean_per_cm2 } else { 0.0 };
+    side.reached_over = b.run.outside.iter().filter(|p| chart_distance(p.pos_mm(), segs) <= band_mm).count() as u64;
+    side
+}
+
+fn per_cm2(count: f64, area_mm2: f64) -> f64 {
+    if area_mm2 > 0.0 { count / area_mm2 * 100.0 } else { 0.0 }
+}
+
+fn hit_preview(raster: &[u8], layout: &Layout, spans: &[Vec<(u32, u32)>]) -> HitPreview {
+    let (nu, nv) = (layout.raster_u(), layout.raster_v());
+    let step = nu.max(nv).div_ceil(HIT_PREVIEW_MAX_PX).max(1);
+    let (width, height) = (nu.div_ceil(step), nv.div_ceil(step));
+    let mut classes = vec![255u8; width * height];
+    for y in 0..height {
+        let j = (y * step + step / 2).min(nv - 1);
+        for &(i0, i1) in &spans[j] {
+            for x in i0 as usize / step..((i1 as usize) / step + 1).min(width) {
+                let i = (x * step + step / 2).min(nu - 1);
+                if i >= i0 as usize && i < i1 as usize {
+                    classes[y * width + x] = raster[j * layout.raster_stride() + i].min(3);
+                }
+            }
+        }
+    }
+    HitPreview { width, height, px_mm: layout.h_mm * step as f64, classes }
+}

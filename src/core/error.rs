@@ -1,0 +1,30 @@
+//! The input layer's one error type: what is wrong with a scene, strategies
+//! file, trajectory or mesh, and where (file, line, column, dotted key).
+
+/// A place in a scene file (1-based line and column).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A scene that cannot be used, and where and why.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {key}: {message}", line = at.line, column = at.column)]
+pub struct SceneError {
+    pub file: String,
+    pub at: Location,
+    /// Dotted path of the offending key, e.g. `zones[1].passes[0].lane_spacing_mm`.
+    pub key: String,
+    /// What is wrong and what would be accepted.
+    pub message: String,
+}
+
+/// 1-based line and column of a byte offset.
+pub fn location(text: &str, offset: usize) -> Location {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Location { line, column }
+}

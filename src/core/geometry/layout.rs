@@ -1,0 +1,102 @@
+//! The analysis grid of a zone: analysis cells of `cell_mm`, each split into
+//! `sub x sub` raster cells of side `h <= r / 4` (r = needle radius) that
+//! divide the analysis cell exactly, and the raster's in-zone spans.
+
+use crate::core::geometry::shape::{Region, Vec2};
+use rayon::prelude::*;
+
+/// floor(x) as an integer without a libm call (baseline x86-64 has no
+/// rounding instruction); exact for |x| < 2^52.
+#[inline(always)]
+pub(crate) fn floor_i(x: f64) -> i64 {
+    let i = x as i64;
+    i - ((i as f64) > x) as i64
+}
+
+/// Raster cells per needle radius, at least: the coverage error is then well
+/// under 0.005 (tested against exact disk areas).
+pub const RASTER_CELLS_PER_RADIUS: f64 = 4.0;
+
+/// The grid of one zone: analysis cells of `cell_mm`, each split into
+/// `sub x sub` raster cells of `h_mm`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layout {
+    pub origin_mm: Vec2,
+    pub cell_mm: f64,
+    pub sub: usize,
+    pub h_mm: f64,
+    /// Analysis cells across and up.
+    pub cells_u: usize,
+    pub cells_v: usize,
+}
+
+impl Layout {
+    pub fn new(region: &Region, cell_mm: f64, needle_radius_mm: f64) -> Layout {
+        let b = region.bounds();
+        let size = b.size_mm();
+        let sub = (cell_mm / (needle_radius_mm / RASTER_CELLS_PER_RADIUS)).ceil().max(1.0) as usize;
+        Layout {
+            origin_mm: b.min_mm,
+            cell_mm,
+            sub,
+            h_mm: cell_mm / sub as f64,
+            cells_u: ((size.x / cell_mm).ceil() as usize).max(1),
+            cells_v: ((size.y / cell_mm).ceil() as usize).max(1),
+        }
+    }
+    pub fn raster_u(&self) -> usize {
+        self.cells_u.saturating_mul(self.sub)
+    }
+    pub fn raster_v(&self) -> usize {
+        self.cells_v.saturating_mul(self.sub)
+    }
+    /// Bytes per raster row: the row plus 16 bytes of padding, so a disk row
+    /// can always be added as one 16-byte vector.
+    pub fn raster_stride(&self) -> usize {
+        self.raster_u().saturating_add(SPLAT_LANES)
+    }
+    pub fn raster_cells(&self) -> u64 {
+        (self.raster_stride() as u64).saturating_mul(self.raster_v() as u64)
+    }
+    pub fn cells(&self) -> usize {
+        self.cells_u.saturating_mul(self.cells_v)
+    }
+    /// Bytes the zone's fields take while it is measured: the hit raster and
+    /// about 64 bytes of figures per analysis cell.
+    pub fn field_bytes(&self) -> u64 {
+        self.raster_cells().saturating_add((self.cells() as u64).saturating_mul(64))
+    }
+    /// Analysis cell of a chart point, if inside the grid.
+    pub fn cell_of(&self, p: Vec2) -> Option<usize> {
+        let q = (p - self.origin_mm) / self.cell_mm;
+        let (cu, cv) = (floor_i(q.x), floor_i(q.y));
+        if cu < 0 || cv < 0 || cu >= self.cells_u as i64 || cv >= self.cells_v as i64 {
+            return None;
+        }
+        Some(cv as usize * self.cells_u + cu as usize)
+    }
+}
+
+/// Spans `[i0, i1)` of raster cells whose centres lie in the region, per raster row.
+pub fn treatable_spans(region: &Region, layout: &Layout) -> Vec<Vec<(u32, u32)>> {
+    let (nu, h, o) = (layout.raster_u(), layout.h_mm, layout.origin_mm);
+    (0..layout.raster_v())
+        .into_par_iter()
+        .map(|j| {
+            let y = o.y + (j as f64 + 0.5) * h;
+            region
+                .line_intervals(Vec2::new(0.0, y), Vec2::new(1.0, 0.0), true)
+                .into_iter()
+                .filter_map(|(x0, x1)| {
+                    let i0 = ((x0 - o.x) / h - 0.5).ceil().max(0.0) as usize;
+                    let i1 = (((x1 - o.x) / h - 0.5).floor() + 1.0).clamp(0.0, nu as f64) as usize;
+                    (i1 > i0).then_some((i0 as u32, i1 as u32))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Width of the vector a disk row is added with: every raster row has this
+/// many bytes of padding, so a disk row can always be added as one vector.
+pub const SPLAT_LANES: usize = 16;
