@@ -5,8 +5,8 @@
 
 use crate::core::engine::Outcome;
 use crate::core::engine::simulate::ZoneRun;
-use crate::core::engine::zone::ZoneField;
 use crate::core::geometry::shape::{Region, Shape, Vec2};
+use crate::core::report::density_max;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::error::Error;
@@ -66,26 +66,6 @@ impl Layer {
 fn viridis(t: f64) -> RGBColor {
     let c = colorous::VIRIDIS.eval_continuous(t.clamp(0.0, 1.0));
     RGBColor(c.r, c.g, c.b)
-}
-
-/// Density range of a zone's colorbar: 0 to the largest cell density (and at
-/// least the top of the target band), punctures/cm2.
-pub(crate) fn density_max(field: &ZoneField, target: Option<[f64; 2]>) -> f64 {
-    let top = (0..field.cell_punctures.len())
-        .filter(|&c| field.cell_in_spread[c])
-        .filter_map(|c| field.cell_density_per_cm2(c))
-        .fold(0.0, f64::max);
-    nice_ceiling(top.max(target.map_or(0.0, |t| t[1] * 1.1)).max(1.0))
-}
-
-/// The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k) at or above `x`.
-fn nice_ceiling(x: f64) -> f64 {
-    let e = 10f64.powf(x.log10().floor());
-    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
-        .iter()
-        .map(|m| m * e)
-        .find(|v| *v >= x * (1.0 - 1e-12))
-        .unwrap_or(10.0 * e)
 }
 
 fn axis_label(v: &f64) -> String {

@@ -8,6 +8,7 @@ pub mod accumulate;
 pub mod cache;
 pub mod hits;
 pub mod overlay;
+pub mod pipeline;
 pub mod render;
 
 /// Every shader of the project, by file name (validated by a test with naga).

@@ -5,7 +5,7 @@
 //! normal, a roller as its drum lying across the lane.
 
 use super::Gpu;
-use super::render::{PipelineSpec, build_pipeline};
+use super::pipeline::{PipelineSpec, build_pipeline};
 use crate::core::engine::Outcome;
 use crate::core::geometry::mesh::Vec3;
 use crate::core::geometry::shape::Vec2;

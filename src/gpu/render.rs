@@ -9,6 +9,7 @@ use super::Gpu;
 use super::accumulate::Accumulator;
 use super::hits::{GpuHits, HitGrid, Splatter};
 use super::overlay::Overlay;
+use super::pipeline::{DEPTH_FORMAT, PipelineSpec, build_pipeline};
 use crate::core::engine::Outcome;
 use crate::core::geometry::mesh::{Mesh, Vec3};
 use crate::core::geometry::shape::Vec2;
@@ -337,60 +338,6 @@ pub struct Renderer {
     /// The zones' full meshes (for picking points on the skin; `drawn` simplifies what is drawn).
     meshes: Vec<Mesh>,
 }
-
-/// What differs between the renderer's pipelines.
-pub(super) struct PipelineSpec<'a> {
-    pub label: &'static str,
-    pub layout: &'a wgpu::PipelineLayout,
-    pub module: &'a wgpu::ShaderModule,
-    /// Vertex and fragment entry points.
-    pub entry_points: (&'static str, &'static str),
-    pub buffer: wgpu::VertexBufferLayout<'a>,
-    pub depth_compare: wgpu::CompareFunction,
-    pub format: wgpu::TextureFormat,
-    pub topology: wgpu::PrimitiveTopology,
-    /// Alpha blending, and no depth writes (for translucent overlays).
-    pub blend: bool,
-}
-
-/// A pipeline with depth testing, no culling; opaque ones write depth,
-/// translucent ones blend and do not.
-pub(super) fn build_pipeline(gpu: &Gpu, spec: PipelineSpec) -> wgpu::RenderPipeline {
-    gpu.device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some(spec.label),
-        layout: Some(spec.layout),
-        vertex: wgpu::VertexState {
-            module: spec.module,
-            entry_point: Some(spec.entry_points.0),
-            compilation_options: Default::default(),
-            buffers: &[Some(spec.buffer)],
-        },
-        primitive: wgpu::PrimitiveState { topology: spec.topology, cull_mode: None, ..Default::default() },
-        depth_stencil: Some(wgpu::DepthStencilState {
-            format: DEPTH_FORMAT,
-            depth_write_enabled: Some(!spec.blend),
-            depth_compare: Some(spec.depth_compare),
-            stencil: Default::default(),
-            bias: Default::default(),
-        }),
-        multisample: Default::default(),
-        fragment: Some(wgpu::FragmentState {
-            module: spec.module,
-            entry_point: Some(spec.entry_points.1),
-            compilation_options: Default::default(),
-            targets: &[Some(wgpu::ColorTargetState {
-                format: spec.format,
-                blend: spec.blend.then_some(wgpu::BlendState::ALPHA_BLENDING),
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
-        }),
-        multiview_mask: None,
-        cache: None,
-    })
-}
-
-/// The depth buffer's format.
-pub const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 
 impl Renderer {
     /// Uploads the zones of `o`, for drawing into targets of `format`.
@@ -876,7 +823,7 @@ impl Renderer {
 /// treatment, rounded up; one scale for every zone, as in the atlas.
 pub fn auto_range(o: &Outcome) -> [f64; 2] {
     let max = (0..o.zones.len())
-        .map(|z| crate::app::plot::density_max(&o.fields[z], o.scene.zones[z].target_per_cm2))
+        .map(|z| crate::core::report::density_max(&o.fields[z], o.scene.zones[z].target_per_cm2))
         .fold(1.0, f64::max);
     [0.0, max]
 }

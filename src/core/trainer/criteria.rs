@@ -1,0 +1,391 @@
+//! The criteria a treatment is scored by: each a figure with a stated
+//! accepted range, scoring 100 inside it and falling linearly to 0 at a
+//! stated limit; a zone's score is the mean of its criteria.
+
+use crate::core::engine::Outcome;
+use crate::core::geometry::shape::Vec2;
+use crate::core::input::scene::PassKind;
+use crate::core::trainer::feedback::*;
+use crate::core::trainer::lanes::*;
+use serde::Serialize;
+
+/// One scored figure.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Criterion {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub unit: &'static str,
+    pub figure: f64,
+    /// The reference's figure, where the criterion compares with it.
+    pub reference: Option<f64>,
+    /// Scores 100 inside this range.
+    pub accepted: [f64; 2],
+    /// Scores 0 at and beyond these.
+    pub zero_at: [f64; 2],
+    pub score: f64,
+    /// A detail in words (e.g. per-direction shares).
+    pub detail: String,
+}
+
+impl Criterion {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        key: &'static str,
+        label: &'static str,
+        unit: &'static str,
+        figure: f64,
+        reference: Option<f64>,
+        accepted: [f64; 2],
+        zero_at: [f64; 2],
+        detail: String,
+    ) -> Criterion {
+        let figure = figure + 0.0; // no "-0.000" in tables
+        let reference = reference.map(|r| r + 0.0);
+        Criterion {
+            key,
+            label,
+            unit,
+            figure,
+            reference,
+            accepted,
+            zero_at,
+            score: band_score(figure, accepted, zero_at),
+            detail,
+        }
+    }
+}
+
+/// 100 inside `accepted`, falling linearly to 0 at `zero_at`.
+pub fn band_score(x: f64, accepted: [f64; 2], zero_at: [f64; 2]) -> f64 {
+    if !x.is_finite() {
+        return 0.0;
+    }
+    let s = if x < accepted[0] {
+        (x - zero_at[0]) / (accepted[0] - zero_at[0])
+    } else if x > accepted[1] {
+        (zero_at[1] - x) / (zero_at[1] - accepted[1])
+    } else {
+        1.0
+    };
+    100.0 * s.clamp(0.0, 1.0)
+}
+
+/// The score of one zone.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ZoneScore {
+    pub zone: String,
+    pub criteria: Vec<Criterion>,
+    pub score: f64,
+    pub feedback: Vec<String>,
+}
+
+impl ZoneScore {
+    pub fn criterion(&self, key: &str) -> Option<&Criterion> {
+        self.criteria.iter().find(|c| c.key == key)
+    }
+}
+
+/// The score of a treatment.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScoreCard {
+    pub reference: String,
+    pub trainee: String,
+    pub score: f64,
+    pub zones: Vec<ZoneScore>,
+    /// Feedback of every zone, worst first.
+    pub feedback: Vec<String>,
+}
+
+pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: usize) -> ZoneScore {
+    let zone = &reference.scene.zones[rz];
+    let name = zone.name.clone();
+    let (rm, tm) = (&reference.zones[rz], &trainee.zones[tz]);
+    let mut c = Vec::new();
+    let mut feedback = Vec::new();
+    let tl = lanes(&motion(trainee, tz));
+    let rl = lanes(&motion(reference, rz));
+    let (rs, rcv_speed) = speed_stats(&rl);
+
+    // Coverage and bands.
+    let rc = rm.coverage_fraction;
+    c.push(Criterion::new(
+        "coverage",
+        "coverage",
+        "share",
+        tm.coverage_fraction,
+        Some(rc),
+        [rc - 0.03, 1.0],
+        [rc - 0.2, 1.0],
+        String::new(),
+    ));
+    if let (Some(band), Some(under), Some(over)) = (zone.target_per_cm2, tm.under_fraction, tm.over_fraction) {
+        let (ru, ro) = (rm.under_fraction.unwrap_or(0.0), rm.over_fraction.unwrap_or(0.0));
+        let ok_u = ru + 0.02;
+        let ok_o = ro + 0.02;
+        c.push(Criterion::new(
+            "under",
+            "under target",
+            "share",
+            under,
+            Some(ru),
+            [0.0, ok_u],
+            [0.0, ok_u + 0.2],
+            String::new(),
+        ));
+        c.push(Criterion::new(
+            "over",
+            "over target",
+            "share",
+            over,
+            Some(ro),
+            [0.0, ok_o],
+            [0.0, ok_o + 0.2],
+            String::new(),
+        ));
+        let ri = 1.0 - ru - ro;
+        c.push(Criterion::new(
+            "in_band",
+            "in the target band",
+            "share",
+            1.0 - under - over,
+            Some(ri),
+            [ri - 0.03, 1.0],
+            [ri - 0.25, 1.0],
+            String::new(),
+        ));
+        let b = zone.region.bounds();
+        // Where the area off the band lies, and the hand's speed there: fast
+        // lanes leave the skin under the band, slow ones push it over.
+        for (is_under, share_off, ok, side) in [(true, under, ok_u, "under"), (false, over, ok_o, "over")] {
+            if share_off <= ok {
+                continue;
+            }
+            let Some((place, share, at)) = worst_place(trainee, tz, band, is_under) else { continue };
+            let mut s = format!(
+                "{name}: {} of the area {side} target, most in the {place} ({} of it {side})",
+                pct(share_off),
+                pct(share)
+            );
+            if let Some(v) = speed_near(&tl, &b, at)
+                && rs > 0.0
+                && (if is_under { v > 1.2 * rs } else { v < 0.8 * rs })
+            {
+                let (how, fix) = if is_under { ("fast", "slow down") } else { ("slow", "speed up") };
+                s += &format!(
+                    "; the hand was {how} there ({v:.1} mm/s against the plan's {rs:.1}): {fix} in those lanes"
+                );
+            }
+            feedback.push(s);
+        }
+    }
+    let rcv = rm.density_per_cm2.cv;
+    c.push(Criterion::new(
+        "cv",
+        "density CV (uniformity)",
+        "",
+        tm.density_per_cm2.cv,
+        Some(rcv),
+        [0.0, rcv * 1.25 + 0.05],
+        [0.0, rcv * 2.5 + 0.3],
+        String::new(),
+    ));
+
+    // Motion: speed, lanes, directions.
+    let (ts, tcv) = speed_stats(&tl);
+    if rs > 0.0 {
+        let ratio = ts / rs;
+        c.push(Criterion::new(
+            "speed",
+            "glide speed / plan's",
+            "ratio",
+            ratio,
+            Some(1.0),
+            [0.8, 1.25],
+            [0.4, 2.5],
+            format!("{ts:.1} mm/s against {rs:.1} mm/s"),
+        ));
+        if ts > 0.0 && ratio < 0.8 {
+            feedback.push(format!(
+                "{name}: glide faster: {ts:.1} mm/s on average against the plan's {rs:.1} mm/s (slow lanes over-treat)"
+            ));
+        } else if ratio > 1.25 {
+            feedback.push(format!(
+                "{name}: slow down: {ts:.1} mm/s on average against the plan's {rs:.1} mm/s (fast lanes leave gaps)"
+            ));
+        }
+        c.push(Criterion::new(
+            "speed_spread",
+            "speed spread between lanes (CV)",
+            "",
+            tcv,
+            Some(rcv_speed),
+            [0.0, rcv_speed + 0.1],
+            [0.0, rcv_speed + 0.5],
+            String::new(),
+        ));
+        if tcv > rcv_speed + 0.1 {
+            feedback.push(format!("{name}: keep an even pace: lane speeds vary by {} (CV)", pct(tcv)));
+        }
+    }
+    let dirs = plan_directions(zone);
+    let nominal = zone
+        .passes
+        .iter()
+        .filter_map(|p| match p.kind {
+            PassKind::Lanes { lane_spacing_mm, .. } => Some(lane_spacing_mm),
+            _ => None,
+        })
+        .fold(f64::INFINITY, f64::min);
+    if !dirs.is_empty() && nominal.is_finite() {
+        let (mut ratios, mut cvs, mut worst_gap) = (Vec::new(), Vec::new(), None::<(f64, f64, f64, f64)>);
+        for &d in &dirs {
+            let ts = spacings(
+                &tl.iter()
+                    .copied()
+                    .filter(|l| angle_gap(l.angle_deg(), d) <= DIRECTION_TOLERANCE_DEG)
+                    .collect::<Vec<_>>(),
+                d,
+                nominal,
+            );
+            let rs = spacings(
+                &rl.iter()
+                    .copied()
+                    .filter(|l| angle_gap(l.angle_deg(), d) <= DIRECTION_TOLERANCE_DEG)
+                    .collect::<Vec<_>>(),
+                d,
+                nominal,
+            );
+            if ts.is_empty() || rs.is_empty() {
+                continue;
+            }
+            let mean = |s: &[(f64, f64)]| s.iter().map(|x| x.0).sum::<f64>() / s.len() as f64;
+            let (tm_, rm_) = (mean(&ts), mean(&rs));
+            let sd = (ts.iter().map(|x| (x.0 - tm_).powi(2)).sum::<f64>() / ts.len() as f64).sqrt();
+            ratios.push(tm_ / rm_);
+            cvs.push(sd / tm_);
+            if let Some(g) = ts.iter().max_by(|a, b| a.0.total_cmp(&b.0))
+                && g.0 > 1.5 * rm_
+                && worst_gap.is_none_or(|w| g.0 / rm_ > w.0 / w.1)
+            {
+                worst_gap = Some((g.0, rm_, d, g.1));
+            }
+        }
+        if !ratios.is_empty() {
+            // The worst direction: the mean spacing farthest from the plan's, the most irregular.
+            let ratio =
+                ratios.iter().copied().max_by(|a: &f64, b: &f64| a.ln().abs().total_cmp(&b.ln().abs())).unwrap_or(1.0);
+            let cv = cvs.iter().copied().fold(0.0, f64::max);
+            c.push(Criterion::new(
+                "lane_spacing",
+                "lane spacing / plan's",
+                "ratio",
+                ratio,
+                Some(1.0),
+                [0.8, 1.2],
+                [0.4, 2.0],
+                String::new(),
+            ));
+            c.push(Criterion::new(
+                "lane_regularity",
+                "lane spacing spread (CV)",
+                "",
+                cv,
+                None,
+                [0.0, 0.1],
+                [0.0, 0.5],
+                String::new(),
+            ));
+        }
+        if let Some((gap, plan, d, offset)) = worst_gap {
+            let a = d.to_radians();
+            let normal = Vec2::new(-a.sin(), a.cos());
+            // The point of the zone's centre line at that offset, to name the place.
+            let b = zone.region.bounds();
+            let mid = (b.min_mm + b.max_mm) / 2.0;
+            let at = mid + normal * (offset - mid.dot(&normal));
+            feedback.push(format!(
+                "{name}: a gap of {gap:.1} mm between {} lanes in the {} (the plan's spacing is {plan:.1} mm): a lane was missed",
+                direction_name(d),
+                place_name(&b, at)
+            ));
+        }
+        let reach = reference.scene.cartridge.reach_mm();
+        let t_shares = direction_shares(&zone.region, &tl, &dirs, reach);
+        let r_shares = direction_shares(&zone.region, &rl, &dirs, reach);
+        let (mut worst, mut worst_ref, mut worst_dir) = (f64::INFINITY, 1.0, 0.0);
+        for ((t, r), d) in t_shares.iter().zip(&r_shares).zip(&dirs) {
+            if t - r < worst - worst_ref {
+                (worst, worst_ref, worst_dir) = (*t, *r, *d);
+            }
+        }
+        let detail = dirs
+            .iter()
+            .zip(&t_shares)
+            .map(|(d, s)| format!("{} {}", direction_name(*d), pct(*s)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        c.push(Criterion::new(
+            "directions",
+            "direction coverage (worst direction)",
+            "share",
+            worst,
+            Some(worst_ref),
+            [worst_ref - 0.03, 1.0],
+            [worst_ref - 0.3, 1.0],
+            detail,
+        ));
+        if worst < worst_ref - 0.03 {
+            feedback.push(format!(
+                "{name}: the {} direction reached only {} of the zone (the plan's {})",
+                direction_name(worst_dir),
+                pct(worst),
+                pct(worst_ref)
+            ));
+        }
+    }
+
+    // Avoid regions and time.
+    // A plan that lifts over avoid regions still reaches into their edges
+    // (the footprint is wider than a needle): the reference's count is the floor.
+    let (v, rv) = (tm.avoid_violations as f64, rm.avoid_violations as f64);
+    let ok_v = rv * 1.1 + 5.0;
+    c.push(Criterion::new(
+        "avoid",
+        "punctures in avoid regions",
+        "count",
+        v,
+        Some(rv),
+        [0.0, ok_v],
+        [0.0, 2.0 * ok_v + 100.0],
+        String::new(),
+    ));
+    if v > ok_v {
+        feedback.push(format!(
+            "{name}: {} punctures in avoid regions (the plan's {}): lift the pen over them",
+            tm.avoid_violations, rm.avoid_violations
+        ));
+    }
+    if rm.time_s > 0.0 {
+        let ratio = tm.time_s / rm.time_s;
+        c.push(Criterion::new(
+            "time",
+            "time / plan's",
+            "ratio",
+            ratio,
+            Some(1.0),
+            [0.8, 1.3],
+            [0.3, 3.0],
+            format!("{:.1} s against {:.1} s", tm.time_s, rm.time_s),
+        ));
+    }
+    let mut score = c.iter().map(|c| c.score).sum::<f64>() / c.len().max(1) as f64;
+    if tm.punctures == 0 {
+        // A zone the hand never touched scores 0, whatever its criteria that
+        // an empty zone meets (no avoid hits, no unevenness); nothing else to say.
+        score = 0.0;
+        feedback = vec![format!("{name}: not treated (no punctures)")];
+    } else if feedback.is_empty() {
+        feedback.push(format!("{name}: on plan ({:.0}/100)", score));
+    }
+    ZoneScore { zone: name, criteria: c, score, feedback }
+}
