@@ -204,10 +204,12 @@ fn import_circle(dir: &str) -> Option<Vec<PathBuf>> {
         let cut = text.find("#[cfg(test)]").unwrap_or(text.len());
         let targets = edges.entry(path.clone()).or_default();
         for (_, r) in references(&path, &text[..cut]) {
-            if let Some(f) = file_of(&r) {
-                if f != path && f.starts_with(root().join(dir)) && !targets.contains(&f) {
-                    targets.push(f);
-                }
+            if let Some(f) = file_of(&r)
+                && f != path
+                && f.starts_with(root().join(dir))
+                && !targets.contains(&f)
+            {
+                targets.push(f);
             }
         }
     }

@@ -1,0 +1,131 @@
+//! Command-line values shared by several commands: parsers of sizes, ranges,
+//! shares and confidences, the objective, and what `render` and `view` share.
+
+use crate::app::{Failure, bad_input, load_scene};
+use crate::core::{self, RunOptions};
+use std::path::PathBuf;
+
+/// `1280x720` -> (1280, 720), each side 16 to 8192 pixels.
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once('x').ok_or("give WIDTHxHEIGHT, e.g. 1280x720")?;
+    let side = |v: &str| v.trim().parse::<u32>().ok().filter(|n| (16..=8192).contains(n));
+    match (side(w), side(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err("each side must be a whole number from 16 to 8192".into()),
+    }
+}
+
+/// What ranks strategies in `compare`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ObjectiveArg {
+    /// Least treatment time with the under-target share within --max-under.
+    Time,
+    /// Most area covered.
+    Coverage,
+    /// Most uniform density (least CV).
+    Uniformity,
+    /// Least area under the target band.
+    Under,
+    /// Most area within the target band.
+    InBand,
+}
+
+impl ObjectiveArg {
+    pub fn objective(self) -> core::study::compare::Objective {
+        use core::study::compare::Objective;
+        match self {
+            ObjectiveArg::Time => Objective::Time,
+            ObjectiveArg::Coverage => Objective::Coverage,
+            ObjectiveArg::Uniformity => Objective::Uniformity,
+            ObjectiveArg::Under => Objective::Under,
+            ObjectiveArg::InBand => Objective::InBand,
+        }
+    }
+}
+
+/// A share from 0 to 1.
+pub(crate) fn parse_fraction(s: &str) -> Result<f64, String> {
+    s.parse::<f64>().ok().filter(|x| (0.0..=1.0).contains(x)).ok_or_else(|| "give a number from 0 to 1".into())
+}
+
+/// A confidence level from 0.5 to 0.999.
+pub(crate) fn parse_confidence(s: &str) -> Result<f64, String> {
+    s.parse::<f64>().ok().filter(|x| (0.5..=0.999).contains(x)).ok_or_else(|| "give a number from 0.5 to 0.999".into())
+}
+
+/// `1500..3000` -> [1500, 3000]: finite, 0 <= LO < HI.
+pub fn parse_range(s: &str) -> Result<[f64; 2], String> {
+    let (lo, hi) = s.split_once("..").ok_or("give LO..HI, e.g. 1500..3000")?;
+    let num = |v: &str| v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
+    match (num(lo), num(hi)) {
+        (Some(lo), Some(hi)) if lo < hi => Ok([lo, hi]),
+        _ => Err("LO and HI must be numbers >= 0 with LO < HI, e.g. 1500..3000".into()),
+    }
+}
+
+/// What `render` and `view` share: the scene, its seed and how to show it.
+#[cfg(feature = "gpu")]
+#[derive(clap::Args, Debug)]
+pub struct PictureArgs {
+    /// Scene file (TOML).
+    pub scene: PathBuf,
+    /// The layer painted on the skin.
+    #[arg(long, value_enum, default_value_t = LayerArg::Density)]
+    pub layer: LayerArg,
+    /// Where the camera looks from (left: the patient's left).
+    #[arg(long, value_enum, default_value_t = ViewArg::Front)]
+    pub view: ViewArg,
+    /// Image or window size, WIDTHxHEIGHT pixels.
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Seed for hand jitter and random stamping (overrides the scene's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The density colour scale, LO..HI punctures/cm2 (default: 0 to the
+    /// densest cell, rounded up); values beyond it are clamped and striped.
+    #[arg(long, value_parser = parse_range, value_name = "LO..HI")]
+    pub range: Option<[f64; 2]>,
+}
+
+#[cfg(feature = "gpu")]
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum LayerArg {
+    Density,
+    Bands,
+    /// Needle-disk hits per point: 0 / 1 / 2 / 3+.
+    Hits,
+}
+
+#[cfg(feature = "gpu")]
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ViewArg {
+    Front,
+    Left,
+    Right,
+}
+
+#[cfg(feature = "gpu")]
+impl PictureArgs {
+    pub fn layer(&self) -> crate::gpu::render::Layer {
+        match self.layer {
+            LayerArg::Density => crate::gpu::render::Layer::Density,
+            LayerArg::Bands => crate::gpu::render::Layer::Bands,
+            LayerArg::Hits => crate::gpu::render::Layer::Hits,
+        }
+    }
+    pub fn view(&self) -> crate::gpu::render::View {
+        match self.view {
+            ViewArg::Front => crate::gpu::render::View::Front,
+            ViewArg::Left => crate::gpu::render::View::Left,
+            ViewArg::Right => crate::gpu::render::View::Right,
+        }
+    }
+    /// Loads the scene (with the seed) and runs it.
+    pub fn run(&self) -> Result<core::engine::Outcome, Failure> {
+        let mut s = load_scene(&self.scene)?;
+        if let Some(seed) = self.seed {
+            s = s.with_seed(seed);
+        }
+        core::engine::run(&s, &RunOptions::default()).map_err(bad_input)
+    }
+}

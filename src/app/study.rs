@@ -1,0 +1,231 @@
+//! What `compare`, `passes` and `tune` share: many runs of the engine with the same seeds, summarised with confidence intervals, as a
+//! terminal table, Markdown, CSV, JSON and charts. Progress bars on stderr;
+//! Ctrl-C stops starting new runs and writes what finished.
+
+use crate::app::{Failure, bad_input, load_scene};
+use crate::core::error::SceneError;
+use crate::core::input::scene::Scene;
+use crate::core::study::compare::{self, METRICS, Runs, Strategy};
+use crate::core::study::stats::Estimate;
+use crate::core::study::strategy::{StrategySet, is_strategy_file};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by Ctrl-C: runs not yet started are skipped.
+pub fn stop_flag() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    static HANDLER: OnceLock<()> = OnceLock::new();
+    HANDLER.get_or_init(|| {
+        let _ = ctrlc::set_handler(|| {
+            if STOP.swap(true, Ordering::SeqCst) {
+                std::process::exit(130); // a second Ctrl-C: stop now
+            }
+            eprintln!("\nstopping: finishing the runs under way (Ctrl-C again to quit at once)");
+        });
+    });
+    &STOP
+}
+
+/// A progress bar on stderr for `total` runs (hidden when stderr is not a terminal).
+pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} runs, {elapsed} elapsed, {eta} left")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// The strategies of a `compare` call, with the seed count and first seed
+/// their file gives, if it does.
+pub struct Loaded {
+    pub strategies: Vec<Strategy>,
+    pub seeds: Option<u32>,
+    pub first_seed: Option<u64>,
+}
+
+/// Loads one strategies file varying a base scene, or several scene files
+/// (one strategy each, on the same zones).
+pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Loaded, Failure> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", p.display())))
+    };
+    if let [file] = files {
+        let text = read(file)?;
+        if is_strategy_file(&text) {
+            let sf = StrategySet::from_toml_str(&text, &file.display().to_string()).map_err(bad_input)?;
+            let base_path = file.parent().unwrap_or(Path::new(".")).join(&sf.base);
+            let base = load_scene(&base_path).map_err(|f| Failure {
+                code: f.code,
+                error: f.error.context(format!(
+                    "{}:{}:{}: base: the base scene",
+                    file.display(),
+                    sf.base_at.line,
+                    sf.base_at.column
+                )),
+            })?;
+            let zones = zones.map(|z| z.to_vec()).or(sf.zones.clone());
+            let strategies = sf
+                .strategies
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let scene = s.variation.apply(&base, zones.as_deref()).map_err(|message| {
+                        bad_input(SceneError {
+                            file: file.display().to_string(),
+                            at: s.at,
+                            key: format!("strategy[{i}] ({})", s.name),
+                            message,
+                        })
+                    })?;
+                    Ok(Strategy { name: s.name.clone(), scene })
+                })
+                .collect::<Result<Vec<_>, Failure>>()?;
+            return Ok(Loaded { strategies, seeds: sf.seeds, first_seed: sf.first_seed });
+        }
+    }
+    let mut strategies: Vec<Strategy> = Vec::new();
+    for f in files {
+        let mut scene = load_scene(f)?;
+        if let Some(z) = zones {
+            scene = crate::core::study::strategy::Variation::default()
+                .apply(&scene, Some(z))
+                .map_err(|e| bad_input(anyhow::anyhow!("{}: --zone: {e}", f.display())))?;
+        }
+        let mut name = scene.name.clone();
+        let mut k = 2;
+        while strategies.iter().any(|s| s.name == name) {
+            name = format!("{} #{k}", scene.name);
+            k += 1;
+        }
+        strategies.push(Strategy { name, scene });
+    }
+    // The same zone(s), or the comparison means nothing.
+    let zone_names = |s: &Scene| s.zones.iter().map(|z| z.name.clone()).collect::<Vec<_>>();
+    if let Some(first) = strategies.first() {
+        for s in &strategies[1..] {
+            if zone_names(&s.scene) != zone_names(&first.scene) {
+                return Err(bad_input(anyhow::anyhow!(
+                    "`{}` has zones {:?} but `{}` has {:?}: compare strategies on the same zones (--zone NAME picks one)",
+                    s.name,
+                    zone_names(&s.scene),
+                    first.name,
+                    zone_names(&first.scene)
+                )));
+            }
+        }
+    }
+    Ok(Loaded { strategies, seeds: None, first_seed: None })
+}
+
+/// A metric's estimate as text, in its unit: percentages for fractions.
+pub fn fmt_estimate(k: usize, e: &Estimate) -> String {
+    if e.mean.is_nan() {
+        return "-".into();
+    }
+    let m = &METRICS[k];
+    let (scale, digits, unit) = match m.unit {
+        "fraction" => (100.0, 1, "%"),
+        "/cm²" => (1.0, 0, ""),
+        "s" => (1.0, 1, " s"),
+        "mm" => (1.0, 0, " mm"),
+        _ if m.key == "cv" => (1.0, 3, ""),
+        _ => (1.0, 0, ""),
+    };
+    // No "-0.0": values that round to zero print as zero.
+    let num = |x: f64| {
+        let x = x * scale;
+        if x.abs() < 0.5 * 10f64.powi(-(digits as i32)) { 0.0 } else { x }
+    };
+    if e.half_width.is_finite() {
+        format!("{:.*} ± {:.*}{unit}", digits, num(e.mean), digits, num(e.half_width))
+    } else {
+        format!("{:.*}{unit}", digits, num(e.mean))
+    }
+}
+
+/// Metrics shown in the terminal and Markdown tables (the CSV and JSON have all).
+const TABLE_METRICS: &[&str] = &["coverage", "density_mean", "cv", "under", "over", "overlap", "time_s"];
+
+pub(crate) fn table_keys() -> Vec<usize> {
+    TABLE_METRICS.iter().map(|k| compare::metric(k).expect("a listed metric")).collect()
+}
+
+/// The CSV: one row per strategy, zone and metric.
+pub fn runs_csv(runs: &Runs, est: &[Vec<Vec<Estimate>>]) -> String {
+    let mut s = String::from("strategy,zone,metric,unit,n,mean,sd,ci_low,ci_high\n");
+    for (si, name) in runs.strategies.iter().enumerate() {
+        for (zi, zone) in runs.zones.iter().enumerate() {
+            for (k, m) in METRICS.iter().enumerate() {
+                let e = &est[si][zi][k];
+                if e.n == 0 {
+                    continue;
+                }
+                let _ = writeln!(
+                    s,
+                    "{},{},{},{},{},{},{},{},{}",
+                    csv_field(name),
+                    csv_field(zone),
+                    m.key,
+                    m.unit,
+                    e.n,
+                    e.mean,
+                    e.sd,
+                    e.lo(),
+                    e.hi()
+                );
+            }
+        }
+    }
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// Column widths fitted to the cells; text columns (those whose cells do not
+/// start with a digit) left-aligned, figures right-aligned.
+pub fn text_table(header: &[String], rows: &[Vec<String>]) -> String {
+    let left: Vec<bool> = (0..header.len())
+        .map(|c| !rows.iter().all(|r| r[c].is_empty() || r[c].starts_with(|ch: char| ch.is_ascii_digit() || ch == '-')))
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).chain([header[c].chars().count()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(c, x)| {
+                let pad = widths[c] - x.chars().count();
+                if left[c] { format!("{x}{}", " ".repeat(pad)) } else { format!("{}{x}", " ".repeat(pad)) }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(header) + "\n";
+    out += &widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().join("  ");
+    out.push('\n');
+    for r in rows {
+        out += &line(r);
+        out.push('\n');
+    }
+    out
+}
+
+/// A Markdown table.
+pub fn md_table(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut s =
+        format!("| {} |\n|{}|\n", header.join(" | "), header.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
+    for r in rows {
+        let _ = writeln!(s, "| {} |", r.join(" | "));
+    }
+    s
+}
