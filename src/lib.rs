@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! needlemap: simulates microneedling treatment coverage.
 //!
 //! `core` turns a scene (TOML text) into punctures and figures; `app` (the

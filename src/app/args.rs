@@ -3,6 +3,8 @@
 
 use crate::app::{Failure, bad_input, load_scene};
 use crate::core::{self, RunOptions};
+#[cfg(feature = "gpu")]
+use crate::gpu::render::{Layer, View};
 use std::path::PathBuf;
 
 /// `1280x720` -> (1280, 720), each side 16 to 8192 pixels.
@@ -70,11 +72,11 @@ pub struct PictureArgs {
     /// Scene file (TOML).
     pub scene: PathBuf,
     /// The layer painted on the skin.
-    #[arg(long, value_enum, default_value_t = LayerArg::Density)]
-    pub layer: LayerArg,
+    #[arg(long, value_enum, default_value_t = Layer::Density)]
+    pub layer: Layer,
     /// Where the camera looks from (left: the patient's left).
-    #[arg(long, value_enum, default_value_t = ViewArg::Front)]
-    pub view: ViewArg,
+    #[arg(long, value_enum, default_value_t = View::Front)]
+    pub view: View,
     /// Image or window size, WIDTHxHEIGHT pixels.
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     pub size: (u32, u32),
@@ -88,38 +90,7 @@ pub struct PictureArgs {
 }
 
 #[cfg(feature = "gpu")]
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum LayerArg {
-    Density,
-    Bands,
-    /// Needle-disk hits per point: 0 / 1 / 2 / 3+.
-    Hits,
-}
-
-#[cfg(feature = "gpu")]
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum ViewArg {
-    Front,
-    Left,
-    Right,
-}
-
-#[cfg(feature = "gpu")]
 impl PictureArgs {
-    pub fn layer(&self) -> crate::gpu::render::Layer {
-        match self.layer {
-            LayerArg::Density => crate::gpu::render::Layer::Density,
-            LayerArg::Bands => crate::gpu::render::Layer::Bands,
-            LayerArg::Hits => crate::gpu::render::Layer::Hits,
-        }
-    }
-    pub fn view(&self) -> crate::gpu::render::View {
-        match self.view {
-            ViewArg::Front => crate::gpu::render::View::Front,
-            ViewArg::Left => crate::gpu::render::View::Left,
-            ViewArg::Right => crate::gpu::render::View::Right,
-        }
-    }
     /// Loads the scene (with the seed) and runs it.
     pub fn run(&self) -> Result<core::engine::Outcome, Failure> {
         let mut s = load_scene(&self.scene)?;

@@ -42,16 +42,11 @@ pub fn render_png(
     outcome: &core::engine::Outcome,
     cfg: &crate::gpu::render::RenderConfig,
 ) -> anyhow::Result<Vec<u8>> {
-    use crate::gpu::render::{self, Layer};
+    use crate::gpu::render;
     let rgba = render::render(gpu, outcome, cfg).map_err(|e| anyhow::anyhow!(e))?;
     let mut rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-    let layer = match cfg.layer {
-        Layer::Density => plot::Layer::Density,
-        Layer::Bands => plot::Layer::Bands,
-        Layer::Hits => plot::Layer::Hits,
-    };
     let range = cfg.range_per_cm2.unwrap_or_else(|| render::auto_range(outcome));
-    plot::overlay_legend(&mut rgb, (cfg.width, cfg.height), layer, range, render::shared_target(outcome))?;
+    plot::overlay_legend(&mut rgb, (cfg.width, cfg.height), cfg.layer, range, render::shared_target(outcome))?;
     let img = image::RgbImage::from_raw(cfg.width, cfg.height, rgb).context("frame size")?;
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;

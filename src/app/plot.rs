@@ -5,7 +5,9 @@
 
 use crate::core::engine::Outcome;
 use crate::core::engine::simulate::ZoneRun;
+use crate::core::format::percent;
 use crate::core::geometry::shape::{Region, Shape, Vec2};
+pub use crate::core::report::Layer;
 use crate::core::report::density_max;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -45,24 +47,6 @@ pub(crate) fn register_fonts() {
     });
 }
 
-/// Which picture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layer {
-    Density,
-    Bands,
-    Hits,
-}
-
-impl Layer {
-    fn title(self) -> &'static str {
-        match self {
-            Layer::Density => "puncture density",
-            Layer::Bands => "target band",
-            Layer::Hits => "needle-disk hits",
-        }
-    }
-}
-
 fn viridis(t: f64) -> RGBColor {
     let c = colorous::VIRIDIS.eval_continuous(t.clamp(0.0, 1.0));
     RGBColor(c.r, c.g, c.b)
@@ -92,7 +76,7 @@ fn panel_height(g: &PanelGeometry) -> u32 {
 pub fn render_layer(o: &Outcome, layer: Layer) -> anyhow::Result<Option<Vec<u8>>> {
     register_fonts();
     let zones: Vec<usize> =
-        (0..o.zones.len()).filter(|&z| layer != Layer::Bands || o.zones[z].target_per_cm2.is_some()).collect();
+        (0..o.zones.len()).filter(|&z| layer != Layer::Bands || o.zones[z].setup.target_per_cm2.is_some()).collect();
     if zones.is_empty() {
         return Ok(None);
     }
@@ -173,15 +157,15 @@ fn draw_zone(
         Layer::Bands => {
             let t = zone.target_per_cm2.unwrap_or([0.0, 0.0]);
             format!(
-                "{}: target {:.0}–{:.0} /cm², {:.0}% under, {:.0}% over",
+                "{}: target {:.0}–{:.0} /cm², {} under, {} over",
                 zone.name,
                 t[0],
                 t[1],
-                metrics.under_fraction.unwrap_or(0.0) * 100.0,
-                metrics.over_fraction.unwrap_or(0.0) * 100.0
+                percent(metrics.under_fraction.unwrap_or(0.0), 0),
+                percent(metrics.over_fraction.unwrap_or(0.0), 0)
             )
         }
-        Layer::Hits => format!("{}: needle-disk hits, coverage {:.1}%", zone.name, metrics.coverage_fraction * 100.0),
+        Layer::Hits => format!("{}: needle-disk hits, coverage {}", zone.name, percent(metrics.coverage_fraction, 1)),
     };
     panel.draw(&Text::new(caption, (MARGIN_PX as i32, 10), (FONT, 21)))?;
     let mut chart = zone_axes(&left, &b)?;

@@ -5,7 +5,8 @@
 use crate::app::{Failure, bad_input, load_scene};
 use crate::core::error::SceneError;
 use crate::core::input::scene::Scene;
-use crate::core::study::compare::{self, METRICS, Runs, Strategy};
+use crate::core::study::compare::{Runs, Strategy};
+use crate::core::study::metric::{Metric, Unit};
 use crate::core::study::stats::Estimate;
 use crate::core::study::strategy::{StrategySet, is_strategy_file};
 use std::fmt::Write as _;
@@ -123,18 +124,16 @@ pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Lo
 }
 
 /// A metric's estimate as text, in its unit: percentages for fractions.
-pub fn fmt_estimate(k: usize, e: &Estimate) -> String {
+pub fn fmt_estimate(m: Metric, e: &Estimate) -> String {
     if e.mean.is_nan() {
         return "-".into();
     }
-    let m = &METRICS[k];
-    let (scale, digits, unit) = match m.unit {
-        "fraction" => (100.0, 1, "%"),
-        "/cm²" => (1.0, 0, ""),
-        "s" => (1.0, 1, " s"),
-        "mm" => (1.0, 0, " mm"),
-        _ if m.key == "cv" => (1.0, 3, ""),
-        _ => (1.0, 0, ""),
+    let (scale, digits, unit) = match m.unit() {
+        Unit::Fraction => (100.0, 1, "%"),
+        Unit::PerCm2 | Unit::Count => (1.0, 0, ""),
+        Unit::Seconds => (1.0, 1, " s"),
+        Unit::Mm => (1.0, 0, " mm"),
+        Unit::Ratio => (1.0, 3, ""),
     };
     // No "-0.0": values that round to zero print as zero.
     let num = |x: f64| {
@@ -149,19 +148,16 @@ pub fn fmt_estimate(k: usize, e: &Estimate) -> String {
 }
 
 /// Metrics shown in the terminal and Markdown tables (the CSV and JSON have all).
-const TABLE_METRICS: &[&str] = &["coverage", "density_mean", "cv", "under", "over", "overlap", "time_s"];
-
-pub(crate) fn table_keys() -> Vec<usize> {
-    TABLE_METRICS.iter().map(|k| compare::metric(k).expect("a listed metric")).collect()
-}
+pub(crate) const TABLE_METRICS: [Metric; 7] =
+    [Metric::Coverage, Metric::DensityMean, Metric::Cv, Metric::Under, Metric::Over, Metric::Overlap, Metric::Time];
 
 /// The CSV: one row per strategy, zone and metric.
 pub fn runs_csv(runs: &Runs, est: &[Vec<Vec<Estimate>>]) -> String {
     let mut s = String::from("strategy,zone,metric,unit,n,mean,sd,ci_low,ci_high\n");
     for (si, name) in runs.strategies.iter().enumerate() {
         for (zi, zone) in runs.zones.iter().enumerate() {
-            for (k, m) in METRICS.iter().enumerate() {
-                let e = &est[si][zi][k];
+            for m in Metric::ALL {
+                let e = &est[si][zi][m.index()];
                 if e.n == 0 {
                     continue;
                 }
@@ -170,8 +166,8 @@ pub fn runs_csv(runs: &Runs, est: &[Vec<Vec<Estimate>>]) -> String {
                     "{},{},{},{},{},{},{},{},{}",
                     csv_field(name),
                     csv_field(zone),
-                    m.key,
-                    m.unit,
+                    m.key(),
+                    m.unit().as_str(),
                     e.n,
                     e.mean,
                     e.sd,

@@ -3,7 +3,8 @@
 //! building with `--no-default-features`).
 //!
 //! Its parts are layered, each importing only from those above it here:
-//! - [`error`], [`timing`]: the input layer's error type, stage times;
+//! - [`error`], [`format`], [`timing`]: the input layer's error type,
+//!   numbers as text, stage times;
 //! - [`geometry`]: chart-plane shapes, the analysis grid, meshes and their
 //!   charts, the built-in anatomy, mesh files, seams between zones;
 //! - [`input`]: the input model (scene, cartridge, trajectory);
@@ -14,6 +15,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod format;
 pub mod geometry;
 pub mod input;
 pub mod report;

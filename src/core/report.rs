@@ -4,6 +4,7 @@
 
 use crate::core::engine::Outcome;
 use crate::core::engine::zone::{ZoneField, ZoneMetrics};
+use crate::core::format::percent;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -76,7 +77,7 @@ pub fn zones_csv(zones: &[ZoneMetrics]) -> String {
     for z in zones {
         let d = &z.density_per_cm2;
         let row = [
-            csv_field(&z.name),
+            csv_field(&z.setup.name),
             format!("{}", z.area_cm2),
             format!("{}", z.punctures),
             format!("{}", z.avoid_violations),
@@ -93,8 +94,8 @@ pub fn zones_csv(zones: &[ZoneMetrics]) -> String {
             format!("{}", z.hit_shares[3]),
             opt(z.under_fraction),
             opt(z.over_fraction),
-            opt(z.target_per_cm2.map(|t| t[0])),
-            opt(z.target_per_cm2.map(|t| t[1])),
+            opt(z.setup.target_per_cm2.map(|t| t[0])),
+            opt(z.setup.target_per_cm2.map(|t| t[1])),
             format!("{}", z.time_s),
             format!("{}", z.path_length_mm),
             format!("{}", z.passes.len()),
@@ -106,22 +107,22 @@ pub fn zones_csv(zones: &[ZoneMetrics]) -> String {
 }
 
 fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+    percent(x, 1)
 }
 
 /// Warnings and chart notes printed under the summary (empty when none).
 pub fn notes(o: &Outcome) -> String {
     let mut s = String::new();
     for z in &o.zones {
-        for w in &z.depth_warnings {
+        for w in &z.setup.depth_warnings {
             s.push_str(&format!("depth warning: {w}\n"));
         }
         if let Some(c) = &z.chart {
             let d = &c.distortion;
             s.push_str(&format!(
                 "{}: {} ({} chart): true area {:.1} cm², chart {:.1} cm², area stretch {:.2}–{:.2} (mean deviation {:.1}%)\n",
-                z.name,
-                z.surface,
+                z.setup.name,
+                z.setup.surface,
                 c.method,
                 z.area_cm2,
                 z.chart_area_cm2,
@@ -130,11 +131,14 @@ pub fn notes(o: &Outcome) -> String {
                 d.area_stretch_mean_deviation * 100.0
             ));
             for w in &c.warnings {
-                s.push_str(&format!("{}: note: {w}\n", z.name));
+                s.push_str(&format!("{}: note: {w}\n", z.setup.name));
             }
         }
         if z.unmapped_punctures > 0 {
-            s.push_str(&format!("{}: {} punctures could not be placed on the mesh\n", z.name, z.unmapped_punctures));
+            s.push_str(&format!(
+                "{}: {} punctures could not be placed on the mesh\n",
+                z.setup.name, z.unmapped_punctures
+            ));
         }
     }
     for seam in &o.seams {
@@ -179,7 +183,7 @@ pub fn summary_table(o: &Outcome) -> String {
             _ => "no target".into(),
         };
         rows.push(vec![
-            z.name.clone(),
+            z.setup.name.clone(),
             format!("{:.2}", z.area_cm2),
             format!("{}", z.punctures),
             format!("{:.0}", d.mean),
@@ -247,4 +251,27 @@ pub fn nice_ceiling(x: f64) -> f64 {
         .map(|m| m * e)
         .find(|v| *v >= x * (1.0 - 1e-12))
         .unwrap_or(10.0 * e)
+}
+
+/// Which layer a picture shows (the maps, the 3D views and the window).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "app", derive(clap::ValueEnum))]
+pub enum Layer {
+    /// Punctures per cm² of each analysis cell.
+    Density,
+    /// Under, within or over the target band.
+    Bands,
+    /// Needle-disk hits per point: 0 / 1 / 2 / 3+.
+    Hits,
+}
+
+impl Layer {
+    /// The picture's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Layer::Density => "puncture density",
+            Layer::Bands => "target band",
+            Layer::Hits => "needle-disk hits",
+        }
+    }
 }

@@ -458,7 +458,7 @@ impl Overlay {
     }
 
     /// Draws the paths, then the cartridge (camera bound at group 0).
-    pub fn draw(&self, pass: &mut wgpu::RenderPass, camera: &wgpu::BindGroup, show_body: bool) {
+    pub fn draw(&self, pass: &mut wgpu::RenderPass, camera: &wgpu::BindGroup) {
         pass.set_bind_group(0, camera, &[]);
         pass.set_bind_group(1, &self.bind, &[]);
         if let Some(buffer) = &self.path_vertices {
@@ -468,7 +468,7 @@ impl Overlay {
                 pass.draw(range.clone(), 0..1);
             }
         }
-        if show_body && self.body_count > 0 {
+        if self.body_count > 0 {
             pass.set_pipeline(&self.triangles);
             pass.set_vertex_buffer(0, self.body.slice(..));
             pass.draw(0..self.body_count, 0..1);

@@ -16,18 +16,22 @@ use crate::core::geometry::shape::Vec2;
 use nalgebra::{Matrix4, Perspective3, Point3};
 use wgpu::util::DeviceExt;
 
-/// Which layer is painted on the skin.
+pub use crate::core::report::Layer;
+
+/// What a draw does first with the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layer {
-    Density,
-    Bands,
-    /// Needle-disk hits per point: 0 / 1 / 2 / 3+.
-    Hits,
+pub enum Background {
+    /// Whiten the whole target first.
+    Clear,
+    /// Draw over what is there (a second pane beside the first).
+    Keep,
 }
 
 /// Where the camera looks from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "app", derive(clap::ValueEnum))]
 pub enum View {
+    /// From the front.
     Front,
     /// From the patient's left.
     Left,
@@ -755,8 +759,8 @@ impl Renderer {
 
     /// Draws the zones into `target` (with a depth buffer of `DEPTH_FORMAT`);
     /// the 3D view fills `area_px` (x, y, width, height; e.g. the part of a
-    /// window beside its panel). `clear` whitens the whole target first;
-    /// without it the view is drawn over what is there (a second pane).
+    /// window beside its panel); `background` says whether the whole target is
+    /// whitened first or the view drawn over what is there (a second pane).
     #[allow(clippy::too_many_arguments)]
     pub fn draw(
         &self,
@@ -766,7 +770,7 @@ impl Renderer {
         depth: &wgpu::TextureView,
         orbit: Orbit,
         area_px: [u32; 4],
-        clear: bool,
+        background: Background,
     ) {
         let size_px = (area_px[2].max(1), area_px[3].max(1));
         let aspect = size_px.0 as f64 / size_px.1 as f64;
@@ -783,7 +787,10 @@ impl Renderer {
                 depth_slice: None,
                 resolve_target: None,
                 ops: wgpu::Operations {
-                    load: if clear { wgpu::LoadOp::Clear(wgpu::Color::WHITE) } else { wgpu::LoadOp::Load },
+                    load: match background {
+                        Background::Clear => wgpu::LoadOp::Clear(wgpu::Color::WHITE),
+                        Background::Keep => wgpu::LoadOp::Load,
+                    },
                     store: wgpu::StoreOp::Store,
                 },
             })],
@@ -814,7 +821,7 @@ impl Renderer {
             pass.draw(0..self.marker_vertices, 0..1);
         }
         if self.show_overlay {
-            self.overlay.draw(&mut pass, &self.camera_bind, true);
+            self.overlay.draw(&mut pass, &self.camera_bind);
         }
     }
 }
@@ -934,7 +941,7 @@ pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, Str
         &depth.create_view(&Default::default()),
         Orbit::from_view(cfg.view),
         [0, 0, cfg.width, cfg.height],
-        true,
+        Background::Clear,
     );
     read_texture(gpu, encoder, &target, cfg.width, cfg.height)
 }

@@ -3,7 +3,7 @@
 //! contract is 0.005 of the exact covered share; the raster does far better.
 
 use needlemap::core::engine::simulate::{Puncture, ZoneRun};
-use needlemap::core::engine::zone::{MeasureConfig, ZoneInput, measure_zone};
+use needlemap::core::engine::zone::{MeasureConfig, PassSetup, ZoneInput, ZoneSetup, measure_zone};
 use needlemap::core::geometry::shape::{Region, Shape, Vec2};
 use needlemap::core::study::laws::lens_area;
 use rand::{RngExt, SeedableRng};
@@ -20,13 +20,13 @@ fn coverage_of(points: &[Vec2], side_mm: f64) -> f64 {
         ..ZoneRun::default()
     };
     let zone = ZoneInput {
-        name: "z",
+        setup: ZoneSetup::flat("z", None),
+        passes: vec![PassSetup { pattern: "random".into(), depth_mm: 0.5, depth_warning: None }],
         region: &region,
         surface: None,
+        unmapped_punctures: 0,
         borders: vec![],
         band_mm: 0.0,
-        target_per_cm2: None,
-        pass_labels: vec!["random".into()],
     };
     let cfg = MeasureConfig { needle_diameter_mm: D_MM, cell_mm: 2.0, figures_only: false };
     let (m, _) = measure_zone(&zone, &run, &cfg, &mut Default::default());

@@ -29,13 +29,14 @@ const FORBIDDEN: &[&str] = &[
 /// Each part of the core and the parts it may import from (besides itself).
 const LAYERS: &[(&str, &[&str])] = &[
     ("error", &[]),
+    ("format", &[]),
     ("timing", &[]),
-    ("geometry", &["error", "timing"]),
-    ("input", &["error", "timing", "geometry"]),
-    ("engine", &["error", "timing", "geometry", "input"]),
-    ("study", &["error", "timing", "geometry", "input", "engine"]),
-    ("trainer", &["error", "timing", "geometry", "input", "engine", "study"]),
-    ("report", &["error", "timing", "geometry", "input", "engine"]),
+    ("geometry", &["error", "format", "timing"]),
+    ("input", &["error", "format", "timing", "geometry"]),
+    ("engine", &["error", "format", "timing", "geometry", "input"]),
+    ("study", &["error", "format", "timing", "geometry", "input", "engine"]),
+    ("trainer", &["error", "format", "timing", "geometry", "input", "engine", "study"]),
+    ("report", &["error", "format", "timing", "geometry", "input", "engine"]),
 ];
 
 fn root() -> PathBuf {

@@ -4,8 +4,9 @@
 //! lattice density law.
 
 use crate::scene;
-use needlemap::core::study::compare::{Strategy, metric, run_all};
+use needlemap::core::study::compare::{Strategy, run_all};
 use needlemap::core::study::laws;
+use needlemap::core::study::metric::Metric;
 use needlemap::core::study::stats::Estimate;
 use needlemap::core::study::tune::{TuneSettings, tune_zone};
 use std::sync::atomic::AtomicBool;
@@ -30,7 +31,7 @@ fn intervals_cover_the_boolean_law_about_95_percent_of_the_time() {
         run_all(&[Strategy { name: "random".into(), scene: scene(&text) }], &seeds, &|| {}, &AtomicBool::new(false))
             .unwrap();
     let law = laws::boolean_coverage_in_rect(n, r, w, h);
-    let cov = runs.samples(0, 0, metric("coverage").unwrap());
+    let cov = runs.samples(0, 0, Metric::Coverage);
     let covered = cov.chunks(per).filter(|c| Estimate::of(c, 0.95).contains(law)).count();
     let all = Estimate::of(&cov, 0.95);
     eprintln!(

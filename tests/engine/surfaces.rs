@@ -4,7 +4,7 @@
 
 use crate::simulate;
 use needlemap::core::engine::simulate::{Puncture, ZoneRun};
-use needlemap::core::engine::zone::{MeasureConfig, ZoneInput, measure_zone};
+use needlemap::core::engine::zone::{MeasureConfig, PassSetup, ZoneInput, ZoneSetup, measure_zone};
 use needlemap::core::geometry::mesh::{Mesh, Surface, Vec3};
 use needlemap::core::geometry::shape::{Region, Vec2};
 use needlemap::core::input::scene::Scene;
@@ -127,11 +127,11 @@ fn a_stretched_chart_gives_the_true_area_density_not_the_chart_area_one() {
         .collect();
     let run = ZoneRun { pass_ranges: std::iter::once(0..punctures.len()).collect(), punctures, ..ZoneRun::default() };
     let zone = ZoneInput {
-        name: "sheet",
+        setup: ZoneSetup::flat("sheet", None),
+        passes: vec![PassSetup { pattern: "x".into(), depth_mm: 0.5, depth_warning: None }],
         region: &region,
         surface: Some(&surface),
-        target_per_cm2: None,
-        pass_labels: vec!["x".into()],
+        unmapped_punctures: 0,
         borders: vec![],
         band_mm: 1.0,
     };

@@ -11,7 +11,7 @@ use needlemap::core::input::scene::Scene;
 use needlemap::core::{Outcome, RunOptions, run};
 use needlemap::gpu::accumulate::{Accumulator, cpu_twin};
 use needlemap::gpu::hits::{self, HitGrid, Splatter};
-use needlemap::gpu::render::{Layer, RenderConfig, View, render};
+use needlemap::gpu::render::{Background, Layer, RenderConfig, View, render};
 use needlemap::gpu::{Gpu, SHADERS};
 use std::path::Path;
 
@@ -166,7 +166,7 @@ fn mid_treatment_the_cartridge_and_the_pass_paths_are_drawn_over_the_skin() {
             &depth.create_view(&Default::default()),
             Orbit::from_view(View::Front),
             [0, 0, w, h],
-            true,
+            Background::Clear,
         );
         (read_texture(&gpu, e, &target, w, h).unwrap(), r.cartridge_pose())
     };

@@ -4,11 +4,12 @@
 use crate::app::args::{ObjectiveArg, parse_confidence, parse_fraction};
 use crate::app::set_threads;
 use crate::app::study::{
-    Loaded, fmt_estimate, load_strategies, md_table, progress, runs_csv, stop_flag, table_keys, text_table,
+    Loaded, TABLE_METRICS, fmt_estimate, load_strategies, md_table, progress, runs_csv, stop_flag, text_table,
 };
 use crate::app::{Failure, bad_input};
 use crate::app::{charts, output};
-use crate::core::study::compare::{self, METRICS, Objective};
+use crate::core::study::compare::{self, Objective};
+use crate::core::study::metric::{Metric, Unit};
 use crate::core::study::stats::Estimate;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -94,11 +95,10 @@ fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSettings) -
     let est = runs.estimates(cfg.confidence);
     let ranking = compare::rank(&runs, cfg.objective, Some(cfg.max_under), cfg.confidence);
     let all = runs.zones.len() - 1;
-    let keys = table_keys();
+    let keys = TABLE_METRICS;
     let mut header: Vec<String> = vec!["rank".into(), "strategy".into()];
-    header.extend(
-        keys.iter().map(|&k| format!("{}{}", METRICS[k].label, if METRICS[k].unit == "/cm²" { " /cm²" } else { "" })),
-    );
+    header
+        .extend(keys.iter().map(|&k| format!("{}{}", k.label(), if k.unit() == Unit::PerCm2 { " /cm²" } else { "" })));
     header.push("note".into());
     let index = |name: &str| runs.strategies.iter().position(|s| s == name).expect("a ranked strategy");
     let rows: Vec<Vec<String>> = ranking
@@ -107,7 +107,7 @@ fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSettings) -
         .map(|(r, rk)| {
             let s = index(&rk.strategy);
             let mut row = vec![format!("{}", r + 1), rk.strategy.clone()];
-            row.extend(keys.iter().map(|&k| fmt_estimate(k, &est[s][all][k])));
+            row.extend(keys.iter().map(|&k| fmt_estimate(k, &est[s][all][k.index()])));
             let mut notes = Vec::new();
             if !rk.feasible {
                 notes.push(format!(
@@ -135,7 +135,7 @@ fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSettings) -
         first + n - 1,
         runs.zones[..all].join(", "),
         cfg.objective.describe(),
-        METRICS[objective_key].label,
+        objective_key.label(),
         cfg.max_under * 100.0
     );
     // Markdown: the ranking, then each zone's table when there are several.
@@ -145,7 +145,7 @@ fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSettings) -
             let zrows: Vec<Vec<String>> = (0..runs.strategies.len())
                 .map(|s| {
                     let mut row = vec![runs.strategies[s].clone()];
-                    row.extend(keys.iter().map(|&k| fmt_estimate(k, &est[s][zi][k])));
+                    row.extend(keys.iter().map(|&k| fmt_estimate(k, &est[s][zi][k.index()])));
                     row
                 })
                 .collect();
@@ -159,38 +159,44 @@ fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSettings) -
         "objective": cfg.objective,
         "max_under": cfg.max_under,
         "stopped": stopped,
-        "metrics": METRICS.iter().map(|m| serde_json::json!({"key": m.key, "label": m.label, "unit": m.unit})).collect::<Vec<_>>(),
+        "metrics": Metric::ALL.iter().map(|m| serde_json::json!({"key": m.key(), "label": m.label(), "unit": m.unit().as_str()})).collect::<Vec<_>>(),
         "strategies": runs.strategies.iter().enumerate().map(|(s, name)| serde_json::json!({
             "name": name,
             "zones": runs.zones.iter().enumerate().map(|(z, zone)| serde_json::json!({
                 "zone": zone,
-                "metrics": METRICS.iter().enumerate().map(|(k, m)| (m.key.to_string(), serde_json::to_value(est[s][z][k]).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+                "metrics": Metric::ALL.iter().map(|m| (m.key().to_string(), serde_json::to_value(est[s][z][m.index()]).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "ranking": ranking,
         "runs": runs.values,
     });
     let names = &runs.strategies;
-    let panel = |key: &str| {
-        let k = compare::metric(key).expect("a listed metric");
-        let m = &METRICS[k];
-        let unit = if m.unit.is_empty() { String::new() } else { format!(" ({})", m.unit) };
-        (k, format!("{}{unit}", m.label))
+    let panel = |m: &Metric| {
+        let unit = if m.unit().as_str().is_empty() { String::new() } else { format!(" ({})", m.unit().as_str()) };
+        (m.index(), format!("{}{unit}", m.label()))
     };
     let values: Vec<Vec<Estimate>> =
-        (0..METRICS.len()).map(|k| (0..names.len()).map(|s| est[s][all][k]).collect()).collect();
-    let bar_panels: Vec<charts::Panel> =
-        ["coverage", "density_mean", "cv", "under", "over", "in_band", "overlap", "time_s"]
-            .iter()
-            .map(|key| {
-                let (k, title) = panel(key);
-                charts::Panel { title, values: &values[k] }
-            })
-            .collect();
+        (0..Metric::ALL.len()).map(|k| (0..names.len()).map(|s| est[s][all][k]).collect()).collect();
+    let bar_panels: Vec<charts::Panel> = [
+        Metric::Coverage,
+        Metric::DensityMean,
+        Metric::Cv,
+        Metric::Under,
+        Metric::Over,
+        Metric::InBand,
+        Metric::Overlap,
+        Metric::Time,
+    ]
+    .iter()
+    .map(|key| {
+        let (k, title) = panel(key);
+        charts::Panel { title, values: &values[k] }
+    })
+    .collect();
     let title = format!("{} strategies, {} seeds, mean and {level:.0}% interval", names.len(), common.len());
     let bars = charts::bars(&title, names, &bar_panels)?;
-    let time_k = compare::metric("time_s").expect("listed");
-    let scatter_panels: Vec<charts::Panel> = ["coverage", "density_mean"]
+    let time_k = Metric::Time.index();
+    let scatter_panels: Vec<charts::Panel> = [Metric::Coverage, Metric::DensityMean]
         .iter()
         .map(|key| {
             let (k, title) = panel(key);

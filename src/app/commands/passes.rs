@@ -5,7 +5,8 @@ use crate::app::set_threads;
 use crate::app::study::{fmt_estimate, md_table, progress, runs_csv, stop_flag, text_table};
 use crate::app::{Failure, bad_input};
 use crate::app::{charts, load_scene, output};
-use crate::core::study::compare::{self, METRICS};
+use crate::core::study::compare;
+use crate::core::study::metric::Metric;
 use crate::core::study::stats::Estimate;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -56,21 +57,18 @@ fn passes(scene_path: &Path, seeds: u32, first_seed: Option<u64>, out: &Path, co
     }
     let est = runs.estimates(confidence);
     let all = runs.zones.len() - 1;
-    let keys: Vec<usize> = ["coverage", "density_mean", "cv", "under", "over"]
-        .iter()
-        .map(|k| compare::metric(k).expect("listed"))
-        .collect();
-    let cov = compare::metric("coverage").expect("listed");
+    let keys = [Metric::Coverage, Metric::DensityMean, Metric::Cv, Metric::Under, Metric::Over];
+    let cov = Metric::Coverage;
     let mut header: Vec<String> = vec!["after pass".into()];
-    header.extend(keys.iter().map(|&k| METRICS[k].label.to_string()));
+    header.extend(keys.iter().map(|&k| k.label().to_string()));
     header.push("coverage gained".into());
     let rows: Vec<Vec<String>> = (0..runs.strategies.len())
         .map(|p| {
             let mut row = vec![runs.strategies[p].trim_start_matches("after ").to_string()];
-            row.extend(keys.iter().map(|&k| fmt_estimate(k, &est[p][all][k])));
+            row.extend(keys.iter().map(|&k| fmt_estimate(k, &est[p][all][k.index()])));
             // The marginal gain: paired difference from the pass before.
             let gain = if p == 0 {
-                est[p][all][cov]
+                est[p][all][cov.index()]
             } else {
                 crate::core::study::stats::paired_difference(
                     &runs.paired(p, all, cov, &common),
@@ -92,20 +90,17 @@ fn passes(scene_path: &Path, seeds: u32, first_seed: Option<u64>, out: &Path, co
     );
     let md = format!("# Per-pass curves\n\n{intro}.\n\n{}", md_table(&header, &rows));
     let values: Vec<Vec<Estimate>> =
-        keys.iter().map(|&k| (0..runs.strategies.len()).map(|p| est[p][all][k]).collect()).collect();
+        keys.iter().map(|&k| (0..runs.strategies.len()).map(|p| est[p][all][k.index()]).collect()).collect();
     let panels: Vec<charts::Panel> = keys
         .iter()
         .zip(&values)
-        .map(|(&k, v)| {
-            let m = &METRICS[k];
-            charts::Panel {
-                title: format!(
-                    "{}{}",
-                    m.label,
-                    if m.unit.is_empty() { String::new() } else { format!(" ({})", m.unit) }
-                ),
-                values: v,
-            }
+        .map(|(&k, v)| charts::Panel {
+            title: format!(
+                "{}{}",
+                k.label(),
+                if k.unit().as_str().is_empty() { String::new() } else { format!(" ({})", k.unit().as_str()) }
+            ),
+            values: v,
         })
         .collect();
     let png = charts::per_pass(&intro, &runs.strategies, &panels)?;
@@ -115,7 +110,7 @@ fn passes(scene_path: &Path, seeds: u32, first_seed: Option<u64>, out: &Path, co
         "confidence": confidence,
         "passes": runs.strategies.iter().enumerate().map(|(p, label)| serde_json::json!({
             "after": label,
-            "metrics": METRICS.iter().enumerate().map(|(k, m)| (m.key.to_string(), serde_json::to_value(est[p][all][k]).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+            "metrics": Metric::ALL.iter().map(|m| (m.key().to_string(), serde_json::to_value(est[p][all][m.index()]).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
         })).collect::<Vec<_>>(),
     });
     output::write_all(

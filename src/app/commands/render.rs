@@ -30,8 +30,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let gpu = crate::gpu::Gpu::headless().map_err(|e| Failure { code: 1, error: anyhow::anyhow!(e) })?;
     let size = picture.size;
     let cfg = RenderConfig {
-        layer: picture.layer(),
-        view: picture.view(),
+        layer: picture.layer,
+        view: picture.view,
         width: size.0,
         height: size.1,
         at_time_s: at_time,

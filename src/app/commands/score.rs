@@ -109,7 +109,7 @@ fn score_cmd(input: &Path, reference: &Path, out: Option<&Path>) -> Result<(), F
     let t = run_scene(&trainee_scene)?;
     let card = score::score(&r, &t);
     let (pr, pt) = (score::progress(&r, PROGRESS_STEPS), score::progress(&t, PROGRESS_STEPS));
-    let passes_reference = r.zones.iter().map(|z| ZonePasses { zone: &z.name, passes: &z.passes }).collect();
+    let passes_reference = r.zones.iter().map(|z| ZonePasses { zone: &z.setup.name, passes: &z.passes }).collect();
     let json = serde_json::to_string_pretty(&ScoreFile {
         card: &card,
         progress_reference: pr.clone(),
@@ -188,8 +188,8 @@ fn reference_passes_chart(r: &Outcome) -> anyhow::Result<Option<Vec<u8>>> {
         .filter(|(z, _)| !z.passes.is_empty())
         .flat_map(|(z, [cov, dens])| {
             [
-                charts::Panel { title: format!("{}: coverage (%)", z.name), values: cov },
-                charts::Panel { title: format!("{}: density (/cm²)", z.name), values: dens },
+                charts::Panel { title: format!("{}: coverage (%)", z.setup.name), values: cov },
+                charts::Panel { title: format!("{}: density (/cm²)", z.setup.name), values: dens },
             ]
         })
         .collect();

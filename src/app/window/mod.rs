@@ -18,7 +18,7 @@ use crate::core::geometry::shape::Vec2;
 use crate::core::input::trajectory::{Trace, TracePoint};
 use crate::gpu::Gpu;
 use crate::gpu::cache::PaintCache;
-use crate::gpu::render::{self, Layer, Orbit, Renderer, View};
+use crate::gpu::render::{self, Background, Layer, Orbit, Renderer, View};
 use std::sync::Arc;
 use std::time::Instant;
 use winit::application::ApplicationHandler;
@@ -694,11 +694,11 @@ fn draw_panes(
 ) {
     let [x, y, w, h] = scene_area(live, panel);
     match &live.other_renderer {
-        None => live.renderer.draw(&live.gpu, encoder, target, depth, orbit, [x, y, w, h], true),
+        None => live.renderer.draw(&live.gpu, encoder, target, depth, orbit, [x, y, w, h], Background::Clear),
         Some(other) => {
             let half = w / 2;
-            live.renderer.draw(&live.gpu, encoder, target, depth, orbit, [x, y, half, h], true);
-            other.draw(&live.gpu, encoder, target, depth, orbit, [x + half, y, w - half, h], false);
+            live.renderer.draw(&live.gpu, encoder, target, depth, orbit, [x, y, half, h], Background::Clear);
+            other.draw(&live.gpu, encoder, target, depth, orbit, [x + half, y, w - half, h], Background::Keep);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! `PaintCache`, which every frame copies or blends over the 3D view.
 
 use super::*;
+use crate::core::format::percent;
 
 /// What the panel asks for.
 pub(super) enum Action {
@@ -52,7 +53,7 @@ pub(super) fn zone_rows(o: &Outcome, shown: Vec<usize>) -> Vec<ZoneRow> {
         .iter()
         .zip(shown.into_iter().chain(std::iter::repeat(0)))
         .map(|(z, n)| ZoneRow {
-            name: z.name.clone(),
+            name: z.setup.name.clone(),
             shown: n,
             now_per_cm2: if z.area_cm2 > 0.0 { n as f64 / z.area_cm2 } else { 0.0 },
             end_per_cm2: z.density_per_cm2.mean,
@@ -150,9 +151,9 @@ impl PanelState {
                         ui.label(format!("{}", z.shown));
                         ui.label(format!("{:.0}", z.now_per_cm2));
                         ui.label(format!("{:.0}", z.end_per_cm2));
-                        ui.label(format!("{:.0}%", z.coverage * 100.0));
+                        ui.label(percent(z.coverage, 0));
                         ui.label(match z.bands {
-                            Some((u, o)) => format!("{:.0}% / {:.0}%", u * 100.0, o * 100.0),
+                            Some((u, o)) => format!("{} / {}", percent(u, 0), percent(o, 0)),
                             None => "-".into(),
                         });
                         ui.end_row();
@@ -260,12 +261,18 @@ impl PanelState {
 /// Width of the panel, points.
 pub(super) const PANEL_WIDTH_PX: f32 = 400.0;
 
-/// The part of the window the 3D view fills: left of the panel (all of it
-/// when the window is too narrow for both), pixels.
+/// The part of the window the 3D view fills: left of the panel when it is
+/// shown (all of the window when it is hidden), pixels.
 pub(super) fn scene_area(live: &Live, panel: bool) -> [u32; 4] {
+    if panel { area_beside_panel(live) } else { [0, 0, live.config.width, live.config.height] }
+}
+
+/// The part of the window left of the panel (all of it when the window is
+/// too narrow for both), pixels.
+pub(super) fn area_beside_panel(live: &Live) -> [u32; 4] {
     let (w, h) = (live.config.width, live.config.height);
     let panel_px = (PANEL_WIDTH_PX * live.egui_ppp).ceil() as u32;
-    if panel && w > panel_px + 200 { [0, 0, w - panel_px, h] } else { [0, 0, w, h] }
+    if w > panel_px + 200 { [0, 0, w - panel_px, h] } else { [0, 0, w, h] }
 }
 
 /// The panel's input since the last layout, with the screen size taken from
@@ -299,7 +306,7 @@ pub(super) fn panel_over(
     let mut extra = Vec::new();
     if live.panel_cache.fit(&live.gpu, size) || std::mem::take(&mut live.panel_dirty) {
         let rect = painted_rect(&live.egui_jobs, live.egui_ppp, size);
-        let [scene_x, _, scene_w, _] = scene_area(live, true);
+        let [scene_x, _, scene_w, _] = area_beside_panel(live);
         let opaque = rect[0] >= scene_x + scene_w || rect[0] + rect[2] <= scene_x;
         let background = if opaque { wgpu::Color::WHITE } else { wgpu::Color::TRANSPARENT };
         let target = live.panel_cache.target().clone();
@@ -461,6 +468,7 @@ pub(super) fn rebuilt_scene(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::format::percent;
     use crate::core::input::scene::{PassKind, Scene};
 
     #[test]

@@ -85,10 +85,7 @@ pub fn run(scene: &Scene, opts: &RunOptions) -> Result<Outcome, SceneError> {
         times.add("find seams", tb.elapsed());
     }
     let t2 = Instant::now();
-    let (mut zones, fields) = measure_with(scene, &simulation, &borders, &mut times, false);
-    for (z, m) in zones.iter_mut().zip(unmapped) {
-        z.unmapped_punctures = m;
-    }
+    let (zones, fields) = measure_with(scene, &simulation, &borders, &unmapped, &mut times, Detail::Full);
     times.add("measure", t2.elapsed());
     let seams = collect_seams(scene, &borders, &zones);
     Ok(Outcome { scene: scene.clone(), plan, simulation, zones, fields, seams, times })
@@ -153,20 +150,32 @@ pub fn measure(scene: &Scene, sim: &Simulation) -> (Vec<ZoneMetrics>, Vec<ZoneFi
 
 /// `measure`, adding the time of each sub-stage to `times`.
 pub fn measure_timed(scene: &Scene, sim: &Simulation, times: &mut StageTimes) -> (Vec<ZoneMetrics>, Vec<ZoneField>) {
-    measure_with(scene, sim, &find_borders(scene), times, false)
+    measure_with(scene, sim, &find_borders(scene), &[], times, Detail::Full)
 }
 
 /// Only the final figures of every zone (see `MeasureConfig::figures_only`).
 pub fn measure_figures(scene: &Scene, sim: &Simulation, times: &mut StageTimes) -> Vec<ZoneMetrics> {
-    measure_with(scene, sim, &find_borders(scene), times, true).0
+    measure_with(scene, sim, &find_borders(scene), &[], times, Detail::FiguresOnly).0
 }
 
+/// How much a measurement computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Detail {
+    /// Everything: per-pass coverage and the fields for pictures.
+    Full,
+    /// Only the final figures (see `MeasureConfig::figures_only`).
+    FiguresOnly,
+}
+
+/// Measures every zone; `unmapped[z]` counts zone z's punctures that found
+/// no 3D point (none counted where it is shorter).
 fn measure_with(
     scene: &Scene,
     sim: &Simulation,
     borders: &[seams::Border],
+    unmapped: &[u64],
     times: &mut StageTimes,
-    figures_only: bool,
+    detail: Detail,
 ) -> (Vec<ZoneMetrics>, Vec<ZoneField>) {
     scene
         .zones
@@ -174,31 +183,40 @@ fn measure_with(
         .zip(&sim.zones)
         .enumerate()
         .map(|(zi, (zone, run))| {
+            let passes: Vec<zone::PassSetup> = zone
+                .passes
+                .iter()
+                .map(|p| zone::PassSetup {
+                    pattern: p.label.clone(),
+                    depth_mm: p.depth_mm,
+                    depth_warning: zone.depth_warning(p),
+                })
+                .collect();
+            let mut depth_warnings: Vec<String> = passes.iter().filter_map(|p| p.depth_warning.clone()).collect();
+            depth_warnings.dedup();
+            let setup = zone::ZoneSetup {
+                name: zone.name.clone(),
+                surface: zone.source.clone(),
+                skin: zone.depth_range_mm.map(|_| zone.skin.name().to_string()),
+                depth_range_mm: zone.depth_range_mm,
+                depth_warnings,
+                target_per_cm2: zone.target_per_cm2,
+            };
             let input = zone::ZoneInput {
-                name: &zone.name,
+                setup,
+                passes,
                 region: &zone.region,
                 surface: zone.surface.as_deref(),
-                target_per_cm2: zone.target_per_cm2,
-                pass_labels: zone.passes.iter().map(|p| p.label.clone()).collect(),
+                unmapped_punctures: unmapped.get(zi).copied().unwrap_or(0),
                 borders: borders_of(scene, borders, zi),
                 band_mm: seam_band_mm(scene),
             };
             let cfg = zone::MeasureConfig {
                 needle_diameter_mm: scene.cartridge.needle_diameter_mm,
                 cell_mm: scene.analysis.cell_mm,
-                figures_only,
+                figures_only: detail == Detail::FiguresOnly,
             };
-            let (mut m, field) = zone::measure_zone(&input, run, &cfg, times);
-            m.surface = zone.source.clone();
-            m.skin = zone.depth_range_mm.map(|_| zone.skin.name().to_string());
-            m.depth_range_mm = zone.depth_range_mm;
-            for (pm, pass) in m.passes.iter_mut().zip(&zone.passes) {
-                pm.depth_mm = pass.depth_mm;
-                pm.depth_warning = zone.depth_warning(pass);
-            }
-            m.depth_warnings = m.passes.iter().filter_map(|p| p.depth_warning.clone()).collect();
-            m.depth_warnings.dedup();
-            (m, field)
+            zone::measure_zone(&input, run, &cfg, times)
         })
         .unzip()
 }

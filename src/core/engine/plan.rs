@@ -7,10 +7,10 @@
 //! of stamps, so that big random passes still spread over threads.
 
 use crate::core::error::SceneError;
-use crate::core::geometry::shape::Vec2;
+use crate::core::geometry::shape::{Avoid, Vec2};
 use crate::core::input::cartridge::Drive;
 use crate::core::input::scene::{PassKind, Scene};
-use crate::core::input::trajectory::{self, TracePoint};
+use crate::core::input::trajectory::{self, Segments, TracePoint};
 use std::sync::Arc;
 
 /// Random stamps per stroke: big enough to amortise the per-stroke set-up,
@@ -52,7 +52,7 @@ impl Stroke {
         match &self.kind {
             StrokeKind::Line { start_mm, end_mm } => (end_mm - start_mm).norm(),
             StrokeKind::Random { .. } => 0.0,
-            StrokeKind::Trace { points } => trajectory::path_length_mm(points, false),
+            StrokeKind::Trace { points } => trajectory::path_length_mm(points, Segments::All),
         }
     }
 }
@@ -77,7 +77,7 @@ pub fn plan(scene: &Scene) -> Plan {
         let mut last_end: Option<Vec2> = None;
         for (pi, pass) in zone.passes.iter().enumerate() {
             let mut index_in_pass = 0;
-            let mut push = |strokes: &mut Vec<Stroke>, lane, repeat, kind: StrokeKind, new_lane: bool| {
+            let mut push = |strokes: &mut Vec<Stroke>, lane, repeat, kind: StrokeKind, begins: Start| {
                 let (start, end) = match &kind {
                     StrokeKind::Line { start_mm, end_mm } => (Some(*start_mm), Some(*end_mm)),
                     StrokeKind::Random { .. } => (None, None),
@@ -101,7 +101,7 @@ pub fn plan(scene: &Scene) -> Plan {
                     rate_hz: pass.rate_hz,
                     respect_avoid: pass.respect_avoid,
                     gap_before_mm,
-                    turn_before: new_lane && last_end.is_some(),
+                    turn_before: begins == Start::NewLane && last_end.is_some(),
                 });
                 index_in_pass += 1;
                 if end.is_some() {
@@ -132,7 +132,11 @@ pub fn plan(scene: &Scene) -> Plan {
                         }
                         for (lane, o) in offsets.iter().enumerate() {
                             let origin = normal * *o;
-                            let mut pieces = zone.region.line_intervals(origin, dir, pass.respect_avoid);
+                            let mut pieces = zone.region.line_intervals(
+                                origin,
+                                dir,
+                                if pass.respect_avoid { Avoid::Cut } else { Avoid::Keep },
+                            );
                             pieces.retain(|(t0, t1)| t1 - t0 > 1e-9);
                             if pieces.is_empty() {
                                 continue;
@@ -145,19 +149,25 @@ pub fn plan(scene: &Scene) -> Plan {
                             for (k, (t0, t1)) in pieces.into_iter().enumerate() {
                                 let (a, b) = if forward { (t0, t1) } else { (t1, t0) };
                                 let kind = StrokeKind::Line { start_mm: origin + dir * a, end_mm: origin + dir * b };
-                                push(&mut strokes, lane, repeat, kind, k == 0);
+                                push(
+                                    &mut strokes,
+                                    lane,
+                                    repeat,
+                                    kind,
+                                    if k == 0 { Start::NewLane } else { Start::SameLane },
+                                );
                             }
                         }
                     }
                 }
                 PassKind::Trajectory { points, .. } => {
-                    push(&mut strokes, 0, 0, StrokeKind::Trace { points: points.clone() }, false);
+                    push(&mut strokes, 0, 0, StrokeKind::Trace { points: points.clone() }, Start::SameLane);
                 }
                 &PassKind::Random { stamps } => {
                     let mut left = stamps;
                     while left > 0 {
                         let n = left.min(RANDOM_STAMPS_PER_STROKE);
-                        push(&mut strokes, 0, 0, StrokeKind::Random { stamps: n }, true);
+                        push(&mut strokes, 0, 0, StrokeKind::Random { stamps: n }, Start::NewLane);
                         left -= n;
                     }
                 }
@@ -213,7 +223,7 @@ pub fn expected_stamps(stroke: &Stroke, drive: &Drive) -> f64 {
 fn trace_stamps(points: &[TracePoint], rate_hz: Option<f64>, drive: &Drive) -> f64 {
     match drive {
         Drive::Pen { .. } => trajectory::duration_s(points) * rate_hz.unwrap_or(0.0) + 1.0,
-        Drive::Roller { .. } => stamps_along(trajectory::path_length_mm(points, true), 1.0, None, drive),
+        Drive::Roller { .. } => stamps_along(trajectory::path_length_mm(points, Segments::Down), 1.0, None, drive),
     }
 }
 
@@ -290,6 +300,14 @@ pub fn check_cost(scene: &Scene, est: &Estimate, max_memory_bytes: u64) -> Resul
             max_memory_bytes as f64 / gib
         ),
     })
+}
+
+/// Where a stroke starts: a new lane (the hand turns first), or the same lane
+/// on (a piece after an avoid region).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    NewLane,
+    SameLane,
 }
 
 #[cfg(test)]

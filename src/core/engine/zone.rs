@@ -44,22 +44,63 @@ pub struct PassMetrics {
     pub density_after_per_cm2: f64,
 }
 
-/// The figures of one zone (field names are the report.json contract).
+/// What a zone's figures echo of the scene: which zone, its geometry's
+/// source, its skin and depth range, its target band. Built once from the
+/// scene's zone; report.json carries these keys beside the figures.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ZoneMetrics {
+pub struct ZoneSetup {
+    /// The zone's name.
     pub name: String,
     /// Where the geometry came from: `flat`, `builtin:forehead`, `face.obj#cheek`.
     pub surface: String,
+    /// The skin's thickness class, for zones with a recommended depth range.
+    pub skin: Option<String>,
+    /// The recommended needle depth for that skin, mm.
+    pub depth_range_mm: Option<[f64; 2]>,
+    /// Why passes are outside the depth range, if any are (each once).
+    pub depth_warnings: Vec<String>,
+    /// The target band, punctures/cm².
+    pub target_per_cm2: Option<[f64; 2]>,
+}
+
+impl ZoneSetup {
+    /// A flat zone with this name and target, without depth range.
+    pub fn flat(name: &str, target_per_cm2: Option<[f64; 2]>) -> ZoneSetup {
+        ZoneSetup {
+            name: name.to_string(),
+            surface: "flat".into(),
+            skin: None,
+            depth_range_mm: None,
+            depth_warnings: Vec::new(),
+            target_per_cm2,
+        }
+    }
+}
+
+/// A pass as the scene sets it, echoed in its figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassSetup {
+    /// The pass's pattern label (`horizontal`, `random`, ...).
+    pub pattern: String,
+    /// The needle depth, mm.
+    pub depth_mm: f64,
+    /// Why this depth is outside the zone's recommended range.
+    pub depth_warning: Option<String>,
+}
+
+/// The figures of one zone (field names are the report.json contract): what
+/// echoes the scene ([`ZoneSetup`]) and what was measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ZoneMetrics {
+    /// What these figures echo of the scene.
+    #[serde(flatten)]
+    pub setup: ZoneSetup,
     /// True treatable area (outline minus avoid regions) on the skin, cm2.
     pub area_cm2: f64,
     /// The same area in the chart, cm2 (equal for flat zones).
     pub chart_area_cm2: f64,
     /// How the chart was made and how much it stretches area (mesh zones).
     pub chart: Option<ChartInfo>,
-    pub skin: Option<String>,
-    pub depth_range_mm: Option<[f64; 2]>,
-    /// Why passes are outside the depth range, if any are.
-    pub depth_warnings: Vec<String>,
     /// Punctures whose 3D point could not be found (mesh zones; 0 expected).
     pub unmapped_punctures: u64,
     /// This zone's side of each seam it shares with another zone.
@@ -73,7 +114,6 @@ pub struct ZoneMetrics {
     pub hit_shares: [f64; 4],
     pub under_fraction: Option<f64>,
     pub over_fraction: Option<f64>,
-    pub target_per_cm2: Option<[f64; 2]>,
     pub passes: Vec<PassMetrics>,
     pub time_s: f64,
     pub path_length_mm: f64,
@@ -119,13 +159,16 @@ pub const HIT_PREVIEW_MAX_PX: usize = 1200;
 
 /// What `measure_zone` needs to know of a zone.
 pub struct ZoneInput<'a> {
-    pub name: &'a str,
+    /// What the figures echo of the scene (the zone's name and target among it).
+    pub setup: ZoneSetup,
+    /// The passes as the scene sets them, in order.
+    pub passes: Vec<PassSetup>,
+    /// The zone's outline and avoid regions in its chart.
     pub region: &'a Region,
     /// The curved surface under the chart (mesh zones): gives true cell areas.
     pub surface: Option<&'a Surface>,
-    pub target_per_cm2: Option<[f64; 2]>,
-    /// The pass patterns, in order.
-    pub pass_labels: Vec<String>,
+    /// Punctures whose 3D point could not be found (counted when mapping).
+    pub unmapped_punctures: u64,
     /// Borders shared with other zones: the neighbour's name and the border
     /// as segments in this zone's chart; and the band's half-width, mm.
     pub borders: Vec<(String, Vec<[Vec2; 2]>)>,
@@ -174,8 +217,9 @@ pub fn measure_zone(
     cfg: &MeasureConfig,
     times: &mut StageTimes,
 ) -> (ZoneMetrics, ZoneField) {
-    let ZoneInput { name, region, surface, target_per_cm2, pass_labels: labels, .. } = zone;
-    let (target_per_cm2, needle_diameter_mm, cell_mm) = (*target_per_cm2, cfg.needle_diameter_mm, cfg.cell_mm);
+    let ZoneInput { setup, region, surface, passes: pass_setups, .. } = zone;
+    let (name, target_per_cm2) = (setup.name.as_str(), setup.target_per_cm2);
+    let (needle_diameter_mm, cell_mm) = (cfg.needle_diameter_mm, cfg.cell_mm);
     let r = needle_diameter_mm / 2.0;
     let mut clock = Instant::now();
     let mut lap = |times: &mut StageTimes, name: &'static str| {
@@ -220,19 +264,19 @@ pub fn measure_zone(
     // band by band in cache.
     let fused = cfg.figures_only && zone.borders.is_empty();
     let mut raster = if fused { Vec::new() } else { take_raster(layout.raster_cells() as usize) };
-    let mut passes = Vec::with_capacity(labels.len());
+    let mut passes = Vec::with_capacity(pass_setups.len());
     let mut cumulative = 0u64;
     if cfg.figures_only && !fused {
         splat(&mut raster, &layout, &run.punctures, r, stretch.as_deref());
         lap(times, "measure: splat disks");
     }
-    for (pi, label) in labels.iter().enumerate() {
+    for (pi, pass) in pass_setups.iter().enumerate() {
         let range = run.pass_ranges.get(pi).cloned().unwrap_or(0..0);
         if !cfg.figures_only {
             splat(&mut raster, &layout, &run.punctures[range.clone()], r, stretch.as_deref());
             lap(times, "measure: splat disks");
         }
-        let coverage_after = if pi + 1 < labels.len() && !cfg.figures_only {
+        let coverage_after = if pi + 1 < pass_setups.len() && !cfg.figures_only {
             coverage_of(&covered_counts(&raster, &layout, &spans))
         } else {
             f64::NAN
@@ -240,9 +284,9 @@ pub fn measure_zone(
         lap(times, "measure: classify");
         cumulative += range.len() as u64;
         passes.push(PassMetrics {
-            pattern: label.clone(),
-            depth_mm: 0.0,
-            depth_warning: None,
+            pattern: pass.pattern.clone(),
+            depth_mm: pass.depth_mm,
+            depth_warning: pass.depth_warning.clone(),
             punctures: range.len() as u64,
             coverage_after,
             density_after_per_cm2: per_cm2(cumulative as f64, area_mm2),
@@ -329,8 +373,7 @@ pub fn measure_zone(
         lap(times, "measure: seams");
     }
     let metrics = ZoneMetrics {
-        name: name.to_string(),
-        surface: "flat".into(),
+        setup: setup.clone(),
         area_cm2: area_mm2 / 100.0,
         chart_area_cm2: chart_area_total_mm2 / 100.0,
         chart: surface.map(|s| ChartInfo {
@@ -338,10 +381,7 @@ pub fn measure_zone(
             distortion: s.distortion.clone(),
             warnings: s.warnings.clone(),
         }),
-        skin: None,
-        depth_range_mm: None,
-        depth_warnings: Vec::new(),
-        unmapped_punctures: 0,
+        unmapped_punctures: zone.unmapped_punctures,
         seam_sides,
         punctures: n,
         avoid_violations: run.violations.len() as u64,
@@ -351,7 +391,6 @@ pub fn measure_zone(
         hit_shares,
         under_fraction,
         over_fraction,
-        target_per_cm2,
         passes,
         time_s: run.time_s,
         path_length_mm: run.path_length_mm,

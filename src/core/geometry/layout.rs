@@ -2,7 +2,7 @@
 //! `sub x sub` raster cells of side `h <= r / 4` (r = needle radius) that
 //! divide the analysis cell exactly, and the raster's in-zone spans.
 
-use crate::core::geometry::shape::{Region, Vec2};
+use crate::core::geometry::shape::{Avoid, Region, Vec2};
 use rayon::prelude::*;
 
 /// floor(x) as an integer without a libm call (baseline x86-64 has no
@@ -85,7 +85,7 @@ pub fn treatable_spans(region: &Region, layout: &Layout) -> Vec<Vec<(u32, u32)>>
         .map(|j| {
             let y = o.y + (j as f64 + 0.5) * h;
             region
-                .line_intervals(Vec2::new(0.0, y), Vec2::new(1.0, 0.0), true)
+                .line_intervals(Vec2::new(0.0, y), Vec2::new(1.0, 0.0), Avoid::Cut)
                 .into_iter()
                 .filter_map(|(x0, x1)| {
                     let i0 = ((x0 - o.x) / h - 0.5).ceil().max(0.0) as usize;

@@ -284,9 +284,9 @@ impl Region {
 
     /// Intervals of the line inside the outline, with avoid regions cut out
     /// when `cut_avoid` is set.
-    pub fn line_intervals(&self, origin: Vec2, dir: Vec2, cut_avoid: bool) -> Vec<(f64, f64)> {
+    pub fn line_intervals(&self, origin: Vec2, dir: Vec2, avoid: Avoid) -> Vec<(f64, f64)> {
         let inside = self.outline.line_intervals(origin, dir);
-        if !cut_avoid || self.avoid.is_empty() {
+        if avoid == Avoid::Keep || self.avoid.is_empty() {
             return inside;
         }
         let mut holes: Vec<(f64, f64)> = self.avoid.iter().flat_map(|a| a.line_intervals(origin, dir)).collect();
@@ -297,6 +297,15 @@ impl Region {
     pub fn bounds(&self) -> Bounds {
         self.outline.bounds()
     }
+}
+
+/// Whether a line's intervals inside a region leave out its avoid regions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Avoid {
+    /// Cut the avoid regions out (where the zone may be treated).
+    Cut,
+    /// Keep them in (the whole outline).
+    Keep,
 }
 
 #[cfg(test)]
@@ -346,7 +355,7 @@ mod tests {
     #[test]
     fn avoid_regions_are_cut_out_of_lanes() {
         let region = Region { outline: Shape::rect(10.0, 10.0), avoid: vec![Shape::circle(Vec2::new(5.0, 5.0), 1.0)] };
-        let iv = region.line_intervals(Vec2::new(0.0, 5.0), Vec2::new(1.0, 0.0), true);
+        let iv = region.line_intervals(Vec2::new(0.0, 5.0), Vec2::new(1.0, 0.0), Avoid::Cut);
         assert_eq!(iv.len(), 2);
         assert!((iv[0].1 - 4.0).abs() < 1e-12 && (iv[1].0 - 6.0).abs() < 1e-12);
     }

@@ -250,11 +250,20 @@ pub fn check_on_zone(points: &[TracePoint], region: &Region, zone: &str, file: &
     }
 }
 
-/// Length of the path, mm (`down_only`: only where the cartridge is on the skin).
-pub fn path_length_mm(points: &[TracePoint], down_only: bool) -> f64 {
+/// Which steps of a path count in its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segments {
+    /// Every step, lifted or on the skin.
+    All,
+    /// Only steps with the cartridge down at both ends.
+    Down,
+}
+
+/// Length of the path, mm: every step, or only those on the skin.
+pub fn path_length_mm(points: &[TracePoint], segments: Segments) -> f64 {
     points
         .windows(2)
-        .filter(|w| !down_only || (w[0].down() && w[1].down()))
+        .filter(|w| segments == Segments::All || (w[0].down() && w[1].down()))
         .map(|w| (w[1].pos_mm() - w[0].pos_mm()).norm())
         .sum()
 }
@@ -270,7 +279,7 @@ pub fn duration_s(points: &[TracePoint]) -> f64 {
 /// Mean glide speed on the skin, mm/s (0 when the cartridge never moves on it).
 pub fn mean_speed_mm_s(points: &[TracePoint]) -> f64 {
     let time: f64 = points.windows(2).filter(|w| w[0].down() && w[1].down()).map(|w| w[1].t_s - w[0].t_s).sum();
-    if time > 0.0 { path_length_mm(points, true) / time } else { 0.0 }
+    if time > 0.0 { path_length_mm(points, Segments::Down) / time } else { 0.0 }
 }
 
 /// One stamp of a pen: when (after the first sample), where, and which way
@@ -359,7 +368,7 @@ pub fn roller_contacts(
         let (a, b) = (&points[i], &points[i + 1]);
         if a.down() && b.down() { (b.pos_mm() - a.pos_mm()).norm() } else { 0.0 }
     };
-    let total = path_length_mm(points, true);
+    let total = path_length_mm(points, Segments::Down);
     let mut last_s = f64::NEG_INFINITY;
     'drum: for rev in 0u64.. {
         for &k in order {

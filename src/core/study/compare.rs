@@ -8,93 +8,26 @@
 use crate::core::engine::zone::ZoneMetrics;
 use crate::core::error::SceneError;
 use crate::core::input::scene::Scene;
+use crate::core::study::metric::{Metric, MetricRow};
 use crate::core::study::stats::{Estimate, distinguishable};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A metric of a zone, as compared.
-pub struct Metric {
-    pub key: &'static str,
-    pub label: &'static str,
-    pub unit: &'static str,
-    /// How it combines over zones: summed (time, counts) or area-weighted.
-    pub summed: bool,
-    pub get: fn(&ZoneMetrics) -> Option<f64>,
-}
-
-/// Every metric of `simulate`, in report order.
-pub const METRICS: &[Metric] = &[
-    Metric { key: "coverage", label: "coverage", unit: "fraction", summed: false, get: |z| Some(z.coverage_fraction) },
-    Metric {
-        key: "density_mean",
-        label: "density mean",
-        unit: "/cm²",
-        summed: false,
-        get: |z| Some(z.density_per_cm2.mean),
-    },
-    Metric {
-        key: "density_p5", label: "density p5", unit: "/cm²", summed: false, get: |z| Some(z.density_per_cm2.p5)
-    },
-    Metric {
-        key: "density_p50",
-        label: "density p50",
-        unit: "/cm²",
-        summed: false,
-        get: |z| Some(z.density_per_cm2.p50),
-    },
-    Metric {
-        key: "density_p95",
-        label: "density p95",
-        unit: "/cm²",
-        summed: false,
-        get: |z| Some(z.density_per_cm2.p95),
-    },
-    Metric { key: "cv", label: "CV", unit: "", summed: false, get: |z| Some(z.density_per_cm2.cv) },
-    Metric { key: "overlap", label: "overlap", unit: "fraction", summed: false, get: |z| Some(z.overlap_fraction) },
-    Metric { key: "hits_0", label: "hit 0×", unit: "fraction", summed: false, get: |z| Some(z.hit_shares[0]) },
-    Metric { key: "hits_1", label: "hit 1×", unit: "fraction", summed: false, get: |z| Some(z.hit_shares[1]) },
-    Metric { key: "hits_2", label: "hit 2×", unit: "fraction", summed: false, get: |z| Some(z.hit_shares[2]) },
-    Metric { key: "hits_3plus", label: "hit 3+×", unit: "fraction", summed: false, get: |z| Some(z.hit_shares[3]) },
-    Metric { key: "under", label: "under target", unit: "fraction", summed: false, get: |z| z.under_fraction },
-    Metric { key: "over", label: "over target", unit: "fraction", summed: false, get: |z| z.over_fraction },
-    Metric {
-        key: "in_band",
-        label: "in band",
-        unit: "fraction",
-        summed: false,
-        get: |z| Some(1.0 - z.under_fraction? - z.over_fraction?),
-    },
-    Metric { key: "time_s", label: "time", unit: "s", summed: true, get: |z| Some(z.time_s) },
-    Metric { key: "punctures", label: "punctures", unit: "", summed: true, get: |z| Some(z.punctures as f64) },
-    Metric { key: "path_mm", label: "hand path", unit: "mm", summed: true, get: |z| Some(z.path_length_mm) },
-    Metric { key: "avoid_hits", label: "avoid hits", unit: "", summed: true, get: |z| Some(z.avoid_violations as f64) },
-];
-
-/// The index of a metric by key.
-pub fn metric(key: &str) -> Option<usize> {
-    METRICS.iter().position(|m| m.key == key)
-}
-
 /// The values of every metric (NaN where a zone has none, e.g. no target)
 /// for each zone of one run, then for all zones together (last row).
-pub fn metric_rows(zones: &[ZoneMetrics]) -> Vec<Vec<f64>> {
-    let mut rows: Vec<Vec<f64>> =
-        zones.iter().map(|z| METRICS.iter().map(|m| (m.get)(z).unwrap_or(f64::NAN)).collect()).collect();
+pub fn metric_rows(zones: &[ZoneMetrics]) -> Vec<MetricRow> {
+    let mut rows: Vec<MetricRow> = zones.iter().map(MetricRow::of).collect();
     let area: f64 = zones.iter().map(|z| z.area_cm2).sum();
-    let all = METRICS
-        .iter()
-        .enumerate()
-        .map(|(k, m)| {
-            if m.summed {
-                rows.iter().map(|r| r[k]).sum()
-            } else if area > 0.0 {
-                zones.iter().zip(&rows).map(|(z, r)| r[k] * z.area_cm2).sum::<f64>() / area
-            } else {
-                f64::NAN
-            }
-        })
-        .collect();
+    let all = MetricRow(Metric::ALL.map(|m| {
+        if m.summed() {
+            rows.iter().map(|r| r[m]).sum()
+        } else if area > 0.0 {
+            zones.iter().zip(&rows).map(|(z, r)| r[m] * z.area_cm2).sum::<f64>() / area
+        } else {
+            f64::NAN
+        }
+    }));
     rows.push(all);
     rows
 }
@@ -114,11 +47,11 @@ pub struct Runs {
     /// Zone names, then "all zones".
     pub zones: Vec<String>,
     pub seeds: Vec<u64>,
-    pub values: Vec<Vec<Option<Vec<Vec<f64>>>>>,
+    pub values: Vec<Vec<Option<Vec<MetricRow>>>>,
 }
 
 /// One run's metric rows (the figures only; no pictures).
-pub fn run_rows(scene: &Scene, seed: u64) -> Result<Vec<Vec<f64>>, SceneError> {
+pub fn run_rows(scene: &Scene, seed: u64) -> Result<Vec<MetricRow>, SceneError> {
     let scene = scene.clone().with_seed(seed);
     let (plan, _) = crate::core::engine::plan_checked(&scene, &crate::core::engine::RunOptions::default())?;
     let sim = crate::core::engine::simulate::simulate(&scene, &plan);
@@ -148,7 +81,7 @@ pub fn run_all(
         }
         let batch = first..(first + per_batch).min(seeds.len());
         let jobs: Vec<(usize, usize)> = batch.flat_map(|i| (0..strategies.len()).map(move |s| (s, i))).collect();
-        let results: Vec<Option<Vec<Vec<f64>>>> = jobs
+        let results: Vec<Option<Vec<MetricRow>>> = jobs
             .par_iter()
             .map(|&(s, i)| {
                 if stop.load(Ordering::Relaxed) {
@@ -172,11 +105,11 @@ pub fn run_all(
 impl Runs {
     /// The values of metric `k` of zone row `zone` for strategy `s`, over the
     /// seeds that ran (NaN values dropped).
-    pub fn samples(&self, s: usize, zone: usize, k: usize) -> Vec<f64> {
+    pub fn samples(&self, s: usize, zone: usize, m: Metric) -> Vec<f64> {
         self.values[s]
             .iter()
             .flatten()
-            .filter_map(|rows| rows.get(zone).map(|r| r[k]))
+            .filter_map(|rows| rows.get(zone).map(|r| r[m]))
             .filter(|v| !v.is_nan())
             .collect()
     }
@@ -187,8 +120,8 @@ impl Runs {
     }
 
     /// Paired samples of metric `k` (zone row `zone`) for strategy `s`, over `seeds`.
-    pub fn paired(&self, s: usize, zone: usize, k: usize, seeds: &[usize]) -> Vec<f64> {
-        seeds.iter().filter_map(|&i| self.values[s][i].as_ref().map(|r| r[zone][k])).collect()
+    pub fn paired(&self, s: usize, zone: usize, m: Metric, seeds: &[usize]) -> Vec<f64> {
+        seeds.iter().filter_map(|&i| self.values[s][i].as_ref().map(|r| r[zone][m])).collect()
     }
 
     /// Estimates of every metric, per strategy and zone row: `[s][zone][k]`.
@@ -196,7 +129,7 @@ impl Runs {
         (0..self.strategies.len())
             .map(|s| {
                 (0..self.zones.len())
-                    .map(|z| (0..METRICS.len()).map(|k| Estimate::of(&self.samples(s, z, k), level)).collect())
+                    .map(|z| Metric::ALL.iter().map(|&m| Estimate::of(&self.samples(s, z, m), level)).collect())
                     .collect()
             })
             .collect()
@@ -233,14 +166,13 @@ impl Objective {
     }
 
     /// The metric it looks at and whether more is better.
-    pub fn metric(self) -> (usize, bool) {
-        let k = |key| metric(key).expect("a listed metric");
+    pub fn metric(self) -> (Metric, bool) {
         match self {
-            Objective::Time => (k("time_s"), false),
-            Objective::Coverage => (k("coverage"), true),
-            Objective::Uniformity => (k("cv"), false),
-            Objective::Under => (k("under"), false),
-            Objective::InBand => (k("in_band"), true),
+            Objective::Time => (Metric::Time, false),
+            Objective::Coverage => (Metric::Coverage, true),
+            Objective::Uniformity => (Metric::Cv, false),
+            Objective::Under => (Metric::Under, false),
+            Objective::InBand => (Metric::InBand, true),
         }
     }
 }
@@ -266,7 +198,7 @@ pub fn rank(runs: &Runs, objective: Objective, max_under: Option<f64>, level: f6
     let all = runs.zones.len() - 1;
     let seeds = runs.common_seeds();
     let (k, more_better) = objective.metric();
-    let under_k = metric("under").expect("listed");
+    let under_k = Metric::Under;
     let mut ranked: Vec<(usize, Ranked)> = (0..runs.strategies.len())
         .map(|s| {
             let est = Estimate::of(&runs.paired(s, all, k, &seeds), level);
@@ -362,7 +294,7 @@ mod tests {
         assert!(!a.indistinguishable_from.contains(&"fewer".to_string()), "one pass covers less, clearly");
         assert_eq!(ranked.last().unwrap().strategy, "fewer");
         // The seeds differ from each other (jitter varies by seed).
-        let cov = runs.samples(0, 0, metric("coverage").unwrap());
+        let cov = runs.samples(0, 0, Metric::Coverage);
         assert!(cov.iter().any(|&c| c != cov[0]));
     }
 
@@ -372,7 +304,7 @@ mod tests {
         let stop = AtomicBool::new(false);
         let curves = pass_curves(&s, &[7], &|| {}, &stop).unwrap();
         assert_eq!(curves.strategies.len(), 3);
-        let cov: Vec<f64> = (0..3).map(|k| curves.values[k][0].as_ref().unwrap()[0][0]).collect();
+        let cov: Vec<f64> = (0..3).map(|k| curves.values[k][0].as_ref().unwrap()[0][Metric::Coverage]).collect();
         assert!(cov[0] < cov[1] && cov[1] < cov[2], "coverage grows pass by pass: {cov:?}");
         let whole = crate::core::engine::run(&s.with_seed(7), &Default::default()).unwrap();
         assert_eq!(cov[2], whole.zones[0].coverage_fraction);

@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod laws;
+pub mod metric;
 pub mod stats;
 pub mod strategy;
 pub mod tune;

@@ -12,7 +12,8 @@
 
 use crate::core::error::SceneError;
 use crate::core::input::scene::{PassKind, Scene};
-use crate::core::study::compare::{Strategy, metric, run_all};
+use crate::core::study::compare::{Strategy, run_all};
+use crate::core::study::metric::Metric;
 use crate::core::study::stats::Estimate;
 use crate::core::study::strategy::Variation;
 use serde::Serialize;
@@ -159,7 +160,6 @@ pub fn tune_zone(
     let mut base = scene.clone();
     base.zones = vec![scene.zones[zone].clone()];
     base.zones[0].target_per_cm2 = Some(target);
-    let k_of = |key| metric(key).expect("a listed metric");
     let mut tried: Vec<Tried> = Vec::new();
     let mut reason = None;
     let mut recommended = None;
@@ -189,18 +189,18 @@ pub fn tune_zone(
             reason = Some("stopped before enough seeds finished (Ctrl-C)".into());
             break;
         }
-        let est = |key| Estimate::of(&runs.paired(0, 0, k_of(key), &seeds), cfg.confidence);
-        let under = est("under");
+        let est = |m| Estimate::of(&runs.paired(0, 0, m, &seeds), cfg.confidence);
+        let under = est(Metric::Under);
         let t = Tried {
             passes: patterns,
-            density_per_cm2: est("density_mean"),
+            density_per_cm2: est(Metric::DensityMean),
             under_upper: under.upper_bound(cfg.confidence),
             under,
-            over: est("over"),
-            coverage: est("coverage"),
-            cv: est("cv"),
-            overlap: est("overlap"),
-            time_s: est("time_s"),
+            over: est(Metric::Over),
+            coverage: est(Metric::Coverage),
+            cv: est(Metric::Cv),
+            overlap: est(Metric::Overlap),
+            time_s: est(Metric::Time),
         };
         let (under_ok, over_ok) = (t.under_upper <= cfg.max_under, t.over.mean <= cfg.max_over);
         let time_ok = cfg.max_time_s.is_none_or(|m| t.time_s.mean <= m);

@@ -51,7 +51,7 @@ pub(crate) fn speed_near(lanes: &[Lane], b: &Bounds, at: Vec2) -> Option<f64> {
 }
 
 pub(crate) fn pct(x: f64) -> String {
-    format!("{:.0}%", 100.0 * x)
+    crate::core::format::percent(x, 0)
 }
 
 /// Glide speed on the skin: mean (length over time) and the spread of lane
