@@ -183,7 +183,7 @@ fn compare(c: &mut Criterion) {
 #[cfg(feature = "gpu")]
 fn frame(c: &mut Criterion) {
     use needlemap::gpu::Gpu;
-    use needlemap::gpu::render::{self, Layer, Orbit, Renderer, View};
+    use needlemap::gpu::render::{self, Background, Layer, Orbit, Renderer, View};
     let Ok(gpu) = Gpu::headless() else {
         println!("frame: no GPU adapter, skipped");
         return;
@@ -234,7 +234,7 @@ fn frame(c: &mut Criterion) {
     g.bench_function("frame: zones, dots, paths, cartridge", |b| {
         b.iter(|| {
             let mut e = encoder(&gpu);
-            r.draw(&gpu, &mut e, &target, &depth, Orbit::from_view(View::Front), [0, 0, w, h], true);
+            r.draw(&gpu, &mut e, &target, &depth, Orbit::from_view(View::Front), [0, 0, w, h], Background::Clear);
             gpu.queue.submit([e.finish()]);
             wait(&gpu)
         })
