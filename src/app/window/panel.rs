@@ -468,11 +468,10 @@ pub(super) fn rebuilt_scene(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::format::percent;
     use crate::core::input::scene::{PassKind, Scene};
 
     #[test]
-    pub(super) fn the_panel_controls_rebuild_a_scene_that_runs() {
+    fn the_panel_controls_rebuild_a_scene_that_runs() {
         let text = include_str!("../../../scenes/forehead.toml");
         let scene = Scene::from_toml_str(text, "forehead.toml").unwrap();
         let c = Controls {
