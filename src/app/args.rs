@@ -33,6 +33,7 @@ pub enum ObjectiveArg {
 }
 
 impl ObjectiveArg {
+    /// The library's objective for this choice.
     pub fn objective(self) -> core::study::compare::Objective {
         use core::study::compare::Objective;
         match self {

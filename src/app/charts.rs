@@ -24,7 +24,9 @@ fn colour(i: usize) -> RGBColor {
 
 /// One panel: a metric's name, unit and its estimate per strategy.
 pub struct Panel<'a> {
+    /// The panel's title: the metric's name and unit.
     pub title: String,
+    /// The metric's estimate for each strategy, in strategy order.
     pub values: &'a [Estimate],
 }
 

@@ -25,11 +25,14 @@ use std::process::ExitCode;
     version,
     about = "Simulates microneedling treatment coverage: where every needle enters the skin, and the density, overlap and coverage that follow"
 )]
+/// The command line: `needlemap COMMAND [ARGS]`.
 pub struct Cli {
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The commands of `needlemap`, each with its arguments.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a scene: print a per-zone summary and write report.json, zones.csv and PNG maps.
@@ -77,7 +80,9 @@ pub enum Command {
 
 /// An error with the exit code it deserves: 2 for bad input, 1 for failures.
 pub struct Failure {
+    /// Exit code: 2 for bad input, 1 for other failures (130 when stopped before anything was written).
     pub code: u8,
+    /// What went wrong, printed as `error: ...`.
     pub error: anyhow::Error,
 }
 

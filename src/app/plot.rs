@@ -30,7 +30,9 @@ const CAPTION_PX: u32 = 40;
 /// Colours of the band map (blue / pale yellow / red: distinct for the common
 /// colour-vision deficiencies).
 pub const UNDER: RGBColor = RGBColor(69, 117, 180);
+/// Colour of cells within the target band (pale yellow).
 pub const IN_BAND: RGBColor = RGBColor(254, 224, 144);
+/// Colour of cells over the target band (red).
 pub const OVER: RGBColor = RGBColor(215, 48, 39);
 /// Hit classes 0, 1, 2, 3+ (sequential, light to dark, so gaps read as holes).
 pub const HITS: [RGBColor; 4] =

@@ -44,8 +44,11 @@ pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
 /// The strategies of a `compare` call, with the seed count and first seed
 /// their file gives, if it does.
 pub struct Loaded {
+    /// The strategies, each with its scene.
     pub strategies: Vec<Strategy>,
+    /// Seeds per strategy, if the strategies file gives them.
     pub seeds: Option<u32>,
+    /// The first seed, if the strategies file gives it.
     pub first_seed: Option<u64>,
 }
 

@@ -4,7 +4,9 @@
 /// A place in a scene file (1-based line and column).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Location {
+    /// Line, counted from 1.
     pub line: usize,
+    /// Column in characters, counted from 1.
     pub column: usize,
 }
 
@@ -12,7 +14,9 @@ pub struct Location {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{file}:{line}:{column}: {key}: {message}", line = at.line, column = at.column)]
 pub struct SceneError {
+    /// The file the error is in (a path or a label, as given to the parser).
     pub file: String,
+    /// Line and column of the offending value.
     pub at: Location,
     /// Dotted path of the offending key, e.g. `zones[1].passes[0].lane_spacing_mm`.
     pub key: String,

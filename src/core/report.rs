@@ -66,6 +66,7 @@ fn opt(v: Option<f64>) -> String {
     v.map_or(String::new(), |x| format!("{x}"))
 }
 
+/// Header row of [`zones_csv`]: its column names, in order (no line break).
 pub const CSV_HEADER: &str = "zone,area_cm2,punctures,avoid_violations,density_mean_per_cm2,density_p5_per_cm2,density_p50_per_cm2,\
 density_p95_per_cm2,density_cv,coverage_fraction,overlap_fraction,hits0_share,hits1_share,hits2_share,hits3plus_share,\
 under_fraction,over_fraction,target_low_per_cm2,target_high_per_cm2,time_s,path_length_mm,passes";

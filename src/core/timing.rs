@@ -6,10 +6,12 @@ use std::time::Duration;
 /// again adds to its time). Names like `measure: splat disks` are sub-stages.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StageTimes {
+    /// Each stage's name and wall time, in the order first seen.
     pub stages: Vec<(&'static str, Duration)>,
 }
 
 impl StageTimes {
+    /// Adds `d` to the stage `name`, appending it when it is new.
     pub fn add(&mut self, name: &'static str, d: Duration) {
         match self.stages.iter_mut().find(|(n, _)| *n == name) {
             Some((_, t)) => *t += d,

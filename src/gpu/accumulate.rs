@@ -52,6 +52,7 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
+    /// Builds the accumulation pipeline (`shaders/accumulate.wgsl`) on `gpu`.
     pub fn new(gpu: &Gpu) -> Accumulator {
         Accumulator { kernel: Kernel::new(gpu, "accumulate.wgsl", "accumulate", &[false]) }
     }

@@ -21,10 +21,13 @@ const MAX_RADIUS_CELLS: f64 = 40.0;
 /// The hit raster of one zone: its cells and each analysis cell's disk size.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HitGrid {
+    /// The zone's analysis grid (as measured on the CPU).
     pub layout: Layout,
     /// Raster cell side, mm (the coverage raster's, or a multiple of it).
     pub h_mm: f64,
+    /// Raster cells across.
     pub raster_u: usize,
+    /// Raster cells up.
     pub raster_v: usize,
     /// Squared needle-disk radius in the chart per analysis cell, in
     /// (1/256 raster cell)^2.
@@ -60,6 +63,7 @@ impl HitGrid {
         HitGrid { layout: *layout, h_mm, raster_u: layout.cells_u * sub, raster_v: layout.cells_v * sub, r2_fixed }
     }
 
+    /// Raster cells in all (`raster_u x raster_v`).
     pub fn cells(&self) -> usize {
         self.raster_u * self.raster_v
     }
@@ -130,6 +134,7 @@ pub struct Splatter {
 
 /// A zone's hit raster on the GPU.
 pub struct GpuHits {
+    /// The raster's grid and disk sizes.
     pub grid: HitGrid,
     /// u32 per raster cell.
     pub hits: wgpu::Buffer,
@@ -137,6 +142,7 @@ pub struct GpuHits {
 }
 
 impl Splatter {
+    /// Builds the splatting pipeline (`shaders/hits.wgsl`) on `gpu`.
     pub fn new(gpu: &Gpu) -> Splatter {
         Splatter { kernel: Kernel::new(gpu, "hits.wgsl", "splat", &[true, false]) }
     }

@@ -134,7 +134,9 @@ pub const NO_ADAPTER_HELP: &str = "no usable GPU adapter: install a Vulkan drive
 
 /// A device and its queue.
 pub struct Gpu {
+    /// The logical device that owns buffers, textures and pipelines.
     pub device: wgpu::Device,
+    /// The device's command queue.
     pub queue: wgpu::Queue,
     /// The adapter's name and backend, for reports.
     pub adapter: String,

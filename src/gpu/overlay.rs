@@ -24,18 +24,24 @@ const LIFT_MM: f64 = 0.4;
 /// One point of a pass's path.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PathPoint {
+    /// Point on the skin (the centroid of the bin's punctures), mm.
     pub pos: Vec3,
     /// The skin's outward normal there.
     pub normal: Vec3,
+    /// Time of the point (the middle of its bin), s.
     pub t_s: f64,
 }
 
 /// The path one pass of one zone took.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PassPath {
+    /// Index of the zone in the scene.
     pub zone: usize,
+    /// Index of the pass within its zone.
     pub pass: usize,
+    /// Time of the pass's first puncture, s.
     pub start_s: f64,
+    /// Time of the pass's last puncture, s.
     pub end_s: f64,
     /// Unbroken runs of points (lanes).
     pub runs: Vec<Vec<PathPoint>>,
@@ -124,7 +130,9 @@ fn smoothed(run: &[PathPoint], k: usize) -> Vec<PathPoint> {
 /// Where the cartridge is: on the skin, its normal, and its heading.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pose {
+    /// Point on the skin under the cartridge centre, mm.
     pub pos: Vec3,
+    /// The skin's outward unit normal there.
     pub normal: Vec3,
     /// Unit direction of travel, in the skin's tangent plane.
     pub heading: Vec3,
@@ -155,6 +163,7 @@ fn any_perpendicular(n: Vec3) -> Vec3 {
     n.cross(&a).normalize()
 }
 
+/// A vertex of the overlay (paths and cartridge body), as `shaders/overlay.wgsl` reads it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct OverlayVertex {
@@ -343,6 +352,9 @@ pub struct Overlay {
 }
 
 impl Overlay {
+    /// Builds the overlay's pipelines for a `format` target (with the camera's
+    /// bind group layout), the paths of `o`'s passes (normals pointing away from
+    /// `centre`) and the cartridge body's buffer.
     pub fn new(
         gpu: &Gpu,
         o: &Outcome,

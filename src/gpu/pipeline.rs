@@ -5,14 +5,21 @@ use super::Gpu;
 
 /// What differs between the renderer's pipelines.
 pub struct PipelineSpec<'a> {
+    /// Name of the pipeline, for debugging tools and errors.
     pub label: &'static str,
+    /// The pipeline's bind group layouts.
     pub layout: &'a wgpu::PipelineLayout,
+    /// The shader module holding both entry points.
     pub module: &'a wgpu::ShaderModule,
     /// Vertex and fragment entry points.
     pub entry_points: (&'static str, &'static str),
+    /// Layout of the one vertex buffer.
     pub buffer: wgpu::VertexBufferLayout<'a>,
+    /// Depth test (e.g. `LessEqual`); the depth buffer is [`DEPTH_FORMAT`].
     pub depth_compare: wgpu::CompareFunction,
+    /// Format of the colour target.
     pub format: wgpu::TextureFormat,
+    /// Primitive topology (triangles, lines, ...).
     pub topology: wgpu::PrimitiveTopology,
     /// Alpha blending, and no depth writes (for translucent overlays).
     pub blend: bool,

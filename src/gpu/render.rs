@@ -42,9 +42,13 @@ pub enum View {
 /// What to render.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RenderConfig {
+    /// The layer painted on the skin.
     pub layer: Layer,
+    /// Where the camera looks from.
     pub view: View,
+    /// Image width, pixels.
     pub width: u32,
+    /// Image height, pixels.
     pub height: u32,
     /// Show the treatment as it stood at this time, s (None: all of it).
     pub at_time_s: Option<f64>,
@@ -216,8 +220,11 @@ const OPENGL_TO_WGPU: Matrix4<f64> = Matrix4::new(
 /// front, +90 deg = from the patient's left), pitch, and a zoom factor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Orbit {
+    /// Turn about the vertical, degrees (0 = from the front, +90 = from the patient's left).
     pub yaw_deg: f64,
+    /// Tilt, degrees (positive: from above; held within ±85).
     pub pitch_deg: f64,
+    /// Zoom factor (1 = the zones fill the view; larger is closer; held within 0.1 to 20).
     pub zoom: f64,
     /// Where the camera looks, moved from the zones' centre across the view
     /// (right, up), in units of the zones' bounding radius.
@@ -225,6 +232,7 @@ pub struct Orbit {
 }
 
 impl Orbit {
+    /// The camera of a standard view: level, unzoomed, not panned.
     pub fn from_view(view: View) -> Orbit {
         let yaw_deg = match view {
             View::Front => 0.0,

@@ -4,23 +4,8 @@
 
 use crate::{Sandbox, stderr};
 
-const GOOD: &str = r#"name = "t"
-seed = 1
-
-[cartridge]
-preset = "pen-12"
-
-[hand]
-speed_mm_s = 10
-
-[[zones]]
-name = "a"
-shape = { rect = { width_mm = 20, height_mm = 10 } }
-
-[[zones.passes]]
-pattern = "horizontal"
-lane_spacing_mm = 3
-"#;
+/// The minimal scene every test shares (`tests/data/minimal.toml`).
+const GOOD: &str = include_str!("../data/minimal.toml");
 
 /// Replaces `from` (which must occur) in the good scene.
 fn variant(from: &str, to: &str) -> String {

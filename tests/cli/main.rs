@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod compare;
+mod docs;
 mod meshes;
 mod outputs;
 mod trainer;

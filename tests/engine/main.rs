@@ -1,4 +1,4 @@
-//! Engine tests: the analytic laws of DESIGN.md, pattern geometry, coverage
+//! Engine tests: the analytic laws of ../shared/DESIGN.md, pattern geometry, coverage
 //! accuracy against exact areas, thread-count determinism, a golden hash, and
 //! the layer rule of the core. Core only: runs with `--no-default-features`.
 
@@ -6,7 +6,9 @@ mod accuracy;
 mod determinism;
 mod geometry;
 mod laws;
+
 mod layering;
+mod sources;
 mod strategies;
 mod surfaces;
 mod trainer;

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 /// The arguments of `needlemap check`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Scene file or strategies file (TOML).
     pub scene: PathBuf,
+    /// Refuse scenes estimated to need more memory than this, MiB.
     #[arg(long, default_value_t = core::engine::plan::DEFAULT_MAX_MEMORY_BYTES >> 20)]
     pub max_memory_mb: u64,
 }

@@ -59,11 +59,17 @@ pub fn run(args: Args) -> Result<(), Failure> {
 
 /// Everything `compare` asks for.
 pub struct CompareSettings {
+    /// Monte-Carlo seeds per strategy (`--seeds`; `None`: the file's, else 20).
     pub seeds: Option<u32>,
+    /// The first seed (`--first-seed`; `None`: the file's, else the first scene's).
     pub first_seed: Option<u64>,
+    /// Output folder.
     pub out: PathBuf,
+    /// What ranks the strategies.
     pub objective: Objective,
+    /// Bound on the share of area under the target band (0 to 1), met with `confidence`.
     pub max_under: f64,
+    /// Confidence of intervals and bounds (0.5 to 0.999).
     pub confidence: f64,
 }
 

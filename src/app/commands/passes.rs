@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 /// The arguments of `needlemap passes`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Scene file (TOML).
     pub scene: PathBuf,
     /// Monte-Carlo seeds.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]

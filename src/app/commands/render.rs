@@ -15,6 +15,7 @@ pub struct Args {
     /// Show the treatment as it stood at this time, s.
     #[arg(long)]
     pub at_time: Option<f64>,
+    /// The scene and how it is shown: layer, view, size, seed and colour scale.
     #[command(flatten)]
     pub picture: PictureArgs,
 }

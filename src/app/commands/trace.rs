@@ -10,6 +10,7 @@ use std::path::PathBuf;
 /// The arguments of `needlemap trace`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Scene file (TOML) whose plan is written.
     pub scene: PathBuf,
     /// The trajectory file to write (CSV).
     #[arg(long)]

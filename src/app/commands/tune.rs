@@ -12,7 +12,9 @@ use std::sync::atomic::Ordering;
 /// The arguments of `needlemap tune`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Scene file (TOML).
     pub scene: PathBuf,
+    /// What the search aims for: zones, band, limits, seeds, confidence and output folder.
     #[command(flatten)]
     pub options: TuneArgs,
     /// Worker threads [default: all cores].

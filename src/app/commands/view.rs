@@ -38,6 +38,7 @@ pub struct Args {
     /// on one colour scale: `view --compare REFERENCE.toml TRAINEE.csv`.
     #[arg(long, requires = "other")]
     pub compare: bool,
+    /// The scene and how it is shown: layer, view, size, seed and colour scale.
     #[command(flatten)]
     pub picture: PictureArgs,
     /// With --compare: the second treatment, a scene or a trajectory file

@@ -37,11 +37,15 @@ use trace::Tracing;
 /// Settings of the window.
 #[derive(Clone, Debug)]
 pub struct ViewConfig {
+    /// Window width, pixels.
     pub width: u32,
+    /// Window height, pixels.
     pub height: u32,
     /// Treatment seconds per real second.
     pub speed: f64,
+    /// The layer painted on the skin at the start.
     pub layer: Layer,
+    /// Where the camera looks from at the start.
     pub view: View,
     /// Quit after this many frames (for tests and timing).
     pub frames: Option<u64>,
@@ -58,6 +62,7 @@ pub struct ViewConfig {
     pub trace_out: Option<std::path::PathBuf>,
 }
 
+/// The window's keys and mouse actions, as shown after `needlemap view --help`.
 pub const SHORTCUTS: &str = "space pause/play | -> one stamp | N next lane | P next pass | R restart | +/- speed | \
      1/2/3 front/left/right | D density | B bands | H hits | drag orbit | right-drag pan | wheel zoom | \
      Tab panel | T draw/orbit (trace mode) | Q quit";
@@ -588,9 +593,11 @@ impl ApplicationHandler for App {
 
 /// What a finished window session reports.
 pub struct ViewReport {
+    /// Frames drawn.
     pub frames: u64,
-    /// Mean and 95th-percentile frame time, ms (first frame left out).
+    /// Mean frame time, ms (first frame left out).
     pub frame_ms_mean: f64,
+    /// 95th-percentile frame time, ms (first frame left out).
     pub frame_ms_p95: f64,
     /// Samples of the trace drawn (trace mode).
     pub trace_samples: usize,

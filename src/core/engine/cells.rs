@@ -46,12 +46,18 @@ pub fn weighted_percentile(sorted: &[(f64, f64)], q: f64) -> f64 {
     sorted.last().map_or(0.0, |(v, _)| *v)
 }
 
-/// Density spread over analysis cells, punctures per cm2.
+/// Density spread over analysis cells (those at least half inside the zone),
+/// punctures per cm2.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct DensityStats {
+    /// Punctures of the zone over its true area.
     pub mean: f64,
+    /// 5th percentile of cell density (weighted by cell area).
     pub p5: f64,
+    /// Median cell density (weighted by cell area).
     pub p50: f64,
+    /// 95th percentile of cell density (weighted by cell area).
     pub p95: f64,
+    /// Coefficient of variation of cell density: area-weighted standard deviation over mean (0 = even).
     pub cv: f64,
 }

@@ -36,13 +36,19 @@ impl Default for RunOptions {
 /// Everything a run produced.
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    /// The scene that was run.
     pub scene: Scene,
+    /// The strokes planned for every zone.
     pub plan: Plan,
+    /// The punctures of every zone.
     pub simulation: Simulation,
+    /// Each zone's figures, in scene order.
     pub zones: Vec<ZoneMetrics>,
+    /// Each zone's per-cell fields (for pictures), in scene order.
     pub fields: Vec<ZoneField>,
     /// Borders shared by two zones, and what zone-by-zone work left along them.
     pub seams: Vec<seams::Seam>,
+    /// Time taken by each stage of the run.
     pub times: StageTimes,
 }
 

@@ -17,29 +17,48 @@ use std::sync::Arc;
 /// small enough to spread a large random pass over all threads.
 pub const RANDOM_STAMPS_PER_STROKE: u64 = 4096;
 
+/// What the hand does along one stroke.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StrokeKind {
     /// Glide from `start_mm` to `end_mm` in the chart.
-    Line { start_mm: Vec2, end_mm: Vec2 },
+    Line {
+        /// Where the stroke starts in the chart, mm.
+        start_mm: Vec2,
+        /// Where it ends in the chart, mm.
+        end_mm: Vec2,
+    },
     /// `stamps` stamps at uniformly random places and rotations.
-    Random { stamps: u64 },
+    Random {
+        /// Number of stamps (at most [`RANDOM_STAMPS_PER_STROKE`]).
+        stamps: u64,
+    },
     /// Follow recorded samples (a trajectory pass), times from its first sample.
-    Trace { points: Arc<Vec<TracePoint>> },
+    Trace {
+        /// The zone's samples of the trajectory, in time order.
+        points: Arc<Vec<TracePoint>>,
+    },
 }
 
 /// One continuous piece of work of the hand.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stroke {
+    /// Index of the stroke's zone in the scene.
     pub zone: usize,
+    /// Index of the stroke's pass within its zone.
     pub pass: usize,
     /// Index of this stroke within its pass (seeds its random numbers).
     pub index_in_pass: usize,
     /// Lane index within its pass and repeat (0 for random strokes).
     pub lane: usize,
+    /// Repeat of the pass this stroke belongs to (0 for random and trace strokes).
     pub repeat: u32,
+    /// The path: a lane, random stamps or a recorded trace.
     pub kind: StrokeKind,
+    /// Glide speed of the pass, mm/s.
     pub speed_mm_s: f64,
+    /// Stamp rate of a pen, Hz; `None` for a roller.
     pub rate_hz: Option<f64>,
+    /// Lift the device over avoid regions (true), or glide straight over them.
     pub respect_avoid: bool,
     /// Travel from the end of the previous stroke of the zone, mm.
     pub gap_before_mm: f64,
@@ -48,6 +67,8 @@ pub struct Stroke {
 }
 
 impl Stroke {
+    /// Length of the stroke's path in the chart, mm (0 for random stamps; for a
+    /// trace, every step, lifted or on the skin).
     pub fn length_mm(&self) -> f64 {
         match &self.kind {
             StrokeKind::Line { start_mm, end_mm } => (end_mm - start_mm).norm(),
@@ -61,6 +82,7 @@ impl Stroke {
 /// does them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
+    /// The strokes, in order.
     pub strokes: Vec<Stroke>,
 }
 
@@ -195,6 +217,7 @@ pub const BYTES_PER_PUNCTURE: f64 = 2.0 * 16.0 + 12.0;
 pub const BYTES_PER_STROKE: f64 = 256.0;
 
 impl Estimate {
+    /// Expected punctures of the whole scene.
     pub fn punctures(&self) -> f64 {
         self.punctures_per_zone.iter().sum()
     }

@@ -29,8 +29,9 @@ use std::time::Instant;
 /// needle or a stamp; the small size halves the memory traffic of the engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Puncture {
-    /// Position in the zone chart, mm.
+    /// Position across in the zone chart (u), mm.
     pub u_mm: f32,
+    /// Position up in the zone chart (v), mm.
     pub v_mm: f32,
     /// Time since the start of the scene's treatment, s.
     pub t_s: f32,
@@ -39,9 +40,11 @@ pub struct Puncture {
 }
 
 impl Puncture {
+    /// A puncture at `pos_mm` (chart, mm) at `t_s` (s), stored in single precision.
     pub fn new(pos_mm: Vec2, t_s: f64, pass: u32) -> Puncture {
         Puncture { u_mm: pos_mm.x as f32, v_mm: pos_mm.y as f32, t_s: t_s as f32, pass }
     }
+    /// Position in the zone chart, mm.
     pub fn pos_mm(&self) -> Vec2 {
         Vec2::new(self.u_mm as f64, self.v_mm as f64)
     }
@@ -91,16 +94,20 @@ pub fn map_to_3d(surface: &Surface, punctures: &[Puncture]) -> (Vec<[f32; 3]>, u
 /// The result of simulating a plan.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Simulation {
+    /// Each zone's run, in scene order.
     pub zones: Vec<ZoneRun>,
 }
 
 impl Simulation {
+    /// Punctures of all zones (treatable areas only).
     pub fn punctures(&self) -> usize {
         self.zones.iter().map(|z| z.punctures.len()).sum()
     }
+    /// Treatment time of all zones together, s.
     pub fn time_s(&self) -> f64 {
         self.zones.iter().map(|z| z.time_s).sum()
     }
+    /// Length of the hand's path over all zones together, mm.
     pub fn path_length_mm(&self) -> f64 {
         self.zones.iter().map(|z| z.path_length_mm).sum()
     }

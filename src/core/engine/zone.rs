@@ -27,20 +27,29 @@ use std::time::Instant;
 /// A mesh zone's chart.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChartInfo {
+    /// How the chart was made: `uv`, `lscm`, `arc-length grid`, `cylinder`.
     pub method: String,
+    /// How much the chart stretches the true surface.
     pub distortion: crate::core::geometry::mesh::Distortion,
+    /// Notes about how the chart was made, for the user.
     pub warnings: Vec<String>,
 }
 
 /// Cumulative figures after one pass.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PassMetrics {
+    /// The pass's pattern label (`horizontal`, `random`, ...).
     pub pattern: String,
+    /// Needle depth of the pass, mm.
     pub depth_mm: f64,
     /// Why this pass's depth is outside the zone's recommended range.
     pub depth_warning: Option<String>,
+    /// Punctures this pass made.
     pub punctures: u64,
+    /// Share of the zone's true area hit by at least one needle disk after this
+    /// pass (0..1; NaN for all but the last pass when only final figures are measured).
     pub coverage_after: f64,
+    /// Punctures of this and all earlier passes over the zone's true area, punctures/cm².
     pub density_after_per_cm2: f64,
 }
 
@@ -105,18 +114,29 @@ pub struct ZoneMetrics {
     pub unmapped_punctures: u64,
     /// This zone's side of each seam it shares with another zone.
     pub seam_sides: Vec<SeamSide>,
+    /// Punctures in the treatable area.
     pub punctures: u64,
+    /// Punctures that fell in an avoid region.
     pub avoid_violations: u64,
+    /// Density spread over the analysis cells, punctures/cm².
     pub density_per_cm2: DensityStats,
+    /// Share of the true area hit by at least one needle disk (0..1).
     pub coverage_fraction: f64,
+    /// Share of punctures within a needle diameter of an earlier puncture (0..1).
     pub overlap_fraction: f64,
     /// Shares of area covered by exactly 0, 1, 2 and 3 or more needle disks.
     pub hit_shares: [f64; 4],
+    /// Share of the spread's area (by cell) below the target band (0..1); `None` without a target.
     pub under_fraction: Option<f64>,
+    /// Share of the spread's area (by cell) above the target band (0..1); `None` without a target.
     pub over_fraction: Option<f64>,
+    /// Cumulative figures after each pass, in order.
     pub passes: Vec<PassMetrics>,
+    /// Treatment time of the zone, lanes and turns included, s.
     pub time_s: f64,
+    /// Length of the hand's path over the zone, lanes and turns included, mm.
     pub path_length_mm: f64,
+    /// Stamps (pen) or drum contacts (roller) made.
     pub stamps: u64,
     /// Needles that landed outside the outline (dropped).
     pub outside_punctures: u64,
@@ -129,7 +149,9 @@ pub struct ZoneMetrics {
 /// Map data for pictures of one zone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ZoneField {
+    /// The zone's analysis grid and raster.
     pub layout: Layout,
+    /// Punctures per analysis cell (row by row, `layout.cells_u` across).
     pub cell_punctures: Vec<u32>,
     /// True in-zone area of each analysis cell, mm2.
     pub cell_area_mm2: Vec<f64>,
@@ -139,11 +161,16 @@ pub struct ZoneField {
     pub hits_preview: HitPreview,
 }
 
+/// A downsampled picture of the hit raster: one hit class per pixel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HitPreview {
+    /// Pixels across.
     pub width: usize,
+    /// Pixels up.
     pub height: usize,
+    /// Side of a pixel in the chart, mm.
     pub px_mm: f64,
+    /// Hit class per pixel (0, 1, 2, 3 = 3+, 255 = outside), row by row from the lowest v, `width` across.
     pub classes: Vec<u8>,
 }
 
@@ -170,13 +197,15 @@ pub struct ZoneInput<'a> {
     /// Punctures whose 3D point could not be found (counted when mapping).
     pub unmapped_punctures: u64,
     /// Borders shared with other zones: the neighbour's name and the border
-    /// as segments in this zone's chart; and the band's half-width, mm.
+    /// as segments in this zone's chart.
     pub borders: Vec<(String, Vec<[Vec2; 2]>)>,
+    /// Half-width of the seam band on this zone's side, mm.
     pub band_mm: f64,
 }
 
 /// How a zone is measured.
 pub struct MeasureConfig {
+    /// Needle diameter, mm (the disk a puncture hits).
     pub needle_diameter_mm: f64,
     /// Side of the analysis cells of the density spread, mm.
     pub cell_mm: f64,

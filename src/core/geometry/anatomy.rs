@@ -19,19 +19,26 @@ use crate::core::geometry::shape::{Shape, Vec2};
 /// Recommended needle depth of a zone, mm: thin skin and thick skin.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct DepthRange {
+    /// [shallowest, deepest] for thin skin, mm.
     pub thin_mm: [f64; 2],
+    /// [shallowest, deepest] for thick skin, mm.
     pub thick_mm: [f64; 2],
 }
 
 /// A built-in zone, generated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BuiltinZone {
+    /// Zone name, as used in `mesh = "builtin:NAME"` (e.g. `forehead`).
     pub name: &'static str,
+    /// The zone's mesh, with its chart (mm).
     pub mesh: Mesh,
     /// Avoid regions in the zone's chart.
     pub avoid: Vec<Shape>,
+    /// Recommended needle depth for thin and thick skin.
     pub depth: DepthRange,
+    /// Default target band, [low, high] punctures/cm² ([`DEFAULT_TARGET_PER_CM2`]).
     pub target_per_cm2: [f64; 2],
+    /// One-line description of the area covered (e.g. "forehead, brow to hairline").
     pub description: &'static str,
 }
 

@@ -21,16 +21,23 @@ pub const RASTER_CELLS_PER_RADIUS: f64 = 4.0;
 /// `sub x sub` raster cells of `h_mm`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Layout {
+    /// Lower-left corner of the grid in the chart (the region's bounding box), mm.
     pub origin_mm: Vec2,
+    /// Side of an analysis cell, mm.
     pub cell_mm: f64,
+    /// Raster cells per analysis cell side.
     pub sub: usize,
+    /// Side of a raster cell (`cell_mm / sub`), mm.
     pub h_mm: f64,
-    /// Analysis cells across and up.
+    /// Analysis cells across.
     pub cells_u: usize,
+    /// Analysis cells up.
     pub cells_v: usize,
 }
 
 impl Layout {
+    /// Covers the region's bounding box with analysis cells of `cell_mm` and
+    /// picks `sub` so that raster cells are at most a quarter of the needle radius.
     pub fn new(region: &Region, cell_mm: f64, needle_radius_mm: f64) -> Layout {
         let b = region.bounds();
         let size = b.size_mm();
@@ -44,9 +51,11 @@ impl Layout {
             cells_v: ((size.y / cell_mm).ceil() as usize).max(1),
         }
     }
+    /// Raster cells across (`cells_u x sub`).
     pub fn raster_u(&self) -> usize {
         self.cells_u.saturating_mul(self.sub)
     }
+    /// Raster cells up (`cells_v x sub`).
     pub fn raster_v(&self) -> usize {
         self.cells_v.saturating_mul(self.sub)
     }
@@ -55,9 +64,11 @@ impl Layout {
     pub fn raster_stride(&self) -> usize {
         self.raster_u().saturating_add(SPLAT_LANES)
     }
+    /// Raster cells including the row padding (`raster_stride() x raster_v()`), one byte each.
     pub fn raster_cells(&self) -> u64 {
         (self.raster_stride() as u64).saturating_mul(self.raster_v() as u64)
     }
+    /// Analysis cells in all (`cells_u x cells_v`).
     pub fn cells(&self) -> usize {
         self.cells_u.saturating_mul(self.cells_v)
     }

@@ -16,25 +16,62 @@ use std::collections::HashMap;
 /// A point or vector in 3D, mm (x to the patient's left, y up, z out of the body).
 pub type Vec3 = Vector3<f64>;
 
+/// A triangle mesh whose vertices each have a 3D position and a chart position (mm).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mesh {
+    /// 3D position of each vertex, mm.
     pub positions_mm: Vec<Vec3>,
+    /// Chart (flattened) position of each vertex, mm; same length as `positions_mm`.
     pub chart_mm: Vec<Vec2>,
+    /// Triangles as three vertex indices into `positions_mm` and `chart_mm`.
     pub triangles: Vec<[u32; 3]>,
 }
 
 /// Why a mesh cannot be a zone.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MeshProblem {
+    /// The mesh has no triangles.
     Empty,
-    IndexOutOfRange { triangle: usize },
-    NotFinite { vertex: usize },
-    Degenerate { triangle: usize },
-    NonManifoldEdge { a: u32, b: u32, faces: usize },
+    /// A triangle names a vertex that does not exist.
+    IndexOutOfRange {
+        /// Index of the triangle.
+        triangle: usize,
+    },
+    /// A vertex has a coordinate that is not a finite number.
+    NotFinite {
+        /// Index of the vertex.
+        vertex: usize,
+    },
+    /// A triangle has zero 3D area.
+    Degenerate {
+        /// Index of the triangle.
+        triangle: usize,
+    },
+    /// An edge is shared by more than two triangles.
+    NonManifoldEdge {
+        /// One end of the edge (vertex index, the smaller one).
+        a: u32,
+        /// The other end of the edge (vertex index, the larger one).
+        b: u32,
+        /// How many triangles share the edge.
+        faces: usize,
+    },
+    /// The mesh is closed: no edge is used by only one triangle.
     NoBoundary,
-    ChartFolds { triangle: usize },
+    /// The chart folds over itself (not all triangles turn the same way).
+    ChartFolds {
+        /// Index of the first triangle found turned the wrong way (or flat) in the chart.
+        triangle: usize,
+    },
+    /// The chart's outer boundary is not a valid zone outline (the text says why).
     ChartOutline(String),
-    TooBig { triangles: usize, limit: usize },
+    /// The mesh has more triangles than one zone may have ([`MAX_TRIANGLES`]).
+    TooBig {
+        /// How many triangles the mesh has.
+        triangles: usize,
+        /// The most accepted ([`MAX_TRIANGLES`]).
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for MeshProblem {
@@ -72,7 +109,9 @@ pub struct Distortion {
     /// Per triangle, (true area / chart area) over the mesh's mean: min, max,
     /// and the true-area-weighted mean of |ratio - 1|.
     pub area_stretch_min: f64,
+    /// Largest per-triangle area ratio over the mean (see `area_stretch_min`).
     pub area_stretch_max: f64,
+    /// True-area-weighted mean of |ratio - 1| (0 = no area distortion).
     pub area_stretch_mean_deviation: f64,
     /// Largest ratio of the two principal stretches of a triangle (1 = conformal).
     pub shape_stretch_max: f64,
@@ -87,6 +126,7 @@ fn cross2(a: Vec2, b: Vec2) -> f64 {
 }
 
 impl Mesh {
+    /// True 3D area of triangle `t`, mm².
     pub fn triangle_area_3d(&self, t: usize) -> f64 {
         let [a, b, c] = tri(&self.positions_mm, &self.triangles[t]);
         (b - a).cross(&(c - a)).norm() / 2.0
@@ -98,10 +138,12 @@ impl Mesh {
         cross2(b - a, c - a) / 2.0
     }
 
+    /// True 3D area of the whole mesh, mm².
     pub fn area_3d_mm2(&self) -> f64 {
         (0..self.triangles.len()).map(|t| self.triangle_area_3d(t)).sum()
     }
 
+    /// Chart area of the whole mesh (unsigned sum over triangles), mm².
     pub fn area_chart_mm2(&self) -> f64 {
         (0..self.triangles.len()).map(|t| self.triangle_area_chart(t).abs()).sum()
     }
@@ -492,15 +534,20 @@ impl Mesh {
 /// how much the chart distorts it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Surface {
+    /// The zone's mesh (3D positions and chart).
     pub mesh: Mesh,
+    /// Grid over the chart that finds the triangle under a chart point.
     pub index: ChartIndex,
+    /// How much the chart stretches the true surface.
     pub distortion: Distortion,
     /// How the chart was made: `uv`, `lscm`, `arc-length grid`, `cylinder`.
     pub chart_method: String,
+    /// Notes about how the chart was made (e.g. UVs that fold, replaced by LSCM), shown to the user.
     pub warnings: Vec<String>,
 }
 
 impl Surface {
+    /// Builds the chart index and measures the distortion of `mesh`.
     pub fn new(mesh: Mesh, chart_method: String, warnings: Vec<String>) -> Surface {
         let index = ChartIndex::new(&mesh);
         let distortion = mesh.distortion();
@@ -526,6 +573,7 @@ pub struct ChartIndex {
 }
 
 impl ChartIndex {
+    /// Bins the triangles of `mesh` by their chart bounding boxes (about two triangles per bin).
     pub fn new(mesh: &Mesh) -> ChartIndex {
         let (mut mn, mut mx) = (mesh.chart_mm[0], mesh.chart_mm[0]);
         for c in &mesh.chart_mm {

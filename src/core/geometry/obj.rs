@@ -13,6 +13,7 @@ pub const UV_MAX_MEAN_AREA_DEVIATION: f64 = 0.10;
 /// How the chart of an imported mesh was made.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjMesh {
+    /// The mesh in mm, with its chart (from the UVs or LSCM, see `chart_method`).
     pub mesh: Mesh,
     /// "uv" or "lscm".
     pub chart_method: &'static str,

@@ -24,9 +24,13 @@ type Edge = ([Vec3; 2], [Vec2; 2]);
 /// A border between zones `a` and `b`, as segments in each zone's chart.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Border {
+    /// Index of the first zone in the scene (the lower index).
     pub a: usize,
+    /// Index of the second zone in the scene.
     pub b: usize,
+    /// The border as segments in zone `a`'s chart, mm.
     pub segments_a: Vec<[Vec2; 2]>,
+    /// The border as segments in zone `b`'s chart, mm.
     pub segments_b: Vec<[Vec2; 2]>,
     /// Length on the skin, mm.
     pub length_mm: f64,
@@ -119,14 +123,17 @@ pub fn find_borders(surfaces: &[Option<&Surface>]) -> Vec<Border> {
 /// One zone's side of a seam.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SeamSide {
+    /// Name of the zone this side belongs to.
     pub zone: String,
     /// True area of the band on this side, mm2.
     pub band_mm2: f64,
-    /// Part of the band no needle disk touched, mm2, and its share.
+    /// Part of the band no needle disk touched, mm2.
     pub missed_mm2: f64,
+    /// `missed_mm2` over `band_mm2` (0..1).
     pub missed_share: f64,
-    /// Density in the band, and its ratio to the zone's mean.
+    /// Density in the band, punctures/cm2.
     pub band_density_per_cm2: f64,
+    /// `band_density_per_cm2` over the zone's mean density (1 = as dense as the zone overall).
     pub density_ratio: f64,
     /// Needles of this zone's passes that landed beyond the border, on the neighbour.
     pub reached_over: u64,
@@ -135,13 +142,17 @@ pub struct SeamSide {
 /// A seam between two zones.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Seam {
+    /// Names of the two zones, in scene order.
     pub zones: [String; 2],
+    /// Length of the border on the skin, mm.
     pub border_mm: f64,
     /// Half-width of the band on each side of the border, mm.
     pub band_mm: f64,
+    /// Each zone's side of the seam, in the order of `zones`.
     pub sides: [SeamSide; 2],
-    /// Missed skin along the seam, both sides, mm2 and share of the band.
+    /// Missed skin along the seam, both sides, mm2.
     pub missed_mm2: f64,
+    /// `missed_mm2` over the area of the band on both sides (0..1).
     pub missed_share: f64,
     /// For comparison: the two zones' untouched share over their whole area.
     pub zones_missed_share: f64,

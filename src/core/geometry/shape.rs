@@ -14,18 +14,37 @@ pub type Vec2 = Vector2<f64>;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Shape {
     /// A simple polygon (counter-clockwise or clockwise, not self-intersecting).
-    Polygon { vertices_mm: Vec<Vec2> },
+    Polygon {
+        /// The corners in order, mm; the last joins the first (not repeated).
+        vertices_mm: Vec<Vec2>,
+    },
     /// An axis-aligned ellipse; a circle when the radii are equal.
-    Ellipse { center_mm: Vec2, radius_u_mm: f64, radius_v_mm: f64 },
+    Ellipse {
+        /// Centre, mm.
+        center_mm: Vec2,
+        /// Half-width along u, mm.
+        radius_u_mm: f64,
+        /// Half-height along v, mm.
+        radius_v_mm: f64,
+    },
 }
 
 /// Why a polygon is not usable as a region.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PolygonProblem {
+    /// Fewer than 3 vertices (the number given).
     TooFewVertices(usize),
+    /// A vertex has a coordinate that is not a finite number (its index).
     NotFinite(usize),
+    /// The vertices enclose no area (collinear or repeated).
     ZeroArea,
-    SelfIntersecting { edge_a: usize, edge_b: usize },
+    /// Two edges that do not share a vertex cross.
+    SelfIntersecting {
+        /// Index of the first edge (from vertex `edge_a` to the next).
+        edge_a: usize,
+        /// Index of the second edge.
+        edge_b: usize,
+    },
 }
 
 impl std::fmt::Display for PolygonProblem {
@@ -95,14 +114,18 @@ fn polygon_signed_area(v: &[Vec2]) -> f64 {
 /// An axis-aligned box in the chart, mm.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Bounds {
+    /// Lower-left corner, mm.
     pub min_mm: Vec2,
+    /// Upper-right corner, mm.
     pub max_mm: Vec2,
 }
 
 impl Bounds {
+    /// Width and height, mm.
     pub fn size_mm(&self) -> Vec2 {
         self.max_mm - self.min_mm
     }
+    /// The smallest box holding both boxes.
     pub fn union(&self, o: &Bounds) -> Bounds {
         Bounds {
             min_mm: Vec2::new(self.min_mm.x.min(o.min_mm.x), self.min_mm.y.min(o.min_mm.y)),
@@ -112,6 +135,7 @@ impl Bounds {
 }
 
 impl Shape {
+    /// A `width_mm x height_mm` rectangle with its lower-left corner at the origin.
     pub fn rect(width_mm: f64, height_mm: f64) -> Shape {
         Shape::Polygon {
             vertices_mm: vec![
@@ -123,6 +147,7 @@ impl Shape {
         }
     }
 
+    /// A circle of `radius_mm` about `center_mm`.
     pub fn circle(center_mm: Vec2, radius_mm: f64) -> Shape {
         Shape::Ellipse { center_mm, radius_u_mm: radius_mm, radius_v_mm: radius_mm }
     }
@@ -149,6 +174,7 @@ impl Shape {
         }
     }
 
+    /// The axis-aligned bounding box.
     pub fn bounds(&self) -> Bounds {
         match self {
             Shape::Polygon { vertices_mm } => {
@@ -268,7 +294,9 @@ pub fn subtract_intervals(intervals: &[(f64, f64)], holes: &[(f64, f64)]) -> Vec
 /// A zone's treatable region: an outline minus avoid regions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Region {
+    /// The zone outline.
     pub outline: Shape,
+    /// Regions inside the outline that are not to be treated.
     pub avoid: Vec<Shape>,
 }
 
@@ -278,12 +306,13 @@ impl Region {
         self.outline.contains(p) && !self.in_avoid(p)
     }
 
+    /// Whether `p` is in any of the avoid regions.
     pub fn in_avoid(&self, p: Vec2) -> bool {
         self.avoid.iter().any(|a| a.contains(p))
     }
 
     /// Intervals of the line inside the outline, with avoid regions cut out
-    /// when `cut_avoid` is set.
+    /// when `avoid` is [`Avoid::Cut`].
     pub fn line_intervals(&self, origin: Vec2, dir: Vec2, avoid: Avoid) -> Vec<(f64, f64)> {
         let inside = self.outline.line_intervals(origin, dir);
         if avoid == Avoid::Keep || self.avoid.is_empty() {
@@ -294,6 +323,7 @@ impl Region {
         subtract_intervals(&inside, &holes)
     }
 
+    /// Bounding box of the outline.
     pub fn bounds(&self) -> Bounds {
         self.outline.bounds()
     }

@@ -12,11 +12,15 @@ use std::f64::consts::TAU;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Drive {
     /// A pen: every needle enters the skin on every stamp, `rate_hz` stamps a second.
-    Pen { rate_hz: f64 },
+    Pen {
+        /// Stamps per second, Hz.
+        rate_hz: f64,
+    },
     /// A roller drum rolled along the lane with its axis across it. Contact is
     /// set by rolling distance: needle k touches the skin whenever the drum has
     /// rolled `contact_mm[k] + j * circumference_mm` (j = 0, 1, ...).
     Roller {
+        /// Drum circumference: the rolling distance of one turn, mm.
         circumference_mm: f64,
         /// Position of each needle along the drum axis (across the lane), mm.
         axial_mm: Vec<f64>,
@@ -33,16 +37,21 @@ pub struct Cartridge {
     /// Needle tips in the cartridge frame (x along the direction of travel, y to
     /// its left), mm. For a roller: (0, axial position) of every needle.
     pub needles_mm: Vec<Vec2>,
+    /// Needle diameter, mm (the disk one puncture hits).
     pub needle_diameter_mm: f64,
+    /// Needle depth unless a zone or pass sets one (`cartridge.depth_mm`, default [`DEFAULT_DEPTH_MM`]), mm.
     pub depth_mm: f64,
+    /// What times contact with the skin: a pen's stamp rate or a roller's drum.
     pub drive: Drive,
 }
 
 impl Cartridge {
+    /// Number of needles.
     pub fn needle_count(&self) -> usize {
         self.needles_mm.len()
     }
 
+    /// Needle radius, mm.
     pub fn needle_radius_mm(&self) -> f64 {
         self.needle_diameter_mm / 2.0
     }
@@ -60,6 +69,7 @@ impl Cartridge {
         self.needles_mm.iter().map(|n| n.norm()).fold(0.0, f64::max)
     }
 
+    /// Whether the cartridge is a roller drum (not a pen).
     pub fn is_roller(&self) -> bool {
         matches!(self.drive, Drive::Roller { .. })
     }
@@ -67,9 +77,13 @@ impl Cartridge {
 
 /// A named preset, its source and its stated assumptions.
 pub struct Preset {
+    /// Name as used in a scene (`cartridge.preset`), e.g. `pen-12`.
     pub name: &'static str,
+    /// One line: needle count, rate and layout, with what is assumed.
     pub description: &'static str,
+    /// Where the published figures come from (`none published; assumed` when nowhere).
     pub source: &'static str,
+    /// Builds the cartridge.
     pub build: fn() -> Cartridge,
 }
 
@@ -173,6 +187,7 @@ pub fn roller_192() -> Cartridge {
     }
 }
 
+/// Every preset, in the order they are listed.
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "pen-11",
@@ -223,6 +238,7 @@ pub fn preset(name: &str) -> Option<Cartridge> {
     PRESETS.iter().find(|p| p.name == name).map(|p| (p.build)())
 }
 
+/// The presets' names, in the order of [`PRESETS`].
 pub fn preset_names() -> Vec<&'static str> {
     PRESETS.iter().map(|p| p.name).collect()
 }

@@ -20,6 +20,7 @@ use toml::Spanned;
 /// The glide of the practitioner's hand.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hand {
+    /// Mean glide speed over the skin (`hand.speed_mm_s`), mm/s.
     pub speed_mm_s: f64,
     /// Standard deviation of the sideways wobble about the lane, mm.
     pub lateral_jitter_mm: f64,
@@ -45,6 +46,7 @@ pub const DEFAULT_CELL_MM: f64 = 2.0;
 /// How the density spread is measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Analysis {
+    /// Side of the square analysis cells (`analysis.cell_mm`, default [`DEFAULT_CELL_MM`]), mm.
     pub cell_mm: f64,
 }
 
@@ -54,46 +56,68 @@ pub enum PassKind {
     /// Parallel lanes at `angle_deg` (0 = horizontal, 90 = vertical), laid
     /// boustrophedon `lane_spacing_mm` apart, `repeats` times.
     Lanes {
+        /// Lane direction, degrees in 0..360.
         angle_deg: f64,
+        /// Distance between lane centres, mm.
         lane_spacing_mm: f64,
+        /// How many times the set of lanes is laid (1 or more).
         repeats: u32,
         /// Offset lanes by half a spacing on odd repeats.
         stagger: bool,
     },
     /// `stamps` cartridge stamps placed uniformly at random in the zone, each
     /// at a random rotation (a Poisson-like process).
-    Random { stamps: u64 },
+    Random {
+        /// Number of stamps (1 or more).
+        stamps: u64,
+    },
     /// The cartridge follows recorded samples (`trajectory = "file.csv"`):
     /// this zone's rows of the file, in time order (see [`trajectory`]).
-    Trajectory { file: String, points: Arc<Vec<TracePoint>> },
+    Trajectory {
+        /// The trajectory file as named in the scene (relative to the scene).
+        file: String,
+        /// This zone's samples of the file, in time order.
+        points: Arc<Vec<TracePoint>>,
+    },
 }
 
+/// One pass over a zone (`[[zones.passes]]`): a pattern laid with the cartridge.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pass {
     /// The pattern's name as written (`horizontal`, `angle 30`, `random`, ...).
     pub label: String,
     /// Needle depth of this pass (the cartridge's unless the pass sets one), mm.
     pub depth_mm: f64,
+    /// The pattern: lanes, random stamps or a recorded trajectory.
     pub kind: PassKind,
+    /// Glide speed of this pass (the hand's unless the pass sets one; the mean speed for a trajectory), mm/s.
     pub speed_mm_s: f64,
     /// Stamp rate of a pen for this pass; `None` for a roller.
     pub rate_hz: Option<f64>,
     /// Lift the device over avoid regions (true), or glide straight over them.
     pub respect_avoid: bool,
+    /// Where the pass's table is in the scene file.
     pub at: Location,
 }
 
+/// One treated area of skin (`[[zones]]`): its outline, target and passes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Zone {
+    /// Zone name, as in the scene (`[[zones]] name`, or the built-in's name); unique in the scene.
     pub name: String,
+    /// The zone outline in chart mm, with the regions to avoid.
     pub region: Region,
+    /// Wanted density as [low, high] punctures/cm², if given (or from the built-in zone).
     pub target_per_cm2: Option<[f64; 2]>,
+    /// The passes, in the order they are made.
     pub passes: Vec<Pass>,
+    /// Where the zone's table is in the scene file.
     pub at: Location,
     /// Where the zone's geometry came from: `flat`, `builtin:forehead`, `face.obj#cheek`.
     pub source: String,
     /// The curved surface under the chart, for mesh zones.
     pub surface: Option<Arc<Surface>>,
+    /// Skin type (`skin`, default thin), which picks the depth range of a built-in zone.
     pub skin: Skin,
     /// Recommended needle depth for this zone and skin, mm.
     pub depth_range_mm: Option<[f64; 2]>,
@@ -103,11 +127,14 @@ pub struct Zone {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Skin {
+    /// Thin skin (the default): the shallower depth range.
     Thin,
+    /// Thick skin: the deeper depth range.
     Thick,
 }
 
 impl Skin {
+    /// The name as written in a scene: `thin` or `thick`.
     pub fn name(self) -> &'static str {
         match self {
             Skin::Thin => "thin",
@@ -136,13 +163,19 @@ impl Zone {
 /// A validated scene: everything the engine needs, nothing left to check.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scene {
+    /// Scene name (`name`, defaults to the file's stem).
     pub name: String,
     /// Where it came from (a path or a label), for messages.
     pub file: String,
+    /// Seed of the random generator (`seed`, 0 when not given).
     pub seed: u64,
+    /// The needle cartridge and how it is driven.
     pub cartridge: Cartridge,
+    /// The glide of the practitioner's hand.
     pub hand: Hand,
+    /// How the density spread is measured.
     pub analysis: Analysis,
+    /// The zones, in scene order.
     pub zones: Vec<Zone>,
 }
 

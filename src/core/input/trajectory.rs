@@ -29,8 +29,11 @@ pub const COLUMNS: [&str; 5] = ["time_s", "zone", "u_mm", "v_mm", "pressure"];
 /// One sample of the hand.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TracePoint {
+    /// Time of the sample (`time_s`), s; never less than the previous row's.
     pub t_s: f64,
+    /// Cartridge centre across the zone's chart (`u_mm`), mm.
     pub u_mm: f64,
+    /// Cartridge centre up the zone's chart (`v_mm`), mm.
     pub v_mm: f64,
     /// 0 = lifted, up to 1; 1 when the file has no pressure column.
     pub pressure: f64,
@@ -39,9 +42,11 @@ pub struct TracePoint {
 }
 
 impl TracePoint {
+    /// The cartridge centre in the zone's chart, mm.
     pub fn pos_mm(&self) -> Vec2 {
         Vec2::new(self.u_mm, self.v_mm)
     }
+    /// Whether the cartridge is on the skin (pressure above 0).
     pub fn down(&self) -> bool {
         self.pressure > 0.0
     }
@@ -50,8 +55,11 @@ impl TracePoint {
 /// A parsed trajectory file: samples with their zone, in time order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trace {
+    /// The file's name, as used in messages.
     pub file: String,
+    /// Whether the file has a `pressure` column.
     pub has_pressure: bool,
+    /// Every sample with its zone name, in file (time) order.
     pub rows: Vec<(String, TracePoint)>,
 }
 
@@ -286,8 +294,11 @@ pub fn mean_speed_mm_s(points: &[TracePoint]) -> f64 {
 /// the hand was moving.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TraceStamp {
+    /// Time of the stamp after the first sample, s.
     pub t_s: f64,
+    /// Cartridge centre in the zone's chart, mm.
     pub centre_mm: Vec2,
+    /// Unit direction the hand was moving in (the needles are turned along it).
     pub heading: Vec2,
 }
 

@@ -35,7 +35,9 @@ pub fn metric_rows(zones: &[ZoneMetrics]) -> Vec<MetricRow> {
 /// A strategy: a name and the scene it runs.
 #[derive(Clone, Debug)]
 pub struct Strategy {
+    /// The strategy's name, as shown in tables and charts.
     pub name: String,
+    /// The scene it runs (its seed is replaced by each run's).
     pub scene: Scene,
 }
 
@@ -43,10 +45,13 @@ pub struct Strategy {
 /// [`metric_rows`]), or `None` when it was not run (stopped).
 #[derive(Clone, Debug, Serialize)]
 pub struct Runs {
+    /// Strategy names, in the order given.
     pub strategies: Vec<String>,
     /// Zone names, then "all zones".
     pub zones: Vec<String>,
+    /// The seeds, in the order run.
     pub seeds: Vec<u64>,
+    /// `values[strategy][seed]`: one metric row per zone, then the all-zones row (`None`: not run).
     pub values: Vec<Vec<Option<Vec<MetricRow>>>>,
 }
 
@@ -103,7 +108,7 @@ pub fn run_all(
 }
 
 impl Runs {
-    /// The values of metric `k` of zone row `zone` for strategy `s`, over the
+    /// The values of metric `m` of zone row `zone` for strategy `s`, over the
     /// seeds that ran (NaN values dropped).
     pub fn samples(&self, s: usize, zone: usize, m: Metric) -> Vec<f64> {
         self.values[s]
@@ -119,7 +124,7 @@ impl Runs {
         (0..self.seeds.len()).filter(|&i| self.values.iter().all(|v| v[i].is_some())).collect()
     }
 
-    /// Paired samples of metric `k` (zone row `zone`) for strategy `s`, over `seeds`.
+    /// Paired samples of metric `m` (zone row `zone`) for strategy `s`, over `seeds`.
     pub fn paired(&self, s: usize, zone: usize, m: Metric, seeds: &[usize]) -> Vec<f64> {
         seeds.iter().filter_map(|&i| self.values[s][i].as_ref().map(|r| r[zone][m])).collect()
     }
@@ -180,11 +185,14 @@ impl Objective {
 /// One strategy's place in the ranking.
 #[derive(Clone, Debug, Serialize)]
 pub struct Ranked {
+    /// The strategy's name.
     pub strategy: String,
+    /// Estimate of the objective's metric on the all-zones row, over the seeds every strategy finished.
     pub objective: Estimate,
     /// Meets the under-target bound (upper confidence bound of the mean
     /// under-target share <= the bound); true when no bound applies.
     pub feasible: bool,
+    /// Upper confidence bound of the mean under-target share (`None` when no zone has a target).
     pub under_upper: Option<f64>,
     /// Strategies the seeds cannot tell apart from this one on the objective
     /// (paired interval of the difference contains 0).

@@ -71,12 +71,15 @@ pub fn t_quantile(p: f64, df: usize) -> f64 {
 /// A metric over seeds: its mean and a two-sided confidence interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Estimate {
+    /// Number of values (seeds).
     pub n: usize,
+    /// Mean of the values (NaN when there are none).
     pub mean: f64,
     /// Sample standard deviation (n - 1 in the denominator).
     pub sd: f64,
     /// Half-width of the interval: t(1 - (1 - level)/2, n - 1) sd / sqrt(n).
     pub half_width: f64,
+    /// Confidence level of the interval (e.g. 0.95).
     pub level: f64,
 }
 
@@ -101,10 +104,12 @@ impl Estimate {
         Estimate { n, mean, sd, half_width, level }
     }
 
+    /// Lower end of the interval (`mean - half_width`).
     pub fn lo(&self) -> f64 {
         self.mean - self.half_width
     }
 
+    /// Upper end of the interval (`mean + half_width`).
     pub fn hi(&self) -> f64 {
         self.mean + self.half_width
     }
@@ -121,6 +126,7 @@ impl Estimate {
         self.mean + t_quantile(level, self.n - 1) * self.sd / (self.n as f64).sqrt()
     }
 
+    /// Whether `x` lies in the interval (ends included).
     pub fn contains(&self, x: f64) -> bool {
         self.lo() <= x && x <= self.hi()
     }

@@ -24,18 +24,24 @@ use toml::Spanned;
 pub struct Variation {
     /// A cartridge preset (its stamp rate comes with it).
     pub cartridge: Option<String>,
+    /// Glide speed of the hand and of every lane pass, mm/s.
     pub speed_mm_s: Option<f64>,
+    /// Distance between lane centres of every lane pass, mm.
     pub lane_spacing_mm: Option<f64>,
     /// The passes of every zone, by pattern name, in order (cycled to
     /// `passes` when that is longer).
     pub patterns: Option<Vec<String>>,
     /// How many passes: the patterns (or the zone's own passes) cycled.
     pub passes: Option<u32>,
+    /// Offset lanes by half a spacing on odd repeats (lane passes).
     pub stagger: Option<bool>,
+    /// Repeats of every lane pass.
     pub repeats: Option<u32>,
     /// Stamps of each `random` pass.
     pub random_stamps: Option<u64>,
+    /// Stamp rate of every pass, Hz (pens only).
     pub rate_hz: Option<f64>,
+    /// Needle depth of every pass, mm.
     pub depth_mm: Option<f64>,
 }
 
@@ -166,8 +172,11 @@ fn lane_spacing(p: &Pass) -> Option<f64> {
 /// One strategy of a strategies file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NamedVariation {
+    /// The strategy's name (`[[strategy]] name`), unique in the file.
     pub name: String,
+    /// What it changes in the base scene.
     pub variation: Variation,
+    /// Where its `[[strategy]]` table is in the file.
     pub at: Location,
 }
 
@@ -176,10 +185,15 @@ pub struct NamedVariation {
 pub struct StrategySet {
     /// The base scene's path as written (relative to the strategies file).
     pub base: String,
+    /// Where `base` is written in the file.
     pub base_at: Location,
+    /// Monte-Carlo seeds per strategy (`seeds`), if given.
     pub seeds: Option<u32>,
+    /// The first seed (`first_seed`), if given.
     pub first_seed: Option<u64>,
+    /// Only these zones of the base scene (`zones`), if given.
     pub zones: Option<Vec<String>>,
+    /// The strategies, in file order.
     pub strategies: Vec<NamedVariation>,
 }
 

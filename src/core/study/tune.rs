@@ -31,8 +31,11 @@ pub struct TuneSettings {
     pub max_under: f64,
     /// Largest mean share over the band.
     pub max_over: f64,
+    /// Confidence of the under-target bound (e.g. 0.95).
     pub confidence: f64,
+    /// The seeds every plan runs on.
     pub seeds: Vec<u64>,
+    /// Most passes tried.
     pub max_passes: u32,
     /// Largest mean treatment time of the zone, s.
     pub max_time_s: Option<f64>,
@@ -43,22 +46,32 @@ pub struct TuneSettings {
 /// One plan tried: k passes and its figures over the seeds.
 #[derive(Clone, Debug, Serialize)]
 pub struct Tried {
+    /// The passes' pattern names, in order.
     pub passes: Vec<String>,
+    /// Mean density of the zone, punctures/cm².
     pub density_per_cm2: Estimate,
+    /// Share of the zone under the band (0..1).
     pub under: Estimate,
     /// The upper confidence bound of the mean under-target share.
     pub under_upper: f64,
+    /// Share of the zone over the band (0..1).
     pub over: Estimate,
+    /// Share of the zone hit by at least one needle disk (0..1).
     pub coverage: Estimate,
+    /// Coefficient of variation of the cell densities.
     pub cv: Estimate,
+    /// Share of punctures within a needle diameter of an earlier one (0..1).
     pub overlap: Estimate,
+    /// Treatment time of the zone, s.
     pub time_s: Estimate,
 }
 
 /// The answer for one zone.
 #[derive(Clone, Debug, Serialize)]
 pub struct ZoneTune {
+    /// The zone's name.
     pub zone: String,
+    /// The band aimed for, [low, high] punctures/cm².
     pub target_per_cm2: [f64; 2],
     /// The plans tried, 1 pass up.
     pub tried: Vec<Tried>,
@@ -66,15 +79,18 @@ pub struct ZoneTune {
     pub recommended: Option<usize>,
     /// Why no plan qualifies.
     pub reason: Option<String>,
-    /// The needle depth for the plan, mm, and why it was chosen.
+    /// The needle depth for the plan, mm.
     pub depth_mm: f64,
+    /// Why that depth was chosen.
     pub depth_note: String,
-    /// The lane spacing and glide speed the plans use.
+    /// The lane spacing the plans use, mm.
     pub lane_spacing_mm: f64,
+    /// The glide speed the plans use, mm/s.
     pub speed_mm_s: f64,
 }
 
 impl ZoneTune {
+    /// The recommended plan, if one qualifies.
     pub fn plan(&self) -> Option<&Tried> {
         self.recommended.map(|i| &self.tried[i])
     }

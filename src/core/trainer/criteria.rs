@@ -12,9 +12,13 @@ use serde::Serialize;
 /// One scored figure.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Criterion {
+    /// Short key, as in score.json (e.g. `coverage`, `speed`).
     pub key: &'static str,
+    /// What it measures in words, for tables.
     pub label: &'static str,
+    /// Unit of the figure: `share`, `ratio`, `count`, or empty.
     pub unit: &'static str,
+    /// The trainee's figure.
     pub figure: f64,
     /// The reference's figure, where the criterion compares with it.
     pub reference: Option<f64>,
@@ -22,6 +26,7 @@ pub struct Criterion {
     pub accepted: [f64; 2],
     /// Scores 0 at and beyond these.
     pub zero_at: [f64; 2],
+    /// The criterion's score, 0 to 100.
     pub score: f64,
     /// A detail in words (e.g. per-direction shares).
     pub detail: String,
@@ -73,13 +78,18 @@ pub fn band_score(x: f64, accepted: [f64; 2], zero_at: [f64; 2]) -> f64 {
 /// The score of one zone.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ZoneScore {
+    /// The zone's name.
     pub zone: String,
+    /// Every criterion scored in this zone.
     pub criteria: Vec<Criterion>,
+    /// Mean of the criteria's scores, 0 to 100 (0 for a zone with no punctures).
     pub score: f64,
+    /// Advice in words, one sentence each.
     pub feedback: Vec<String>,
 }
 
 impl ZoneScore {
+    /// The criterion with this key, if the zone was scored on it.
     pub fn criterion(&self, key: &str) -> Option<&Criterion> {
         self.criteria.iter().find(|c| c.key == key)
     }
@@ -88,9 +98,13 @@ impl ZoneScore {
 /// The score of a treatment.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScoreCard {
+    /// Name of the reference scene.
     pub reference: String,
+    /// Name of the trainee's scene (the trace's file name).
     pub trainee: String,
+    /// Mean of the zone scores weighted by the reference zones' areas, 0 to 100.
     pub score: f64,
+    /// Each zone's score (the reference's zones that the trainee's scene has).
     pub zones: Vec<ZoneScore>,
     /// Feedback of every zone, worst first.
     pub feedback: Vec<String>,

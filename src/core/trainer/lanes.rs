@@ -57,15 +57,20 @@ pub fn motion(out: &Outcome, zone: usize) -> Vec<TracePoint> {
 /// A straight run of the path on the skin.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Lane {
+    /// Where the run starts in the zone's chart, mm.
     pub start_mm: Vec2,
+    /// Where it ends in the zone's chart, mm.
     pub end_mm: Vec2,
+    /// Time from start to end, s.
     pub duration_s: f64,
 }
 
 impl Lane {
+    /// Straight-line length from start to end, mm.
     pub fn length_mm(&self) -> f64 {
         (self.end_mm - self.start_mm).norm()
     }
+    /// Mean speed along the lane, mm/s (0 for a lane of no duration).
     pub fn speed_mm_s(&self) -> f64 {
         if self.duration_s > 0.0 { self.length_mm() / self.duration_s } else { 0.0 }
     }
@@ -74,6 +79,7 @@ impl Lane {
         let d = self.end_mm - self.start_mm;
         d.y.atan2(d.x).to_degrees().rem_euclid(180.0)
     }
+    /// Midpoint of the lane in the chart, mm.
     pub fn mid_mm(&self) -> Vec2 {
         (self.start_mm + self.end_mm) / 2.0
     }

@@ -97,10 +97,13 @@ pub fn score(reference: &Outcome, trainee: &Outcome) -> ScoreCard {
 /// The treatment's figures part-way through (all zones, area-weighted).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Progress {
+    /// Time into the treatment, s.
     pub t_s: f64,
+    /// Share of area hit by at least one needle disk (0..1).
     pub coverage_fraction: f64,
     /// Share of area in the target band (zones with a band).
     pub in_band_fraction: f64,
+    /// Punctures so far over the total area, punctures/cm².
     pub density_per_cm2: f64,
 }
 
