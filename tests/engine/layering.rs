@@ -39,24 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("report", &["error", "format", "timing", "geometry", "input", "engine"]),
 ];
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every `.rs` file under `dir`, recursively, sorted.
-fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("source folder") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            out.extend(sources(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
+use crate::{repo_root as root, rust_files as sources};
 
 /// The code of a file without its comments (line comments and doc comments).
 fn code_lines(text: &str) -> Vec<(usize, String)> {

@@ -30,3 +30,23 @@ pub fn simulate(text: &str) -> Outcome {
 pub fn simulate_with_threads(text: &str, threads: usize) -> Outcome {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool").install(|| simulate(text))
 }
+
+/// The repository's root folder.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `.rs` file under `dir`, recursively, sorted.
+pub fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("source folder") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}

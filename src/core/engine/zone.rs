@@ -1,5 +1,5 @@
 //! A zone's figures: punctures -> fields (hit raster, analysis cells) -> the figures
-//! defined in DESIGN.md (density, coverage, hit shares, overlap, bands).
+//! defined in ../shared/DESIGN.md (density, coverage, hit shares, overlap, bands).
 //!
 //! Coverage and hit shares come from a raster of the zone's bounding box with
 //! square cells of side `h <= r / 4` (r = needle radius) that divide the

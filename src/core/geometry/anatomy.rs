@@ -46,7 +46,7 @@ pub struct BuiltinZone {
 /// of the design notes (1500-3000 punctures/cm2 at 0.5 mm with a 12-pin pen).
 pub const DEFAULT_TARGET_PER_CM2: [f64; 2] = [1500.0, 3000.0];
 
-// Manufacturer depth chart (thin / thick skin, mm), DESIGN.md.
+// Manufacturer depth chart (thin / thick skin, mm), ../shared/DESIGN.md.
 const FOREHEAD: DepthRange = DepthRange { thin_mm: [0.25, 0.5], thick_mm: [0.5, 0.75] };
 const NOSE: DepthRange = DepthRange { thin_mm: [0.25, 0.25], thick_mm: [0.5, 0.5] };
 const UPPER_LIP: DepthRange = DepthRange { thin_mm: [0.25, 0.25], thick_mm: [0.25, 0.75] };

@@ -1008,20 +1008,8 @@ fn validate_pass(
 mod tests {
     use super::*;
 
-    const OK: &str = r#"
-name = "t"
-seed = 7
-[cartridge]
-preset = "pen-12"
-[hand]
-speed_mm_s = 10
-[[zones]]
-name = "a"
-shape = { rect = { width_mm = 20, height_mm = 10 } }
-[[zones.passes]]
-pattern = "horizontal"
-lane_spacing_mm = 3
-"#;
+    /// The minimal scene the tests share.
+    const OK: &str = include_str!("../../../tests/data/minimal.toml");
 
     #[test]
     fn a_minimal_scene_validates_with_defaults() {

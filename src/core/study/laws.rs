@@ -1,4 +1,4 @@
-//! The analytic laws the engine must match (DESIGN.md), and the sampling
+//! The analytic laws the engine must match (../shared/DESIGN.md), and the sampling
 //! spread to expect around them. Tests compare the engine with these; the
 //! tuning and comparison tools use them as references.
 
