@@ -8,61 +8,32 @@ use crate::gpu::render::{Layer, View};
 use std::path::PathBuf;
 
 /// `1280x720` -> (1280, 720), each side 16 to 8192 pixels.
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
+fn parse_size(s: &str) -> Result<(u32, u32), &'static str> {
     let (w, h) = s.split_once('x').ok_or("give WIDTHxHEIGHT, e.g. 1280x720")?;
     let side = |v: &str| v.trim().parse::<u32>().ok().filter(|n| (16..=8192).contains(n));
     match (side(w), side(h)) {
         (Some(w), Some(h)) => Ok((w, h)),
-        _ => Err("each side must be a whole number from 16 to 8192".into()),
-    }
-}
-
-/// What ranks strategies in `compare`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum ObjectiveArg {
-    /// Least treatment time with the under-target share within --max-under.
-    Time,
-    /// Most area covered.
-    Coverage,
-    /// Most uniform density (least CV).
-    Uniformity,
-    /// Least area under the target band.
-    Under,
-    /// Most area within the target band.
-    InBand,
-}
-
-impl ObjectiveArg {
-    /// The library's objective for this choice.
-    pub fn objective(self) -> core::study::compare::Objective {
-        use core::study::compare::Objective;
-        match self {
-            ObjectiveArg::Time => Objective::Time,
-            ObjectiveArg::Coverage => Objective::Coverage,
-            ObjectiveArg::Uniformity => Objective::Uniformity,
-            ObjectiveArg::Under => Objective::Under,
-            ObjectiveArg::InBand => Objective::InBand,
-        }
+        _ => Err("each side must be a whole number from 16 to 8192"),
     }
 }
 
 /// A share from 0 to 1.
-pub(crate) fn parse_fraction(s: &str) -> Result<f64, String> {
-    s.parse::<f64>().ok().filter(|x| (0.0..=1.0).contains(x)).ok_or_else(|| "give a number from 0 to 1".into())
+pub(crate) fn parse_fraction(s: &str) -> Result<f64, &'static str> {
+    s.parse::<f64>().ok().filter(|x| (0.0..=1.0).contains(x)).ok_or("give a number from 0 to 1")
 }
 
 /// A confidence level from 0.5 to 0.999.
-pub(crate) fn parse_confidence(s: &str) -> Result<f64, String> {
-    s.parse::<f64>().ok().filter(|x| (0.5..=0.999).contains(x)).ok_or_else(|| "give a number from 0.5 to 0.999".into())
+pub(crate) fn parse_confidence(s: &str) -> Result<f64, &'static str> {
+    s.parse::<f64>().ok().filter(|x| (0.5..=0.999).contains(x)).ok_or("give a number from 0.5 to 0.999")
 }
 
 /// `1500..3000` -> [1500, 3000]: finite, 0 <= LO < HI.
-pub fn parse_range(s: &str) -> Result<[f64; 2], String> {
+pub fn parse_range(s: &str) -> Result<[f64; 2], &'static str> {
     let (lo, hi) = s.split_once("..").ok_or("give LO..HI, e.g. 1500..3000")?;
     let num = |v: &str| v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
     match (num(lo), num(hi)) {
         (Some(lo), Some(hi)) if lo < hi => Ok([lo, hi]),
-        _ => Err("LO and HI must be numbers >= 0 with LO < HI, e.g. 1500..3000".into()),
+        _ => Err("LO and HI must be numbers >= 0 with LO < HI, e.g. 1500..3000"),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod trainer;
 #[cfg(feature = "gpu")]
 pub mod window;
 
+use crate::core::error::ResolveError;
 use crate::core::input::scene::Scene;
 use clap::{Parser, Subcommand};
 use std::path::Path;
@@ -143,18 +144,19 @@ pub fn main() -> ExitCode {
 pub const MAX_MESH_FILE_BYTES: u64 = 256 << 20;
 
 /// Reads a file named in a scene, relative to the scene's folder.
-pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<String, String> {
+pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<String, ResolveError> {
     let path = scene.parent().unwrap_or(Path::new(".")).join(name);
-    let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let unreadable =
+        |e: std::io::Error| ResolveError::Unreadable { path: path.display().to_string(), reason: e.to_string() };
+    let meta = std::fs::metadata(&path).map_err(unreadable)?;
     if meta.len() > MAX_MESH_FILE_BYTES {
-        return Err(format!(
-            "{} is {:.0} MiB; mesh files over {} MiB are refused (decimate it or cut out the zone)",
-            path.display(),
-            meta.len() as f64 / (1 << 20) as f64,
-            MAX_MESH_FILE_BYTES >> 20
-        ));
+        return Err(ResolveError::TooLarge {
+            path: path.display().to_string(),
+            mib: meta.len() as f64 / (1 << 20) as f64,
+            limit_mib: MAX_MESH_FILE_BYTES >> 20,
+        });
     }
-    std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    std::fs::read_to_string(&path).map_err(unreadable)
 }
 
 /// Reads and validates a scene file (and the mesh files it names).

@@ -43,7 +43,7 @@ pub fn render_png(
     cfg: &crate::gpu::render::RenderConfig,
 ) -> anyhow::Result<Vec<u8>> {
     use crate::gpu::render;
-    let rgba = render::render(gpu, outcome, cfg).map_err(|e| anyhow::anyhow!(e))?;
+    let rgba = render::render(gpu, outcome, cfg)?;
     let mut rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
     let range = cfg.range_per_cm2.unwrap_or_else(|| render::auto_range(outcome));
     plot::overlay_legend(&mut rgb, (cfg.width, cfg.height), cfg.layer, range, render::shared_target(outcome))?;

@@ -78,12 +78,12 @@ pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Lo
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let scene = s.variation.apply(&base, zones.as_deref()).map_err(|message| {
+                    let scene = s.variation.apply(&base, zones.as_deref()).map_err(|e| {
                         bad_input(SceneError {
                             file: file.display().to_string(),
                             at: s.at,
                             key: format!("strategy[{i}] ({})", s.name),
-                            message,
+                            message: e.to_string(),
                         })
                     })?;
                     Ok(Strategy { name: s.name.clone(), scene })

@@ -32,3 +32,30 @@ pub fn location(text: &str, offset: usize) -> Location {
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     Location { line, column }
 }
+
+/// Why a file a scene names (a mesh, a trajectory) could not be had: the
+/// answer of the resolver the caller gives the scene parser.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ResolveError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Unreadable {
+        /// The file as the caller looked for it.
+        path: String,
+        /// What the system said.
+        reason: String,
+    },
+    /// The file is larger than files of its kind may be.
+    #[error("{path} is {mib:.0} MiB; mesh files over {limit_mib} MiB are refused (decimate it or cut out the zone)")]
+    TooLarge {
+        /// The file as the caller looked for it.
+        path: String,
+        /// Its size, MiB.
+        mib: f64,
+        /// The most accepted, MiB.
+        limit_mib: u64,
+    },
+    /// This caller reads no files (a scene parsed from text alone).
+    #[error("cannot read `{0}` here: mesh files are read by the command-line tool")]
+    NoFiles(String),
+}

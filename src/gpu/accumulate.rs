@@ -99,7 +99,7 @@ impl Accumulator {
     }
 
     /// `run`, read back to the CPU.
-    pub fn counts(&self, gpu: &Gpu, layout: &Layout, punctures: &[Puncture]) -> Result<Vec<u32>, String> {
+    pub fn counts(&self, gpu: &Gpu, layout: &Layout, punctures: &[Puncture]) -> Result<Vec<u32>, super::GpuError> {
         let counts = self.run(gpu, layout, punctures);
         let bytes = gpu.read_back(&counts)?;
         Ok(bytemuck::cast_slice::<u8, u32>(&bytes)[..layout.cells()].to_vec())

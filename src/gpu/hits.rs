@@ -178,7 +178,7 @@ impl Splatter {
     }
 
     /// The hit raster of `punctures` on `grid`, computed on the GPU and read back.
-    pub fn hits(&self, gpu: &Gpu, grid: &HitGrid, punctures: &[Puncture]) -> Result<Vec<u32>, String> {
+    pub fn hits(&self, gpu: &Gpu, grid: &HitGrid, punctures: &[Puncture]) -> Result<Vec<u32>, super::GpuError> {
         let target = Self::raster(gpu, grid.clone());
         self.add(gpu, &target, punctures);
         let bytes = gpu.read_back(&target.hits)?;

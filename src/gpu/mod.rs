@@ -132,6 +132,28 @@ impl Kernel {
 pub const NO_ADAPTER_HELP: &str = "no usable GPU adapter: install a Vulkan driver (Debian: apt-get install \
      mesa-vulkan-drivers libvulkan1 for the software one); `simulate` and the other commands work without it";
 
+/// What went wrong on the GPU side.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    /// No adapter could be found (what to install is in the message).
+    #[error("{NO_ADAPTER_HELP} ({0})")]
+    NoAdapter(#[source] wgpu::RequestAdapterError),
+    /// The adapter would not give a device.
+    #[error("the GPU adapter `{adapter}` refused a device: {source}")]
+    NoDevice {
+        /// The adapter's name.
+        adapter: String,
+        /// Why it refused.
+        source: wgpu::RequestDeviceError,
+    },
+    /// Waiting for the GPU to finish failed.
+    #[error("waiting for the GPU: {0}")]
+    Wait(#[source] wgpu::PollError),
+    /// A buffer could not be mapped for reading back.
+    #[error("reading a GPU buffer back: {0}")]
+    ReadBack(#[source] wgpu::MapRangeError),
+}
+
 /// A device and its queue.
 pub struct Gpu {
     /// The logical device that owns buffers, textures and pipelines.
@@ -145,27 +167,27 @@ pub struct Gpu {
 impl Gpu {
     /// A device without a window (any backend the environment allows;
     /// `WGPU_BACKEND=vulkan|gl` picks one).
-    pub fn headless() -> Result<Gpu, String> {
+    pub fn headless() -> Result<Gpu, GpuError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
-            .map_err(|e| format!("{NO_ADAPTER_HELP} ({e})"))?;
+            .map_err(GpuError::NoAdapter)?;
         Gpu::from_adapter(&adapter)
     }
 
     /// A device on `adapter`, with all the limits it offers.
-    pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Gpu, String> {
+    pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Gpu, GpuError> {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("needlemap"),
             required_limits: adapter.limits(),
             ..Default::default()
         }))
-        .map_err(|e| format!("the GPU adapter `{}` refused a device: {e}", info.name))?;
+        .map_err(|source| GpuError::NoDevice { adapter: info.name.clone(), source })?;
         Ok(Gpu { device, queue, adapter: format!("{} ({:?})", info.name, info.backend) })
     }
 
     /// Copies a GPU buffer (created with `COPY_SRC`) back to the CPU, blocking.
-    pub fn read_back(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>, String> {
+    pub fn read_back(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("read-back"),
             size: buffer.size(),
@@ -180,13 +202,11 @@ impl Gpu {
     }
 
     /// Copies a buffer (created with `MAP_READ`) back to the CPU, blocking.
-    pub fn read_buffer(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>, String> {
+    pub fn read_buffer(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>, GpuError> {
         let slice = buffer.slice(..);
         slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.device
-            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
-            .map_err(|e| format!("waiting for the GPU: {e}"))?;
-        let bytes = slice.get_mapped_range().map_err(|e| format!("reading a GPU buffer back: {e}"))?.to_vec();
+        self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None }).map_err(GpuError::Wait)?;
+        let bytes = slice.get_mapped_range().map_err(GpuError::ReadBack)?.to_vec();
         buffer.unmap();
         Ok(bytes)
     }

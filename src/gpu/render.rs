@@ -927,7 +927,7 @@ fn target_texture(
 }
 
 /// Renders the run into RGBA8 pixels (`width * height * 4`, rows top to bottom).
-pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, String> {
+pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, super::GpuError> {
     let format = wgpu::TextureFormat::Rgba8Unorm;
     let mut renderer = Renderer::new(gpu, o, format, Layer::Density);
     renderer.set_range(gpu, cfg.range_per_cm2);
@@ -961,7 +961,7 @@ pub fn read_texture(
     texture: &wgpu::Texture,
     width: u32,
     height: u32,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, super::GpuError> {
     // Rows padded to 256 bytes, as copies require.
     let row = width * 4;
     let padded_row = row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;

@@ -188,9 +188,10 @@ fn obj_scene(group: &str) -> String {
 }
 
 fn load_with_file(text: &str) -> Result<Scene, needlemap::core::error::SceneError> {
+    use needlemap::core::error::ResolveError;
     let obj = include_str!("../data/patches.obj");
     Scene::from_toml_str_with(text, "t.toml", &|name| {
-        if name == "patches.obj" { Ok(obj.to_string()) } else { Err(format!("no {name}")) }
+        if name == "patches.obj" { Ok(obj.to_string()) } else { Err(ResolveError::NoFiles(name.to_string())) }
     })
 }
 

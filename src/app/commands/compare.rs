@@ -1,7 +1,7 @@
 //! `needlemap compare`: strategies on the same zones and seeds, every metric
 //! as a mean with a confidence interval, ranked by an objective.
 
-use crate::app::args::{ObjectiveArg, parse_confidence, parse_fraction};
+use crate::app::args::{parse_confidence, parse_fraction};
 use crate::app::set_threads;
 use crate::app::study::{
     Loaded, TABLE_METRICS, fmt_estimate, load_strategies, md_table, progress, runs_csv, stop_flag, text_table,
@@ -32,8 +32,8 @@ pub struct Args {
     #[arg(long)]
     pub zone: Vec<String>,
     /// What ranks strategies.
-    #[arg(long, value_enum, default_value_t = ObjectiveArg::Time)]
-    pub objective: ObjectiveArg,
+    #[arg(long, value_enum, default_value_t = Objective::Time)]
+    pub objective: Objective,
     /// Bound on the share of area under the target band (0 to 1), met
     /// with the --confidence.
     #[arg(long, default_value_t = 0.1, value_parser = parse_fraction)]
@@ -53,7 +53,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<(), Failure> {
     let Args { files, seeds, first_seed, zone, objective, max_under, confidence, out, threads } = args;
     set_threads(threads)?;
-    let settings = CompareSettings { seeds, first_seed, out, objective: objective.objective(), max_under, confidence };
+    let settings = CompareSettings { seeds, first_seed, out, objective, max_under, confidence };
     compare(&files, (!zone.is_empty()).then_some(&zone[..]), &settings)
 }
 

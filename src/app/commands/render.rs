@@ -28,7 +28,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         return Err(bad_input(anyhow::anyhow!("--at-time {t}: give a time in seconds >= 0")));
     }
     let outcome = picture.run()?;
-    let gpu = crate::gpu::Gpu::headless().map_err(|e| Failure { code: 1, error: anyhow::anyhow!(e) })?;
+    let gpu = crate::gpu::Gpu::headless().map_err(|e| Failure { code: 1, error: e.into() })?;
     let size = picture.size;
     let cfg = RenderConfig {
         layer: picture.layer,

@@ -178,7 +178,7 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
         let full = std::fs::canonicalize(scene_dir.join(file)).unwrap_or_else(|_| scene_dir.join(file));
         format!("{}{}", full.display(), group.map_or(String::new(), |g| format!("#{g}")))
     };
-    let body = tuned_scene_text(&text, &tunes, a.target.is_some(), &absolute).map_err(|e| anyhow::anyhow!(e))?;
+    let body = tuned_scene_text(&text, &tunes, a.target.is_some(), &absolute)?;
     let header = format!(
         "# Written by `needlemap tune {}`: the recommended passes per zone (see tune.md).\n",
         scene_path.display()

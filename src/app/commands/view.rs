@@ -88,7 +88,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         panel: !no_panel,
         trace_out: trace_out.clone(),
     };
-    let report = window::run(outcome, other, cfg).map_err(|e| anyhow::anyhow!(e))?;
+    let report = window::run(outcome, other, cfg)?;
     if frames.is_some() {
         println!(
             "{} frames at {}x{}: {:.1} ms a frame on average ({:.0} fps), 95th percentile {:.1} ms",

@@ -19,6 +19,7 @@ use crate::core::input::trajectory::{Trace, TracePoint};
 use crate::gpu::Gpu;
 use crate::gpu::cache::PaintCache;
 use crate::gpu::render::{self, Background, Layer, Orbit, Renderer, View};
+use anyhow::Context;
 use std::sync::Arc;
 use std::time::Instant;
 use winit::application::ApplicationHandler;
@@ -148,21 +149,21 @@ struct App {
 }
 
 impl App {
-    fn start(&mut self, el: &ActiveEventLoop) -> Result<Live, String> {
+    fn start(&mut self, el: &ActiveEventLoop) -> anyhow::Result<Live> {
         let attrs = Window::default_attributes()
             .with_title(format!("needlemap: {}", self.outcome.scene.name))
             .with_inner_size(PhysicalSize::new(self.cfg.width, self.cfg.height));
-        let window = Arc::new(el.create_window(attrs).map_err(|e| format!("cannot open a window: {e}"))?);
+        let window = Arc::new(el.create_window(attrs).map_err(|e| anyhow::anyhow!("cannot open a window: {e}"))?);
         let instance = wgpu::Instance::new(
             wgpu::InstanceDescriptor::new_with_display_handle(Box::new(el.owned_display_handle())).with_env(),
         );
         let surface =
-            instance.create_surface(window.clone()).map_err(|e| format!("cannot draw into the window: {e}"))?;
+            instance.create_surface(window.clone()).map_err(|e| anyhow::anyhow!("cannot draw into the window: {e}"))?;
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             compatible_surface: Some(&surface),
             ..Default::default()
         }))
-        .map_err(|e| format!("{} ({e})", crate::gpu::NO_ADAPTER_HELP))?;
+        .map_err(|e| anyhow::anyhow!("{} ({e})", crate::gpu::NO_ADAPTER_HELP))?;
         let gpu = Gpu::from_adapter(&adapter)?;
         // A GPU error (e.g. the window's surface gone) ends the window with a
         // message instead of wgpu's default panic.
@@ -181,7 +182,7 @@ impl App {
         let native_ppp = window.scale_factor() as f32;
         let mut config = surface
             .get_default_config(&adapter, size.width.max(1), size.height.max(1))
-            .ok_or("the window's surface is not supported by the adapter")?;
+            .context("the window's surface is not supported by the adapter")?;
         // A plain (not sRGB) format, so colours match `render` and the PNG maps.
         let caps = surface.get_capabilities(&adapter);
         if let Some(f) = caps.formats.iter().find(|f| !f.is_srgb()) {
@@ -445,9 +446,9 @@ impl App {
 
     /// Draws the current frame once more offscreen, in the window's format and
     /// size, and saves it as PNG.
-    fn screenshot(&mut self, path: &std::path::Path) -> Result<(), String> {
+    fn screenshot(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
         let orbit = self.orbit;
-        let live = self.live.as_mut().ok_or("no window")?;
+        let live = self.live.as_mut().context("no window")?;
         let (w, h) = (live.config.width, live.config.height);
         let texture = render::frame_texture(&live.gpu, w, h, live.config.format);
         let depth = render::depth_texture(&live.gpu, w, h);
@@ -471,10 +472,10 @@ impl App {
         if matches!(live.config.format, wgpu::TextureFormat::Bgra8Unorm | wgpu::TextureFormat::Bgra8UnormSrgb) {
             pixels.chunks_exact_mut(4).for_each(|p| p.swap(0, 2));
         }
-        let img = image::RgbaImage::from_raw(w, h, pixels).ok_or("frame size")?;
+        let img = image::RgbaImage::from_raw(w, h, pixels).context("frame size")?;
         let mut png = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).map_err(|e| e.to_string())?;
-        super::output::write_atomic(path, &png).map_err(|e| format!("{e:#}"))
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+        super::output::write_atomic(path, &png)
     }
 }
 
@@ -489,7 +490,7 @@ impl ApplicationHandler for App {
                 self.live = Some(live);
             }
             Err(e) => {
-                self.error = Some(e);
+                self.error = Some(format!("{e:#}"));
                 el.exit();
             }
         }
@@ -604,9 +605,9 @@ pub struct ViewReport {
 }
 
 /// Opens the window and plays `outcome` until closed (or `frames` are shown).
-pub fn run(outcome: Outcome, other: Option<Outcome>, cfg: ViewConfig) -> Result<ViewReport, String> {
+pub fn run(outcome: Outcome, other: Option<Outcome>, cfg: ViewConfig) -> anyhow::Result<ViewReport> {
     let event_loop = EventLoop::new().map_err(|e| {
-        format!("cannot open a window ({e}); on a machine without a display use `needlemap render`, or run under `xvfb-run -a`")
+        anyhow::anyhow!("cannot open a window ({e}); on a machine without a display use `needlemap render`, or run under `xvfb-run -a`")
     })?;
     event_loop.set_control_flow(ControlFlow::Poll);
     let times = puncture_times(&outcome);
@@ -660,7 +661,7 @@ pub fn run(outcome: Outcome, other: Option<Outcome>, cfg: ViewConfig) -> Result<
         other,
         tracing,
     };
-    event_loop.run_app(&mut app).map_err(|e| format!("the window's event loop failed: {e}"))?;
+    event_loop.run_app(&mut app).map_err(|e| anyhow::anyhow!("the window's event loop failed: {e}"))?;
     // Drawing was under way when the window closed: end the stroke.
     if app.tracing.as_ref().is_some_and(|t| t.drawing) {
         app.trace_end();
@@ -676,11 +677,11 @@ pub fn run(outcome: Outcome, other: Option<Outcome>, cfg: ViewConfig) -> Result<
             live.renderer.set_time(&live.gpu, &app.outcome, app.time_s);
         }
         if let Err(e) = app.screenshot(&path) {
-            app.error = Some(e);
+            app.error = Some(format!("{e:#}"));
         }
     }
     if let Some(e) = app.error {
-        return Err(e);
+        return Err(anyhow::anyhow!(e));
     }
     let mut ms: Vec<f64> = app.frame_ms.iter().skip(1).copied().collect();
     ms.sort_by(f64::total_cmp);

@@ -453,7 +453,7 @@ impl App {
 pub(super) fn rebuilt_scene(
     scene: &crate::core::input::scene::Scene,
     c: &Controls,
-) -> Result<crate::core::input::scene::Scene, String> {
+) -> Result<crate::core::input::scene::Scene, crate::core::study::strategy::VariationError> {
     let patterns = PATTERN_SETS[c.patterns].1;
     crate::core::study::strategy::Variation {
         cartridge: Some(c.preset.clone()),
@@ -502,6 +502,6 @@ mod tests {
         let s = rebuilt_scene(&scene, &roller).unwrap();
         assert!(s.zones[0].passes.iter().all(|p| p.rate_hz.is_none()));
         let unknown = rebuilt_scene(&scene, &Controls { preset: "pen-99".into(), ..roller }).unwrap_err();
-        assert!(unknown.contains("not a cartridge preset"), "{unknown}");
+        assert!(unknown.to_string().contains("not a cartridge preset"), "{unknown}");
     }
 }

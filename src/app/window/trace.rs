@@ -32,11 +32,11 @@ impl Tracing {
     pub(super) fn trace(&self) -> Trace {
         Trace { file: self.out.display().to_string(), has_pressure: true, rows: self.rows.clone() }
     }
-    pub(super) fn save(&self) -> Result<(), String> {
+    pub(super) fn save(&self) -> anyhow::Result<()> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        crate::app::output::write_atomic(&self.out, self.trace().to_csv().as_bytes()).map_err(|e| format!("{e:#}"))
+        crate::app::output::write_atomic(&self.out, self.trace().to_csv().as_bytes())
     }
 }
 

@@ -21,21 +21,47 @@ pub struct ObjMesh {
     pub warnings: Vec<String>,
 }
 
+/// Why OBJ text gives no zone mesh.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ObjError {
+    /// tobj could not read the text.
+    #[error("not a readable OBJ file ({0})")]
+    Unreadable(tobj::LoadError),
+    /// The named group or object is not in the file.
+    #[error("has no group or object `{group}`; it has: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    NoGroup {
+        /// The group asked for.
+        group: String,
+        /// The groups and objects the file has.
+        known: Vec<String>,
+    },
+    /// No faces (in the group, when one was asked for).
+    #[error("{}", match group { Some(g) => format!("group `{g}` has no faces"), None => "has no faces".to_string() })]
+    NoFaces {
+        /// The group asked for, if any.
+        group: Option<String>,
+    },
+    /// The mesh is not a usable zone surface.
+    #[error("{0}")]
+    Mesh(MeshProblem),
+    /// Its chart folds: the surface cannot be flattened in one piece.
+    #[error("{0}: the surface cannot be flattened into one chart (cut it into smaller groups)")]
+    CannotFlatten(MeshProblem),
+}
+
 /// Parses OBJ text into one zone mesh. `group`: the OBJ group or object to
 /// use (all of the file when `None`); `unit_mm`: millimetres per OBJ unit.
-pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMesh, String> {
+pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMesh, ObjError> {
     let opts = tobj::LoadOptions { triangulate: true, single_index: false, ignore_points: true, ignore_lines: true };
     let (models, _materials) =
         tobj::load_obj_buf(&mut text.as_bytes(), &opts, |_| Err(tobj::LoadError::OpenFileFailed))
-            .map_err(|e| format!("not a readable OBJ file ({e})"))?;
+            .map_err(ObjError::Unreadable)?;
     let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
     let chosen: Vec<&tobj::Model> = match group {
         Some(g) => {
-            let m = models.iter().find(|m| m.name == g).ok_or_else(|| {
-                format!(
-                    "has no group or object `{g}`; it has: {}",
-                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
-                )
+            let m = models.iter().find(|m| m.name == g).ok_or_else(|| ObjError::NoGroup {
+                group: g.to_string(),
+                known: names.iter().map(|n| n.to_string()).collect(),
             })?;
             vec![m]
         }
@@ -73,15 +99,12 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
         }
     }
     if triangles.is_empty() {
-        return Err(match group {
-            Some(g) => format!("group `{g}` has no faces"),
-            None => "has no faces".to_string(),
-        });
+        return Err(ObjError::NoFaces { group: group.map(str::to_string) });
     }
     let mut mesh = Mesh { chart_mm: vec![Vec2::zeros(); positions_mm.len()], positions_mm, triangles };
     // Drop vertices no face uses (other groups' vertices share the index space).
     compact(&mut mesh, &mut uvs);
-    mesh.validate_3d().map_err(|p| p.to_string())?;
+    mesh.validate_3d().map_err(ObjError::Mesh)?;
     let mut warnings = Vec::new();
     // tobj gives faces without `vt` a dummy coordinate when the file has UVs
     // elsewhere: a layout with no area is no layout.
@@ -122,10 +145,8 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
     }
     mesh.compute_lscm_chart();
     mesh.chart_outline().map_err(|p| match p {
-        MeshProblem::ChartFolds { .. } | MeshProblem::ChartOutline(_) => {
-            format!("{p}: the surface cannot be flattened into one chart (cut it into smaller groups)")
-        }
-        other => other.to_string(),
+        MeshProblem::ChartFolds { .. } | MeshProblem::ChartOutline(_) => ObjError::CannotFlatten(p),
+        other => ObjError::Mesh(other),
     })?;
     Ok(ObjMesh { mesh, chart_method: "lscm", warnings })
 }

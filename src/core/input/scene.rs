@@ -5,7 +5,7 @@
 //! keep the byte span of every value (`toml::Spanned`) and reject unknown keys;
 //! `validate` then checks ranges and combinations and builds the domain types.
 
-use crate::core::error::{Location, SceneError, location};
+use crate::core::error::{Location, ResolveError, SceneError, location};
 use crate::core::geometry::anatomy;
 use crate::core::geometry::mesh::Surface;
 use crate::core::geometry::obj;
@@ -288,7 +288,7 @@ pub const PATTERNS: &[(&str, Option<f64>)] = &[
 // ---------------------------------------------------------------- validation
 
 /// Reads a file named in a scene (relative to the scene) and returns its text.
-pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<String, ResolveError>;
 
 struct Ctx<'a> {
     file: &'a str,
@@ -334,9 +334,7 @@ impl Scene {
     /// Parses and validates scene text. `file` names it in messages; the
     /// scene's name defaults to the file's stem.
     pub fn from_toml_str(text: &str, file: &str) -> Result<Scene, SceneError> {
-        Scene::from_toml_str_with(text, file, &|path| {
-            Err(format!("cannot read `{path}` here: mesh files are read by the command-line tool"))
-        })
+        Scene::from_toml_str_with(text, file, &|path| Err(ResolveError::NoFiles(path.to_string())))
     }
 
     /// As `from_toml_str`, reading mesh files named in the scene with `resolve`.
@@ -760,8 +758,8 @@ fn zone_geometry(ctx: &Ctx, key: &str, raw: &Spanned<RawZone>) -> Result<ZoneGeo
     if path.is_empty() {
         return Err(mesh_err("give a built-in (builtin:NAME) or an OBJ file (face.obj or face.obj#group)".into()));
     }
-    let text = (ctx.resolve)(path).map_err(&mesh_err)?;
-    let parsed = obj::parse_obj(&text, group, unit_mm).map_err(&mesh_err)?;
+    let text = (ctx.resolve)(path).map_err(|e| mesh_err(e.to_string()))?;
+    let parsed = obj::parse_obj(&text, group, unit_mm).map_err(|e| mesh_err(e.to_string()))?;
     let outline = parsed.mesh.chart_outline().map_err(|p| mesh_err(p.to_string()))?;
     let surface = Surface::new(parsed.mesh, parsed.chart_method.into(), parsed.warnings);
     Ok(ZoneGeometry {
@@ -843,7 +841,7 @@ fn trajectory_pass(
     if name.is_empty() {
         return Err(file_err("give a CSV file (time_s, zone, u_mm, v_mm[, pressure])".into()));
     }
-    let text = (ctx.resolve)(name).map_err(&file_err)?;
+    let text = (ctx.resolve)(name).map_err(|e| file_err(e.to_string()))?;
     // Messages name the file as found beside the scene.
     let shown = match ctx.file.rfind(['/', '\\']) {
         Some(i) if !name.starts_with('/') => format!("{}/{name}", &ctx.file[..i]),

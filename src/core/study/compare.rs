@@ -143,6 +143,7 @@ impl Runs {
 
 /// What `compare` ranks strategies by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "app", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Objective {
     /// Least treatment time, among strategies whose under-target share is

@@ -58,27 +58,25 @@ impl Variation {
     /// The base scene with this variation applied to every zone (or only to
     /// the zones named in `zones`, dropping the others). Errors say what
     /// cannot be combined.
-    pub fn apply(&self, base: &Scene, zones: Option<&[String]>) -> Result<Scene, String> {
+    pub fn apply(&self, base: &Scene, zones: Option<&[String]>) -> Result<Scene, VariationError> {
         let mut scene = base.clone();
         if let Some(names) = zones {
             for n in names {
                 if !scene.zones.iter().any(|z| &z.name == n) {
-                    let known: Vec<&str> = scene.zones.iter().map(|z| z.name.as_str()).collect();
-                    return Err(format!("no zone `{n}` in the scene (it has: {})", known.join(", ")));
+                    let known = scene.zones.iter().map(|z| z.name.clone()).collect();
+                    return Err(VariationError::NoZone { zone: n.clone(), known });
                 }
             }
             scene.zones.retain(|z| names.contains(&z.name));
         }
         if let Some(name) = &self.cartridge {
-            let mut cart = cartridge::preset(name).ok_or_else(|| {
-                format!("`{name}` is not a cartridge preset (one of: {})", cartridge::preset_names().join(", "))
-            })?;
+            let mut cart = cartridge::preset(name).ok_or_else(|| VariationError::NoPreset { preset: name.clone() })?;
             cart.depth_mm = scene.cartridge.depth_mm;
             scene.cartridge = cart;
         }
         let roller = scene.cartridge.is_roller();
         if roller && self.rate_hz.is_some() {
-            return Err("a roller has no stamp rate: leave out rate_hz".into());
+            return Err(VariationError::RollerRate);
         }
         if let Some(v) = self.speed_mm_s {
             scene.hand.speed_mm_s = v;
@@ -104,18 +102,16 @@ impl Variation {
                                 stagger: false,
                             },
                             Some(None) => PassKind::Random {
-                                stamps: self.random_stamps.or(stamps_template).ok_or_else(|| {
-                                    format!(
-                                        "a `random` pass needs random_stamps (zone `{}` has none to copy)",
-                                        zone.name
-                                    )
-                                })?,
+                                stamps: self
+                                    .random_stamps
+                                    .or(stamps_template)
+                                    .ok_or_else(|| VariationError::NoStamps { zone: zone.name.clone() })?,
                             },
-                            None => return Err(format!("`{name}` is not a pattern (one of: {})", pattern_names())),
+                            None => return Err(VariationError::NoPattern { pattern: name.clone() }),
                         };
                         Ok(Pass { label: name.clone(), kind, ..lane_template.clone() })
                     })
-                    .collect::<Result<_, String>>()?;
+                    .collect::<Result<_, VariationError>>()?;
             } else if let Some(n) = self.passes {
                 let own = zone.passes.clone();
                 zone.passes = (0..n as usize).map(|i| own[i % own.len()].clone()).collect();
@@ -149,7 +145,7 @@ impl Variation {
                     PassKind::Trajectory { .. } => {}
                     PassKind::Random { stamps } => {
                         if roller {
-                            return Err("a roller cannot stamp at random: give lane patterns".into());
+                            return Err(VariationError::RollerRandom);
                         }
                         if let Some(v) = self.random_stamps {
                             *stamps = v;
@@ -160,6 +156,43 @@ impl Variation {
         }
         Ok(scene)
     }
+}
+
+/// Why a variation cannot be applied to a scene.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VariationError {
+    /// A zone asked for is not in the scene.
+    #[error("no zone `{zone}` in the scene (it has: {})", known.join(", "))]
+    NoZone {
+        /// The zone asked for.
+        zone: String,
+        /// The scene's zones.
+        known: Vec<String>,
+    },
+    /// Not a cartridge preset.
+    #[error("`{preset}` is not a cartridge preset (one of: {})", cartridge::preset_names().join(", "))]
+    NoPreset {
+        /// The name given.
+        preset: String,
+    },
+    /// A roller has no stamp rate.
+    #[error("a roller has no stamp rate: leave out rate_hz")]
+    RollerRate,
+    /// A roller cannot stamp at random.
+    #[error("a roller cannot stamp at random: give lane patterns")]
+    RollerRandom,
+    /// A random pass with no stamp count given or to copy.
+    #[error("a `random` pass needs random_stamps (zone `{zone}` has none to copy)")]
+    NoStamps {
+        /// The zone.
+        zone: String,
+    },
+    /// Not a pattern name.
+    #[error("`{pattern}` is not a pattern (one of: {})", pattern_names())]
+    NoPattern {
+        /// The name given.
+        pattern: String,
+    },
 }
 
 fn lane_spacing(p: &Pass) -> Option<f64> {
@@ -369,10 +402,12 @@ mod tests {
             random_stamps: Some(100),
             ..Default::default()
         };
-        assert!(roller_random.apply(&f, None).unwrap_err().contains("roller cannot stamp at random"));
+        assert!(roller_random.apply(&f, None).unwrap_err().to_string().contains("roller cannot stamp at random"));
         let random = Variation { patterns: Some(vec!["random".into()]), ..Default::default() };
-        assert!(random.apply(&f, None).unwrap_err().contains("random_stamps"));
-        assert!(Variation::default().apply(&f, Some(&["chin".into()])).unwrap_err().contains("no zone `chin`"));
+        assert!(random.apply(&f, None).unwrap_err().to_string().contains("random_stamps"));
+        assert!(
+            Variation::default().apply(&f, Some(&["chin".into()])).unwrap_err().to_string().contains("no zone `chin`")
+        );
     }
 
     #[test]

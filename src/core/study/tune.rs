@@ -192,11 +192,11 @@ pub fn tune_zone(
             depth_mm: Some(depth_mm),
             ..Default::default()
         };
-        let s = variation.apply(&base, None).map_err(|message| SceneError {
+        let s = variation.apply(&base, None).map_err(|e| SceneError {
             file: scene.file.clone(),
             at: z.at,
             key: format!("zones[{zone}]"),
-            message,
+            message: e.to_string(),
         })?;
         crate::core::engine::plan_checked(&s, &Default::default())?;
         let runs = run_all(&[Strategy { name: format!("{k} passes"), scene: s }], &cfg.seeds, done, stop)?;
@@ -333,6 +333,23 @@ pub fn tune_zone(
     })
 }
 
+/// Why the tuned scene's text could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum TunedSceneError {
+    /// The scene's text no longer parses as TOML.
+    #[error("the scene no longer parses: {0}")]
+    Parse(#[source] toml::de::Error),
+    /// The scene has no `[[zones]]` array.
+    #[error("the scene has no [[zones]]")]
+    NoZones,
+    /// A tuned zone's index is not a zone of the text.
+    #[error("the scene has no zone {0}")]
+    NoZone(usize),
+    /// The tuned scene could not be written as TOML.
+    #[error("cannot write the tuned scene: {0}")]
+    Write(#[source] toml::ser::Error),
+}
+
 /// The scene's TOML text with each tuned zone's passes replaced by its
 /// recommended plan (zones without one keep theirs), and the target written
 /// when it came from the command line. `mesh_path` rewrites a zone's `mesh`
@@ -342,9 +359,9 @@ pub fn tuned_scene_text(
     tunes: &[(usize, ZoneTune)],
     target_given: bool,
     mesh_path: &dyn Fn(&str) -> String,
-) -> Result<String, String> {
-    let mut doc: toml::Table = toml::from_str(text).map_err(|e| format!("the scene no longer parses: {e}"))?;
-    let zones = doc.get_mut("zones").and_then(|z| z.as_array_mut()).ok_or("the scene has no [[zones]]")?;
+) -> Result<String, TunedSceneError> {
+    let mut doc: toml::Table = toml::from_str(text).map_err(TunedSceneError::Parse)?;
+    let zones = doc.get_mut("zones").and_then(|z| z.as_array_mut()).ok_or(TunedSceneError::NoZones)?;
     for zone in zones.iter_mut() {
         if let Some(m) = zone.get_mut("mesh")
             && let Some(path) = m.as_str()
@@ -354,7 +371,7 @@ pub fn tuned_scene_text(
     }
     for (zi, t) in tunes {
         let Some(plan) = t.plan() else { continue };
-        let zone = zones.get_mut(*zi).and_then(|z| z.as_table_mut()).ok_or("zone index")?;
+        let zone = zones.get_mut(*zi).and_then(|z| z.as_table_mut()).ok_or(TunedSceneError::NoZone(*zi))?;
         if target_given {
             zone.insert(
                 "target_per_cm2".into(),
@@ -375,5 +392,5 @@ pub fn tuned_scene_text(
             .collect();
         zone.insert("passes".into(), toml::Value::Array(passes));
     }
-    toml::to_string(&doc).map_err(|e| format!("cannot write the tuned scene: {e}"))
+    toml::to_string(&doc).map_err(TunedSceneError::Write)
 }
