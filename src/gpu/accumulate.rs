@@ -3,7 +3,7 @@
 //! counts, so the result does not depend on the order the GPU runs them in;
 //! `cpu_twin` does the same f32 arithmetic and must match exactly.
 
-use super::{Gpu, Kernel};
+use super::{Access, Gpu, Kernel};
 use crate::core::engine::simulate::Puncture;
 use crate::core::geometry::layout::Layout;
 
@@ -54,7 +54,7 @@ pub struct Accumulator {
 impl Accumulator {
     /// Builds the accumulation pipeline (`shaders/accumulate.wgsl`) on `gpu`.
     pub fn new(gpu: &Gpu) -> Accumulator {
-        Accumulator { kernel: Kernel::new(gpu, "accumulate.wgsl", "accumulate", &[false]) }
+        Accumulator { kernel: Kernel::new(gpu, "accumulate.wgsl", "accumulate", &[Access::Write]) }
     }
 
     /// A zeroed GPU buffer of counts for the cells of `layout`.

@@ -5,7 +5,7 @@
 //! [`HitGrid::new`]). `cpu_twin` does the same fixed-point arithmetic and
 //! must match exactly.
 
-use super::{Gpu, Kernel};
+use super::{Access, Gpu, Kernel};
 use crate::core::engine::simulate::Puncture;
 use crate::core::geometry::layout::Layout;
 use crate::core::geometry::mesh::Surface;
@@ -144,7 +144,7 @@ pub struct GpuHits {
 impl Splatter {
     /// Builds the splatting pipeline (`shaders/hits.wgsl`) on `gpu`.
     pub fn new(gpu: &Gpu) -> Splatter {
-        Splatter { kernel: Kernel::new(gpu, "hits.wgsl", "splat", &[true, false]) }
+        Splatter { kernel: Kernel::new(gpu, "hits.wgsl", "splat", &[Access::Read, Access::Write]) }
     }
 
     /// A zeroed hit raster for `grid` on the GPU.

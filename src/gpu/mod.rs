@@ -31,6 +31,15 @@ const WORKGROUP: u32 = 256;
 /// Most workgroups along x in one dispatch (the rest go along y).
 const MAX_GROUPS_X: u32 = 65_535;
 
+/// How a kernel uses one of its storage buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// The kernel only reads it.
+    Read,
+    /// The kernel writes it (atomic adds).
+    Write,
+}
+
 /// A compute shader run with one invocation per puncture: binding 0 is its
 /// parameters (a uniform), binding 1 the punctures' chart points, and the
 /// storage buffers after them are the kernel's own.
@@ -41,9 +50,9 @@ pub(crate) struct Kernel {
 }
 
 impl Kernel {
-    /// The kernel `entry` of shader `file`; `read_only`: one flag per own
-    /// storage buffer (bindings 2, 3, ...).
-    pub(crate) fn new(gpu: &Gpu, file: &'static str, entry: &'static str, read_only: &[bool]) -> Kernel {
+    /// The kernel `entry` of shader `file`; `access`: how it uses each of its
+    /// own storage buffers (bindings 2, 3, ...).
+    pub(crate) fn new(gpu: &Gpu, file: &'static str, entry: &'static str, access: &[Access]) -> Kernel {
         let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(file),
             source: wgpu::ShaderSource::Wgsl(shader(file).into()),
@@ -58,8 +67,9 @@ impl Kernel {
             buffer_entry(0, wgpu::BufferBindingType::Uniform),
             buffer_entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
         ];
-        for (k, &ro) in read_only.iter().enumerate() {
-            entries.push(buffer_entry(2 + k as u32, wgpu::BufferBindingType::Storage { read_only: ro }));
+        for (k, &a) in access.iter().enumerate() {
+            let read_only = a == Access::Read;
+            entries.push(buffer_entry(2 + k as u32, wgpu::BufferBindingType::Storage { read_only }));
         }
         let layout = gpu
             .device
