@@ -63,6 +63,43 @@ pub fn boolean_coverage_sd(lambda_per_mm2: f64, r_mm: f64, area_mm2: f64) -> f64
     (integral / area_mm2).sqrt()
 }
 
+/// Standard deviation of the share of a window of area `area_mm2` hit by
+/// exactly `k` needle disks (k = 3 meaning 3 or more) under the Boolean model
+/// (exact covariance of the indicator, integrated numerically; edge effects
+/// neglected). Two points h apart see disks through the lens of area a(h):
+/// their counts are U + V and U + W, U ~ Poisson(λ a), V, W ~ Poisson(λ (πr² − a))
+/// independent, so P(both k) = Σ_j P(U = j) P(V = k − j)²; then
+/// Var = (1/A) ∫_{|h| < 2r} (P(both k) − p_k²) dh.
+pub fn poisson_hit_share_sd(lambda_per_mm2: f64, r_mm: f64, area_mm2: f64, k: usize) -> f64 {
+    let disk = PI * r_mm * r_mm;
+    let pois = |mean: f64, j: usize| (-mean).exp() * mean.powi(j as i32) / (1..=j).map(|i| i as f64).product::<f64>();
+    // P(count = j) for j < 3 and P(count >= 3).
+    let class =
+        |mean: f64, j: usize| if j < 3 { pois(mean, j) } else { 1.0 - (0..3).map(|i| pois(mean, i)).sum::<f64>() };
+    let p_k = class(lambda_per_mm2 * disk, k);
+    // P(U + V in class k and U + W in class k), summing U over what matters.
+    let both = |a: f64| -> f64 {
+        let (mu, mv) = (lambda_per_mm2 * a, lambda_per_mm2 * (disk - a));
+        if k < 3 {
+            (0..=k).map(|j| pois(mu, j) * pois(mv, k - j).powi(2)).sum()
+        } else {
+            // U >= 3 puts both in 3+; else each needs V >= 3 - U.
+            let tail = |u: usize| 1.0 - (0..3 - u).map(|i| pois(mv, i)).sum::<f64>();
+            (1.0 - (0..3).map(|j| pois(mu, j)).sum::<f64>())
+                + (0..3).map(|u| pois(mu, u) * tail(u).powi(2)).sum::<f64>()
+        }
+    };
+    let steps = 2000;
+    let dh = 2.0 * r_mm / steps as f64;
+    let integral: f64 = (0..steps)
+        .map(|i| {
+            let h = (i as f64 + 0.5) * dh;
+            2.0 * PI * h * (both(lens_area(r_mm, h)) - p_k * p_k) * dh
+        })
+        .sum();
+    (integral.max(0.0) / area_mm2).sqrt()
+}
+
 /// Area of a disk of radius `rho` whose centre lies `t` inside a straight edge
 /// (the part beyond the edge cut off).
 pub fn disk_area_inside_edge(rho: f64, t: f64) -> f64 {
@@ -155,5 +192,20 @@ mod tests {
         assert!((poisson_overlap(1e-6, 0.25) - 1e-6 * PI * 0.0625 / 2.0).abs() < 1e-14);
         let m = 0.3f64;
         assert!((poisson_overlap(m / (PI * 0.0625), 0.25) - (1.0 - (1.0 - (-m).exp()) / m)).abs() < 1e-14);
+    }
+
+    #[test]
+    fn the_share_hit_by_no_disk_has_the_coverage_sd_and_all_shares_are_smaller_than_one() {
+        let (lambda, r, area) = (14.0, 0.125, 1e4);
+        let c = boolean_coverage_sd(lambda, r, area);
+        let s0 = poisson_hit_share_sd(lambda, r, area, 0);
+        assert!((s0 / c - 1.0).abs() < 1e-6, "{s0} vs {c}: 1 - covered is the share hit by none");
+        for k in 0..4 {
+            let s = poisson_hit_share_sd(lambda, r, area, k);
+            assert!(s > 0.0 && s < c * 2.0, "share {k}: sd {s}");
+        }
+        // Far more area, a proportionally smaller variance.
+        let s_big = poisson_hit_share_sd(lambda, r, 4.0 * area, 2);
+        assert!((s_big * 2.0 / poisson_hit_share_sd(lambda, r, area, 2) - 1.0).abs() < 1e-9);
     }
 }
