@@ -71,7 +71,6 @@ fn settings(max_passes: u32) -> TuneSettings {
 #[test]
 fn tune_returns_the_pass_count_of_the_lattice_law() {
     let per_pass = laws::lattice_density_per_mm2(12, 110.0, 40.0, 1.5) * 100.0;
-    assert!((per_pass - 2200.0).abs() < 1e-9);
     // The law: the fewest k with k x 2200 >= 5000 is 3 (2 passes: 4400, 12 % short).
     let predicted = (5000.0 / per_pass).ceil() as usize;
     let s = scene(&lattice_scene("[5000, 12000]"));
