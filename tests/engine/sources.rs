@@ -1,6 +1,6 @@
 //! The sources' documentation holds: every Rust file opens with a `//!`
 //! module comment, and every file a comment names (in src/, tests/,
-//! benches/, and ARCHITECTURE.md) exists.
+//! benches/), or ARCHITECTURE.md, the README or the guide names, exists.
 
 use std::path::Path;
 
@@ -94,9 +94,17 @@ fn every_file_a_comment_names_exists() {
             }
         }
     }
-    for doc in ["ARCHITECTURE.md"] {
-        let text = std::fs::read_to_string(root().join(doc)).expect(doc);
-        for (i, line) in text.lines().enumerate() {
+    let mut docs = vec!["ARCHITECTURE.md".to_string(), "README.md".to_string()];
+    for e in std::fs::read_dir(root().join("docs/guide")).expect("docs/guide") {
+        let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            docs.push(format!("docs/guide/{name}"));
+        }
+    }
+    for doc in &docs {
+        let text = std::fs::read_to_string(root().join(doc)).expect("a doc");
+        // (example error messages name the user's files, not the repository's)
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("error: ")) {
             for name in named_files(line) {
                 checked += 1;
                 if !exists(&name, &names) {
@@ -136,16 +144,18 @@ fn named_tests(text: &str) -> Vec<String> {
 }
 
 #[test]
-fn every_test_the_architecture_names_exists() {
+fn every_test_the_architecture_and_the_testing_page_name_exists() {
     let mut code = String::new();
     for f in rust_files(&root().join("tests")).into_iter().chain(rust_files(&root().join("src"))) {
         code.push_str(&std::fs::read_to_string(f).expect("source"));
     }
-    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
-    let tests = named_tests(&text);
-    assert!(tests.len() >= 15, "ARCHITECTURE.md names only {} tests", tests.len());
-    for t in tests {
-        assert!(code.contains(&format!("fn {t}(")), "ARCHITECTURE.md names the test `{t}`, which does not exist");
+    for (doc, least) in [("ARCHITECTURE.md", 15), ("docs/guide/testing.md", 40)] {
+        let text = std::fs::read_to_string(root().join(doc)).expect("the doc");
+        let tests = named_tests(&text);
+        assert!(tests.len() >= least, "{doc} names only {} tests", tests.len());
+        for t in tests {
+            assert!(code.contains(&format!("fn {t}(")), "{doc} names the test `{t}`, which does not exist");
+        }
     }
     assert_eq!(named_tests("see `a/b.rs::one_two_three_four` and `x_y`"), ["one_two_three_four"]);
 }
