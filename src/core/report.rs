@@ -113,7 +113,7 @@ fn pct(x: f64) -> String {
 
 /// Warnings and chart notes printed under the summary (empty when none).
 pub fn notes(o: &Outcome) -> String {
-    let mut s = String::new();
+    let mut s = scale_notes(o);
     for z in &o.zones {
         for w in &z.setup.depth_warnings {
             s.push_str(&format!("depth warning: {w}\n"));
@@ -274,5 +274,75 @@ impl Layer {
             Layer::Bands => "target band",
             Layer::Hits => "needle-disk hits",
         }
+    }
+}
+
+/// The analysis scale the spread figures were measured at, and warnings
+/// where it makes them coarse or meaningless: under, over, p5–p95 and CV are
+/// per analysis cell, so they depend strongly on `cell_mm` (one puncture more
+/// moves a cell's density by 1 / cell area).
+pub fn scale_notes(o: &Outcome) -> String {
+    let cell = o.scene.analysis.cell_mm;
+    let step = density_step_per_cm2(cell);
+    let mut s = format!(
+        "under, over, p5–p95 and CV are measured on analysis cells of {} mm ({} mm²; one puncture moves a cell's density by {} /cm²): larger cells read more uniform, smaller ones less (set analysis.cell_mm)\n",
+        crate::core::format::fixed(cell, 2).trim_end_matches('0').trim_end_matches('.'),
+        crate::core::format::fixed(cell * cell, 2).trim_end_matches('0').trim_end_matches('.'),
+        crate::core::format::fixed(step, 0)
+    );
+    for z in &o.zones {
+        for w in scale_warnings(cell, z.area_cm2, z.setup.target_per_cm2) {
+            s.push_str(&format!("warning: {}: {w}\n", z.setup.name));
+        }
+    }
+    s
+}
+
+/// Punctures/cm² a single puncture adds to a cell of side `cell_mm`.
+pub fn density_step_per_cm2(cell_mm: f64) -> f64 {
+    100.0 / (cell_mm * cell_mm)
+}
+
+/// Why a zone's spread figures are coarse at this cell size: the density
+/// step coarser than a tenth of the band's width, or a cell larger than a
+/// quarter of the zone.
+pub fn scale_warnings(cell_mm: f64, area_cm2: f64, target_per_cm2: Option<[f64; 2]>) -> Vec<String> {
+    let mut out = Vec::new();
+    let step = density_step_per_cm2(cell_mm);
+    if let Some([lo, hi]) = target_per_cm2
+        && step > (hi - lo) / 10.0
+    {
+        out.push(format!(
+            "a cell's density moves in steps of {step:.0} /cm², coarser than a tenth of the band's width ({:.0} /cm²): under and over are coarse; use a larger analysis.cell_mm",
+            (hi - lo) / 10.0
+        ));
+    }
+    let cell_cm2 = cell_mm * cell_mm / 100.0;
+    if cell_cm2 > area_cm2 / 4.0 {
+        out.push(format!(
+            "analysis cells of {cell_mm} mm ({cell_cm2:.2} cm²) are larger than a quarter of the zone ({area_cm2:.2} cm²): the spread figures mean little; use a smaller analysis.cell_mm"
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_cells_are_warned_about_by_step_and_by_size() {
+        // 2 mm cells: 25 /cm² a puncture; a 1500-3000 band's tenth is 150.
+        assert_eq!(density_step_per_cm2(2.0), 25.0);
+        assert!(scale_warnings(2.0, 29.0, Some([1500.0, 3000.0])).is_empty());
+        // 0.5 mm cells: 400 /cm² a puncture, coarser than 150.
+        let w = scale_warnings(0.5, 29.0, Some([1500.0, 3000.0]));
+        assert!(w.len() == 1 && w[0].contains("steps of 400 /cm²"), "{w:?}");
+        // A narrow band warns sooner: 2 mm cells against a 100 /cm² wide band.
+        assert_eq!(scale_warnings(2.0, 29.0, Some([250.0, 350.0])).len(), 1);
+        // 40 mm cells on a 29 cm² zone: 16 cm² a cell, over a quarter.
+        let w = scale_warnings(40.0, 29.0, None);
+        assert!(w.len() == 1 && w[0].contains("larger than a quarter"), "{w:?}");
+        assert!(scale_warnings(2.0, 29.0, None).is_empty());
     }
 }
