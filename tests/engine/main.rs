@@ -6,6 +6,7 @@ mod accuracy;
 mod determinism;
 mod geometry;
 mod laws;
+mod patterns;
 
 mod layering;
 mod sources;

@@ -9,7 +9,7 @@
 use crate::core::error::SceneError;
 use crate::core::geometry::shape::{Avoid, Vec2};
 use crate::core::input::cartridge::Drive;
-use crate::core::input::scene::{PassKind, Scene};
+use crate::core::input::scene::{Circles, PassKind, Scene};
 use crate::core::input::trajectory::{self, Segments, TracePoint};
 use std::sync::Arc;
 
@@ -60,6 +60,10 @@ pub struct Stroke {
     pub rate_hz: Option<f64>,
     /// Lift the device over avoid regions (true), or glide straight over them.
     pub respect_avoid: bool,
+    /// Small circles traced along the lane (`pattern = "circles"`).
+    pub circles: Option<Circles>,
+    /// Stamps at each point before the hand moves on (1: none in place).
+    pub stamps_per_point: u32,
     /// Travel from the end of the previous stroke of the zone, mm.
     pub gap_before_mm: f64,
     /// Whether the hand lifts and turns before this stroke (new lane or pass).
@@ -71,7 +75,9 @@ impl Stroke {
     /// trace, every step, lifted or on the skin).
     pub fn length_mm(&self) -> f64 {
         match &self.kind {
-            StrokeKind::Line { start_mm, end_mm } => (end_mm - start_mm).norm(),
+            StrokeKind::Line { start_mm, end_mm } => {
+                (end_mm - start_mm).norm() * self.circles.map_or(1.0, |c| c.path_per_lane_mm())
+            }
             StrokeKind::Random { .. } => 0.0,
             StrokeKind::Trace { points } => trajectory::path_length_mm(points, Segments::All),
         }
@@ -122,6 +128,11 @@ pub fn plan(scene: &Scene) -> Plan {
                     speed_mm_s: pass.speed_mm_s,
                     rate_hz: pass.rate_hz,
                     respect_avoid: pass.respect_avoid,
+                    circles: match pass.kind {
+                        PassKind::Lanes { circles, .. } => circles,
+                        _ => None,
+                    },
+                    stamps_per_point: pass.stamps_per_point,
                     gap_before_mm,
                     turn_before: begins == Start::NewLane && last_end.is_some(),
                 });
@@ -131,7 +142,7 @@ pub fn plan(scene: &Scene) -> Plan {
                 }
             };
             match &pass.kind {
-                &PassKind::Lanes { angle_deg, lane_spacing_mm, repeats, stagger } => {
+                &PassKind::Lanes { angle_deg, lane_spacing_mm, repeats, stagger, .. } => {
                     let dir = lane_direction(angle_deg);
                     let normal = Vec2::new(-dir.y, dir.x);
                     let b = zone.region.bounds();
@@ -236,8 +247,10 @@ impl Estimate {
 /// Expected number of stamps of one stroke (mean speed, no jitter).
 pub fn expected_stamps(stroke: &Stroke, drive: &Drive) -> f64 {
     match &stroke.kind {
-        StrokeKind::Random { stamps } => *stamps as f64,
-        StrokeKind::Line { .. } => stamps_along(stroke.length_mm(), stroke.speed_mm_s, stroke.rate_hz, drive),
+        StrokeKind::Random { stamps } => (*stamps * stroke.stamps_per_point as u64) as f64,
+        StrokeKind::Line { .. } => {
+            stamps_along(stroke.length_mm(), stroke.speed_mm_s, stroke.rate_hz, drive) * stroke.stamps_per_point as f64
+        }
         StrokeKind::Trace { points } => trace_stamps(points, stroke.rate_hz, drive),
     }
 }

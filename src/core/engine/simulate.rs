@@ -14,7 +14,7 @@ use crate::core::engine::plan::{Plan, Stroke, StrokeKind, expected_stamps};
 use crate::core::geometry::mesh::Surface;
 use crate::core::geometry::shape::{Bounds, Region, Vec2};
 use crate::core::input::cartridge::{Cartridge, Drive};
-use crate::core::input::scene::{Hand, Scene, Zone};
+use crate::core::input::scene::{Circles, Hand, Scene, Zone};
 use crate::core::input::trajectory;
 use crate::core::timing::StageTimes;
 use nalgebra::Rotation2;
@@ -269,6 +269,50 @@ fn safe_interval(region: &Region, start: Vec2, dir: Vec2, length: f64, reach_mm:
 /// Tries this many places for a random stamp before giving it up.
 const MAX_PLACEMENT_TRIES: usize = 10_000;
 
+/// Where the hand is on a lane: straight along it, or tracing small circles
+/// whose centre advances along it (a trochoid). `advance` moves it `ds` mm
+/// along its own path.
+struct HandPath {
+    circles: Option<Circles>,
+    /// Angle around the current circle, radians.
+    phi: f64,
+    /// Position of the circle's centre (or the hand) along the lane, mm.
+    lane_mm: f64,
+    /// The hand's position along the lane and across it, mm.
+    along_mm: f64,
+    across_mm: f64,
+}
+
+impl HandPath {
+    /// Starts `start_mm` along the path.
+    fn new(circles: Option<Circles>, start_mm: f64) -> HandPath {
+        let mut p = HandPath { circles, phi: 0.0, lane_mm: 0.0, along_mm: 0.0, across_mm: 0.0 };
+        p.advance(start_mm);
+        p
+    }
+
+    fn advance(&mut self, ds: f64) {
+        match self.circles {
+            None => {
+                self.lane_mm += ds;
+                self.along_mm = self.lane_mm;
+            }
+            Some(c) => {
+                // d(path)/d(phi) of x = a phi + r (cos phi - 1), y = r sin phi,
+                // a = step / 2 pi; one midpoint step (ds is small against r).
+                let a = c.step_mm / std::f64::consts::TAU;
+                let speed =
+                    |phi: f64| ((a - c.radius_mm * phi.sin()).powi(2) + (c.radius_mm * phi.cos()).powi(2)).sqrt();
+                let half = ds / speed(self.phi).max(1e-9) / 2.0;
+                self.phi += ds / speed(self.phi + half).max(1e-9);
+                self.lane_mm = a * self.phi;
+                self.along_mm = self.lane_mm + c.radius_mm * (self.phi.cos() - 1.0);
+                self.across_mm = c.radius_mm * self.phi.sin();
+            }
+        }
+    }
+}
+
 fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeOut {
     let zone = &scene.zones[stroke.zone];
     let region = &zone.region;
@@ -289,25 +333,35 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
             let rot = Rotation2::new(dir.y.atan2(dir.x));
             let needles: Vec<Vec2> = cart.needles_mm.iter().map(|n| rot * n).collect();
             let mut noise = HandNoise::new(&scene.hand, &mut rng);
+            // Circles swing the hand up to 2 radii back along the lane and one
+            // to each side of it.
+            let swing_mm = stroke.circles.map_or(0.0, |c| 2.0 * c.radius_mm);
             // Where the whole footprint is surely inside, needles need no test.
             let wobble_margin_mm = SAFE_WOBBLE_SDS * scene.hand.lateral_jitter_mm;
-            let safe = safe_interval(region, *start_mm, dir, length, cart.reach_mm() + wobble_margin_mm);
-            // The pen is already stamping when it reaches the lane: a random phase.
+            let safe = safe_interval(region, *start_mm, dir, length, cart.reach_mm() + wobble_margin_mm + swing_mm);
+            // The pen is already stamping when it reaches the lane: a random
+            // phase (of the path: along the lane, or around the first circle).
             let mut s = rng.random::<f64>() * stroke.speed_mm_s / rate_hz;
+            let mut path = HandPath::new(stroke.circles, s);
+            let per_point = stroke.stamps_per_point.max(1) as u64;
             let mut i = 0u64;
-            while s <= length {
-                let centre = start_mm + dir * s + normal * noise.lateral_mm;
-                let t = i as f64 / rate_hz;
-                if s >= safe.0 && s <= safe.1 && noise.lateral_mm.abs() <= wobble_margin_mm {
-                    out.punctures.extend(needles.iter().map(|n| Puncture::new(centre + n, t, pass)));
-                } else {
-                    for n in &needles {
-                        out.place(&shape, centre + n, t, pass);
+            while path.along_mm <= length {
+                let centre = start_mm + dir * path.along_mm + normal * (noise.lateral_mm + path.across_mm);
+                let inside = s >= safe.0 && s <= safe.1 && noise.lateral_mm.abs() <= wobble_margin_mm;
+                for q in 0..per_point {
+                    let t = (i + q) as f64 / rate_hz;
+                    if inside {
+                        out.punctures.extend(needles.iter().map(|n| Puncture::new(centre + n, t, pass)));
+                    } else {
+                        for n in &needles {
+                            out.place(&shape, centre + n, t, pass);
+                        }
                     }
                 }
-                i += 1;
+                i += per_point;
                 let ds = stroke.speed_mm_s * noise.speed_factor() / rate_hz;
-                s += ds;
+                path.advance(ds);
+                s = path.lane_mm;
                 noise.advance(ds, &mut rng);
             }
             out.stamps = i;
@@ -382,13 +436,17 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                     continue;
                 };
                 let rot = Rotation2::new(angle);
-                let t = i as f64 / rate_hz;
-                for n in &cart.needles_mm {
-                    out.place(&shape, c + rot * n, t, pass);
+                // Stamping in place: the same point `stamps_per_point` times.
+                let per_point = stroke.stamps_per_point.max(1) as u64;
+                for q in 0..per_point {
+                    let t = (i * per_point + q) as f64 / rate_hz;
+                    for n in &cart.needles_mm {
+                        out.place(&shape, c + rot * n, t, pass);
+                    }
+                    out.stamps += 1;
                 }
-                out.stamps += 1;
             }
-            out.duration_s = *stamps as f64 / rate_hz;
+            out.duration_s = (*stamps * stroke.stamps_per_point.max(1) as u64) as f64 / rate_hz;
         }
     }
     out

@@ -64,6 +64,8 @@ pub enum PassKind {
         repeats: u32,
         /// Offset lanes by half a spacing on odd repeats.
         stagger: bool,
+        /// Small overlapping circles along each lane (`pattern = "circles"`).
+        circles: Option<Circles>,
     },
     /// `stamps` cartridge stamps placed uniformly at random in the zone, each
     /// at a random rotation (a Poisson-like process).
@@ -81,6 +83,38 @@ pub enum PassKind {
     },
 }
 
+/// Small overlapping circles traced along a lane (`pattern = "circles"`): the
+/// hand circles at the glide speed while the circle's centre advances
+/// `step_mm` along the lane each turn; the cartridge keeps its orientation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Circles {
+    /// Radius of the circles, mm.
+    pub radius_mm: f64,
+    /// How far the circle's centre advances along the lane per turn, mm.
+    pub step_mm: f64,
+}
+
+impl Circles {
+    /// Length of the hand's path over one turn (a trochoid's arch), mm.
+    pub fn turn_length_mm(&self) -> f64 {
+        let steps = 2048;
+        let (a, r) = (self.step_mm / std::f64::consts::TAU, self.radius_mm);
+        (0..steps)
+            .map(|k| {
+                let phi = (k as f64 + 0.5) / steps as f64 * std::f64::consts::TAU;
+                ((a - r * phi.sin()).powi(2) + (r * phi.cos()).powi(2)).sqrt()
+            })
+            .sum::<f64>()
+            * std::f64::consts::TAU
+            / steps as f64
+    }
+
+    /// The hand's path per mm of lane: the turn's length over the step.
+    pub fn path_per_lane_mm(&self) -> f64 {
+        self.turn_length_mm() / self.step_mm
+    }
+}
+
 /// One pass over a zone (`[[zones.passes]]`): a pattern laid with the cartridge.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pass {
@@ -94,6 +128,10 @@ pub struct Pass {
     pub speed_mm_s: f64,
     /// Stamp rate of a pen for this pass; `None` for a roller.
     pub rate_hz: Option<f64>,
+    /// Stamps the pen makes at each point before the hand moves on
+    /// (`stamps_per_point`, default 1: stamping in place multiplies the
+    /// density and the time, not the coverage).
+    pub stamps_per_point: u32,
     /// Lift the device over avoid regions (true), or glide straight over them.
     pub respect_avoid: bool,
     /// Where the pass's table is in the scene file.
@@ -274,6 +312,9 @@ struct RawPass {
     respect_avoid: Option<bool>,
     depth_mm: Option<Spanned<f64>>,
     trajectory: Option<Spanned<String>>,
+    circle_radius_mm: Option<Spanned<f64>>,
+    circle_step_mm: Option<Spanned<f64>>,
+    stamps_per_point: Option<Spanned<u32>>,
 }
 
 /// Pattern names and their lane angles.
@@ -283,6 +324,7 @@ pub const PATTERNS: &[(&str, Option<f64>)] = &[
     ("diagonal", Some(45.0)),
     ("anti-diagonal", Some(135.0)),
     ("random", None),
+    ("circles", Some(0.0)),
 ];
 
 // ---------------------------------------------------------------- validation
@@ -302,6 +344,16 @@ impl Ctx<'_> {
     }
     fn err(&self, span: &Range<usize>, key: impl Into<String>, message: impl Into<String>) -> SceneError {
         SceneError { file: self.file.to_string(), at: self.at(span), key: key.into(), message: message.into() }
+    }
+
+    /// A finite number within `range` (inclusive).
+    fn in_range(&self, v: &Spanned<f64>, key: &str, unit: &str, range: [f64; 2]) -> Result<f64, SceneError> {
+        let x = *v.get_ref();
+        if x.is_finite() && x >= range[0] && x <= range[1] {
+            Ok(x)
+        } else {
+            Err(self.err(&v.span(), key, format!("{x} is not accepted: give {} to {} ({unit})", range[0], range[1])))
+        }
     }
 
     /// A finite number > 0.
@@ -867,6 +919,7 @@ fn trajectory_pass(
         // The mean glide speed on the skin (for reports; the samples set the motion).
         speed_mm_s: if speed > 0.0 { speed } else { 1.0 },
         rate_hz,
+        stamps_per_point: 1,
         respect_avoid: false,
         at: ctx.at(&raw.span()),
     })
@@ -950,11 +1003,38 @@ fn validate_pass(
                 Some(r) => *r.get_ref(),
                 None => 1,
             };
+            let lane_spacing_mm = ctx.positive(sp, &format!("{key}.lane_spacing_mm"), "mm")?;
+            let circles = if label == "circles" {
+                if cart.is_roller() {
+                    return Err(ctx.err(
+                        &raw.span(),
+                        format!("{key}.pattern"),
+                        "a roller cannot trace circles: give it lanes",
+                    ));
+                }
+                let radius_mm = match &p.circle_radius_mm {
+                    Some(v) => ctx.in_range(v, &format!("{key}.circle_radius_mm"), "mm", [0.1, 50.0])?,
+                    None => lane_spacing_mm / 2.0,
+                };
+                let step_mm = match &p.circle_step_mm {
+                    Some(v) => ctx.in_range(v, &format!("{key}.circle_step_mm"), "mm", [0.05, 100.0])?,
+                    None => radius_mm,
+                };
+                Some(Circles { radius_mm, step_mm })
+            } else {
+                for (v, what) in [(&p.circle_radius_mm, "circle_radius_mm"), (&p.circle_step_mm, "circle_step_mm")] {
+                    if let Some(v) = v {
+                        return Err(ctx.err(&v.span(), format!("{key}.{what}"), "only a `circles` pass takes circles"));
+                    }
+                }
+                None
+            };
             PassKind::Lanes {
                 angle_deg: angle_deg.rem_euclid(360.0),
-                lane_spacing_mm: ctx.positive(sp, &format!("{key}.lane_spacing_mm"), "mm")?,
+                lane_spacing_mm,
                 repeats,
                 stagger: p.stagger.unwrap_or(false),
+                circles,
             }
         }
         None => {
@@ -991,12 +1071,27 @@ fn validate_pass(
         None => hand.speed_mm_s,
     };
     let (rate_hz, depth_mm) = rate_and_depth(ctx, key, p, cart, zone_depth_mm)?;
+    let stamps_per_point = match &p.stamps_per_point {
+        Some(k) if *k.get_ref() == 0 || *k.get_ref() > 100 => {
+            return Err(ctx.err(
+                &k.span(),
+                format!("{key}.stamps_per_point"),
+                format!("{} is not accepted: give a whole number from 1 to 100", k.get_ref()),
+            ));
+        }
+        Some(k) if cart.is_roller() => {
+            return Err(ctx.err(&k.span(), format!("{key}.stamps_per_point"), "a roller cannot stamp in place"));
+        }
+        Some(k) => *k.get_ref(),
+        None => 1,
+    };
     Ok(Pass {
         label,
         depth_mm,
         kind,
         speed_mm_s,
         rate_hz,
+        stamps_per_point,
         respect_avoid: p.respect_avoid.unwrap_or(true),
         at: ctx.at(&raw.span()),
     })

@@ -15,7 +15,7 @@
 
 use crate::core::error::{Location, SceneError, location};
 use crate::core::input::cartridge;
-use crate::core::input::scene::{PATTERNS, Pass, PassKind, Scene};
+use crate::core::input::scene::{Circles, PATTERNS, Pass, PassKind, Scene};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -100,6 +100,10 @@ impl Variation {
                                 lane_spacing_mm: lane_spacing(&lane_template).unwrap_or(4.0),
                                 repeats: 1,
                                 stagger: false,
+                                circles: (name == "circles").then(|| {
+                                    let radius_mm = lane_spacing(&lane_template).unwrap_or(4.0) / 2.0;
+                                    Circles { radius_mm, step_mm: radius_mm }
+                                }),
                             },
                             Some(None) => PassKind::Random {
                                 stamps: self

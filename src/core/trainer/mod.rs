@@ -64,6 +64,7 @@ pub fn trainee_scene(reference: &Scene, trace: &Trace) -> Result<Scene, SceneErr
             kind: PassKind::Trajectory { file: trace.file.clone(), points: Arc::new(points) },
             speed_mm_s: if speed > 0.0 { speed } else { 1.0 },
             rate_hz: reference.cartridge.rate_hz(),
+            stamps_per_point: 1,
             respect_avoid: false,
             at: template.as_ref().map_or(zone.at, |p| p.at),
         });

@@ -1,0 +1,108 @@
+//! The patterns practitioners use besides straight lanes, against their
+//! density laws: stamping in place (`stamps_per_point`) and small
+//! overlapping circles (`pattern = "circles"`).
+
+use crate::{scene, simulate};
+use needlemap::core::input::scene::Circles;
+use needlemap::core::study::laws;
+
+/// A jitter-free lane pass: (preset, rate Hz, speed mm/s, lane spacing mm)
+/// on a `w` x `h` mm sheet, with `extra` pass keys.
+fn lanes(
+    extra: &str,
+    pattern: &str,
+    (preset, rate_hz, speed, spacing): (&str, f64, f64, f64),
+    w: f64,
+    h: f64,
+) -> String {
+    format!(
+        "[cartridge]\npreset = \"{preset}\"\nrate_hz = {rate_hz}\n[hand]\nspeed_mm_s = {speed}\nlateral_jitter_mm = 0\n\
+         speed_jitter = 0\n[[zones]]\nname = \"sheet\"\nshape = {{ rect = {{ width_mm = {w}, height_mm = {h} }} }}\n\
+         [[zones.passes]]\npattern = \"{pattern}\"\nlane_spacing_mm = {spacing}\n{extra}"
+    )
+}
+
+/// Punctures per mm² in the window u in [u0, u1), v in [v0, v1).
+fn window_density(o: &needlemap::core::Outcome, u: (f64, f64), v: (f64, f64)) -> f64 {
+    let n = o.simulation.zones[0]
+        .punctures
+        .iter()
+        .filter(|p| (u.0..u.1).contains(&(p.u_mm as f64)) && (v.0..v.1).contains(&(p.v_mm as f64)))
+        .count();
+    n as f64 / ((u.1 - u.0) * (v.1 - v.0))
+}
+
+#[test]
+fn stamping_in_place_multiplies_density_and_time_not_coverage() {
+    let base = lanes("", "horizontal", ("pen-12", 110.0, 20.0, 3.0), 80.0, 60.0);
+    let thrice = lanes("stamps_per_point = 3\n", "horizontal", ("pen-12", 110.0, 20.0, 3.0), 80.0, 60.0);
+    let (one, three) = (simulate(&base), simulate(&thrice));
+    let (a, b) = (&one.zones[0], &three.zones[0]);
+    // The same points, each stamped three times: the lattice law times 3 in
+    // a window whose sides lie halfway between lanes (lanes at 1.5 + 3k mm),
+    // within one stamp per needle track of the 40 mm window (v / (L f)).
+    let law = 3.0 * laws::lattice_density_per_mm2(12, 110.0, 20.0, 3.0);
+    let measured = window_density(&three, (20.0, 60.0), (15.0, 45.0));
+    assert!((measured / law - 1.0).abs() <= 20.0 / (40.0 * 110.0) + 1e-9, "{measured} /mm² vs {law}");
+    assert_eq!(b.punctures, 3 * a.punctures, "three times the punctures");
+    assert_eq!(b.coverage_fraction, a.coverage_fraction, "the same points: the same coverage");
+    // Three times as long on the lanes; the 19 turns between the 20 lanes take
+    // the same (0.3 s each, and 3 mm of travel at 20 mm/s).
+    let turns = 19.0 * (0.3 + 3.0 / 20.0);
+    assert!(((b.time_s - turns) / (a.time_s - turns) - 3.0).abs() < 1e-9, "{} s vs {} s", b.time_s, a.time_s);
+    assert!(b.overlap_fraction > 0.66, "two of three stamps land on a channel just made: {}", b.overlap_fraction);
+}
+
+#[test]
+fn circles_lay_the_lattice_density_of_their_path() {
+    // One needle tracing circles of 1 mm radius advancing 0.5 mm a turn on
+    // 3 mm lanes: the hand covers turn/step mm of path per mm of lane, so the
+    // density is n f (turn / step) / (v p).
+    let extra = "circle_radius_mm = 1\ncircle_step_mm = 0.5\n";
+    let o = simulate(&lanes(extra, "circles", ("single", 100.0, 20.0, 3.0), 200.0, 60.0));
+    let c = Circles { radius_mm: 1.0, step_mm: 0.5 };
+    // The arch of a trochoid, against an independent closed form for the
+    // circle's own length (2 pi r) and the straight advance: between them.
+    let turn = c.turn_length_mm();
+    assert!(turn > 2.0 * std::f64::consts::PI && turn < 2.0 * std::f64::consts::PI + 0.5, "{turn}");
+    let law = laws::lattice_density_per_mm2(1, 100.0, 20.0, 3.0) * turn / c.step_mm;
+    // A window 160 mm along the lanes, 60 mm across (10 bands, sides halfway
+    // between lanes: what swings out of a band comes in from the mirrored
+    // neighbour). Along the lane a window holds whole turns give or take
+    // one at each end: at most 2 step / 160 mm relative.
+    let measured = window_density(&o, (20.0, 180.0), (0.0, 60.0));
+    eprintln!("circles: {measured:.5} /mm² in the window, law {law:.5}, turn {turn:.5} mm");
+    let bound = 2.0 * c.step_mm / 160.0;
+    assert!((measured / law - 1.0).abs() <= bound, "{measured} /mm² vs the law's {law} (bound {bound})");
+    // The hand's path is the lanes' length times turn / step.
+    let z = &o.zones[0];
+    let path_per_lane = turn / c.step_mm;
+    assert!(z.path_length_mm > 20.0 * 200.0 * path_per_lane * 0.99, "{} mm", z.path_length_mm);
+}
+
+#[test]
+fn circles_and_stamping_in_place_are_validated() {
+    let bad = |extra: &str, pattern: &str, preset: &str| {
+        let text = lanes(extra, pattern, (preset, 110.0, 20.0, 3.0), 40.0, 30.0)
+            .replace("rate_hz = 110\n", if preset == "roller-192" { "" } else { "rate_hz = 110\n" });
+        needlemap::core::input::scene::Scene::from_toml_str(&text, "t.toml").unwrap_err()
+    };
+    let e = bad("circle_radius_mm = 1\n", "horizontal", "pen-12");
+    assert!(e.key.ends_with("circle_radius_mm") && e.message.contains("only a `circles` pass"), "{e}");
+    let e = bad("circle_radius_mm = 0\n", "circles", "pen-12");
+    assert!(e.message.contains("0.1 to 50"), "{e}");
+    let e = bad("stamps_per_point = 0\n", "horizontal", "pen-12");
+    assert!(e.key.ends_with("stamps_per_point") && e.message.contains("1 to 100"), "{e}");
+    let e = bad("", "circles", "roller-192");
+    assert!(e.message.contains("roller cannot trace circles"), "{e}");
+    let e = bad("stamps_per_point = 2\n", "horizontal", "roller-192");
+    assert!(e.message.contains("roller cannot stamp in place"), "{e}");
+    // Defaults: circles of half the lane spacing, advancing a radius a turn.
+    let s = scene(&lanes("", "circles", ("pen-12", 110.0, 20.0, 3.0), 40.0, 30.0));
+    match s.zones[0].passes[0].kind {
+        needlemap::core::input::scene::PassKind::Lanes { circles: Some(c), .. } => {
+            assert_eq!((c.radius_mm, c.step_mm), (1.5, 1.5))
+        }
+        ref k => panic!("{k:?}"),
+    }
+}
