@@ -1,5 +1,5 @@
 //! Command-line values shared by several commands: parsers of sizes, ranges,
-//! shares and confidences, the objective, and what `render` and `view` share.
+//! shares and confidences, and what `render` and `view` share.
 
 use crate::app::{Failure, bad_input, load_scene};
 use crate::core::{self, RunOptions};

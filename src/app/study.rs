@@ -4,7 +4,9 @@
 
 use crate::app::{Failure, bad_input, load_scene};
 use crate::core::error::SceneError;
+use crate::core::format::fixed;
 use crate::core::input::scene::Scene;
+use crate::core::report::csv_field;
 use crate::core::study::compare::{Runs, Strategy};
 use crate::core::study::metric::{Metric, Unit};
 use crate::core::study::stats::Estimate;
@@ -139,14 +141,11 @@ pub fn fmt_estimate(m: Metric, e: &Estimate) -> String {
         Unit::Ratio => (1.0, 3, ""),
     };
     // No "-0.0": values that round to zero print as zero.
-    let num = |x: f64| {
-        let x = x * scale;
-        if x.abs() < 0.5 * 10f64.powi(-(digits as i32)) { 0.0 } else { x }
-    };
+    let num = |x: f64| fixed(x * scale, digits);
     if e.half_width.is_finite() {
-        format!("{:.*} ± {:.*}{unit}", digits, num(e.mean), digits, num(e.half_width))
+        format!("{} ± {}{unit}", num(e.mean), num(e.half_width))
     } else {
-        format!("{:.*}{unit}", digits, num(e.mean))
+        format!("{}{unit}", num(e.mean))
     }
 }
 
@@ -181,10 +180,6 @@ pub fn runs_csv(runs: &Runs, est: &[Vec<Vec<Estimate>>]) -> String {
         }
     }
     s
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
 /// Column widths fitted to the cells; text columns (those whose cells do not

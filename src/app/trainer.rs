@@ -2,6 +2,7 @@
 //! --replay`): running a scene, reading a trace, the treatment to score.
 
 use crate::app::{Failure, bad_input, load_scene};
+use crate::core::format::fixed;
 use crate::core::input::scene::Scene;
 use crate::core::input::trajectory::Trace;
 use crate::core::trainer as score;
@@ -40,8 +41,8 @@ pub(crate) fn trainee(path: &Path, reference: &Scene) -> Result<Scene, Failure> 
 /// A criterion's number: counts whole, the rest to three decimals; "–" when absent.
 pub(crate) fn fig(v: Option<f64>, unit: &str) -> String {
     match v {
-        Some(v) if unit == "count" => format!("{v:.0}"),
-        Some(v) => format!("{v:.3}"),
+        Some(v) if unit == "count" => fixed(v, 0),
+        Some(v) => fixed(v, 3),
         None => "–".into(),
     }
 }

@@ -1,5 +1,6 @@
-//! The input layer's one error type: what is wrong with a scene, strategies
-//! file, trajectory or mesh, and where (file, line, column, dotted key).
+//! The input layer's errors: `SceneError`, what is wrong with a scene,
+//! strategies file, trajectory or mesh, and where (file, line, column,
+//! dotted key); and `ResolveError`, why a file a scene names could not be had.
 
 /// A place in a scene file (1-based line and column).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -58,7 +58,8 @@ pub fn report_json(o: &Outcome) -> String {
 }
 
 /// One CSV field, quoted when it holds a separator, a quote or a line break.
-fn csv_field(s: &str) -> String {
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 

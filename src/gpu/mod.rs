@@ -142,26 +142,27 @@ impl Kernel {
 pub const NO_ADAPTER_HELP: &str = "no usable GPU adapter: install a Vulkan driver (Debian: apt-get install \
      mesa-vulkan-drivers libvulkan1 for the software one); `simulate` and the other commands work without it";
 
-/// What went wrong on the GPU side.
+/// What went wrong on the GPU side (each message holds its cause, so the
+/// cause is not chained again: a message is printed once).
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
     /// No adapter could be found (what to install is in the message).
     #[error("{NO_ADAPTER_HELP} ({0})")]
-    NoAdapter(#[source] wgpu::RequestAdapterError),
+    NoAdapter(wgpu::RequestAdapterError),
     /// The adapter would not give a device.
-    #[error("the GPU adapter `{adapter}` refused a device: {source}")]
+    #[error("the GPU adapter `{adapter}` refused a device: {why}")]
     NoDevice {
         /// The adapter's name.
         adapter: String,
         /// Why it refused.
-        source: wgpu::RequestDeviceError,
+        why: wgpu::RequestDeviceError,
     },
     /// Waiting for the GPU to finish failed.
     #[error("waiting for the GPU: {0}")]
-    Wait(#[source] wgpu::PollError),
+    Wait(wgpu::PollError),
     /// A buffer could not be mapped for reading back.
     #[error("reading a GPU buffer back: {0}")]
-    ReadBack(#[source] wgpu::MapRangeError),
+    ReadBack(wgpu::MapRangeError),
 }
 
 /// A device and its queue.
@@ -192,7 +193,7 @@ impl Gpu {
             required_limits: adapter.limits(),
             ..Default::default()
         }))
-        .map_err(|source| GpuError::NoDevice { adapter: info.name.clone(), source })?;
+        .map_err(|why| GpuError::NoDevice { adapter: info.name.clone(), why })?;
         Ok(Gpu { device, queue, adapter: format!("{} ({:?})", info.name, info.backend) })
     }
 

@@ -218,3 +218,54 @@ fn check_reports_the_same_errors_without_running() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("scene.toml:8:"), "{}", stderr(&o));
 }
+
+/// The 1-based column (in characters) where `what` first starts on line `line` of `text`.
+fn column_of(text: &str, line: usize, what: &str) -> usize {
+    let l = text.lines().nth(line - 1).expect("the line");
+    l[..l.find(what).unwrap_or_else(|| panic!("test set-up: `{what}` not on line {line}: {l}"))].chars().count() + 1
+}
+
+/// Checks that the error names `scene.toml:<line>:<column>: <key>: ` with the
+/// column where `at` starts on that line, counted here from the text.
+fn check_column(case: &str, text: &str, line: usize, key: &str, at: &str) {
+    let sb = Sandbox::new();
+    let scene = sb.write("scene.toml", text);
+    let o = sb.run(&["check", scene.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{case}: {err}");
+    let want = format!("scene.toml:{line}:{}: {key}: ", column_of(text, line, at));
+    assert!(err.contains(&want), "{case}: expected `{want}` in: {err}");
+}
+
+#[test]
+fn errors_name_the_column_of_the_bad_value() {
+    // The guide's example: the pass's lane spacing, at its value.
+    let text = variant("lane_spacing_mm = 3", "lane_spacing_mm = -3");
+    check_column("spacing", &text, 16, "zones[0].passes[0].lane_spacing_mm", "-3");
+    // Indented, with spaces around `=` and a comment after.
+    let text = variant("speed_mm_s = 10", "  speed_mm_s =    -10   # fast");
+    check_column("spaced speed", &text, 8, "hand.speed_mm_s", "-10");
+    check_column("string speed", &variant("speed_mm_s = 10", "speed_mm_s = \"fast\""), 8, "speed_mm_s", "\"fast\"");
+    check_column("negative seed", &variant("seed = 1", "seed = -1"), 2, "seed", "-1");
+    check_column("preset", &variant("pen-12", "pen-99"), 5, "cartridge.preset", "\"pen-99\"");
+    check_column("pattern", &variant("\"horizontal\"", "\"zigzag\""), 15, "zones[0].passes[0].pattern", "\"zigzag\"");
+    let text = variant("name = \"a\"", "name = \"a\"\ntarget_per_cm2 = [3000, 1500]");
+    check_column("target", &text, 12, "zones[0].target_per_cm2", "[3000");
+    // An unknown key: the column of the key.
+    let text = variant("speed_mm_s = 10", "speed_mm_s = 10\nsped_mm_s = 3");
+    check_column("unknown key", &text, 9, "sped_mm_s", "sped_mm_s");
+    // A value inside an inline table, far along its line.
+    let text = variant(
+        "[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 3",
+        "passes = [ { pattern = \"horizontal\", lane_spacing_mm = -3 } ]",
+    );
+    check_column("inline pass", &text, 14, "zones[0].passes[0].lane_spacing_mm", "-3");
+}
+
+#[test]
+#[ignore = "fails: a bad number inside a shape (zone shape or avoid region) is located at the shape's `{`, not at the value (src/core/input/scene.rs keeps no span inside shapes)"]
+fn errors_inside_a_shape_name_the_column_of_the_bad_value() {
+    check_column("zero width", &variant("width_mm = 20", "width_mm = 0"), 12, "zones[0].shape.rect.width_mm", "0,");
+    let text = variant("name = \"a\"", "name = \"a\"\navoid = [ { circle = { center_mm = [5, 5], radius_mm = -1 } } ]");
+    check_column("avoid radius", &text, 12, "zones[0].avoid[0].circle.radius_mm", "-1");
+}

@@ -1,7 +1,119 @@
 //! `compare`, `passes` and `tune` from the command line: their files, their
-//! tables, and clear errors for bad strategies.
+//! tables, clear errors for bad strategies, the limits `tune` obeys, the same
+//! figures on any thread count, and Ctrl-C typed on a terminal.
 
 use crate::{Sandbox, scene_path, stderr, stdout};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+/// `needlemap` on a terminal of its own: the pseudo-terminal `script`
+/// (util-linux) opens. There the progress bar draws as a user sees it (it is
+/// hidden when stderr is not a terminal), and Ctrl-C typed there reaches the
+/// command as a user's does.
+struct OnTerminal {
+    child: Child,
+    keys: ChildStdin,
+    output: Receiver<Vec<u8>>,
+    shown: Vec<u8>,
+}
+
+impl OnTerminal {
+    fn start(dir: &Path, args: &[&str]) -> OnTerminal {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let line: Vec<String> =
+            std::iter::once(env!("CARGO_BIN_EXE_needlemap")).chain(args.iter().copied()).map(quote).collect();
+        let mut child = Command::new("script")
+            .args(["--quiet", "--flush", "--return", "--command", &format!("exec {}", line.join(" ")), "/dev/null"])
+            .current_dir(dir)
+            .env("TERM", "xterm")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script (util-linux) runs");
+        let keys = child.stdin.take().expect("stdin");
+        let mut out = child.stdout.take().expect("stdout");
+        let (tx, output) = channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        OnTerminal { child, keys, output, shown: Vec::new() }
+    }
+
+    /// What the terminal has shown so far.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.shown).into_owned()
+    }
+
+    /// Waits until what the terminal shows satisfies `done`, or panics after `within`.
+    fn wait_for(&mut self, what: &str, within: Duration, done: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + within;
+        while !done(&self.text()) {
+            match self.output.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(bytes) => self.shown.extend(bytes),
+                Err(e) => {
+                    let _ = self.child.kill();
+                    let why = match e {
+                        RecvTimeoutError::Timeout => format!("not within {within:?}"),
+                        RecvTimeoutError::Disconnected => "the command ended".to_string(),
+                    };
+                    panic!("{what}: not shown ({why}); the terminal showed:\n{}", self.text());
+                }
+            }
+        }
+    }
+
+    /// Types Ctrl-C.
+    fn ctrl_c(&mut self) {
+        self.keys.write_all(b"\x03").and_then(|_| self.keys.flush()).expect("type Ctrl-C");
+    }
+
+    /// Waits for the command to end (panics after `within`): its exit code and all it showed.
+    fn finish(mut self, within: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("still running {within:?} after Ctrl-C; the terminal showed:\n{}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        while let Ok(bytes) = self.output.recv_timeout(Duration::from_secs(10)) {
+            self.shown.extend(bytes);
+        }
+        (status.code(), self.text())
+    }
+}
+
+/// The most runs the progress bar has shown done (`... 617/25000 runs, ...`).
+fn runs_done(shown: &str) -> u64 {
+    let pieces: Vec<&str> = shown.split(" runs").collect();
+    pieces[..pieces.len() - 1]
+        .iter()
+        .filter_map(|p| p.rsplit([' ', ']']).next()?.split('/').next()?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Generous, for a loaded machine: the runs these tests wait for take well under a second each.
+const PATIENCE: Duration = Duration::from_secs(180);
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
 
 #[test]
 fn compare_writes_its_tables_and_charts_and_ranks_the_shipped_strategies() {
@@ -54,8 +166,8 @@ fn a_bad_strategy_names_its_line_and_key_and_writes_nothing() {
             "s.toml:4:19: strategy[0].lane_spacing_mm",
         ),
         (
-            format!("base = {cheek:?}\n[[strategy]]\nname = \"a\"\npatterns = [\"circles\"]\n"),
-            "`circles` is not a pattern",
+            format!("base = {cheek:?}\n[[strategy]]\nname = \"a\"\npatterns = [\"zigzag\"]\n"),
+            "`zigzag` is not a pattern",
         ),
         (
             format!(
@@ -96,9 +208,38 @@ fn tune_recommends_a_plan_in_words_and_writes_a_scene_that_runs() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("left cheek: 3 passes (horizontal, vertical, diagonal)"), "{text}");
+    let zone = &json(&out.join("tune.json"))["zones"][0];
+    let plan = &zone["tried"][zone["recommended"].as_u64().expect("a plan recommended") as usize];
+    let said = |key: &str| plan[key]["mean"].as_f64().unwrap();
+    assert!(text.contains(&format!("{:.0} /cm² mean", said("density_per_cm2"))), "{text}");
     let tuned = out.join("tuned.toml");
     let o = sb.run(&["simulate", tuned.to_str().unwrap(), "--out", sb.path("sim").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "the tuned scene runs: {}", stderr(&o));
+    // The tuned scene reaches what tune said: run on tune's seeds (4 from the
+    // scene's seed, 7), it gives exactly the recommended plan's figures ...
+    let o = sb.run(&["compare", tuned.to_str().unwrap(), "--seeds", "4", "--out", sb.path("c").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let c = json(&sb.path("c/compare.json"));
+    assert_eq!(c["seeds"], serde_json::json!([7, 8, 9, 10]));
+    let got = &c["strategies"][0]["zones"][0]["metrics"];
+    for (tune_key, compare_key) in [
+        ("density_per_cm2", "density_mean"),
+        ("under", "under"),
+        ("over", "over"),
+        ("coverage", "coverage"),
+        ("cv", "cv"),
+        ("overlap", "overlap"),
+        ("time_s", "time_s"),
+    ] {
+        assert_eq!(got[compare_key]["mean"].as_f64(), Some(said(tune_key)), "{tune_key}: tune said {plan}, got {got}");
+    }
+    // ... and those meet the band: the 95 % two-sided interval's top is above
+    // the one-sided 95 % bound tune checks, so this is the stricter test.
+    let (under, over) = (&got["under"], got["over"]["mean"].as_f64().unwrap());
+    let under_top = under["mean"].as_f64().unwrap() + under["half_width"].as_f64().unwrap();
+    assert!(under_top <= 0.10 && over <= 0.25, "under up to {under_top}, over {over}: {got}");
+    let density = got["density_mean"]["mean"].as_f64().unwrap();
+    assert!((1500.0..=3000.0).contains(&density), "{density} /cm²");
     assert!(std::fs::read_to_string(out.join("tune.md")).unwrap().contains("| horizontal, vertical |"));
     // A band out of reach: a reason, exit 0 (the answer is the reason).
     let o = sb.run(&[
@@ -121,6 +262,141 @@ fn tune_recommends_a_plan_in_words_and_writes_a_scene_that_runs() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// `tune` on the cheek (3 seeds) with extra arguments: its one line and tune.json.
+fn tune_cheek(sb: &Sandbox, out: &str, extra: &[&str]) -> (String, Value) {
+    let cheek = scene_path("cheek.toml");
+    let mut args = vec!["tune", cheek.as_str(), "--seeds", "3", "--out", out];
+    args.extend(extra);
+    let o = sb.run(&args);
+    assert_eq!(o.status.code(), Some(0), "{extra:?}: {}", stderr(&o));
+    (stdout(&o).lines().next().unwrap_or("").to_string(), json(&sb.path(out).join("tune.json")))
+}
+
+#[test]
+fn tune_limits_bind_with_the_reason_they_give() {
+    let sb = Sandbox::new();
+    // Without limits, 3 passes qualify; the plans tried are the same on the
+    // same seeds whatever the limits, so each limit is set between two plans'
+    // figures and must stop the search there, with its reason.
+    let (line, free) = tune_cheek(&sb, "free", &[]);
+    assert!(line.starts_with("left cheek: 3 passes"), "{line}");
+    let tried = free["zones"][0]["tried"].as_array().unwrap().clone();
+    assert_eq!(tried.len(), 3);
+    let fig = |k: usize, key: &str| tried[k - 1][key]["mean"].as_f64().unwrap();
+    let refused = "left cheek: no plan reaches 1500-3000 /cm²: ";
+    let check = |case: &str, extra: &[&str], stops_at: usize, reason: String| {
+        let (line, j) = tune_cheek(&sb, case, extra);
+        let zone = &j["zones"][0];
+        assert_eq!(line, format!("{refused}{reason}"), "{case}");
+        assert_eq!(zone["reason"].as_str(), Some(&reason[..]), "{case}");
+        assert!(zone["recommended"].is_null(), "{case}");
+        assert_eq!(
+            zone["tried"].as_array().unwrap().len(),
+            stops_at,
+            "{case}: the search stops at the plan that passes the limit"
+        );
+    };
+    // --max-time between 2 and 3 passes' times: the third reaches the band too late.
+    let (t1, t2, t3) = (fig(1, "time_s"), fig(2, "time_s"), fig(3, "time_s"));
+    let limit = ((t2 + t3) / 2.0).round();
+    assert!(t2 < limit && limit < t3, "{t2} {limit} {t3}");
+    check(
+        "time3",
+        &["--max-time", &limit.to_string()],
+        3,
+        format!("3 passes reach the band but take {t3:.0} s (limit {limit:.0} s)"),
+    );
+    // --max-time between 1 and 2 passes: the second is already too long and still under the band.
+    let limit = ((t1 + t2) / 2.0).round();
+    assert!(t1 < limit && limit < t2, "{t1} {limit} {t2}");
+    check(
+        "time2",
+        &["--max-time", &limit.to_string()],
+        2,
+        format!(
+            "2 passes already take {t2:.0} s (limit {limit:.0} s) and leave {:.1}% under the band",
+            fig(2, "under") * 100.0
+        ),
+    );
+    // --max-overlap between 2 and 3 passes' overlap.
+    let (o2, o3) = (fig(2, "overlap"), fig(3, "overlap"));
+    let limit = ((o2 + o3) / 2.0 * 100.0).round() / 100.0;
+    assert!(o2 < limit && limit < o3, "{o2} {limit} {o3}");
+    check(
+        "overlap",
+        &["--max-overlap", &limit.to_string()],
+        3,
+        format!("3 passes reach the band but overlap {:.0}% (limit {:.0}%)", o3 * 100.0, limit * 100.0),
+    );
+    // --max-over between 2 and 3 passes' share over the band: the density is too uneven.
+    let (v2, v3) = (fig(2, "over"), fig(3, "over"));
+    let limit = ((v2 + v3) / 2.0 * 100.0).round() / 100.0;
+    assert!(v2 < limit && limit < v3, "{v2} {limit} {v3}");
+    let (line, j) = tune_cheek(&sb, "over", &["--max-over", &limit.to_string()]);
+    let prefix = format!("3 passes put {:.1}% of the zone over the band (limit {:.0}%)", v3 * 100.0, limit * 100.0);
+    assert!(line.starts_with(&format!("{refused}{prefix}")) && line.contains("too uneven for this band"), "{line}");
+    assert!(j["zones"][0]["recommended"].is_null());
+    // A band one pass already overshoots: the default --max-over (25 %) binds
+    // after one pass; allowing all of the zone over the band lets it qualify.
+    let (line, j) = tune_cheek(&sb, "low", &["--target", "100..300"]);
+    let one = &j["zones"][0]["tried"][0];
+    let reason = format!(
+        "one pass already gives {:.0} /cm² and puts {:.0}% of the zone over 300 /cm² (limit 25%)",
+        one["density_per_cm2"]["mean"].as_f64().unwrap(),
+        one["over"]["mean"].as_f64().unwrap() * 100.0
+    );
+    assert!(line.starts_with(&format!("left cheek: no plan reaches 100-300 /cm²: {reason}")), "{line}");
+    let (line, _) = tune_cheek(&sb, "low-any", &["--target", "100..300", "--max-over", "1"]);
+    assert!(line.starts_with("left cheek: 1 pass (horizontal)"), "{line}");
+}
+
+#[test]
+fn a_tuned_scene_written_elsewhere_still_finds_its_meshes() {
+    // The scene and its OBJ in one folder, tuned.toml written to another and
+    // run from a third: its mesh path must be absolute.
+    let sb = Sandbox::new();
+    for d in ["scene", "elsewhere", "cwd"] {
+        std::fs::create_dir(sb.path(d)).unwrap();
+    }
+    let obj = sb.path("scene/patches.obj");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/patches.obj"), &obj).unwrap();
+    sb.write(
+        "scene/scene.toml",
+        "name = \"obj\"\n[cartridge]\npreset = \"pen-12\"\ndepth_mm = 0.5\n[hand]\nspeed_mm_s = 40\n\n\
+         [[zones]]\nname = \"z\"\nmesh = \"patches.obj#forehead\"\ntarget_per_cm2 = [1500, 3000]\n\n\
+         [[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 4\n",
+    );
+    let o = sb.run(&["tune", "scene/scene.toml", "--seeds", "2", "--out", "elsewhere/t"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let tuned = std::fs::read_to_string(sb.path("elsewhere/t/tuned.toml")).unwrap();
+    let surface = format!("{}#forehead", std::fs::canonicalize(&obj).unwrap().display());
+    assert!(surface.starts_with('/'));
+    assert!(tuned.contains(&format!("mesh = \"{surface}\"")), "expected the mesh at `{surface}` in:\n{tuned}");
+    let o = Command::new(env!("CARGO_BIN_EXE_needlemap"))
+        .args(["simulate", sb.path("elsewhere/t/tuned.toml").to_str().unwrap(), "--out", "o"])
+        .current_dir(sb.path("cwd"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = json(&sb.path("cwd/o/report.json"));
+    assert_eq!(r["zones"][0]["surface"].as_str(), Some(surface.as_str()));
+    assert_eq!(r["zones"][0]["passes"].as_array().unwrap().len(), 3, "the tuned plan: {tuned}");
+}
+
+#[test]
+fn compare_gives_the_same_files_on_one_and_two_threads() {
+    let sb = Sandbox::new();
+    let strategies = scene_path("cheek-strategies.toml");
+    for (threads, out) in [("1", "one"), ("2", "two")] {
+        let o = sb.run(&["compare", &strategies, "--seeds", "3", "--threads", threads, "--out", out]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    for f in ["compare.csv", "compare.json", "compare.md"] {
+        let (a, b) = (std::fs::read(sb.path("one").join(f)).unwrap(), std::fs::read(sb.path("two").join(f)).unwrap());
+        assert!(a == b, "{f} differs between 1 and 2 threads");
+    }
+}
+
 #[test]
 fn check_validates_a_strategies_file() {
     let sb = Sandbox::new();
@@ -132,28 +408,147 @@ fn check_validates_a_strategies_file() {
 #[test]
 fn ctrl_c_stops_a_long_compare_and_writes_what_finished() {
     let sb = Sandbox::new();
-    let out = sb.path("cmp");
-    // Five strategies: a batch of seeds (4 seeds x 5 runs) takes a fraction of
-    // a second even on a loaded machine, and 5000 seeds take minutes.
+    // Five strategies on 5000 seeds take minutes. On 2 threads a batch is
+    // 4 seeds of every strategy (8 runs a thread, compare::run_all), and
+    // batches run one after the other: once 20 runs are done, seeds 7-10
+    // (the base scene's seed on) are whole.
     let file = scene_path("cheek-strategies.toml");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_needlemap"))
-        .args(["compare", &file, "--seeds", "5000", "--out", out.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-    assert!(stderr(&o).contains("stopped by Ctrl-C"), "{}", stderr(&o));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
-    assert_eq!(json["stopped"], true);
-    let finished = json["seeds_finished"].as_array().unwrap().len();
-    assert!(finished < 5000, "{finished} seeds: the run was not cut short");
-    assert!(out.join("compare.png").is_file());
+    let mut t =
+        OnTerminal::start(sb.dir.path(), &["compare", &file, "--seeds", "5000", "--threads", "2", "--out", "cmp"]);
+    t.wait_for("the first batch of 20 runs", PATIENCE, |s| runs_done(s) >= 20);
+    t.ctrl_c();
+    let (code, shown) = t.finish(PATIENCE);
+    assert_eq!(code, Some(130), "{shown}");
+    assert!(shown.contains("stopping: finishing the runs under way"), "{shown}");
+    let j = json(&sb.path("cmp/compare.json"));
+    assert_eq!(j["stopped"], true);
+    let finished: Vec<u64> = j["seeds_finished"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect();
+    assert!(finished.len() < 5000, "{} seeds: the run was not cut short", finished.len());
+    assert!(finished.starts_with(&[7, 8, 9, 10]), "the first batch is whole: {finished:?}");
+    assert!(
+        shown.contains(&format!("stopped by Ctrl-C: {} of 5000 seeds finished for every strategy", finished.len())),
+        "{shown}"
+    );
+    // The seeds it names finished are exactly those every strategy finished.
+    let seeds = j["seeds"].as_array().unwrap();
+    let runs = j["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 5);
+    for (i, seed) in seeds.iter().enumerate() {
+        let whole = runs.iter().all(|r| !r[i].is_null());
+        assert_eq!(whole, finished.contains(&seed.as_u64().unwrap()), "seed {seed}");
+    }
+    for f in ["compare.md", "compare.csv", "compare.png", "compare-time.png"] {
+        assert!(sb.path("cmp").join(f).is_file(), "{f} not written");
+    }
+}
+
+#[test]
+fn a_second_ctrl_c_quits_at_once() {
+    let sb = Sandbox::new();
+    // The full face, one run at a time: each run takes a while, so the
+    // first Ctrl-C leaves one under way; the second must not wait for it.
+    let face = scene_path("full-face.toml");
+    let mut t =
+        OnTerminal::start(sb.dir.path(), &["compare", &face, "--seeds", "100", "--threads", "1", "--out", "cmp"]);
+    t.wait_for("the first run", PATIENCE, |s| runs_done(s) >= 1);
+    let first = Instant::now();
+    t.wait_for("the second run", PATIENCE, |s| runs_done(s) >= 2);
+    let one_run = first.elapsed();
+    t.ctrl_c();
+    t.wait_for("the first Ctrl-C's message", PATIENCE, |s| s.contains("Ctrl-C again to quit at once"));
+    let again = Instant::now();
+    t.ctrl_c();
+    let (code, shown) = t.finish(PATIENCE);
+    let quit = again.elapsed();
+    assert_eq!(code, Some(130), "{shown}");
+    // Two runs finished, so a stop that waited for the third would write
+    // them; quitting at once writes nothing, well within half a run.
+    assert!(!sb.path("cmp").exists(), "files written: the run under way was waited for\n{shown}");
+    assert!(quit < one_run / 2, "quit {quit:?} after the second Ctrl-C; a run takes {one_run:?}");
+}
+
+#[test]
+fn ctrl_c_stops_passes_and_writes_what_finished() {
+    let sb = Sandbox::new();
+    // 3 per-pass plans on 2 threads: a batch is 6 seeds (18 runs).
+    let cheek = scene_path("cheek.toml");
+    let mut t =
+        OnTerminal::start(sb.dir.path(), &["passes", &cheek, "--seeds", "5000", "--threads", "2", "--out", "p"]);
+    t.wait_for("the first batch of 18 runs", PATIENCE, |s| runs_done(s) >= 18);
+    t.ctrl_c();
+    let (code, shown) = t.finish(PATIENCE);
+    assert_eq!(code, Some(130), "{shown}");
+    let said = shown.split("stopped by Ctrl-C: ").nth(1).unwrap_or_else(|| panic!("no stop message: {shown}"));
+    let n: u64 = said.split(' ').next().unwrap().parse().unwrap();
+    assert!(said.starts_with(&format!("{n} seeds finished; those are written")), "{said}");
+    assert!((6..5000).contains(&n), "{n} seeds finished");
+    let md = std::fs::read_to_string(sb.path("p/passes.md")).unwrap();
+    assert!(md.contains(&format!("over {n} seeds")), "{md}");
+    // Every pass's figures count every seed that finished for all passes.
+    let j = json(&sb.path("p/passes.json"));
+    let passes = j["passes"].as_array().unwrap();
+    assert_eq!(passes.len(), 3);
+    for p in passes {
+        let runs = p["metrics"]["coverage"]["n"].as_u64().unwrap();
+        assert!(runs >= n && runs < 5000, "{}: {runs} runs, {n} whole seeds", p["after"]);
+    }
+    assert!(sb.path("p/passes.png").is_file() && sb.path("p/passes.csv").is_file());
+}
+
+#[test]
+fn ctrl_c_stops_tune_and_writes_what_finished() {
+    let sb = Sandbox::new();
+    // One plan at a time on 3000 seeds; on 2 threads its batch is 16 seeds.
+    let cheek = scene_path("cheek.toml");
+    let mut t = OnTerminal::start(sb.dir.path(), &["tune", &cheek, "--seeds", "3000", "--threads", "2", "--out", "t"]);
+    t.wait_for("the first batch of 16 runs", PATIENCE, |s| runs_done(s) >= 16);
+    t.ctrl_c();
+    let (code, shown) = t.finish(PATIENCE);
+    assert_eq!(code, Some(130), "{shown}");
+    assert!(shown.contains("stopped by Ctrl-C: the zones tuned so far are written"), "{shown}");
+    let zone = &json(&sb.path("t/tune.json"))["zones"][0];
+    assert!(zone["reason"].as_str().unwrap().ends_with("(Ctrl-C)"), "{zone}");
+    assert!(zone["recommended"].is_null(), "{zone}");
+    assert!(
+        shown.contains(&format!("left cheek: no plan reaches 1500-3000 /cm²: {}", zone["reason"].as_str().unwrap()))
+    );
+    // The plans tried say on how many seeds they ran: the first batch at
+    // least, not all 3000.
+    let tried = zone["tried"].as_array().unwrap();
+    assert!(!tried.is_empty(), "{zone}");
+    for p in tried {
+        let n = p["density_per_cm2"]["n"].as_u64().unwrap();
+        assert!((16..3000).contains(&n), "{n} seeds for {}", p["passes"]);
+        for m in ["under", "over", "coverage", "cv", "overlap", "time_s"] {
+            assert_eq!(p[m]["n"].as_u64(), Some(n), "{m}");
+        }
+    }
+    let o = sb.run(&["check", "t/tuned.toml"]);
+    assert_eq!(o.status.code(), Some(0), "the tuned scene written on Ctrl-C loads: {}", stderr(&o));
+}
+
+#[test]
+fn stopped_figures_count_the_same_seeds_for_every_strategy() {
+    // strategies.md: Ctrl-C "writes what finished (whole seeds, the same for
+    // every strategy)". A stop mid-batch leaves some seeds run by only some
+    // strategies; those must not count.
+    let sb = Sandbox::new();
+    let file = scene_path("cheek-strategies.toml");
+    let mut t =
+        OnTerminal::start(sb.dir.path(), &["compare", &file, "--seeds", "5000", "--threads", "2", "--out", "cmp"]);
+    t.wait_for("the first batch of 20 runs", PATIENCE, |s| runs_done(s) >= 20);
+    t.ctrl_c();
+    let (code, shown) = t.finish(PATIENCE);
+    assert_eq!(code, Some(130), "{shown}");
+    let j = json(&sb.path("cmp/compare.json"));
+    let finished = j["seeds_finished"].as_array().unwrap().len() as u64;
+    for s in j["strategies"].as_array().unwrap() {
+        assert_eq!(s["zones"][0]["metrics"]["coverage"]["n"].as_u64(), Some(finished), "{}", s["name"]);
+    }
+    let csv = std::fs::read_to_string(sb.path("cmp/compare.csv")).unwrap();
+    for row in csv.lines().skip(1) {
+        assert_eq!(row.split(',').nth(4), Some(&finished.to_string()[..]), "{row}");
+    }
 }
 
 #[test]

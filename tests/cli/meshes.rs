@@ -49,19 +49,125 @@ fn broken_meshes_fail_with_one_clear_line_and_nothing_written() {
     }
 }
 
+/// One group of an OBJ file, read here independently of the engine: per
+/// triangle its 3D area and, if it has UVs, its UV area; and the length of
+/// its border (edges of one triangle only).
+struct ObjGroup {
+    areas_3d: Vec<f64>,
+    areas_uv: Option<Vec<f64>>,
+    border_mm: f64,
+}
+
+fn obj_group(text: &str, group: &str) -> ObjGroup {
+    let (mut v, mut vt, mut faces, mut current) = (Vec::new(), Vec::new(), Vec::new(), String::new());
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        let nums = |it: std::str::SplitWhitespace| it.map(|x| x.parse::<f64>().unwrap()).collect::<Vec<f64>>();
+        match it.next() {
+            Some("v") => v.push(nums(it)),
+            Some("vt") => vt.push(nums(it)),
+            Some("g") | Some("o") => current = it.next().unwrap_or("").to_string(),
+            Some("f") if current == group => faces.push(
+                it.map(|c| {
+                    let mut ix = c.split('/').map(|x| x.parse::<usize>().ok());
+                    (ix.next().flatten().unwrap() - 1, ix.next().flatten().map(|t| t - 1))
+                })
+                .collect::<Vec<_>>(),
+            ),
+            _ => {}
+        }
+    }
+    let sub = |a: &[f64], b: &[f64]| [a[0] - b[0], a[1] - b[1], a.get(2).map_or(0.0, |z| z - b[2])];
+    let area = |p: [&[f64]; 3]| {
+        let (e, f) = (sub(p[1], p[0]), sub(p[2], p[0]));
+        let c = [e[1] * f[2] - e[2] * f[1], e[2] * f[0] - e[0] * f[2], e[0] * f[1] - e[1] * f[0]];
+        (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt() / 2.0
+    };
+    let areas_3d = faces.iter().map(|f| area([&v[f[0].0][..], &v[f[1].0], &v[f[2].0]])).collect();
+    let areas_uv = faces
+        .iter()
+        .map(|f| Some(area([&vt[f[0].1?][..2], &vt[f[1].1?][..2], &vt[f[2].1?][..2]])))
+        .collect::<Option<Vec<f64>>>();
+    let mut edges = std::collections::HashMap::new();
+    for f in &faces {
+        for k in 0..3 {
+            let (a, b) = (f[k].0, f[(k + 1) % 3].0);
+            *edges.entry((a.min(b), a.max(b))).or_insert(0) += 1;
+        }
+    }
+    let border_mm = edges
+        .iter()
+        .filter(|&(_, &n)| n == 1)
+        .map(|(&(a, b), _)| {
+            let d = sub(&v[a], &v[b]);
+            (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt()
+        })
+        .sum();
+    ObjGroup { areas_3d, areas_uv, border_mm }
+}
+
 #[test]
 fn an_obj_group_beside_the_scene_runs_and_reports_its_chart() {
     let sb = sandbox();
-    let scene = sb.write("scene.toml", &scene_with_mesh("patches.obj#forehead", "mesh_unit_mm = 1"));
-    let o = sb.run(&["simulate", scene.to_str().unwrap(), "--out", "o"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("lscm chart"), "{}", stdout(&o));
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("o/report.json")).unwrap()).unwrap();
-    let z = &r["zones"][0];
+    let obj = std::fs::read_to_string(sb.path("patches.obj")).unwrap();
+    let run = |group: &str| {
+        let scene =
+            sb.write(&format!("{group}.toml"), &scene_with_mesh(&format!("patches.obj#{group}"), "mesh_unit_mm = 1"));
+        let o = sb.run(&["simulate", scene.to_str().unwrap(), "--out", group]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(sb.path(group).join("report.json")).unwrap()).unwrap();
+        (stdout(&o), r["zones"][0].clone(), obj_group(&obj, group))
+    };
+    // No UVs: a conformal chart, scaled to the true area.
+    let (text, z, g) = run("forehead");
+    assert!(text.contains("lscm chart"), "{text}");
     assert_eq!(z["surface"], "patches.obj#forehead");
     assert_eq!(z["chart"]["method"], "lscm");
-    assert!(z["chart"]["distortion"]["area_stretch_max"].as_f64().unwrap() >= 1.0);
-    assert!(sb.path("o/atlas.png").exists());
+    // The true area is the triangles' (summed here, in cm²) up to the raster
+    // that measures it: raster cells of side h crossing the border count
+    // wholly in or out, about sqrt(2) x border / h cells of h² each, so within
+    // 2 x border x h (the chart's border is the 3D one to a few %).
+    let h = z["raster_mm"].as_f64().unwrap();
+    let tol = 2.0 * g.border_mm * h / 100.0;
+    let true_cm2 = g.areas_3d.iter().sum::<f64>() / 100.0;
+    let (area, chart) = (z["area_cm2"].as_f64().unwrap(), z["chart_area_cm2"].as_f64().unwrap());
+    assert!((area - true_cm2).abs() <= tol, "area {area} cm², the triangles {true_cm2} (tolerance {tol})");
+    assert!((chart - true_cm2).abs() <= tol, "chart area {chart} cm², the triangles {true_cm2} (tolerance {tol})");
+    assert!(sb.path("forehead/atlas.png").exists());
+    // UVs of one island stretching area evenly: the chart is the UVs, and its
+    // stretch per triangle (true / chart area, over its mean) is the file's.
+    // The OBJ reader keeps f32 coordinates: 80 mm x 2^-24 = 5e-6 mm each,
+    // 2e-6 of a 2.5 mm edge; a ratio of two triangle areas (four edges) moves
+    // by under 1e-5.
+    let (_, z, g) = run("cheek");
+    assert_eq!(z["chart"]["method"], "uv", "{}", z["chart"]);
+    let uv = g.areas_uv.expect("the cheek has UVs");
+    let mean = g.areas_3d.iter().sum::<f64>() / uv.iter().sum::<f64>();
+    let ratios: Vec<f64> = g.areas_3d.iter().zip(&uv).map(|(a, u)| a / u / mean).collect();
+    let d = &z["chart"]["distortion"];
+    for (key, want) in [
+        ("area_stretch_min", ratios.iter().copied().fold(f64::INFINITY, f64::min)),
+        ("area_stretch_max", ratios.iter().copied().fold(0.0, f64::max)),
+    ] {
+        let got = d[key].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-5, "{key}: {got}, from the file {want}");
+    }
+    // UVs that stretch area by more than 10 % on average are refused, with
+    // that share named, for a conformal chart.
+    let (_, z, g) = run("stretched");
+    let uv = g.areas_uv.expect("the stretched patch has UVs");
+    let total: f64 = g.areas_3d.iter().sum();
+    let mean = total / uv.iter().sum::<f64>();
+    let deviation: f64 = g.areas_3d.iter().zip(&uv).map(|(a, u)| (a / u / mean - 1.0).abs() * a).sum::<f64>() / total;
+    assert!(deviation > 0.1, "the test patch stretches by {deviation}");
+    assert_eq!(z["chart"]["method"], "lscm");
+    let said = format!("its UVs stretch area by {:.0} % on average (more than 10 %)", deviation * 100.0);
+    assert!(
+        z["chart"]["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains(&said)),
+        "{}: {said}",
+        z["chart"]
+    );
 }
 
 #[test]
@@ -144,4 +250,33 @@ fn a_mesh_file_over_the_size_limit_is_refused_without_reading_it() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("300 MiB") && err.contains("256 MiB"), "{err}");
+}
+
+#[test]
+fn mesh_zones_and_seams_are_identical_on_one_and_two_threads() {
+    // The full face (built-in zones, 19 seams) and two OBJ zones with hand
+    // jitter: the same seed on 1 and 2 threads gives the same report.json,
+    // byte for byte (it holds no timings).
+    let sb = sandbox();
+    let two = "name = \"obj\"\nseed = 3\n[cartridge]\npreset = \"pen-12\"\ndepth_mm = 0.5\n\
+               [hand]\nspeed_mm_s = 40\nlateral_jitter_mm = 0.4\nspeed_jitter = 0.15\n\n\
+               [[zones]]\nname = \"cheek\"\nmesh = \"patches.obj#cheek\"\n[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 4\n\
+               [[zones.passes]]\npattern = \"diagonal\"\nlane_spacing_mm = 4\n\n\
+               [[zones]]\nname = \"forehead\"\nmesh = \"patches.obj#forehead\"\n[[zones.passes]]\npattern = \"vertical\"\nlane_spacing_mm = 4\n";
+    let obj = sb.write("two.toml", two);
+    for scene in [scene_path("full-face.toml"), obj.display().to_string()] {
+        for threads in ["1", "2"] {
+            let o = sb.run(&["simulate", &scene, "--threads", threads, "--out", &format!("t{threads}")]);
+            assert_eq!(o.status.code(), Some(0), "{scene}: {}", stderr(&o));
+        }
+        for f in ["report.json", "zones.csv"] {
+            let (a, b) = (std::fs::read(sb.path("t1").join(f)).unwrap(), std::fs::read(sb.path("t2").join(f)).unwrap());
+            assert!(a == b, "{scene}: {f} differs between 1 and 2 threads");
+        }
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("t1/report.json")).unwrap()).unwrap();
+        assert!(r["zones"].as_array().unwrap().iter().all(|z| z["surface"] != "flat"), "{scene}: mesh zones");
+        if scene.ends_with("full-face.toml") {
+            assert_eq!(r["seams"].as_array().unwrap().len(), 19, "the full face's seams");
+        }
+    }
 }

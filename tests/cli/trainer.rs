@@ -4,6 +4,7 @@
 //! HTML page that headless Chromium renders with its pictures.
 
 use crate::{Sandbox, scene_path, stderr, stdout};
+use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
@@ -21,6 +22,22 @@ fn the_plan_written_as_a_trace_scores_at_the_top() {
     let out = stdout(&o);
     assert!(out.contains("score: 100/100"), "{out}");
     assert!(out.contains("on plan"), "{out}");
+    // At the top, not rounded up to it: every criterion scores 100.
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("s/score.json")).unwrap()).unwrap();
+    assert_eq!(json["score"].as_f64(), Some(100.0));
+    let criteria = json["zones"][0]["criteria"].as_array().unwrap();
+    assert_eq!(criteria.len(), 12);
+    for c in criteria {
+        assert_eq!(c["score"].as_f64(), Some(100.0), "{c}");
+    }
+    // The trace is the plan: its time, glide speed and lane spacing are the
+    // plan's, up to the file's rounding (0.1 ms over an 80 s plan, 1 µm over
+    // 4 mm lanes and 50 mm strokes: all well under 1e-3).
+    for key in ["time", "speed", "lane_spacing"] {
+        let c = criteria.iter().find(|c| c["key"] == key).unwrap();
+        let f = c["figure"].as_f64().unwrap();
+        assert!((f - 1.0).abs() < 1e-3, "{key}: {f} of the plan's");
+    }
     for f in [
         "score.json",
         "score.md",
@@ -45,9 +62,130 @@ fn the_shipped_trainee_trace_shows_its_gaps_and_hot_spots() {
         serde_json::from_str(&std::fs::read_to_string(sb.path("s/score.json")).unwrap()).expect("score.json");
     let score = json["score"].as_f64().unwrap();
     assert!(score < 90.0, "a trainee with skipped lanes and slow lanes scores {score}");
-    assert!(out.contains("over target") && out.contains("speed up"), "{out}");
-    assert!(out.contains("mm between horizontal lanes"), "{out}");
+    // The trainee skipped one horizontal lane of the plan's 4 mm: a gap of
+    // two spacings, at v = 34 mm, the middle third of the 55 mm zone.
+    assert!(out.contains("a gap of 8.0 mm between horizontal lanes in the centre"), "{out}");
+    // It went at half speed on the lower lanes: the hot spot is low, and the
+    // hand there slower than the plan's 40 mm/s but not below half of it.
+    let hot = out.lines().find(|l| l.contains("over target, most in the lower")).unwrap_or_else(|| panic!("{out}"));
+    let speed: f64 = hot.split("the hand was slow there (").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!((20.0..40.0).contains(&speed) && hot.contains("speed up"), "{hot}");
     assert_eq!(json["progress_trainee"].as_array().unwrap().len(), 12);
+}
+
+#[test]
+fn every_criterion_scores_by_the_guides_table() {
+    let sb = Sandbox::new();
+    let o =
+        sb.run(&["score", &trace_path("cheek-trainee.csv"), "--reference", &scene_path("cheek.toml"), "--out", "s"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("s/score.json")).unwrap()).unwrap();
+    let zone = &json["zones"][0];
+    let criteria = zone["criteria"].as_array().unwrap();
+    let num = |v: &Value| v.as_f64().unwrap();
+    // trainer.md's table: the accepted range and where the score reaches 0,
+    // from the reference's figure (ref).
+    let table = |key: &str, r: f64| -> ([f64; 2], [f64; 2]) {
+        match key {
+            "coverage" => ([r - 0.03, 1.0], [r - 0.2, 1.0]),
+            "under" | "over" => ([0.0, r + 0.02], [0.0, r + 0.22]),
+            "in_band" => ([r - 0.03, 1.0], [r - 0.25, 1.0]),
+            "cv" => ([0.0, 1.25 * r + 0.05], [0.0, 2.5 * r + 0.3]),
+            "speed" => ([0.8, 1.25], [0.4, 2.5]),
+            "speed_spread" => ([0.0, r + 0.1], [0.0, r + 0.5]),
+            "lane_spacing" => ([0.8, 1.2], [0.4, 2.0]),
+            "lane_regularity" => ([0.0, 0.1], [0.0, 0.5]),
+            "directions" => ([r - 0.03, 1.0], [r - 0.3, 1.0]),
+            "avoid" => ([0.0, 1.1 * r + 5.0], [0.0, 2.0 * (1.1 * r + 5.0) + 100.0]),
+            "time" => ([0.8, 1.3], [0.3, 3.0]),
+            _ => panic!("criterion {key} is not in the guide's table"),
+        }
+    };
+    let mut sum = 0.0;
+    for c in criteria {
+        let key = c["key"].as_str().unwrap();
+        let (accepted, zero) = table(key, c["reference"].as_f64().unwrap_or(f64::NAN));
+        let got = [num(&c["accepted"][0]), num(&c["accepted"][1]), num(&c["zero_at"][0]), num(&c["zero_at"][1])];
+        for (g, w) in got.iter().zip([accepted[0], accepted[1], zero[0], zero[1]]) {
+            assert!(
+                (g - w).abs() < 1e-9,
+                "{key}: accepted {:?}, 0 at {:?}; the guide gives {accepted:?}, {zero:?}",
+                c["accepted"],
+                c["zero_at"]
+            );
+        }
+        // 100 inside the accepted range, falling linearly to 0 at the limit.
+        let f = num(&c["figure"]);
+        let want = if f < accepted[0] {
+            100.0 * (f - zero[0]) / (accepted[0] - zero[0])
+        } else if f > accepted[1] {
+            100.0 * (zero[1] - f) / (zero[1] - accepted[1])
+        } else {
+            100.0
+        }
+        .clamp(0.0, 100.0);
+        assert!((num(&c["score"]) - want).abs() < 1e-9, "{key}: figure {f} scores {}, by the table {want}", c["score"]);
+        sum += want;
+    }
+    assert_eq!(criteria.len(), 12);
+    // A zone's score is the mean of its criteria; one zone: the treatment's.
+    let mean = sum / criteria.len() as f64;
+    assert!((num(&zone["score"]) - mean).abs() < 1e-9 && (num(&json["score"]) - mean).abs() < 1e-9, "{mean}: {json}");
+}
+
+#[test]
+fn points_on_the_skin_may_lie_up_to_0_05_mm_off_the_outline() {
+    // The cheek: an ellipse 70 x 55 mm centred at (35, 27.5). At its top and
+    // its right end the outline runs along an axis, so these are the points'
+    // distances from it.
+    let sb = Sandbox::new();
+    let head = "time_s,zone,u_mm,v_mm,pressure\n0,left cheek,30,20,1\n";
+    // 0.04 mm outside, and a lifted sample anywhere: accepted.
+    sb.write(
+        "near.csv",
+        &format!("{head}0.5,left cheek,35,55.04,1\n1,left cheek,70.04,27.5,1\n1.5,left cheek,200,200,0\n"),
+    );
+    let o = sb.run(&["score", "near.csv", "--reference", &scene_path("cheek.toml"), "--out", "s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(sb.path("s/score.json").is_file());
+    // 0.06 mm outside: refused, naming the row (line 3 of the file).
+    for (u, v) in [("35", "55.06"), ("70.06", "27.5")] {
+        sb.write("far.csv", &format!("{head}0.5,left cheek,{u},{v},1\n"));
+        let o = sb.run(&["score", "far.csv", "--reference", &scene_path("cheek.toml"), "--out", "f"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "({u}, {v}): {err}");
+        assert!(
+            err.contains("far.csv:3:") && err.contains(&format!("({u}, {v}) mm is off zone `left cheek`")),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!sb.path("f").exists());
+    }
+}
+
+#[test]
+fn a_point_0_04_mm_off_a_diagonal_stretch_of_the_outline_is_accepted() {
+    // The cheek's ellipse (radii 35 and 27.5 about (35, 27.5)) where its
+    // normal points at 45 degrees: t = atan(27.5 / 35) in its parametrisation.
+    let t = (27.5f64 / 35.0).atan();
+    let (u, v) = (35.0 + 35.0 * t.cos() + 0.04 / 2f64.sqrt(), 27.5 + 27.5 * t.sin() + 0.04 / 2f64.sqrt());
+    let sb = Sandbox::new();
+    sb.write("near.csv", &format!("time_s,zone,u_mm,v_mm\n0,left cheek,30,20\n0.5,left cheek,{u:.6},{v:.6}\n"));
+    let o = sb.run(&["score", "near.csv", "--reference", &scene_path("cheek.toml"), "--out", "s"]);
+    assert_eq!(o.status.code(), Some(0), "({u:.6}, {v:.6}) is 0.04 mm off the outline: {}", stderr(&o));
+}
+
+/// The rows of a trajectory file: (time_s, u_mm, v_mm, pressure).
+fn samples(csv: &str) -> Vec<[f64; 4]> {
+    csv.lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let num = |i: usize| f.get(i).map_or(1.0, |x| x.trim().parse::<f64>().unwrap());
+            [num(0), num(2), num(3), num(4)]
+        })
+        .collect()
 }
 
 #[test]
@@ -56,6 +194,32 @@ fn a_scene_with_a_trajectory_pass_simulates() {
     let o = sb.run(&["simulate", &scene_path("cheek-traced.toml"), "--out", "t"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("left cheek"), "{}", stdout(&o));
+    // The treatment is the trajectory's, computed here from the file.
+    let rows = samples(&std::fs::read_to_string(trace_path("cheek-trainee.csv")).unwrap());
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("t/report.json")).unwrap()).unwrap();
+    let z = &r["zones"][0];
+    let span = rows.last().unwrap()[0] - rows[0][0];
+    assert!((z["time_s"].as_f64().unwrap() - span).abs() < 1e-9, "time {} s, the file spans {span} s", z["time_s"]);
+    let path: f64 = rows.windows(2).map(|w| (w[1][1] - w[0][1]).hypot(w[1][2] - w[0][2])).sum();
+    let got = z["path_length_mm"].as_f64().unwrap();
+    assert!((got - path).abs() < 1e-6 * path, "path {got} mm, the file's {path} mm");
+    // pen-12 stamps at 110 Hz while the pen is down; each stroke (a run of
+    // pressed rows) may round its stamps by one.
+    let down = |s: &[f64; 4]| s[3] > 0.0;
+    let pressed: f64 = rows.windows(2).filter(|w| down(&w[0]) && down(&w[1])).map(|w| w[1][0] - w[0][0]).sum();
+    let strokes = rows.iter().enumerate().filter(|&(i, s)| down(s) && (i == 0 || !down(&rows[i - 1]))).count();
+    let stamps = z["stamps"].as_f64().unwrap();
+    assert!(
+        (stamps - pressed * 110.0).abs() <= strokes as f64,
+        "{stamps} stamps, {pressed} s pressed, {strokes} strokes"
+    );
+    // Every stamp puts all 12 needles in: on the zone, in the avoid region
+    // (not part of the density), or off the outline (dropped).
+    let count = |k: &str| z[k].as_u64().unwrap();
+    assert_eq!(count("punctures") + count("avoid_violations") + count("outside_punctures"), stamps as u64 * 12);
+    let mean = z["density_per_cm2"]["mean"].as_f64().unwrap();
+    let n_over_a = count("punctures") as f64 / z["area_cm2"].as_f64().unwrap();
+    assert!((mean - n_over_a).abs() < 1e-9 * mean, "density {mean} = N / A = {n_over_a}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! contract is 0.005 of the exact covered share; the raster does far better.
 
 use needlemap::core::engine::simulate::{Puncture, ZoneRun};
-use needlemap::core::engine::zone::{MeasureConfig, PassSetup, ZoneInput, ZoneSetup, measure_zone};
+use needlemap::core::engine::zone::{Detail, MeasureConfig, PassSetup, ZoneInput, ZoneSetup, measure_zone};
 use needlemap::core::geometry::shape::{Region, Shape, Vec2};
 use needlemap::core::study::laws::lens_area;
 use rand::{RngExt, SeedableRng};
@@ -28,7 +28,7 @@ fn coverage_of(points: &[Vec2], side_mm: f64) -> f64 {
         borders: vec![],
         band_mm: 0.0,
     };
-    let cfg = MeasureConfig { needle_diameter_mm: D_MM, cell_mm: 2.0, figures_only: false };
+    let cfg = MeasureConfig { needle_diameter_mm: D_MM, cell_mm: 2.0, detail: Detail::Full };
     let (m, _) = measure_zone(&zone, &run, &cfg, &mut Default::default());
     m.coverage_fraction
 }

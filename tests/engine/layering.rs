@@ -71,15 +71,35 @@ fn file_of(path: &[String]) -> Option<PathBuf> {
     None
 }
 
-/// Module paths a file refers to: `crate::a::b`, `super::a` and grouped
-/// imports `crate::a::{b, c::d}` (their first level inside the braces).
+/// Module paths a file refers to: `crate::a::b`, `super::a`, `self::a`, a
+/// child module it declares (`mod a;` then `a::b`), and grouped imports
+/// `crate::a::{b, c::d}` (their first level inside the braces).
 fn references(file: &Path, text: &str) -> Vec<(usize, Vec<String>)> {
     let me = module_of(file);
     // `super` is the module's parent (for a `mod.rs`, its folder's parent).
     let sup: Vec<String> = me[..me.len().saturating_sub(1)].to_vec();
+    // The child modules this file declares, for paths that start with one.
+    let children: Vec<String> = code_lines(text)
+        .iter()
+        .filter_map(|(_, l)| {
+            let l = l.trim().trim_start_matches("pub ").trim_start_matches("pub(crate) ");
+            l.strip_prefix("mod ")?.strip_suffix(';').map(|m| m.trim().to_string())
+        })
+        .collect();
+    let child_here = me.clone();
+    let mut starts: Vec<(String, Vec<String>)> = vec![
+        ("crate::".to_string(), Vec::new()),
+        ("super::".to_string(), sup.clone()),
+        ("self::".to_string(), me.clone()),
+    ];
+    for c in &children {
+        let mut base = child_here.clone();
+        base.push(c.clone());
+        starts.push((format!("{c}::"), base));
+    }
     let mut out = Vec::new();
     for (line, code) in code_lines(text) {
-        for (start, base) in [("crate::", Vec::new()), ("super::", sup.clone())] {
+        for (start, base) in starts.iter().map(|(s, b)| (s.as_str(), b.clone())) {
             let mut rest = code.as_str();
             while let Some(i) = rest.find(start) {
                 let before = rest[..i].chars().last();
@@ -250,4 +270,10 @@ fn the_circle_check_finds_a_circle() {
     let files: Vec<PathBuf> = refs.iter().filter_map(|(_, r)| file_of(r)).collect();
     assert!(files.contains(&root().join("src/core/engine/simulate.rs")), "{refs:?}");
     assert!(files.contains(&root().join("src/core/engine/zone.rs")), "{refs:?}");
+    // A child module named by the file that declares it.
+    let m = root().join("src/core/engine/mod.rs");
+    let refs = references(&m, "pub mod zone;\nuse zone::ZoneMetrics;\nfn f() { let _ = self::plan::Plan; }");
+    let files: Vec<PathBuf> = refs.iter().filter_map(|(_, r)| file_of(r)).collect();
+    assert!(files.contains(&root().join("src/core/engine/zone.rs")), "{refs:?}");
+    assert!(files.contains(&root().join("src/core/engine/plan.rs")), "{refs:?}");
 }

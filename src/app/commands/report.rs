@@ -3,6 +3,7 @@
 use crate::app::output;
 use crate::app::trainer::fig;
 use crate::app::{Failure, bad_input};
+use crate::core::format::percent;
 use base64::Engine;
 use std::path::Path;
 use std::path::PathBuf;
@@ -132,11 +133,11 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
         for z in zones {
             for (k, p) in z["passes"].as_array().into_iter().flatten().enumerate() {
                 html += &format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.0}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
                     esc(z["zone"].as_str().unwrap_or("?")),
                     k + 1,
                     esc(p["pattern"].as_str().unwrap_or("?")),
-                    100.0 * p["coverage_after"].as_f64().unwrap_or(f64::NAN),
+                    percent(p["coverage_after"].as_f64().unwrap_or(f64::NAN), 1),
                     p["density_after_per_cm2"].as_f64().unwrap_or(f64::NAN)
                 );
             }
@@ -146,7 +147,7 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
     if let Some(s) = &sim {
         html += "<section><h2>Zones</h2><table><tr><th>zone</th><th>punctures</th><th>density /cm²</th><th>coverage</th><th>under</th><th>over</th><th>time s</th></tr>";
         for z in s["zones"].as_array().into_iter().flatten() {
-            let pct = |v: &serde_json::Value| v.as_f64().map_or("–".into(), |x| format!("{:.1}%", 100.0 * x));
+            let pct = |v: &serde_json::Value| v.as_f64().map_or("–".into(), |x| percent(x, 1));
             html += &format!(
                 "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
                 esc(z["name"].as_str().unwrap_or("?")),

@@ -4,6 +4,7 @@ use crate::app::set_threads;
 use crate::app::study::{md_table, progress, stop_flag};
 use crate::app::{Failure, bad_input};
 use crate::app::{load_scene, output};
+use crate::core::format::{fixed, percent};
 use crate::core::input::scene::Scene;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -156,11 +157,11 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
                 vec![
                     p.passes.join(", "),
                     format!("{:.0} ± {:.0}", p.density_per_cm2.mean, p.density_per_cm2.half_width),
-                    format!("{:.1}%", p.under.mean * 100.0),
-                    format!("{:.1}%", p.under_upper * 100.0),
-                    format!("{:.1}%", (p.over.mean * 100.0).max(0.0)),
-                    format!("{:.1}%", p.coverage.mean * 100.0),
-                    format!("{:.3}", p.cv.mean),
+                    percent(p.under.mean, 1),
+                    percent(p.under_upper, 1),
+                    percent(p.over.mean.max(0.0), 1),
+                    percent(p.coverage.mean, 1),
+                    fixed(p.cv.mean, 3),
                     format!("{:.1}", p.time_s.mean),
                 ]
             })

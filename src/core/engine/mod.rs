@@ -18,7 +18,7 @@ use crate::core::timing::StageTimes;
 use plan::Plan;
 use simulate::Simulation;
 use std::time::Instant;
-use zone::{ZoneField, ZoneMetrics};
+use zone::{Detail, ZoneField, ZoneMetrics};
 
 /// Settings of a run that are not part of the scene.
 #[derive(Clone, Debug, PartialEq)]
@@ -159,18 +159,9 @@ pub fn measure_timed(scene: &Scene, sim: &Simulation, times: &mut StageTimes) ->
     measure_with(scene, sim, &find_borders(scene), &[], times, Detail::Full)
 }
 
-/// Only the final figures of every zone (see `MeasureConfig::figures_only`).
+/// Only the final figures of every zone (see [`Detail::FiguresOnly`]).
 pub fn measure_figures(scene: &Scene, sim: &Simulation, times: &mut StageTimes) -> Vec<ZoneMetrics> {
     measure_with(scene, sim, &find_borders(scene), &[], times, Detail::FiguresOnly).0
-}
-
-/// How much a measurement computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Detail {
-    /// Everything: per-pass coverage and the fields for pictures.
-    Full,
-    /// Only the final figures (see `MeasureConfig::figures_only`).
-    FiguresOnly,
 }
 
 /// Measures every zone; `unmapped[z]` counts zone z's punctures that found
@@ -220,7 +211,7 @@ fn measure_with(
             let cfg = zone::MeasureConfig {
                 needle_diameter_mm: scene.cartridge.needle_diameter_mm,
                 cell_mm: scene.analysis.cell_mm,
-                figures_only: detail == Detail::FiguresOnly,
+                detail,
             };
             zone::measure_zone(&input, run, &cfg, times)
         })

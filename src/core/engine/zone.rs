@@ -38,12 +38,9 @@ pub struct ChartInfo {
 /// Cumulative figures after one pass.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PassMetrics {
-    /// The pass's pattern label (`horizontal`, `random`, ...).
-    pub pattern: String,
-    /// Needle depth of the pass, mm.
-    pub depth_mm: f64,
-    /// Why this pass's depth is outside the zone's recommended range.
-    pub depth_warning: Option<String>,
+    /// The pass as the scene sets it (its keys first in report.json).
+    #[serde(flatten)]
+    pub setup: PassSetup,
     /// Punctures this pass made.
     pub punctures: u64,
     /// Share of the zone's true area hit by at least one needle disk after this
@@ -87,7 +84,7 @@ impl ZoneSetup {
 }
 
 /// A pass as the scene sets it, echoed in its figures.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PassSetup {
     /// The pass's pattern label (`horizontal`, `random`, ...).
     pub pattern: String,
@@ -98,11 +95,11 @@ pub struct PassSetup {
 }
 
 /// The figures of one zone (field names are the report.json contract): what
-/// echoes the scene ([`ZoneSetup`]) and what was measured.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// echoes the scene ([`ZoneSetup`]) and what was measured. Serialized with
+/// the setup's keys among the figures, in the contract's order.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ZoneMetrics {
     /// What these figures echo of the scene.
-    #[serde(flatten)]
     pub setup: ZoneSetup,
     /// True treatable area (outline minus avoid regions) on the skin, cm2.
     pub area_cm2: f64,
@@ -144,6 +141,41 @@ pub struct ZoneMetrics {
     pub cells_in_spread: u64,
     /// Side of the coverage raster cells, mm.
     pub raster_mm: f64,
+}
+
+impl Serialize for ZoneMetrics {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (z, m) = (&self.setup, self);
+        let mut s = serializer.serialize_struct("ZoneMetrics", 26)?;
+        s.serialize_field("name", &z.name)?;
+        s.serialize_field("surface", &z.surface)?;
+        s.serialize_field("area_cm2", &m.area_cm2)?;
+        s.serialize_field("chart_area_cm2", &m.chart_area_cm2)?;
+        s.serialize_field("chart", &m.chart)?;
+        s.serialize_field("skin", &z.skin)?;
+        s.serialize_field("depth_range_mm", &z.depth_range_mm)?;
+        s.serialize_field("depth_warnings", &z.depth_warnings)?;
+        s.serialize_field("unmapped_punctures", &m.unmapped_punctures)?;
+        s.serialize_field("seam_sides", &m.seam_sides)?;
+        s.serialize_field("punctures", &m.punctures)?;
+        s.serialize_field("avoid_violations", &m.avoid_violations)?;
+        s.serialize_field("density_per_cm2", &m.density_per_cm2)?;
+        s.serialize_field("coverage_fraction", &m.coverage_fraction)?;
+        s.serialize_field("overlap_fraction", &m.overlap_fraction)?;
+        s.serialize_field("hit_shares", &m.hit_shares)?;
+        s.serialize_field("under_fraction", &m.under_fraction)?;
+        s.serialize_field("over_fraction", &m.over_fraction)?;
+        s.serialize_field("target_per_cm2", &z.target_per_cm2)?;
+        s.serialize_field("passes", &m.passes)?;
+        s.serialize_field("time_s", &m.time_s)?;
+        s.serialize_field("path_length_mm", &m.path_length_mm)?;
+        s.serialize_field("stamps", &m.stamps)?;
+        s.serialize_field("outside_punctures", &m.outside_punctures)?;
+        s.serialize_field("cells_in_spread", &m.cells_in_spread)?;
+        s.serialize_field("raster_mm", &m.raster_mm)?;
+        s.end()
+    }
 }
 
 /// Map data for pictures of one zone.
@@ -209,10 +241,19 @@ pub struct MeasureConfig {
     pub needle_diameter_mm: f64,
     /// Side of the analysis cells of the density spread, mm.
     pub cell_mm: f64,
+    /// How much is measured: everything, or only the final figures.
+    pub detail: Detail,
+}
+
+/// How much a measurement computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything: per-pass coverage and the fields for pictures.
+    Full,
     /// Only the zone's final figures: no coverage after each pass (NaN but
     /// for the last) and no hit preview for pictures. Comparisons of many
     /// runs use this; the final figures are the same.
-    pub figures_only: bool,
+    FiguresOnly,
 }
 
 thread_local! {
@@ -291,21 +332,22 @@ pub fn measure_zone(
 
     // Final figures without seams need no whole raster: splat and classify
     // band by band in cache.
-    let fused = cfg.figures_only && zone.borders.is_empty();
+    let figures_only = cfg.detail == Detail::FiguresOnly;
+    let fused = figures_only && zone.borders.is_empty();
     let mut raster = if fused { Vec::new() } else { take_raster(layout.raster_cells() as usize) };
     let mut passes = Vec::with_capacity(pass_setups.len());
     let mut cumulative = 0u64;
-    if cfg.figures_only && !fused {
+    if figures_only && !fused {
         splat(&mut raster, &layout, &run.punctures, r, stretch.as_deref());
         lap(times, "measure: splat disks");
     }
     for (pi, pass) in pass_setups.iter().enumerate() {
         let range = run.pass_ranges.get(pi).cloned().unwrap_or(0..0);
-        if !cfg.figures_only {
+        if !figures_only {
             splat(&mut raster, &layout, &run.punctures[range.clone()], r, stretch.as_deref());
             lap(times, "measure: splat disks");
         }
-        let coverage_after = if pi + 1 < pass_setups.len() && !cfg.figures_only {
+        let coverage_after = if pi + 1 < pass_setups.len() && !figures_only {
             coverage_of(&covered_counts(&raster, &layout, &spans))
         } else {
             f64::NAN
@@ -313,9 +355,7 @@ pub fn measure_zone(
         lap(times, "measure: classify");
         cumulative += range.len() as u64;
         passes.push(PassMetrics {
-            pattern: pass.pattern.clone(),
-            depth_mm: pass.depth_mm,
-            depth_warning: pass.depth_warning.clone(),
+            setup: pass.clone(),
             punctures: range.len() as u64,
             coverage_after,
             density_after_per_cm2: per_cm2(cumulative as f64, area_mm2),
@@ -378,7 +418,7 @@ pub fn measure_zone(
     lap(times, "measure: cells and spread");
     let overlap = overlap_count(&run.punctures, needle_diameter_mm);
     lap(times, "measure: overlap");
-    let hits_preview = if cfg.figures_only {
+    let hits_preview = if figures_only {
         HitPreview { width: 0, height: 0, px_mm: 0.0, classes: Vec::new() }
     } else {
         let preview = hit_preview(&raster, &layout, &spans);

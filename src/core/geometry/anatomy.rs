@@ -339,30 +339,99 @@ mod tests {
         }
     }
 
+    /// The borders two head zones share, from their (theta, phi) rectangles
+    /// alone: the zones' names and the border's two ends in (theta, phi), deg.
+    fn shared_borders() -> Vec<(&'static str, &'static str, [f64; 2], [f64; 2])> {
+        let overlap = |x: [f64; 2], y: [f64; 2]| [x[0].max(y[0]), x[1].min(y[1])];
+        let mut out = Vec::new();
+        for (i, a) in HEAD_ZONES.iter().enumerate() {
+            for b in &HEAD_ZONES[i + 1..] {
+                let (th, ph) = (overlap(a.theta, b.theta), overlap(a.phi, b.phi));
+                // One above the other along a row of phi, or side by side along a column of theta.
+                for phi in [a.phi[0], a.phi[1]] {
+                    if th[1] > th[0] && (phi == b.phi[0] || phi == b.phi[1]) {
+                        out.push((a.name, b.name, [th[0], phi], [th[1], phi]));
+                    }
+                }
+                for theta in [a.theta[0], a.theta[1]] {
+                    if ph[1] > ph[0] && (theta == b.theta[0] || theta == b.theta[1]) {
+                        out.push((a.name, b.name, [theta, ph[0]], [theta, ph[1]]));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Distance from `p` to the segment `a`-`b`.
+    fn to_segment(p: Vec3, a: Vec3, b: Vec3) -> f64 {
+        let d = b - a;
+        let t = ((p - a).dot(&d) / d.norm_squared()).clamp(0.0, 1.0);
+        (p - (a + d * t)).norm()
+    }
+
     #[test]
     fn head_zones_meet_along_shared_borders() {
-        // The forehead's lower edge at theta = 0 is the nose's upper edge.
-        assert!((head_mm(0.0, 20.0) - head_mm(0.0, 20.0)).norm() == 0.0);
-        let f = builtin("forehead", 3.0).unwrap();
-        let n = builtin("nose", 3.0).unwrap();
-        let bottom_mid =
-            f.mesh.positions_mm.iter().map(|p| (p - head_mm(0.0, 20.0)).norm()).fold(f64::INFINITY, f64::min);
-        let top_mid = n.mesh.positions_mm.iter().map(|p| (p - head_mm(0.0, 20.0)).norm()).fold(f64::INFINITY, f64::min);
-        assert!(bottom_mid < 1e-9 && top_mid < 1e-9);
+        let borders = shared_borders();
+        // The guide's full face (these ten zones) has 19 seams.
+        assert_eq!(borders.len(), 19, "{borders:?}");
+        for (a, b, from, to) in borders {
+            // The border on the head surface, t in [0, 1] from one end to the other.
+            let curve = |t: f64| head_mm(from[0] + t * (to[0] - from[0]), from[1] + t * (to[1] - from[1]));
+            for name in [a, b] {
+                let mesh = builtin(name, 3.0).unwrap().mesh;
+                let edges: Vec<(Vec3, Vec3)> = mesh
+                    .boundary_loops()
+                    .iter()
+                    .flat_map(|l| (0..l.len()).map(move |k| (l[k], l[(k + 1) % l.len()])))
+                    .map(|(i, j)| (mesh.positions_mm[i as usize], mesh.positions_mm[j as usize]))
+                    .collect();
+                // The boundary's vertices lie on the curve; between them its
+                // chords stray from it by at most |c''| dt^2 / 8, with dt, the
+                // step in t between vertices, at most the longest boundary
+                // edge over the curve's slowest speed |c'|. Derivatives by
+                // central differences; a factor 2 for the estimates.
+                let longest = edges.iter().map(|(p, q)| (q - p).norm()).fold(0.0, f64::max);
+                let h = 1e-4;
+                let (mut slowest, mut bend) = (f64::INFINITY, 0.0f64);
+                for k in 0..=200 {
+                    let t = (k as f64 / 200.0).clamp(h, 1.0 - h);
+                    slowest = slowest.min(((curve(t + h) - curve(t - h)) / (2.0 * h)).norm());
+                    bend = bend.max(((curve(t + h) - curve(t) * 2.0 + curve(t - h)) / (h * h)).norm());
+                }
+                let dt = longest / slowest;
+                let tol = 2.0 * bend * dt * dt / 8.0 + 1e-9;
+                let worst = (0..=50)
+                    .map(|k| {
+                        let p = curve(k as f64 / 50.0);
+                        edges.iter().map(|&(q, r)| to_segment(p, q, r)).fold(f64::INFINITY, f64::min)
+                    })
+                    .fold(0.0, f64::max);
+                assert!(
+                    worst <= tol,
+                    "{a} | {b}: {name}'s outline passes {worst:.4} mm from the border (tolerance {tol:.4} mm)"
+                );
+            }
+        }
     }
 
     #[test]
     fn charts_keep_the_patients_left_on_the_right_and_up_up() {
-        let z = builtin("forehead", 4.0).unwrap();
-        let (mut left, mut right) = (0usize, 0usize);
-        for (i, p) in z.mesh.positions_mm.iter().enumerate() {
-            if p.x > z.mesh.positions_mm[left].x {
-                left = i;
-            }
-            if p.x < z.mesh.positions_mm[right].x {
-                right = i;
+        // On every triangle of every zone, the chart's +u runs towards the
+        // patient's left (+x) and its +v up (+y): the columns of the map from
+        // chart to surface, d(3D)/du and d(3D)/dv, have positive x and y.
+        for name in names() {
+            let m = builtin(name, 4.0).unwrap().mesh;
+            for (t, tri) in m.triangles.iter().enumerate() {
+                let [p0, p1, p2] = tri.map(|i| m.positions_mm[i as usize]);
+                let [c0, c1, c2] = tri.map(|i| m.chart_mm[i as usize]);
+                let (e1, e2, q1, q2) = (c1 - c0, c2 - c0, p1 - p0, p2 - p0);
+                let det = e1.x * e2.y - e1.y * e2.x;
+                let du = (q1 * e2.y - q2 * e1.y) / det;
+                let dv = (q2 * e1.x - q1 * e2.x) / det;
+                assert!(du.x > 0.0, "{name}, triangle {t}: chart u runs to {du:?} in 3D, not to the patient's left");
+                assert!(dv.y > 0.0, "{name}, triangle {t}: chart v runs to {dv:?} in 3D, not up");
             }
         }
-        assert!(z.mesh.chart_mm[left].x > z.mesh.chart_mm[right].x, "patient's left (+x) to the chart's right");
     }
 }

@@ -238,10 +238,16 @@ pub const ON_ZONE_TOLERANCE_MM: f64 = 0.05;
 pub fn check_on_zone(points: &[TracePoint], region: &Region, zone: &str, file: &str) -> Result<(), SceneError> {
     let b = region.bounds();
     let e = ON_ZONE_TOLERANCE_MM;
+    // Inside, or within e of the outline in some direction: 64 directions
+    // around the point find an edge of any orientation closer than
+    // e cos(pi / 64) = 0.9988 e (a straight edge at distance d is seen from
+    // an arc of 2 acos(d / e)).
     let on = |q: Vec2| {
-        [Vec2::zeros(), Vec2::new(e, 0.0), Vec2::new(-e, 0.0), Vec2::new(0.0, e), Vec2::new(0.0, -e)]
-            .iter()
-            .any(|d| region.outline.contains(q + d))
+        region.outline.contains(q)
+            || (0..64).any(|k| {
+                let a = k as f64 * std::f64::consts::TAU / 64.0;
+                region.outline.contains(q + Vec2::new(a.cos(), a.sin()) * e)
+            })
     };
     match points.iter().find(|p| p.down() && !on(p.pos_mm())) {
         None => Ok(()),

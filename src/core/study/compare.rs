@@ -130,15 +130,37 @@ impl Runs {
     }
 
     /// Estimates of every metric, per strategy and zone row: `[s][zone][k]`.
+    /// Only the seeds every strategy finished count (`common_seeds`), so a
+    /// stopped comparison compares like with like; NaN values (a zone
+    /// without a target band) are left out.
     pub fn estimates(&self, level: f64) -> Vec<Vec<Vec<Estimate>>> {
+        let seeds = self.common_seeds();
         (0..self.strategies.len())
             .map(|s| {
                 (0..self.zones.len())
-                    .map(|z| Metric::ALL.iter().map(|&m| Estimate::of(&self.samples(s, z, m), level)).collect())
+                    .map(|z| {
+                        Metric::ALL
+                            .iter()
+                            .map(|&m| {
+                                let v: Vec<f64> =
+                                    self.paired(s, z, m, &seeds).into_iter().filter(|v| !v.is_nan()).collect();
+                                Estimate::of(&v, level)
+                            })
+                            .collect()
+                    })
                     .collect()
             })
             .collect()
     }
+}
+
+/// Which way a metric is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    /// More is better (coverage, in band).
+    More,
+    /// Less is better (time, CV, under).
+    Less,
 }
 
 /// What `compare` ranks strategies by.
@@ -146,14 +168,13 @@ impl Runs {
 #[cfg_attr(feature = "app", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Objective {
-    /// Least treatment time, among strategies whose under-target share is
-    /// within the bound (with the asked confidence).
+    /// Least treatment time with the under-target share within --max-under.
     Time,
     /// Most area covered.
     Coverage,
     /// Most uniform density (least CV).
     Uniformity,
-    /// Least area under the target.
+    /// Least area under the target band.
     Under,
     /// Most area within the target band.
     InBand,
@@ -171,14 +192,14 @@ impl Objective {
         }
     }
 
-    /// The metric it looks at and whether more is better.
-    pub fn metric(self) -> (Metric, bool) {
+    /// The metric it looks at and which way it is better.
+    pub fn metric(self) -> (Metric, Better) {
         match self {
-            Objective::Time => (Metric::Time, false),
-            Objective::Coverage => (Metric::Coverage, true),
-            Objective::Uniformity => (Metric::Cv, false),
-            Objective::Under => (Metric::Under, false),
-            Objective::InBand => (Metric::InBand, true),
+            Objective::Time => (Metric::Time, Better::Less),
+            Objective::Coverage => (Metric::Coverage, Better::More),
+            Objective::Uniformity => (Metric::Cv, Better::Less),
+            Objective::Under => (Metric::Under, Better::Less),
+            Objective::InBand => (Metric::InBand, Better::More),
         }
     }
 }
@@ -206,7 +227,7 @@ pub struct Ranked {
 pub fn rank(runs: &Runs, objective: Objective, max_under: Option<f64>, level: f64) -> Vec<Ranked> {
     let all = runs.zones.len() - 1;
     let seeds = runs.common_seeds();
-    let (k, more_better) = objective.metric();
+    let (k, better) = objective.metric();
     let under_k = Metric::Under;
     let mut ranked: Vec<(usize, Ranked)> = (0..runs.strategies.len())
         .map(|s| {
@@ -232,7 +253,10 @@ pub fn rank(runs: &Runs, objective: Objective, max_under: Option<f64>, level: f6
     ranked.sort_by(|(_, a), (_, b)| {
         b.feasible.cmp(&a.feasible).then_with(|| {
             let (x, y) = (a.objective.mean, b.objective.mean);
-            if more_better { y.total_cmp(&x) } else { x.total_cmp(&y) }
+            match better {
+                Better::More => y.total_cmp(&x),
+                Better::Less => x.total_cmp(&y),
+            }
         })
     });
     let order: Vec<usize> = ranked.iter().map(|(s, _)| *s).collect();

@@ -338,7 +338,7 @@ pub fn tune_zone(
 pub enum TunedSceneError {
     /// The scene's text no longer parses as TOML.
     #[error("the scene no longer parses: {0}")]
-    Parse(#[source] toml::de::Error),
+    Parse(toml::de::Error),
     /// The scene has no `[[zones]]` array.
     #[error("the scene has no [[zones]]")]
     NoZones,
@@ -347,7 +347,7 @@ pub enum TunedSceneError {
     NoZone(usize),
     /// The tuned scene could not be written as TOML.
     #[error("cannot write the tuned scene: {0}")]
-    Write(#[source] toml::ser::Error),
+    Write(toml::ser::Error),
 }
 
 /// The scene's TOML text with each tuned zone's passes replaced by its

@@ -170,11 +170,12 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
         let b = zone.region.bounds();
         // Where the area off the band lies, and the hand's speed there: fast
         // lanes leave the skin under the band, slow ones push it over.
-        for (is_under, share_off, ok, side) in [(true, under, ok_u, "under"), (false, over, ok_o, "over")] {
+        for (which, share_off, ok) in [(Side::Under, under, ok_u), (Side::Over, over, ok_o)] {
+            let side = which.word();
             if share_off <= ok {
                 continue;
             }
-            let Some((place, share, at)) = worst_place(trainee, tz, band, is_under) else { continue };
+            let Some((place, share, at)) = worst_place(trainee, tz, band, which) else { continue };
             let mut s = format!(
                 "{name}: {} of the area {side} target, most in the {place} ({} of it {side})",
                 pct(share_off),
@@ -182,9 +183,15 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
             );
             if let Some(v) = speed_near(&tl, &b, at)
                 && rs > 0.0
-                && (if is_under { v > 1.2 * rs } else { v < 0.8 * rs })
+                && (match which {
+                    Side::Under => v > 1.2 * rs,
+                    Side::Over => v < 0.8 * rs,
+                })
             {
-                let (how, fix) = if is_under { ("fast", "slow down") } else { ("slow", "speed up") };
+                let (how, fix) = match which {
+                    Side::Under => ("fast", "slow down"),
+                    Side::Over => ("slow", "speed up"),
+                };
                 s += &format!(
                     "; the hand was {how} there ({v:.1} mm/s against the plan's {rs:.1}): {fix} in those lanes"
                 );

@@ -13,9 +13,28 @@ pub(crate) fn place_name(b: &Bounds, p: Vec2) -> String {
     if row == "middle" && col == "centre" { "centre".into() } else { format!("{row} {col}") }
 }
 
-/// Where most of the area under (`under = true`) or over the band lies: the
+/// Which side of the target band.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Below the band.
+    Under,
+    /// Above the band.
+    Over,
+}
+
+impl Side {
+    /// The side in words.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Side::Under => "under",
+            Side::Over => "over",
+        }
+    }
+}
+
+/// Where most of the area under or over the band lies: the
 /// ninth of the chart with the largest such area, its share of it, and its centre.
-pub(crate) fn worst_place(out: &Outcome, z: usize, band: [f64; 2], under: bool) -> Option<(String, f64, Vec2)> {
+pub(crate) fn worst_place(out: &Outcome, z: usize, band: [f64; 2], side: Side) -> Option<(String, f64, Vec2)> {
     let f = &out.fields[z];
     let b = out.scene.zones[z].region.bounds();
     let mut area = [[0.0f64; 2]; 9]; // (off-band area, all area) per ninth
@@ -28,7 +47,10 @@ pub(crate) fn worst_place(out: &Outcome, z: usize, band: [f64; 2], under: bool) 
         let p = f.layout.origin_mm + Vec2::new(i as f64 + 0.5, j as f64 + 0.5) * f.layout.cell_mm;
         let q = (p - b.min_mm).component_div(&b.size_mm());
         let k = ((q.y * 3.0).floor().clamp(0.0, 2.0) * 3.0 + (q.x * 3.0).floor().clamp(0.0, 2.0)) as usize;
-        let off = if under { d < band[0] } else { d > band[1] };
+        let off = match side {
+            Side::Under => d < band[0],
+            Side::Over => d > band[1],
+        };
         area[k][1] += f.cell_area_mm2[c];
         if off {
             area[k][0] += f.cell_area_mm2[c];

@@ -10,7 +10,8 @@
 //! The motion figures (glide speed, lanes, directions) come from the hand's
 //! path: a trace's samples, or a plan's lanes at their nominal speed. A lane
 //! is a straight run of the path on the skin (heading within
-//! [`LANE_BEND_DEG`] of the run's direction, at least [`MIN_LANE_MM`] long);
+//! [`lanes::LANE_BEND_DEG`] of the run's direction, at least
+//! [`lanes::MIN_LANE_MM`] long);
 //! lanes are grouped by the nearest of the reference's lane directions.
 
 pub mod criteria;
