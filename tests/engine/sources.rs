@@ -2,7 +2,7 @@
 //! module comment, and every file a comment names (in src/, tests/,
 //! benches/), or ARCHITECTURE.md, the README or the guide names, exists.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{repo_root as root, rust_files};
 
@@ -42,22 +42,35 @@ fn named_files(text: &str) -> Vec<String> {
 /// Files the program writes (named in comments as outputs, not sources),
 /// and the generic name of a user's scene.
 const NOT_SOURCES: &[&str] =
-    &["compare.md", "passes.md", "tune.md", "tuned.toml", "score.md", "report.md", "scene.toml"];
+    &["compare.md", "passes.md", "tune.md", "tuned.toml", "score.md", "report.md", "scene.toml", "mod.rs"];
 
 /// Whether a named file exists: a path from the repository root (or from
 /// `../shared`), or a bare name some file of the repository has. Output
 /// names and scene placeholders in capitals (`REFERENCE.toml`) count as
 /// existing.
 fn exists(name: &str, names: &[String]) -> bool {
+    exists_from(name, names, &root())
+}
+
+/// Where a bare file name may live without its folder being given: beside
+/// the file that names it, at the root, or in the folders a name alone
+/// points to (shaders, scenes, the guide, test data).
+const BARE_NAME_FOLDERS: &[&str] = &["", "shaders", "scenes", "docs/guide", "tests/data", "tests/golden"];
+
+/// `exists`, with bare names resolved beside `dir` (the naming file's folder)
+/// or in [`BARE_NAME_FOLDERS`]; `names` is every file name of the repository
+/// (a bare name found nowhere there cannot exist).
+fn exists_from(name: &str, names: &[String], dir: &Path) -> bool {
     let stem = name.rsplit('/').next().unwrap_or(name).split('.').next().unwrap_or("");
     let placeholder = name.ends_with(".toml") && stem.chars().all(|c| c.is_ascii_uppercase() || c == '_');
     if NOT_SOURCES.contains(&name) || (!stem.is_empty() && placeholder) {
         return true;
     }
     if name.contains('/') {
-        root().join(name).exists() || root().join("..").join(name).exists()
+        root().join(name).exists() || root().join("..").join(name).exists() || dir.join(name).exists()
     } else {
         names.iter().any(|n| n == name)
+            && (dir.join(name).exists() || BARE_NAME_FOLDERS.iter().any(|f| root().join(f).join(name).exists()))
     }
 }
 
@@ -88,7 +101,7 @@ fn every_file_a_comment_names_exists() {
             let Some(k) = line.find("//") else { continue };
             for name in named_files(&line[k..]) {
                 checked += 1;
-                if !exists(&name, &names) {
+                if !exists_from(&name, &names, f.parent().expect("a folder")) {
                     missing.push(format!("{}:{}: names `{name}`, which does not exist", f.display(), i + 1));
                 }
             }
@@ -103,11 +116,31 @@ fn every_file_a_comment_names_exists() {
     }
     for doc in &docs {
         let text = std::fs::read_to_string(root().join(doc)).expect("a doc");
+        // The folder a bare name is in: the code map's headings (`src/core/`),
+        // numbered parts (`geometry/`) and bullets that open with a folder.
+        let (mut base, mut part, mut bullet) = (root(), None::<PathBuf>, None::<PathBuf>);
         // (example error messages name the user's files, not the repository's)
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("error: ")) {
+            let t = line.trim_start();
+            let spans: Vec<&str> = line.split('`').skip(1).step_by(2).collect();
+            let first_folder = spans.first().filter(|s| s.ends_with('/')).map(|s| s.to_string());
+            if t.starts_with('#') {
+                if let Some(f) = first_folder.as_deref().filter(|f| f.starts_with("src/") || f.starts_with("tests/")) {
+                    base = root().join(f);
+                }
+                (part, bullet) = (None, None);
+            } else if t.chars().next().is_some_and(|c| c.is_ascii_digit()) && t.contains(". ") {
+                part = first_folder.as_deref().map(|f| base.join(f));
+                bullet = None;
+            } else if t.starts_with("- ") {
+                bullet = first_folder.as_deref().map(|f| part.clone().unwrap_or(base.clone()).join(f));
+            } else if t.is_empty() {
+                bullet = None;
+            }
+            let dir = bullet.clone().or(part.clone()).unwrap_or(base.clone());
             for name in named_files(line) {
                 checked += 1;
-                if !exists(&name, &names) {
+                if !exists_from(&name, &names, &dir) {
                     missing.push(format!("{doc}:{}: names `{name}`, which does not exist", i + 1));
                 }
             }
