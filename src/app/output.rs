@@ -1,23 +1,26 @@
-//! Writing results: every file goes to a temporary name in the target folder
+//! Writing results: every file goes to a temporary file in the target folder
 //! and is renamed into place, so a reader never sees a half-written file.
+//! The temporary file is created exclusively under an unpredictable name
+//! (the tempfile crate), so no link planted in the folder is written through;
+//! the rename replaces a link at the target itself, never what it points to.
 
 use anyhow::Context;
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::path::Path;
 
 /// Writes `bytes` to `path` atomically (temp file in the same folder, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().with_context(|| format!("{} names no file", path.display()))?;
-    let tmp: PathBuf = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let result =
-        std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display())).and_then(|_| {
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("cannot move {} into place as {}", tmp.display(), path.display()))
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(bytes).with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    // (dropped on an error above: the temporary file is removed)
+    tmp.persist(path).with_context(|| format!("cannot move the new {} into place", path.display()))?;
+    Ok(())
 }
 
 /// Writes a set of named files into `dir` (created if needed). All contents
@@ -28,4 +31,28 @@ pub fn write_all(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
         write_atomic(&dir.join(name), bytes)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_in_the_folder_is_replaced_never_written_through() {
+        let root = tempfile::tempdir().unwrap();
+        let (out, outside) = (root.path().join("out"), root.path().join("precious.txt"));
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(&outside, "keep me").unwrap();
+        // A link planted at the target, and at the old predictable temporary name.
+        std::os::unix::fs::symlink(&outside, out.join("report.json")).unwrap();
+        std::os::unix::fs::symlink(&outside, out.join(format!(".report.json.tmp-{}", std::process::id()))).unwrap();
+        write_atomic(&out.join("report.json"), b"{}").unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+        let meta = std::fs::symlink_metadata(out.join("report.json")).unwrap();
+        assert!(meta.file_type().is_file(), "the link itself was replaced by the new file");
+        assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), "{}");
+        // Nothing else is left in the folder but the planted link.
+        let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
 }

@@ -419,6 +419,39 @@ fn key_at(text: &str, span: &Range<usize>) -> String {
     }
 }
 
+/// What a scene's name may be: it names the default output folder
+/// (`out/NAME`), so it must be one safe folder name.
+pub const NAME_RULE: &str =
+    "give a folder name of at most 200 characters without / or \\, control characters, a leading dot or `..`";
+
+/// Why `name` cannot name an output folder, if it cannot.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.chars().count() > 200 {
+        Some("is longer than 200 characters")
+    } else if name.contains(['/', '\\']) {
+        Some("holds a path separator")
+    } else if name.chars().any(char::is_control) {
+        Some("holds a control character (a newline, a tab, ...)")
+    } else if name.starts_with('.') {
+        Some("starts with a dot")
+    } else {
+        None
+    }
+}
+
+/// A scene file's stem made a safe folder name (the default scene name):
+/// separators, control characters and a leading dot become `_`, at most 200
+/// characters.
+pub fn safe_name(stem: &str) -> String {
+    let s: String = stem
+        .chars()
+        .take(200)
+        .enumerate()
+        .map(|(i, c)| if c == '/' || c == '\\' || c.is_control() || (i == 0 && c == '.') { '_' } else { c })
+        .collect();
+    if s.is_empty() { "scene".into() } else { s }
+}
+
 fn stem(file: &str) -> String {
     let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
     base.strip_suffix(".toml").unwrap_or(base).to_string()
@@ -429,8 +462,11 @@ fn validate(ctx: &Ctx, raw: RawScene) -> Result<Scene, SceneError> {
         Some(n) if n.get_ref().trim().is_empty() => {
             return Err(ctx.err(&n.span(), "name", "is empty: give a name"));
         }
-        Some(n) => n.get_ref().clone(),
-        None => stem(ctx.file),
+        Some(n) => match name_problem(n.get_ref()) {
+            Some(why) => return Err(ctx.err(&n.span(), "name", format!("{why}: {NAME_RULE}"))),
+            None => n.get_ref().clone(),
+        },
+        None => safe_name(&stem(ctx.file)),
     };
     let seed = raw.seed.as_ref().map_or(0, |s| *s.get_ref());
     let cartridge = validate_cartridge(ctx, &raw.cartridge)?;
@@ -1116,5 +1152,25 @@ mod tests {
     #[test]
     fn location_counts_lines_and_columns_from_one() {
         assert_eq!(location("ab\ncd", 4), Location { line: 2, column: 2 });
+    }
+
+    #[test]
+    fn a_scene_name_is_one_safe_folder_name() {
+        let named =
+            |name: &str| Scene::from_toml_str(&OK.replace("name = \"t\"", &format!("name = {name:?}")), "t.toml");
+        for bad in ["../../escaped", "/tmp/x", "a\\b", ".hidden", "..", "two\nlines", &"x".repeat(201)] {
+            let e = named(bad).unwrap_err();
+            assert_eq!(e.key, "name", "{bad:?}: {e}");
+            assert!(e.message.contains(NAME_RULE), "{bad:?}: {e}");
+            assert!(!e.to_string().contains('\n'), "one line: {e}");
+        }
+        for good in ["cheek", "left cheek 2", "face-ü", &"x".repeat(200)] {
+            assert_eq!(named(good).unwrap().name, good);
+        }
+        // Without a name, the file's stem, made safe.
+        assert_eq!(safe_name(".hid\nden"), "_hid_den");
+        assert_eq!(safe_name(""), "scene");
+        let unnamed = OK.replace("name = \"t\"\n", "");
+        assert_eq!(Scene::from_toml_str(&unnamed, "dir/.odd.toml").unwrap().name, "_odd");
     }
 }
