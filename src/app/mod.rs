@@ -88,8 +88,11 @@ pub struct Failure {
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
+    /// Exit 1, or 2 where an output would replace one of the inputs (a usage error).
     fn from(e: E) -> Self {
-        Failure { code: 1, error: e.into() }
+        let error = e.into();
+        let code = if error.downcast_ref::<output::OverwritesInput>().is_some() { 2 } else { 1 };
+        Failure { code, error }
     }
 }
 
@@ -146,6 +149,7 @@ pub const MAX_MESH_FILE_BYTES: u64 = 256 << 20;
 /// Reads a file named in a scene, relative to the scene's folder.
 pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<String, ResolveError> {
     let path = scene.parent().unwrap_or(Path::new(".")).join(name);
+    output::note_input(&path);
     let unreadable =
         |e: std::io::Error| ResolveError::Unreadable { path: path.display().to_string(), reason: e.to_string() };
     let meta = std::fs::metadata(&path).map_err(unreadable)?;
@@ -161,6 +165,7 @@ pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<String, ResolveErr
 
 /// Reads and validates a scene file (and the mesh files it names).
 pub fn load_scene(path: &Path) -> Result<Scene, Failure> {
+    output::note_input(path);
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad_input(anyhow::anyhow!("cannot read scene {}: {e}", path.display())))?;
     Scene::from_toml_str_with(&text, &path.display().to_string(), &|name| read_beside(path, name)).map_err(bad_input)

@@ -8,10 +8,38 @@ use anyhow::Context;
 use std::io::Write as _;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically (temp file in the same folder, then rename).
+/// The files this run of the command has read (canonical paths): no output
+/// may replace one of them.
+static INPUTS: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Notes that the command reads `path`, so that no output replaces it.
+pub fn note_input(path: &Path) {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        INPUTS.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+    }
+}
+
+/// An output path that is one of the command's inputs (refused, exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is one of this command's inputs: refusing to write over it (give another output)")]
+pub struct OverwritesInput(pub std::path::PathBuf);
+
+/// Refuses `path` when it is one of the files the command read.
+fn check_not_input(dir: &Path, name: &std::ffi::OsStr, path: &Path) -> anyhow::Result<()> {
+    let Ok(dir) = std::fs::canonicalize(dir) else { return Ok(()) };
+    let target = dir.join(name);
+    if INPUTS.lock().unwrap_or_else(|e| e.into_inner()).contains(&target) {
+        return Err(OverwritesInput(path.to_path_buf()).into());
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same folder, then
+/// rename); refuses a path the command read from.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().with_context(|| format!("{} names no file", path.display()))?;
+    check_not_input(dir, name, path)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", name.to_string_lossy()))
         .suffix(".tmp")
@@ -24,9 +52,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Writes a set of named files into `dir` (created if needed). All contents
-/// are computed before this is called; each file lands whole or not at all.
+/// are computed before this is called; each file lands whole or not at all,
+/// and none is written when one would replace an input.
 pub fn write_all(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    for (name, _) in files {
+        check_not_input(dir, std::ffi::OsStr::new(name), &dir.join(name))?;
+    }
     for (name, bytes) in files {
         write_atomic(&dir.join(name), bytes)?;
     }

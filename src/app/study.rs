@@ -58,6 +58,7 @@ pub struct Loaded {
 /// (one strategy each, on the same zones).
 pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Loaded, Failure> {
     let read = |p: &Path| {
+        crate::app::output::note_input(p);
         std::fs::read_to_string(p).map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", p.display())))
     };
     if let [file] = files {

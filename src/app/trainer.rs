@@ -15,6 +15,7 @@ pub(crate) fn run_scene(scene: &Scene) -> Result<Outcome, Failure> {
 
 /// Reads a trajectory file (CSV) into a trace.
 pub fn load_trace(path: &Path) -> Result<Trace, Failure> {
+    crate::app::output::note_input(path);
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad_input(anyhow::anyhow!("cannot read trajectory {}: {e}", path.display())))?;
     Trace::parse(&text, &path.display().to_string()).map_err(bad_input)

@@ -269,3 +269,30 @@ fn errors_inside_a_shape_name_the_column_of_the_bad_value() {
     let text = variant("name = \"a\"", "name = \"a\"\navoid = [ { circle = { center_mm = [5, 5], radius_mm = -1 } } ]");
     check_column("avoid radius", &text, 12, "zones[0].avoid[0].circle.radius_mm", "-1");
 }
+
+#[test]
+fn an_output_that_is_one_of_the_inputs_is_refused_and_nothing_is_written() {
+    let sb = Sandbox::new();
+    let scene = sb.write("s.toml", GOOD);
+    // `trace s.toml --out s.toml` would replace the scene.
+    let o = sb.run(&["trace", "s.toml", "--out", "s.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("s.toml is one of this command's inputs"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&scene).unwrap(), GOOD, "the scene is untouched");
+    // `report run --out run/report.json` would replace what it reads.
+    let o = sb.run(&["simulate", "s.toml", "--out", "run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let before = std::fs::read(sb.path("run/report.json")).unwrap();
+    let o = sb.run(&["report", "run", "--out", "run/report.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "one line: {}", stderr(&o));
+    assert_eq!(std::fs::read(sb.path("run/report.json")).unwrap(), before, "report.json is untouched");
+    // A simulate whose output folder holds the scene under an output's name.
+    let dir = sb.path("d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("report.json"), GOOD).unwrap();
+    let o = sb.run(&["simulate", "d/report.json", "--out", "d"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(dir.join("report.json")).unwrap(), GOOD);
+    assert!(!dir.join("zones.csv").exists(), "nothing written: the check comes before any file");
+}

@@ -66,6 +66,7 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
         if !p.exists() {
             return Ok(None);
         }
+        output::note_input(&p);
         let text =
             std::fs::read_to_string(&p).map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", p.display())))?;
         serde_json::from_str(&text)
@@ -165,6 +166,7 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
     for (name, caption) in PICTURES {
         let p = dir.join(name);
         let Ok(bytes) = std::fs::read(&p) else { continue };
+        output::note_input(&p);
         if !bytes.starts_with(b"\x89PNG") {
             return Err(bad_input(anyhow::anyhow!("{} is not a PNG image", p.display())));
         }
