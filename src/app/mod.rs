@@ -5,6 +5,7 @@
 pub mod args;
 pub mod charts;
 pub mod commands;
+pub mod input;
 pub mod output;
 #[cfg(feature = "gpu")]
 pub mod pictures;
@@ -143,31 +144,37 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Largest mesh file read, bytes: a 2-million-triangle OBJ is about 150 MB.
-pub const MAX_MESH_FILE_BYTES: u64 = 256 << 20;
+pub use input::MAX_MESH_FILE_BYTES;
 
 /// Reads a file named in a scene, relative to the scene's folder.
 pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<String, ResolveError> {
     let path = scene.parent().unwrap_or(Path::new(".")).join(name);
-    output::note_input(&path);
-    let unreadable =
-        |e: std::io::Error| ResolveError::Unreadable { path: path.display().to_string(), reason: e.to_string() };
-    let meta = std::fs::metadata(&path).map_err(unreadable)?;
-    if meta.len() > MAX_MESH_FILE_BYTES {
+    let shown = path.display().to_string();
+    // A regular file's size says early what reading would find.
+    if let Ok(meta) = std::fs::metadata(&path)
+        && meta.is_file()
+        && meta.len() > MAX_MESH_FILE_BYTES
+    {
         return Err(ResolveError::TooLarge {
-            path: path.display().to_string(),
+            path: shown,
             mib: meta.len() as f64 / (1 << 20) as f64,
             limit_mib: MAX_MESH_FILE_BYTES >> 20,
         });
     }
-    std::fs::read_to_string(&path).map_err(unreadable)
+    input::read_text(&path, MAX_MESH_FILE_BYTES).map_err(|e| match e {
+        input::ReadError::Io { error, .. } => ResolveError::Unreadable { path: shown, reason: error.to_string() },
+        other => ResolveError::Unreadable { path: shown, reason: other.to_string() },
+    })
 }
 
 /// Reads and validates a scene file (and the mesh files it names).
 pub fn load_scene(path: &Path) -> Result<Scene, Failure> {
-    output::note_input(path);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad_input(anyhow::anyhow!("cannot read scene {}: {e}", path.display())))?;
+    let text = input::read_text(path, input::MAX_TEXT_FILE_BYTES).map_err(|e| match e {
+        input::ReadError::Io { error, .. } => {
+            bad_input(anyhow::anyhow!("cannot read scene {}: {error}", path.display()))
+        }
+        other => bad_input(other),
+    })?;
     Scene::from_toml_str_with(&text, &path.display().to_string(), &|name| read_beside(path, name)).map_err(bad_input)
 }
 

@@ -57,10 +57,7 @@ pub struct Loaded {
 /// Loads one strategies file varying a base scene, or several scene files
 /// (one strategy each, on the same zones).
 pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Loaded, Failure> {
-    let read = |p: &Path| {
-        crate::app::output::note_input(p);
-        std::fs::read_to_string(p).map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", p.display())))
-    };
+    let read = |p: &Path| crate::app::input::read_text(p, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input);
     if let [file] = files {
         let text = read(file)?;
         if is_strategy_file(&text) {

@@ -15,9 +15,12 @@ pub(crate) fn run_scene(scene: &Scene) -> Result<Outcome, Failure> {
 
 /// Reads a trajectory file (CSV) into a trace.
 pub fn load_trace(path: &Path) -> Result<Trace, Failure> {
-    crate::app::output::note_input(path);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad_input(anyhow::anyhow!("cannot read trajectory {}: {e}", path.display())))?;
+    let text = crate::app::input::read_text(path, crate::app::input::MAX_MESH_FILE_BYTES).map_err(|e| match e {
+        crate::app::input::ReadError::Io { error, .. } => {
+            bad_input(anyhow::anyhow!("cannot read trajectory {}: {error}", path.display()))
+        }
+        other => bad_input(other),
+    })?;
     Trace::parse(&text, &path.display().to_string()).map_err(bad_input)
 }
 

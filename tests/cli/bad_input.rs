@@ -274,7 +274,7 @@ fn errors_inside_a_shape_name_the_column_of_the_bad_value() {
 fn an_output_that_is_one_of_the_inputs_is_refused_and_nothing_is_written() {
     let sb = Sandbox::new();
     let scene = sb.write("s.toml", GOOD);
-    // `trace s.toml --out s.toml` would replace the scene.
+    // Tracing a scene into the scene file itself would replace it.
     let o = sb.run(&["trace", "s.toml", "--out", "s.toml"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("s.toml is one of this command's inputs"), "{}", stderr(&o));
@@ -295,4 +295,47 @@ fn an_output_that_is_one_of_the_inputs_is_refused_and_nothing_is_written() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(dir.join("report.json")).unwrap(), GOOD);
     assert!(!dir.join("zones.csv").exists(), "nothing written: the check comes before any file");
+}
+
+#[test]
+fn devices_pipes_and_folders_are_refused_unread_and_nothing_hangs() {
+    let sb = Sandbox::new();
+    let fifo = sb.path("pipe.obj");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let with_mesh =
+        |mesh: &str| GOOD.replace("shape = { rect = { width_mm = 20, height_mm = 10 } }", &format!("mesh = {mesh:?}"));
+    sb.write("zero.toml", &with_mesh("/dev/zero"));
+    sb.write("pipe.toml", &with_mesh("pipe.obj"));
+    sb.write("traj.toml", &GOOD.replace("pattern = \"horizontal\"\nlane_spacing_mm = 3", "trajectory = \"/dev/zero\""));
+    for args in [
+        vec!["simulate", "/dev/zero"],
+        vec!["simulate", "zero.toml"],
+        vec!["simulate", "pipe.toml"],
+        vec!["simulate", "traj.toml"],
+        vec!["check", "/dev/zero"],
+        vec!["score", "/dev/zero", "--reference", "zero.toml"],
+    ] {
+        // Run with a deadline: a read of /dev/zero or an open of the pipe
+        // would never return.
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_needlemap"))
+            .args(&args)
+            .current_dir(sb.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start needlemap");
+        let started = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if started.elapsed().as_secs() > 20 {
+                let _ = child.kill();
+                panic!("{args:?} did not finish in 20 s (reading forever?)");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().expect("output");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not a regular file"), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: one line: {}", stderr(&o));
+    }
+    assert!(!sb.path("out").exists(), "nothing written");
 }

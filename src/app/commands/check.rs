@@ -18,8 +18,7 @@ pub struct Args {
 /// Runs `needlemap check`.
 pub fn run(args: Args) -> Result<(), Failure> {
     let Args { scene, max_memory_mb } = args;
-    let text = std::fs::read_to_string(&scene)
-        .map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", scene.display())))?;
+    let text = crate::app::input::read_text(&scene, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input)?;
     if core::study::strategy::is_strategy_file(&text) {
         let loaded = study::load_strategies(std::slice::from_ref(&scene), None)?;
         let opts = RunOptions { max_memory_bytes: max_memory_mb << 20 };

@@ -66,9 +66,7 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
         if !p.exists() {
             return Ok(None);
         }
-        output::note_input(&p);
-        let text =
-            std::fs::read_to_string(&p).map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", p.display())))?;
+        let text = crate::app::input::read_text(&p, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input)?;
         serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| bad_input(anyhow::anyhow!("{}:{}:{}: not valid JSON: {e}", p.display(), e.line(), e.column())))
@@ -165,8 +163,10 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
     let mut shown = 0;
     for (name, caption) in PICTURES {
         let p = dir.join(name);
-        let Ok(bytes) = std::fs::read(&p) else { continue };
-        output::note_input(&p);
+        if !p.exists() {
+            continue;
+        }
+        let bytes = crate::app::input::read_bytes(&p, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input)?;
         if !bytes.starts_with(b"\x89PNG") {
             return Err(bad_input(anyhow::anyhow!("{} is not a PNG image", p.display())));
         }

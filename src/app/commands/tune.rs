@@ -168,8 +168,7 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
             .collect();
         md += &md_table(&header, &rows);
     }
-    let text = std::fs::read_to_string(scene_path)
-        .map_err(|e| bad_input(anyhow::anyhow!("cannot read {}: {e}", scene_path.display())))?;
+    let text = crate::app::input::read_text(scene_path, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input)?;
     let scene_dir = scene_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let absolute = |p: &str| {
         if p.starts_with("builtin:") {
