@@ -172,3 +172,25 @@ fn a_zone_the_trace_never_touches_is_not_treated() {
     let weighted = (patch.score * a_patch + other.score * a_other) / (a_patch + a_other);
     assert!((card.score - weighted).abs() < 1e-9 && (card.score - 75.0).abs() < 1e-9, "total {}", card.score);
 }
+
+#[test]
+fn a_long_lifted_pause_stamps_nothing_and_costs_nothing() {
+    // The plan's trace, then a last row a million seconds later with the pen
+    // lifted: the same punctures, and neither the cost estimate nor the
+    // stamping walks through the pause (it would need ~10^8 clock ticks).
+    let reference = simulate(REFERENCE);
+    let trace = plan_trace(&reference);
+    let mut paused = trace.clone();
+    let (zone, mut last) = paused.rows.last().cloned().unwrap();
+    last.t_s = 1e6;
+    last.pressure = 0.0;
+    paused.rows.push((zone, last));
+    let started = std::time::Instant::now();
+    let (plain, _) = scored(&reference, &trace);
+    let (with_pause, _) = scored(&reference, &paused);
+    assert!(started.elapsed().as_secs_f64() < 30.0, "took {:?}", started.elapsed());
+    assert_eq!(with_pause.simulation.zones[0].punctures, plain.simulation.zones[0].punctures);
+    let (_, est) = needlemap::core::engine::plan_checked(&with_pause.scene, &RunOptions::default()).unwrap();
+    let (_, est0) = needlemap::core::engine::plan_checked(&plain.scene, &RunOptions::default()).unwrap();
+    assert!(est.punctures() <= est0.punctures() * 1.01 + 100.0, "{} vs {}", est.punctures(), est0.punctures());
+}

@@ -258,7 +258,11 @@ pub fn expected_stamps(stroke: &Stroke, drive: &Drive) -> f64 {
 /// Stamps (a roller: contacts of one needle) along a trace.
 fn trace_stamps(points: &[TracePoint], rate_hz: Option<f64>, drive: &Drive) -> f64 {
     match drive {
-        Drive::Pen { .. } => trajectory::duration_s(points) * rate_hz.unwrap_or(0.0) + 1.0,
+        // Stamps only while on the skin: a long lifted pause costs nothing.
+        Drive::Pen { .. } => {
+            let steps = points.windows(2).filter(|w| w[0].down() && w[1].down()).count();
+            trajectory::down_time_s(points) * rate_hz.unwrap_or(0.0) + steps as f64 + 1.0
+        }
         Drive::Roller { .. } => stamps_along(trajectory::path_length_mm(points, Segments::Down), 1.0, None, drive),
     }
 }

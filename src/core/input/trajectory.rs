@@ -282,6 +282,11 @@ pub fn path_length_mm(points: &[TracePoint], segments: Segments) -> f64 {
         .sum()
 }
 
+/// Time the cartridge is on the skin (both ends of a step down), s.
+pub fn down_time_s(points: &[TracePoint]) -> f64 {
+    points.windows(2).filter(|w| w[0].down() && w[1].down()).map(|w| w[1].t_s - w[0].t_s).sum()
+}
+
 /// Time from the first sample to the last, s.
 pub fn duration_s(points: &[TracePoint]) -> f64 {
     match (points.first(), points.last()) {
@@ -339,7 +344,8 @@ pub fn pen_stamps(points: &[TracePoint], rate_hz: f64) -> Vec<TraceStamp> {
     }
     let heads = headings(points);
     let mut i = 0;
-    for k in 0u64.. {
+    let mut k = 0u64;
+    loop {
         let t = first.t_s + k as f64 / rate_hz;
         if t > last.t_s {
             break;
@@ -349,8 +355,13 @@ pub fn pen_stamps(points: &[TracePoint], rate_hz: f64) -> Vec<TraceStamp> {
         }
         let (a, b) = (&points[i], &points[i + 1]);
         if !(a.down() && b.down()) {
+            // Lifted: no stamp until the segment ends (skip its ticks at once,
+            // so a long pause costs nothing; the clock's phase is kept).
+            let next = ((b.t_s - first.t_s) * rate_hz).ceil().max(0.0) as u64;
+            k = next.max(k + 1);
             continue;
         }
+        k += 1;
         let span = b.t_s - a.t_s;
         let f = if span > 0.0 { ((t - a.t_s) / span).clamp(0.0, 1.0) } else { 1.0 };
         out.push(TraceStamp {
