@@ -73,12 +73,16 @@ fn panel_height(g: &PanelGeometry) -> u32 {
     g.map_h.ceil() as u32 + CAPTION_PX + X_LABELS_PX + 2 * MARGIN_PX
 }
 
+/// The zones a picture of `layer` shows: all, or for bands those with a target.
+fn layer_zones(o: &Outcome, layer: Layer) -> Vec<usize> {
+    (0..o.zones.len()).filter(|&z| layer != Layer::Bands || o.zones[z].setup.target_per_cm2.is_some()).collect()
+}
+
 /// Renders one layer for every zone of `o` (stacked panels) as PNG bytes, or
 /// `None` when the layer has nothing to show (bands without any target).
 pub fn render_layer(o: &Outcome, layer: Layer) -> anyhow::Result<Option<Vec<u8>>> {
     register_fonts();
-    let zones: Vec<usize> =
-        (0..o.zones.len()).filter(|&z| layer != Layer::Bands || o.zones[z].setup.target_per_cm2.is_some()).collect();
+    let zones = layer_zones(o, layer);
     if zones.is_empty() {
         return Ok(None);
     }
@@ -94,7 +98,7 @@ fn stacked_png(
     what: &str,
     mut draw: impl FnMut(usize, &DrawingArea<BitMapBackend, Shift>) -> DrawResult<()>,
 ) -> anyhow::Result<Vec<u8>> {
-    let width = (MAP_PX as u32) + Y_LABELS_PX + LEGEND_W + 3 * MARGIN_PX;
+    let width = stacked_width();
     let height: u32 = geos.iter().map(panel_height).sum();
     let mut buf = vec![255u8; (width * height * 3) as usize];
     let drawn: DrawResult<()> = (|| {
@@ -116,17 +120,26 @@ fn stacked_png(
     Ok(png)
 }
 
+/// A zone's map chart (u, v in mm, over the chart box `b`) under its
+/// caption, its axes not yet drawn.
+fn zone_chart<'a, 'b>(
+    left: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    b: &crate::core::geometry::shape::Bounds,
+) -> DrawResult<Chart<'a, 'b>> {
+    Ok(ChartBuilder::on(left)
+        .margin(MARGIN_PX)
+        .margin_top(CAPTION_PX)
+        .x_label_area_size(X_LABELS_PX)
+        .y_label_area_size(Y_LABELS_PX)
+        .build_cartesian_2d(b.min_mm.x..b.max_mm.x, b.min_mm.y..b.max_mm.y)?)
+}
+
 /// A zone's map axes (u, v in mm, over the chart box `b`) under its caption.
 fn zone_axes<'a, 'b>(
     left: &'a DrawingArea<BitMapBackend<'b>, Shift>,
     b: &crate::core::geometry::shape::Bounds,
 ) -> DrawResult<Chart<'a, 'b>> {
-    let mut chart = ChartBuilder::on(left)
-        .margin(MARGIN_PX)
-        .margin_top(CAPTION_PX)
-        .x_label_area_size(X_LABELS_PX)
-        .y_label_area_size(Y_LABELS_PX)
-        .build_cartesian_2d(b.min_mm.x..b.max_mm.x, b.min_mm.y..b.max_mm.y)?;
+    let mut chart = zone_chart(left, b)?;
     chart
         .configure_mesh()
         .disable_mesh()
@@ -138,6 +151,89 @@ fn zone_axes<'a, 'b>(
         .axis_desc_style((FONT, 15))
         .draw()?;
     Ok(chart)
+}
+
+/// Where one zone's map lies in a picture from [`render_layer`]: the map's
+/// bitmap fills `size_px` pixels from `origin_px` (PNG pixels, x right and y
+/// down from the top-left corner) and shows the chart box from `min_mm`
+/// (its bottom-left corner) to `max_mm` (top-right). Each pixel is coloured
+/// by the chart point at its centre ([`MapPlacement::chart_mm`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MapPlacement {
+    /// The zone (an index into the outcome's zones).
+    pub zone: usize,
+    /// The map's top-left pixel in the PNG (x, y).
+    pub origin_px: (u32, u32),
+    /// The map's size, pixels (width, height).
+    pub size_px: (u32, u32),
+    /// The chart box's lowest u and v, mm (the map's bottom-left corner).
+    pub min_mm: Vec2,
+    /// The chart box's highest u and v, mm (the map's top-right corner).
+    pub max_mm: Vec2,
+}
+
+impl MapPlacement {
+    /// Millimetres of chart per pixel, across (u) and up (v).
+    pub fn mm_per_px(&self) -> Vec2 {
+        Vec2::new(
+            (self.max_mm.x - self.min_mm.x) / self.size_px.0 as f64,
+            (self.max_mm.y - self.min_mm.y) / self.size_px.1 as f64,
+        )
+    }
+
+    /// The chart point (mm) whose layer colours PNG pixel `(x, y)`: the
+    /// pixel's centre, as the map is drawn; `None` off the map.
+    pub fn chart_mm(&self, (x, y): (u32, u32)) -> Option<Vec2> {
+        let (dx, dy) = (x.checked_sub(self.origin_px.0)?, y.checked_sub(self.origin_px.1)?);
+        if dx >= self.size_px.0 || dy >= self.size_px.1 {
+            return None;
+        }
+        let mm = self.mm_per_px();
+        Some(Vec2::new(self.min_mm.x + (dx as f64 + 0.5) * mm.x, self.max_mm.y - (dy as f64 + 0.5) * mm.y))
+    }
+}
+
+/// Where each zone's map lies in the picture `render_layer(o, layer)` draws,
+/// one entry per panel, top to bottom (the zones it shows). The panels are
+/// laid out as for drawing, on a scratch buffer; nothing is drawn.
+pub fn map_placements(o: &Outcome, layer: Layer) -> anyhow::Result<Vec<MapPlacement>> {
+    let zones = layer_zones(o, layer);
+    let width = stacked_width();
+    let mut top = 0u32;
+    let mut out = Vec::new();
+    for z in zones {
+        let g = panel_geometry(&o.scene.zones[z].region);
+        let h = panel_height(&g);
+        let b = o.scene.zones[z].region.bounds();
+        let mut buf = vec![255u8; (width * h * 3) as usize];
+        let placed: DrawResult<((i32, i32), (u32, u32))> = (|| {
+            let panel = BitMapBackend::with_buffer(&mut buf, (width, h)).into_drawing_area();
+            let (left, _) = panel.split_horizontally(map_width_px(&g));
+            let chart = zone_chart(&left, &b)?;
+            let area = chart.plotting_area();
+            Ok((area.map_coordinate(&(b.min_mm.x, b.max_mm.y)), area.dim_in_pixel()))
+        })();
+        let ((x, y), size_px) = placed.map_err(|e| anyhow::anyhow!("laying out the {} map: {e}", layer.title()))?;
+        out.push(MapPlacement {
+            zone: z,
+            origin_px: (x as u32, top + y as u32),
+            size_px,
+            min_mm: b.min_mm,
+            max_mm: b.max_mm,
+        });
+        top += h;
+    }
+    Ok(out)
+}
+
+/// Width of a picture of stacked zone panels, px.
+fn stacked_width() -> u32 {
+    (MAP_PX as u32) + Y_LABELS_PX + LEGEND_W + 3 * MARGIN_PX
+}
+
+/// Width of the left part of a zone's panel (the map with its axes), px.
+fn map_width_px(g: &PanelGeometry) -> u32 {
+    g.map_w.round() as u32 + Y_LABELS_PX + 2 * MARGIN_PX
 }
 
 fn draw_zone(
@@ -152,8 +248,7 @@ fn draw_zone(
     let field = &o.fields[z];
     let run = &o.simulation.zones[z];
     let b = zone.region.bounds();
-    let map_w_px = g.map_w.round() as u32 + Y_LABELS_PX + 2 * MARGIN_PX;
-    let (left, right) = panel.split_horizontally(map_w_px);
+    let (left, right) = panel.split_horizontally(map_width_px(g));
     let caption = match layer {
         Layer::Density => format!("{}: puncture density, mean {:.0} /cm²", zone.name, metrics.density_per_cm2.mean),
         Layer::Bands => {
