@@ -484,13 +484,17 @@ fn ctrl_c_stops_passes_and_writes_what_finished() {
     assert!((6..5000).contains(&n), "{n} seeds finished");
     let md = std::fs::read_to_string(sb.path("p/passes.md")).unwrap();
     assert!(md.contains(&format!("over {n} seeds")), "{md}");
-    // Every pass's figures count every seed that finished for all passes.
+    assert!(md.contains("of 5000 asked, stopped by Ctrl-C"), "{md}");
+    // Every pass's figures count exactly the seeds every pass finished, and
+    // passes.json says which those are.
     let j = json(&sb.path("p/passes.json"));
+    assert_eq!(j["stopped"], true);
+    assert_eq!(j["seeds_finished"].as_array().unwrap().len() as u64, n, "{}", j["seeds_finished"]);
     let passes = j["passes"].as_array().unwrap();
     assert_eq!(passes.len(), 3);
     for p in passes {
         let runs = p["metrics"]["coverage"]["n"].as_u64().unwrap();
-        assert!(runs >= n && runs < 5000, "{}: {runs} runs, {n} whole seeds", p["after"]);
+        assert_eq!(runs, n, "{}: {runs} runs, {n} whole seeds", p["after"]);
     }
     assert!(sb.path("p/passes.png").is_file() && sb.path("p/passes.csv").is_file());
 }

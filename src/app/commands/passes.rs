@@ -81,12 +81,14 @@ fn passes(scene_path: &Path, seeds: u32, first_seed: Option<u64>, out: &Path, co
             row
         })
         .collect();
+    let finished: Vec<u64> = common.iter().map(|&i| runs.seeds[i]).collect();
     let intro = format!(
-        "{}: the figures after each pass, over {} seeds ({}..{}); mean ± {:.0}% interval",
+        "{}: the figures after each pass, over {} seeds ({}..{}{}); mean ± {:.0}% interval",
         scene.name,
         common.len(),
-        first,
-        first + seeds as u64 - 1,
+        finished.first().copied().unwrap_or(first),
+        finished.last().copied().unwrap_or(first),
+        if stopped { format!(" of {} asked, stopped by Ctrl-C", seeds) } else { String::new() },
         confidence * 100.0
     );
     let md = format!("# Per-pass curves\n\n{intro}.\n\n{}", md_table(&header, &rows));
@@ -108,6 +110,8 @@ fn passes(scene_path: &Path, seeds: u32, first_seed: Option<u64>, out: &Path, co
     let json = serde_json::json!({
         "scene": scene.name,
         "seeds": runs.seeds,
+        "seeds_finished": common.iter().map(|&i| runs.seeds[i]).collect::<Vec<_>>(),
+        "stopped": stopped,
         "confidence": confidence,
         "passes": runs.strategies.iter().enumerate().map(|(p, label)| serde_json::json!({
             "after": label,
