@@ -356,6 +356,29 @@ impl Ctx<'_> {
         }
     }
 
+    /// A finite number > 0 within the plausible `range` (refused outside
+    /// it, naming the range).
+    fn plausible(&self, v: &Spanned<f64>, key: &str, unit: &str, range: [f64; 2]) -> Result<f64, SceneError> {
+        let x = self.positive(v, key, unit)?;
+        if x < range[0] || x > range[1] {
+            return Err(self.err(
+                &v.span(),
+                key,
+                format!("{x} is not plausible: give {} to {} ({unit})", range[0], range[1]),
+            ));
+        }
+        Ok(x)
+    }
+
+    /// A finite number >= 0 up to `max` (refused above it, naming the range).
+    fn plausible_non_negative(&self, v: &Spanned<f64>, key: &str, unit: &str, max: f64) -> Result<f64, SceneError> {
+        let x = self.non_negative(v, key, unit, None)?;
+        if x > max {
+            return Err(self.err(&v.span(), key, format!("{x} is not plausible: give 0 to {max} ({unit})")));
+        }
+        Ok(x)
+    }
+
     /// A finite number > 0.
     fn positive(&self, v: &Spanned<f64>, key: &str, unit: &str) -> Result<f64, SceneError> {
         let x = *v.get_ref();
@@ -419,6 +442,30 @@ fn key_at(text: &str, span: &Range<usize>) -> String {
     }
 }
 
+/// Plausible ranges of the physical quantities a scene gives (outside them a
+/// value is refused, naming the range). Wide on purpose: they catch unit
+/// slips and typos (1e6 for 1e-6, mm for cm), not unusual treatments.
+/// Needle diameter, mm (microneedles are 0.07-0.4 mm thick).
+pub const RANGE_NEEDLE_DIAMETER_MM: [f64; 2] = [0.01, 2.0];
+/// Stamp rate of a pen, Hz (pens run at 50-150).
+pub const RANGE_RATE_HZ: [f64; 2] = [0.1, 1000.0];
+/// Needle depth, mm (devices go to 2.5-3).
+pub const RANGE_DEPTH_MM: [f64; 2] = [0.01, 5.0];
+/// Glide speed, mm/s.
+pub const RANGE_SPEED_MM_S: [f64; 2] = [0.1, 1000.0];
+/// Correlation length of the hand's wobble, mm.
+pub const RANGE_WOBBLE_LENGTH_MM: [f64; 2] = [0.1, 1000.0];
+/// The hand's sideways wobble (sd), at most, mm.
+pub const MAX_LATERAL_JITTER_MM: f64 = 20.0;
+/// Lift and turn between lanes, at most, s.
+pub const MAX_TURN_TIME_S: f64 = 60.0;
+/// Analysis cell side, mm.
+pub const RANGE_CELL_MM: [f64; 2] = [0.05, 100.0];
+/// Lane spacing, mm.
+pub const RANGE_LANE_SPACING_MM: [f64; 2] = [0.01, 200.0];
+/// Millimetres per mesh unit (1 mm to 10 m units and tenths of a micron).
+pub const RANGE_MESH_UNIT_MM: [f64; 2] = [1e-3, 1e4];
+
 /// What a scene's name may be: it names the default output folder
 /// (`out/NAME`), so it must be one safe folder name.
 pub const NAME_RULE: &str =
@@ -472,7 +519,7 @@ fn validate(ctx: &Ctx, raw: RawScene) -> Result<Scene, SceneError> {
     let cartridge = validate_cartridge(ctx, &raw.cartridge)?;
     let hand = validate_hand(ctx, &raw.hand)?;
     let cell_mm = match raw.analysis.as_ref().and_then(|a| a.get_ref().cell_mm.as_ref()) {
-        Some(c) => ctx.positive(c, "analysis.cell_mm", "mm")?,
+        Some(c) => ctx.plausible(c, "analysis.cell_mm", "mm", RANGE_CELL_MM)?,
         None => DEFAULT_CELL_MM,
     };
     if raw.zones.is_empty() {
@@ -541,9 +588,9 @@ fn validate_cartridge(ctx: &Ctx, raw: &Spanned<RawCartridge>) -> Result<Cartridg
             Cartridge {
                 name: "custom".into(),
                 needles_mm: n.get_ref().iter().map(|p| Vec2::new(p[0], p[1])).collect(),
-                needle_diameter_mm: ctx.positive(d, "cartridge.needle_diameter_mm", "mm")?,
+                needle_diameter_mm: ctx.plausible(d, "cartridge.needle_diameter_mm", "mm", RANGE_NEEDLE_DIAMETER_MM)?,
                 depth_mm: cartridge::DEFAULT_DEPTH_MM,
-                drive: Drive::Pen { rate_hz: ctx.positive(r, "cartridge.rate_hz", "Hz")? },
+                drive: Drive::Pen { rate_hz: ctx.plausible(r, "cartridge.rate_hz", "Hz", RANGE_RATE_HZ)? },
             }
         }
         (None, None) => {
@@ -555,13 +602,13 @@ fn validate_cartridge(ctx: &Ctx, raw: &Spanned<RawCartridge>) -> Result<Cartridg
         }
     };
     if let Some(d) = &c.needle_diameter_mm {
-        cart.needle_diameter_mm = ctx.positive(d, "cartridge.needle_diameter_mm", "mm")?;
+        cart.needle_diameter_mm = ctx.plausible(d, "cartridge.needle_diameter_mm", "mm", RANGE_NEEDLE_DIAMETER_MM)?;
     }
     if let Some(d) = &c.depth_mm {
-        cart.depth_mm = ctx.positive(d, "cartridge.depth_mm", "mm")?;
+        cart.depth_mm = ctx.plausible(d, "cartridge.depth_mm", "mm", RANGE_DEPTH_MM)?;
     }
     if let Some(r) = &c.rate_hz {
-        let hz = ctx.positive(r, "cartridge.rate_hz", "Hz")?;
+        let hz = ctx.plausible(r, "cartridge.rate_hz", "Hz", RANGE_RATE_HZ)?;
         match &mut cart.drive {
             Drive::Pen { rate_hz } => *rate_hz = hz,
             Drive::Roller { .. } => {
@@ -586,14 +633,20 @@ fn validate_hand(ctx: &Ctx, raw: &Spanned<RawHand>) -> Result<Hand, SceneError> 
         None => Ok(default),
     };
     let wobble_length_mm = match &h.wobble_length_mm {
-        Some(v) => ctx.positive(v, "hand.wobble_length_mm", "mm")?,
+        Some(v) => ctx.plausible(v, "hand.wobble_length_mm", "mm", RANGE_WOBBLE_LENGTH_MM)?,
         None => DEFAULT_WOBBLE_LENGTH_MM,
     };
     Ok(Hand {
-        speed_mm_s: ctx.positive(speed, "hand.speed_mm_s", "mm/s")?,
-        lateral_jitter_mm: opt(&h.lateral_jitter_mm, "hand.lateral_jitter_mm", "mm", None, 0.0)?,
+        speed_mm_s: ctx.plausible(speed, "hand.speed_mm_s", "mm/s", RANGE_SPEED_MM_S)?,
+        lateral_jitter_mm: match &h.lateral_jitter_mm {
+            Some(v) => ctx.plausible_non_negative(v, "hand.lateral_jitter_mm", "mm", MAX_LATERAL_JITTER_MM)?,
+            None => 0.0,
+        },
         speed_jitter: opt(&h.speed_jitter, "hand.speed_jitter", "relative sd", Some(1.0), 0.0)?,
-        turn_time_s: opt(&h.turn_time_s, "hand.turn_time_s", "s", None, DEFAULT_TURN_TIME_S)?,
+        turn_time_s: match &h.turn_time_s {
+            Some(v) => ctx.plausible_non_negative(v, "hand.turn_time_s", "s", MAX_TURN_TIME_S)?,
+            None => DEFAULT_TURN_TIME_S,
+        },
         wobble_length_mm,
     })
 }
@@ -729,7 +782,7 @@ fn validate_zone(
         ));
     }
     let zone_depth_mm = match &z.depth_mm {
-        Some(d) => ctx.positive(d, &format!("{key}.depth_mm"), "mm")?,
+        Some(d) => ctx.plausible(d, &format!("{key}.depth_mm"), "mm", RANGE_DEPTH_MM)?,
         None => cart.depth_mm,
     };
     let passes = z
@@ -834,9 +887,12 @@ fn zone_geometry(ctx: &Ctx, key: &str, raw: &Spanned<RawZone>) -> Result<ZoneGeo
         ));
     }
     let unit_mm = match &z.mesh_unit_mm {
-        Some(u) => {
-            ctx.positive(u, &format!("{key}.mesh_unit_mm"), "mm per OBJ unit: 1 for mm, 10 for cm, 1000 for m")?
-        }
+        Some(u) => ctx.plausible(
+            u,
+            &format!("{key}.mesh_unit_mm"),
+            "mm per OBJ unit: 1 for mm, 10 for cm, 1000 for m",
+            RANGE_MESH_UNIT_MM,
+        )?,
         None => 1.0,
     };
     let (path, group) = match spec.split_once('#') {
@@ -876,12 +932,12 @@ fn rate_and_depth(
                 "a roller has no stamp rate (rolling distance sets contact): remove it",
             ));
         }
-        (Some(r), Drive::Pen { .. }) => Some(ctx.positive(r, &format!("{key}.rate_hz"), "Hz")?),
+        (Some(r), Drive::Pen { .. }) => Some(ctx.plausible(r, &format!("{key}.rate_hz"), "Hz", RANGE_RATE_HZ)?),
         (None, Drive::Pen { rate_hz }) => Some(*rate_hz),
         (None, Drive::Roller { .. }) => None,
     };
     let depth_mm = match &p.depth_mm {
-        Some(d) => ctx.positive(d, &format!("{key}.depth_mm"), "mm")?,
+        Some(d) => ctx.plausible(d, &format!("{key}.depth_mm"), "mm", RANGE_DEPTH_MM)?,
         None => zone_depth_mm,
     };
     Ok((rate_hz, depth_mm))
@@ -1039,7 +1095,7 @@ fn validate_pass(
                 Some(r) => *r.get_ref(),
                 None => 1,
             };
-            let lane_spacing_mm = ctx.positive(sp, &format!("{key}.lane_spacing_mm"), "mm")?;
+            let lane_spacing_mm = ctx.plausible(sp, &format!("{key}.lane_spacing_mm"), "mm", RANGE_LANE_SPACING_MM)?;
             let circles = if label == "circles" {
                 if cart.is_roller() {
                     return Err(ctx.err(
@@ -1103,7 +1159,7 @@ fn validate_pass(
         }
     };
     let speed_mm_s = match &p.speed_mm_s {
-        Some(v) => ctx.positive(v, &format!("{key}.speed_mm_s"), "mm/s")?,
+        Some(v) => ctx.plausible(v, &format!("{key}.speed_mm_s"), "mm/s", RANGE_SPEED_MM_S)?,
         None => hand.speed_mm_s,
     };
     let (rate_hz, depth_mm) = rate_and_depth(ctx, key, p, cart, zone_depth_mm)?;
@@ -1172,5 +1228,33 @@ mod tests {
         assert_eq!(safe_name(""), "scene");
         let unnamed = OK.replace("name = \"t\"\n", "");
         assert_eq!(Scene::from_toml_str(&unnamed, "dir/.odd.toml").unwrap().name, "_odd");
+    }
+
+    #[test]
+    fn absurd_physical_values_are_refused_naming_the_plausible_range() {
+        let cases = [
+            ("speed_mm_s = 10", "speed_mm_s = 1e6", "hand.speed_mm_s", "0.1 to 1000"),
+            ("[hand]\n", "[hand]\nturn_time_s = 1e300\n", "hand.turn_time_s", "0 to 60"),
+            ("[hand]\n", "[hand]\nlateral_jitter_mm = 1e6\n", "hand.lateral_jitter_mm", "0 to 20"),
+            (
+                "preset = \"pen-12\"",
+                "preset = \"pen-12\"\nneedle_diameter_mm = 1000",
+                "cartridge.needle_diameter_mm",
+                "0.01 to 2",
+            ),
+            ("preset = \"pen-12\"", "preset = \"pen-12\"\ndepth_mm = 50", "cartridge.depth_mm", "0.01 to 5"),
+            ("lane_spacing_mm = 3", "lane_spacing_mm = 1e9", "zones[0].passes[0].lane_spacing_mm", "0.01 to 200"),
+            ("[hand]\n", "[analysis]\ncell_mm = 1e6\n[hand]\n", "analysis.cell_mm", "0.05 to 100"),
+        ];
+        for (from, to, key, range) in cases {
+            assert!(OK.contains(from), "{from}");
+            let e = Scene::from_toml_str(&OK.replacen(from, to, 1), "t.toml").unwrap_err();
+            assert_eq!(e.key, key, "{to}: {e}");
+            assert!(e.message.contains("is not plausible") && e.message.contains(range), "{to}: {e}");
+        }
+        // Non-positive values keep their own message.
+        let e =
+            Scene::from_toml_str(&OK.replacen("lane_spacing_mm = 3", "lane_spacing_mm = -3", 1), "t.toml").unwrap_err();
+        assert!(e.message.contains("give a finite number > 0"), "{e}");
     }
 }
