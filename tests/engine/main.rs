@@ -4,6 +4,7 @@
 
 mod accuracy;
 mod determinism;
+mod fuzz;
 mod geometry;
 mod laws;
 mod patterns;
