@@ -97,6 +97,17 @@ impl OnTerminal {
     }
 }
 
+/// Starts `args` on a terminal, waits until `runs` runs are done (`what`, for
+/// the message), types Ctrl-C, and checks it ends with exit 130; returns
+/// what it showed.
+fn stopped_after(sb: &Sandbox, args: &[&str], runs: u64, what: &str) -> String {
+    let mut t = OnTerminal::start(sb.dir.path(), args);
+    t.wait_for(what, PATIENCE, |s| runs_done(s) >= runs);
+    t.ctrl_c();
+    let (code, shown) = t.finish(PATIENCE);
+    assert_eq!(code, Some(130), "{shown}");
+    shown
+}
 /// The most runs the progress bar has shown done (`... 617/25000 runs, ...`).
 fn runs_done(shown: &str) -> u64 {
     let pieces: Vec<&str> = shown.split(" runs").collect();
@@ -413,12 +424,12 @@ fn ctrl_c_stops_a_long_compare_and_writes_what_finished() {
     // batches run one after the other: once 20 runs are done, seeds 7-10
     // (the base scene's seed on) are whole.
     let file = scene_path("cheek-strategies.toml");
-    let mut t =
-        OnTerminal::start(sb.dir.path(), &["compare", &file, "--seeds", "5000", "--threads", "2", "--out", "cmp"]);
-    t.wait_for("the first batch of 20 runs", PATIENCE, |s| runs_done(s) >= 20);
-    t.ctrl_c();
-    let (code, shown) = t.finish(PATIENCE);
-    assert_eq!(code, Some(130), "{shown}");
+    let shown = stopped_after(
+        &sb,
+        &["compare", &file, "--seeds", "5000", "--threads", "2", "--out", "cmp"],
+        20,
+        "the first batch of 20 runs",
+    );
     assert!(shown.contains("stopping: finishing the runs under way"), "{shown}");
     let j = json(&sb.path("cmp/compare.json"));
     assert_eq!(j["stopped"], true);
@@ -472,12 +483,12 @@ fn ctrl_c_stops_passes_and_writes_what_finished() {
     let sb = Sandbox::new();
     // 3 per-pass plans on 2 threads: a batch is 6 seeds (18 runs).
     let cheek = scene_path("cheek.toml");
-    let mut t =
-        OnTerminal::start(sb.dir.path(), &["passes", &cheek, "--seeds", "5000", "--threads", "2", "--out", "p"]);
-    t.wait_for("the first batch of 18 runs", PATIENCE, |s| runs_done(s) >= 18);
-    t.ctrl_c();
-    let (code, shown) = t.finish(PATIENCE);
-    assert_eq!(code, Some(130), "{shown}");
+    let shown = stopped_after(
+        &sb,
+        &["passes", &cheek, "--seeds", "5000", "--threads", "2", "--out", "p"],
+        18,
+        "the first batch of 18 runs",
+    );
     let said = shown.split("stopped by Ctrl-C: ").nth(1).unwrap_or_else(|| panic!("no stop message: {shown}"));
     let n: u64 = said.split(' ').next().unwrap().parse().unwrap();
     assert!(said.starts_with(&format!("{n} seeds finished; those are written")), "{said}");
@@ -538,12 +549,12 @@ fn stopped_figures_count_the_same_seeds_for_every_strategy() {
     // strategies; those must not count.
     let sb = Sandbox::new();
     let file = scene_path("cheek-strategies.toml");
-    let mut t =
-        OnTerminal::start(sb.dir.path(), &["compare", &file, "--seeds", "5000", "--threads", "2", "--out", "cmp"]);
-    t.wait_for("the first batch of 20 runs", PATIENCE, |s| runs_done(s) >= 20);
-    t.ctrl_c();
-    let (code, shown) = t.finish(PATIENCE);
-    assert_eq!(code, Some(130), "{shown}");
+    stopped_after(
+        &sb,
+        &["compare", &file, "--seeds", "5000", "--threads", "2", "--out", "cmp"],
+        20,
+        "the first batch of 20 runs",
+    );
     let j = json(&sb.path("cmp/compare.json"));
     let finished = j["seeds_finished"].as_array().unwrap().len() as u64;
     for s in j["strategies"].as_array().unwrap() {
