@@ -18,7 +18,9 @@ fn sandbox() -> Sandbox {
     let sb = Sandbox::new();
     for entry in std::fs::read_dir(DATA).unwrap() {
         let p = entry.unwrap().path();
-        std::fs::copy(&p, sb.path(p.file_name().unwrap().to_str().unwrap())).unwrap();
+        if p.is_file() {
+            std::fs::copy(&p, sb.path(p.file_name().unwrap().to_str().unwrap())).unwrap();
+        }
     }
     sb
 }
