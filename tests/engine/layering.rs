@@ -86,14 +86,13 @@ fn references(file: &Path, text: &str) -> Vec<(usize, Vec<String>)> {
             l.strip_prefix("mod ")?.strip_suffix(';').map(|m| m.trim().to_string())
         })
         .collect();
-    let child_here = me.clone();
     let mut starts: Vec<(String, Vec<String>)> = vec![
         ("crate::".to_string(), Vec::new()),
         ("super::".to_string(), sup.clone()),
         ("self::".to_string(), me.clone()),
     ];
     for c in &children {
-        let mut base = child_here.clone();
+        let mut base = me.clone();
         base.push(c.clone());
         starts.push((format!("{c}::"), base));
     }
