@@ -28,7 +28,7 @@ fn coverage_of(points: &[Vec2], side_mm: f64) -> f64 {
         borders: vec![],
         band_mm: 0.0,
     };
-    let cfg = MeasureConfig { needle_diameter_mm: D_MM, cell_mm: 2.0, detail: Detail::Full };
+    let cfg = MeasureConfig { needle_diameter_mm: D_MM, cell_mm: 2.0, detail: Detail::Full, sample_seed: 1 };
     let (m, _) = measure_zone(&zone, &run, &cfg, &mut Default::default());
     m.coverage_fraction
 }

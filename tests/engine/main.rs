@@ -14,6 +14,7 @@ mod sources;
 mod strategies;
 mod surfaces;
 mod trainer;
+mod unbiased;
 
 use needlemap::core::input::scene::Scene;
 use needlemap::core::{Outcome, RunOptions, run};

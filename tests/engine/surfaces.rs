@@ -138,7 +138,7 @@ fn a_stretched_chart_gives_the_true_area_density_not_the_chart_area_one() {
     let (m, _) = measure_zone(
         &zone,
         &run,
-        &MeasureConfig { needle_diameter_mm: 0.25, cell_mm: 2.0, detail: Detail::Full },
+        &MeasureConfig { needle_diameter_mm: 0.25, cell_mm: 2.0, detail: Detail::Full, sample_seed: 1 },
         &mut Default::default(),
     );
     assert!((m.area_cm2 - 8.0).abs() < 1e-6, "true area {} cm2", m.area_cm2);
@@ -172,7 +172,7 @@ fn a_stretched_chart_gives_the_true_area_density_not_the_chart_area_one() {
     let (m, _) = measure_zone(
         &zone,
         &run,
-        &MeasureConfig { needle_diameter_mm: 0.25, cell_mm: 2.0, detail: Detail::Full },
+        &MeasureConfig { needle_diameter_mm: 0.25, cell_mm: 2.0, detail: Detail::Full, sample_seed: 1 },
         &mut Default::default(),
     );
     let exact = 800.0 * PI * 0.125 * 0.125 / 800.0;

@@ -212,10 +212,19 @@ fn measure_with(
                 needle_diameter_mm: scene.cartridge.needle_diameter_mm,
                 cell_mm: scene.analysis.cell_mm,
                 detail,
+                sample_seed: sample_seed(scene.seed, zi),
             };
             zone::measure_zone(&input, run, &cfg, times)
         })
         .unzip()
+}
+
+/// Seed of zone `zi`'s raster sample points for a run of `seed`: the run's
+/// seed and the zone mixed, so runs of different seeds sample independently.
+pub fn sample_seed(seed: u64, zi: usize) -> u32 {
+    use rand::{RngExt, SeedableRng};
+    rand_pcg::Pcg64Mcg::seed_from_u64(seed ^ (zi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5a17_e5ee)
+        .random::<u32>()
 }
 
 /// The borders shared by the scene's mesh zones (see `seams::find_borders`).

@@ -1,13 +1,19 @@
 //! The hit raster: needle disks splatted into a raster of the zone's bounding
 //! box, and each analysis cell's raster cells classified by how many disks
 //! cover them. A raster cell counts as in the zone when its centre is, and as
-//! hit by a needle disk when its centre lies within r of the puncture.
+//! hit by a needle disk when its sample point lies within r of the puncture.
+//! Sample points are shifted by a seeded random offset per small tile of
+//! cells (`Layout::sample_shift`), so a disk's expected hit count is its
+//! area for any position: the covered share and every hit share are
+//! unbiased estimates of the true area shares for any fixed set of disks,
+//! structured passes aligned with the raster included
+//! (tests/engine/unbiased.rs).
 //!
 //! Every parallel step either writes disjoint memory or sums integers, so the
 //! figures do not depend on the number of threads.
 
 use crate::core::engine::simulate::Puncture;
-use crate::core::geometry::layout::{Layout, SPLAT_LANES, floor_i};
+use crate::core::geometry::layout::{Layout, SAMPLE_TILE_COLS, SAMPLE_TILE_ROWS, SPLAT_LANES, floor_i};
 use rayon::prelude::*;
 
 /// `MASKS[n]`: n ones, then zeros.
@@ -25,73 +31,83 @@ const MASKS: [[u8; SPLAT_LANES]; SPLAT_LANES + 1] = {
     m
 };
 
-/// Sub-cell positions of a disk centre, per axis, for which disk shapes are
-/// tabulated: the centre is taken at the middle of its 1/16 of a raster cell.
-/// Taking the middle biases the tabulated disks' mean area (0.19 % too large
-/// at r = 4 cells, which showed as a coverage 7e-4 above the Boolean law in
-/// tests/engine/strategies.rs), so each table's radius is calibrated: see
-/// [`DiskTable::calibrated`].
-const PHASES: usize = 16;
+/// Sub-cell positions of a disk centre relative to the sample lattice, per
+/// axis, for which disk rows are tabulated.
+const PHASES: usize = 64;
 
-/// The raster rows of a needle disk for every sub-cell centre position:
-/// for row offset dj (from -reach to +reach), the first cell offset and the
-/// number of cells whose centres lie within the radius.
+/// The raster rows of a needle disk whose centre lies anywhere in one
+/// 1/16 x 1/16 square of a cell, for every such square: per row offset dj
+/// (from -reach to +reach), the cells certainly hit (whose sample point is
+/// within the disk for every centre in the square and every radius of the
+/// table) and the cells possibly hit. Only the few cells between the two
+/// (about 2 a disk) need the exact test, so every hit is exact.
 struct DiskTable {
     reach: i64,
-    /// [phase_v][phase_u][row] -> (first cell offset, cells)
-    spans: Vec<(i32, u32)>,
+    /// [phase_v][phase_u][row] -> (first possible, first certain, end of
+    /// certain, end of possible), cell offsets from the base cell.
+    spans: Vec<[i16; 4]>,
 }
 
 impl DiskTable {
-    /// The table for true radius `rc` (raster cells) whose disks, averaged
-    /// over the tabulated centre positions, cover pi rc^2 cells (within half
-    /// a cell in 256 positions: 4e-5 of the area at rc = 4): its own radius
-    /// is moved by a small fraction of a cell (found by bisection; the mean
-    /// area only grows with the radius). Built once per radius per process.
-    fn calibrated(rc: f64) -> std::sync::Arc<DiskTable> {
+    /// The table for disk radii `rc_lo ..= rc_hi` (raster cells). Built once
+    /// per radius range per process.
+    fn cached(rc_lo: f64, rc_hi: f64) -> std::sync::Arc<DiskTable> {
         use std::collections::HashMap;
         use std::sync::{Arc, Mutex, OnceLock};
-        static CACHE: OnceLock<Mutex<HashMap<u64, Arc<DiskTable>>>> = OnceLock::new();
+        type Cache = Mutex<HashMap<(u64, u64), Arc<DiskTable>>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
-        if let Some(t) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&rc.to_bits()) {
+        let key = (rc_lo.to_bits(), rc_hi.to_bits());
+        if let Some(t) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return t.clone();
         }
-        let want = std::f64::consts::PI * rc * rc;
-        let (mut lo, mut hi) = (rc * 0.97 - 0.05, rc * 1.03 + 0.05);
-        for _ in 0..24 {
-            let mid = (lo + hi) / 2.0;
-            if DiskTable::new(mid).mean_cells() < want { lo = mid } else { hi = mid }
-        }
-        // The mean steps at `hi`: take whichever side is nearer the area.
-        let (a, b) = (DiskTable::new(lo), DiskTable::new(hi));
-        let table = Arc::new(if (a.mean_cells() - want).abs() <= (b.mean_cells() - want).abs() { a } else { b });
-        cache.lock().unwrap_or_else(|e| e.into_inner()).insert(rc.to_bits(), table.clone());
+        let table = Arc::new(DiskTable::new(rc_lo, rc_hi));
+        cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, table.clone());
         table
     }
 
-    /// Cells of a disk, averaged over the tabulated centre positions.
-    fn mean_cells(&self) -> f64 {
-        self.spans.iter().map(|&(_, n)| n as f64).sum::<f64>() / (PHASES * PHASES) as f64
-    }
-
-    fn new(rc: f64) -> DiskTable {
-        let reach = rc.ceil() as i64 + 1;
+    fn new(rc_lo: f64, rc_hi: f64) -> DiskTable {
+        // Margins far above rounding and far below a cell: certain is kept
+        // certain and possible possible.
+        let (r_in, r_out) = (rc_lo * (1.0 - 1e-9) - 1e-6, rc_hi * (1.0 + 1e-9) + 1e-6);
+        let reach = rc_hi.ceil() as i64 + 1;
         let rows = (2 * reach + 1) as usize;
-        let mut spans = vec![(0i32, 0u32); PHASES * PHASES * rows];
+        let q = PHASES as f64;
+        let mut spans = vec![[0i16; 4]; PHASES * PHASES * rows];
         for qv in 0..PHASES {
-            let cy = (qv as f64 + 0.5) / PHASES as f64;
+            let (y0, y1) = (qv as f64 / q, (qv + 1) as f64 / q);
             for qu in 0..PHASES {
-                let cx = (qu as f64 + 0.5) / PHASES as f64;
+                let (x0, x1) = (qu as f64 / q, (qu + 1) as f64 / q);
                 for (k, dj) in (-reach..=reach).enumerate() {
-                    let dy = dj as f64 + 0.5 - cy;
-                    if dy.abs() > rc {
-                        continue;
-                    }
-                    let half = (rc * rc - dy * dy).sqrt();
-                    let i0 = (cx - half - 0.5).ceil() as i64;
-                    let i1 = (cx + half - 0.5).floor() as i64 + 1;
-                    if i1 > i0 {
-                        spans[(qv * PHASES + qu) * rows + k] = (i0 as i32, (i1 - i0) as u32);
+                    // Cell centres (di + 1/2, dj + 1/2) against centres in the square.
+                    let y = dj as f64 + 0.5;
+                    let dy_far = (y - y0).abs().max((y - y1).abs());
+                    let dy_near = if y < y0 {
+                        y0 - y
+                    } else if y > y1 {
+                        y - y1
+                    } else {
+                        0.0
+                    };
+                    let span = |x_lo: f64, x_hi: f64| -> (i64, i64) {
+                        (((x_lo - 0.5).ceil() as i64), ((x_hi - 0.5).floor() as i64 + 1))
+                    };
+                    let (p0, p1) = if dy_near <= r_out {
+                        let hp = (r_out * r_out - dy_near * dy_near).sqrt();
+                        span(x0 - hp, x1 + hp)
+                    } else {
+                        (0, 0)
+                    };
+                    let (c0, c1) = if dy_far <= r_in {
+                        let hc = (r_in * r_in - dy_far * dy_far).sqrt();
+                        let (c0, c1) = span(x1 - hc, x0 + hc);
+                        if c1 > c0 { (c0, c1) } else { (0, 0) }
+                    } else {
+                        (0, 0)
+                    };
+                    let (c0, c1) = if c1 > c0 { (c0, c1) } else { (p0, p0) };
+                    if p1 > p0 {
+                        spans[(qv * PHASES + qu) * rows + k] = [p0 as i16, c0 as i16, c1 as i16, p1 as i16];
                     }
                 }
             }
@@ -150,11 +166,32 @@ struct SplatPlan {
     nu: usize,
     stride: usize,
     band_rows: usize,
+    layout: Layout,
+    reach: i64,
     tables: Vec<std::sync::Arc<DiskTable>>,
-    located: Vec<(i32, i32, u32, u32)>,
+    located: Vec<Located>,
     counts: Vec<u32>,
     bucket: Vec<u32>,
 }
+
+/// A disk located in the raster: its centre in 1/65536 raster cells from
+/// the raster's corner, its radius and its disk table.
+#[derive(Clone, Copy)]
+struct Located {
+    x: i64,
+    y: i64,
+    /// Radius, 1/65536 raster cells.
+    r_fixed: u32,
+    table: u32,
+}
+
+/// The table key of a disk whose chart radius is `factor` times the flat one.
+fn stretch_key(factor: f64) -> u32 {
+    (factor * 256.0).round().clamp(1.0, 1e6) as u32
+}
+
+/// Fixed point of disk centres and sample shifts: 1/65536 of a raster cell.
+const FIXED: i64 = 1 << 16;
 
 impl SplatPlan {
     fn new(layout: &Layout, punctures: &[Puncture], r_mm: f64, cell_stretch: Option<&[f64]>) -> SplatPlan {
@@ -164,57 +201,57 @@ impl SplatPlan {
         let mut tables: Vec<std::sync::Arc<DiskTable>> = Vec::new();
         let mut keys: std::collections::BTreeMap<u32, u16> = std::collections::BTreeMap::new();
         let mut table_of = |factor: f64| -> u16 {
-            let key = (factor * 256.0).round().max(1.0) as u32;
+            let key = stretch_key(factor);
             *keys.entry(key).or_insert_with(|| {
-                tables.push(DiskTable::calibrated(r_mm / h * key as f64 / 256.0));
+                tables.push(match cell_stretch {
+                    None => DiskTable::cached(r_mm / h, r_mm / h),
+                    Some(_) => {
+                        DiskTable::cached(r_mm / h * (key as f64 - 0.5) / 256.0, r_mm / h * (key as f64 + 0.5) / 256.0)
+                    }
+                });
                 (tables.len() - 1) as u16
             })
         };
+        let factor_of = |s: f64| if s > 0.0 && s.is_finite() { 1.0 / s.sqrt() } else { 1.0 };
         let cell_table: Vec<u16> = match cell_stretch {
             None => {
                 table_of(1.0);
                 Vec::new()
             }
-            Some(s) => {
-                s.iter().map(|&s| table_of(if s > 0.0 && s.is_finite() { 1.0 / s.sqrt() } else { 1.0 })).collect()
-            }
+            Some(s) => s.iter().map(|&s| table_of(factor_of(s))).collect(),
         };
-        let reach = tables.iter().map(|t| t.reach).max().unwrap_or(0);
+        // The sample shift moves a disk's base cell by at most one.
+        let reach = tables.iter().map(|t| t.reach).max().unwrap_or(0) + 1;
         let band_rows = layout.sub;
         let bands = nv.div_ceil(band_rows);
         let sub = layout.sub as i64;
-        // Base cell, sub-cell phase and disk table of a puncture.
-        let locate = |p: &Puncture| -> (i64, i64, usize, usize) {
-            let (fx, fy) = ((p.u_mm as f64 - o.x) / h, (p.v_mm as f64 - o.y) / h);
-            let (bx, by) = (floor_i(fx), floor_i(fy));
-            let qu = (((fx - bx as f64) * PHASES as f64) as usize).min(PHASES - 1);
-            let qv = (((fy - by as f64) * PHASES as f64) as usize).min(PHASES - 1);
-            let table = if cell_table.is_empty() {
-                0
-            } else {
-                let cu = (bx / sub).clamp(0, layout.cells_u as i64 - 1) as usize;
-                let cv = (by / sub).clamp(0, layout.cells_v as i64 - 1) as usize;
-                cell_table[cv * layout.cells_u + cu] as usize
-            };
-            (bx, by, (qv * PHASES + qu) * tables[table].rows(), table)
-        };
-        // Each puncture located once (the float work is most of a splat's cost).
-        // Packed small (16 bytes): base cell (within i32 as the raster is), table row, table.
-        let located: Vec<(i32, i32, u32, u32)> = punctures
+        // Each puncture located once (the float work is most of a splat's
+        // cost): its centre in fixed point and its disk table.
+        let located: Vec<Located> = punctures
             .par_iter()
             .with_min_len(8192)
             .map(|p| {
-                let (bx, by, at, table) = locate(p);
-                (
-                    bx.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-                    by.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-                    at as u32,
-                    table as u32,
-                )
+                let (fx, fy) = ((p.u_mm as f64 - o.x) / h, (p.v_mm as f64 - o.y) / h);
+                // Far outside the raster is as good as just outside it.
+                let clamp = |f: f64| (f.clamp(-1e9, 1e9) * FIXED as f64) as i64;
+                let (table, factor) = match cell_stretch {
+                    None => (0, 1.0),
+                    Some(st) => {
+                        let cu = (floor_i(fx) / sub).clamp(0, layout.cells_u as i64 - 1) as usize;
+                        let cv = (floor_i(fy) / sub).clamp(0, layout.cells_v as i64 - 1) as usize;
+                        let c = cv * layout.cells_u + cu;
+                        // Within its table's range of radii.
+                        let f = factor_of(st[c]);
+                        let key = stretch_key(f) as f64;
+                        (cell_table[c] as u32, f.clamp((key - 0.5) / 256.0, (key + 0.5) / 256.0))
+                    }
+                };
+                let r_fixed = (r_mm / h * factor * FIXED as f64).round().min(u32::MAX as f64) as u32;
+                Located { x: clamp(fx), y: clamp(fy), r_fixed, table }
             })
             .collect();
-        let band_range = |&(_, by, _, _): &(i32, i32, u32, u32)| -> Option<(usize, usize)> {
-            let by = by as i64;
+        let band_range = |p: &Located| -> Option<(usize, usize)> {
+            let by = p.y >> 16;
             let (j0, j1) = ((by - reach).max(0), (by + reach).min(nv as i64 - 1));
             (j1 >= j0).then(|| (j0 as usize / band_rows, j1 as usize / band_rows))
         };
@@ -240,40 +277,112 @@ impl SplatPlan {
                 }
             }
         }
-        SplatPlan { nu, stride, band_rows, tables, located, counts, bucket }
+        SplatPlan { layout: *layout, reach, nu, stride, band_rows, tables, located, counts, bucket }
     }
 
-    /// Adds the disks of band `b` to `rows` (the band's raster rows).
+    /// Adds the disks of band `b` to `rows` (the band's raster rows): per
+    /// sample tile a disk meets, the disk's rows from the table of its
+    /// position relative to that tile's sample lattice, clipped to the tile.
     fn band(&self, b: usize, rows: &mut [u8]) {
-        let (nu, stride, band_rows) = (self.nu, self.stride, self.band_rows);
+        let (nu, stride, band_rows, reach) = (self.nu, self.stride, self.band_rows, self.reach);
         let (tables, located, counts, bucket) = (&self.tables, &self.located, &self.counts, &self.bucket);
         let first_row = (b * band_rows) as i64;
         let last_row = first_row + (rows.len() / stride) as i64 - 1;
+        // The sample shifts of the band's tiles, moved by half a cell: the
+        // tables hold cells whose centres lie within the disk, and cell i's
+        // sample point i + s lies within a disk at c when its centre i + 1/2
+        // lies within one at c - s + 1/2.
+        let (ty0, ty1) = (first_row as usize / SAMPLE_TILE_ROWS, last_row as usize / SAMPLE_TILE_ROWS);
+        let tiles_u = nu.div_ceil(SAMPLE_TILE_COLS);
+        let shifts: Vec<[i64; 2]> = (ty0..=ty1)
+            .flat_map(|ty| (0..tiles_u).map(move |tx| (ty, tx)))
+            .map(|(ty, tx)| self.layout.sample_shift(ty, tx).map(|v| FIXED / 2 - v as i64))
+            .collect();
         for &idx in &bucket[counts[b] as usize..counts[b + 1] as usize] {
-            let (bx, by, at, table) = located[idx as usize];
-            let (bx, by, at, table) = (bx as i64, by as i64, at as usize, &tables[table as usize]);
-            let disk = &table.spans[at..at + table.rows()];
-            for (k, &(off, n)) in disk.iter().enumerate() {
-                let j = by - table.reach + k as i64;
-                if n == 0 || j < first_row || j > last_row {
-                    continue;
-                }
-                let row = &mut rows[(j - first_row) as usize * stride..][..stride];
-                let i0 = bx + off as i64;
-                let n = n as usize;
-                if i0 >= 0 && i0 as usize + n <= nu && n <= SPLAT_LANES {
-                    // One 16-byte saturating add (the row padding makes room).
-                    let i0 = i0 as usize;
-                    let dst: &mut [u8; SPLAT_LANES] = (&mut row[i0..i0 + SPLAT_LANES]).try_into().expect("padded row");
-                    let mask = &MASKS[n];
-                    for k in 0..SPLAT_LANES {
-                        dst[k] = dst[k].saturating_add(mask[k]);
-                    }
-                } else {
-                    // At the raster's edge, or a disk wider than a vector.
-                    let (a, e) = (i0.max(0) as usize, ((i0 + n as i64).max(0) as usize).min(nu));
-                    for c in row[a.min(e)..e].iter_mut() {
-                        *c = c.saturating_add(1);
+            let Located { x, y, r_fixed, table } = located[idx as usize];
+            let table = &tables[table as usize];
+            let r2 = r_fixed as i64 * r_fixed as i64;
+            let (cx, cy) = (x >> 16, y >> 16);
+            // Rows and tiles the disk can reach, clipped to the band and raster.
+            let j0 = (cy - reach).max(first_row);
+            let j1 = (cy + reach).min(last_row);
+            let (x0, x1) = ((cx - reach).max(0), (cx + reach).min(nu as i64 - 1));
+            if j1 < j0 || x1 < x0 {
+                continue;
+            }
+            let (ta, tb) = (j0 as usize / SAMPLE_TILE_ROWS, j1 as usize / SAMPLE_TILE_ROWS);
+            let (sa, sb) = (x0 as usize / SAMPLE_TILE_COLS, x1 as usize / SAMPLE_TILE_COLS);
+            for ty in ta..=tb {
+                let (r0, r1) = (
+                    ((ty * SAMPLE_TILE_ROWS) as i64).max(j0),
+                    ((ty * SAMPLE_TILE_ROWS + SAMPLE_TILE_ROWS) as i64 - 1).min(j1),
+                );
+                for tx in sa..=sb {
+                    let [sx, sy] = shifts[(ty - ty0) * tiles_u + tx];
+                    let (px, py) = (x + sx, y + sy);
+                    let (bx, by) = (px >> 16, py >> 16);
+                    let (qu, qv) = (((px >> 10) & 63) as usize, ((py >> 10) & 63) as usize);
+                    let disk = &table.spans[(qv * PHASES + qu) * table.rows()..][..table.rows()];
+                    let (t0, t1) = ((tx * SAMPLE_TILE_COLS) as i64, ((tx + 1) * SAMPLE_TILE_COLS).min(nu) as i64);
+                    // Cell (i, j)'s sample point is within the disk when
+                    // (i F + ax)^2 + (j F + ay)^2 <= r^2: exact, in fixed point.
+                    let (ax, ay) = (FIXED / 2 - sx - x, FIXED / 2 - sy - y);
+                    for j in r0.max(by - table.reach)..=r1.min(by + table.reach) {
+                        let [p0, c0, c1, p1] = disk[(j - by + table.reach) as usize].map(|v| bx + v as i64);
+                        let (p0, p1) = (p0.max(t0), p1.min(t1));
+                        if p1 <= p0 {
+                            continue;
+                        }
+                        let dy = j * FIXED + ay;
+                        let room = r2 - dy * dy;
+                        let hit = |i: i64| {
+                            let dx = i * FIXED + ax;
+                            dx * dx <= room
+                        };
+                        let (c0, c1) = (c0.clamp(p0, p1), c1.clamp(p0, p1));
+                        // The hit cells of a row are one run: grow the certain
+                        // run into the possible cells by the exact test (or
+                        // find it, where no cell of the row is certain).
+                        let (mut i0, mut i1) = (c0, c1);
+                        if i1 > i0 && c0 - p0 <= 1 && p1 - c1 <= 1 {
+                            // The usual row: at most one possible cell a side,
+                            // tested without a branch (its outcome is a coin toss).
+                            i0 -= ((c0 > p0) & hit(c0 - 1)) as i64;
+                            i1 += ((p1 > c1) & hit(c1)) as i64;
+                        } else if i1 <= i0 && p1 - p0 <= 2 {
+                            // A row at the disk's top or bottom: one or two
+                            // possible cells and none certain.
+                            let (h0, h1) = (hit(p0), (p1 - p0 > 1) & hit(p0 + 1));
+                            i0 = p0 + (!h0) as i64;
+                            i1 = p0 + 1 + h1 as i64;
+                        } else {
+                            if i1 <= i0 {
+                                i0 = (p0..p1).find(|&i| hit(i)).unwrap_or(p1);
+                                i1 = i0;
+                            }
+                            while i0 > p0 && hit(i0 - 1) {
+                                i0 -= 1;
+                            }
+                            while i1 < p1 && hit(i1) {
+                                i1 += 1;
+                            }
+                        }
+                        let row = &mut rows[(j - first_row) as usize * stride..][..stride];
+                        let (i0, n) = (i0 as usize, (i1 - i0) as usize);
+                        if n <= SPLAT_LANES {
+                            // One 16-byte saturating add (the row padding makes room).
+                            let dst: &mut [u8; SPLAT_LANES] =
+                                (&mut row[i0..i0 + SPLAT_LANES]).try_into().expect("padded row");
+                            let mask = &MASKS[n];
+                            for k in 0..SPLAT_LANES {
+                                dst[k] = dst[k].saturating_add(mask[k]);
+                            }
+                        } else {
+                            // A disk row wider than a vector.
+                            for c in row[i0..i0 + n].iter_mut() {
+                                *c = c.saturating_add(1);
+                            }
+                        }
                     }
                 }
             }

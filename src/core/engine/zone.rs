@@ -243,6 +243,9 @@ pub struct MeasureConfig {
     pub cell_mm: f64,
     /// How much is measured: everything, or only the final figures.
     pub detail: Detail,
+    /// Seed of the raster's sample points (`Layout::sample_shift`): drawn
+    /// from the run's seed, so the coverage and hit shares are unbiased.
+    pub sample_seed: u32,
 }
 
 /// How much a measurement computes.
@@ -297,7 +300,7 @@ pub fn measure_zone(
         times.add(name, now - clock);
         clock = now;
     };
-    let layout = Layout::new(region, cell_mm, r);
+    let layout = Layout::new(region, cell_mm, r).with_sample_seed(cfg.sample_seed);
     let spans = treatable_spans(region, &layout);
     let subcell_mm2 = layout.h_mm * layout.h_mm;
     let inzone = inzone_counts(&layout, &spans);

@@ -33,6 +33,8 @@ pub struct Layout {
     pub cells_u: usize,
     /// Analysis cells up.
     pub cells_v: usize,
+    /// Seed of the raster's sample points (see [`Layout::sample_shift`]).
+    pub sample_seed: u32,
 }
 
 impl Layout {
@@ -49,8 +51,32 @@ impl Layout {
             h_mm: cell_mm / sub as f64,
             cells_u: ((size.x / cell_mm).ceil() as usize).max(1),
             cells_v: ((size.y / cell_mm).ceil() as usize).max(1),
+            sample_seed: 0,
         }
     }
+    /// The same grid with its sample points drawn from `seed`.
+    pub fn with_sample_seed(self, seed: u32) -> Layout {
+        Layout { sample_seed: seed, ..self }
+    }
+    /// Where the raster cells of sample tile (`ty`, `tx`) (rows
+    /// `SAMPLE_TILE_ROWS ty ..`, columns `SAMPLE_TILE_COLS tx ..`) are
+    /// sampled: offsets across and up within a cell, in 1/65536 of a cell.
+    /// Cell (i, j) of the tile is hit by a disk when the point
+    /// (i + x / 65536, j + y / 65536) lies within it.
+    ///
+    /// The pair is a bijective 32-bit hash of the tile's position xor the
+    /// seed, so over a uniformly drawn seed every cell's sample point is
+    /// uniform in the cell: the expected hit count of every cell is the
+    /// disks' area in it, for any fixed set of disks. Tiles are independent
+    /// draws, so a boundary row of a structured pattern averages over many
+    /// sample points.
+    #[inline]
+    pub fn sample_shift(&self, ty: usize, tx: usize) -> [u32; 2] {
+        let key = (ty as u32).wrapping_mul(0x9E37_79B1) ^ (tx as u32).wrapping_mul(0x85EB_CA77).rotate_left(16);
+        let h = lowbias32(key ^ self.sample_seed);
+        [h >> 16, h & 0xffff]
+    }
+
     /// Raster cells across (`cells_u x sub`).
     pub fn raster_u(&self) -> usize {
         self.cells_u.saturating_mul(self.sub)
@@ -88,6 +114,17 @@ impl Layout {
     }
 }
 
+/// A bijective 32-bit integer hash (Chris Wellons' lowbias32): every step is
+/// invertible, so a uniform input gives a uniform output.
+#[inline(always)]
+pub(crate) fn lowbias32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
 /// Spans `[i0, i1)` of raster cells whose centres lie in the region, per raster row.
 pub fn treatable_spans(region: &Region, layout: &Layout) -> Vec<Vec<(u32, u32)>> {
     let (nu, h, o) = (layout.raster_u(), layout.h_mm, layout.origin_mm);
@@ -107,6 +144,11 @@ pub fn treatable_spans(region: &Region, layout: &Layout) -> Vec<Vec<(u32, u32)>>
         })
         .collect()
 }
+
+/// Raster rows of a sample tile (see [`Layout::sample_shift`]).
+pub const SAMPLE_TILE_ROWS: usize = 16;
+/// Raster columns of a sample tile.
+pub const SAMPLE_TILE_COLS: usize = 64;
 
 /// Width of the vector a disk row is added with: every raster row has this
 /// many bytes of padding, so a disk row can always be added as one vector.
