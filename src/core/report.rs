@@ -295,8 +295,34 @@ pub fn scale_notes(o: &Outcome) -> String {
         for w in scale_warnings(cell, z.area_cm2, z.setup.target_per_cm2) {
             s.push_str(&format!("warning: {}: {w}\n", z.setup.name));
         }
+        if let Some(note) = avoid_note(z) {
+            s.push_str(&format!("{}: {note}\n", z.setup.name));
+        }
     }
     s
+}
+
+/// Where a zone's needles in avoid regions came from: with every pass
+/// respecting them, the plan keeps the footprint clear, so they are the
+/// hand's wobble.
+pub fn avoid_note(z: &crate::core::engine::zone::ZoneMetrics) -> Option<String> {
+    if z.avoid_violations == 0 {
+        return None;
+    }
+    let per_region: Vec<String> = z
+        .avoid_regions
+        .iter()
+        .filter(|r| r.punctures > 0)
+        .map(|r| format!("region {}: {}", r.region, r.punctures))
+        .collect();
+    let cause = match z.setup.avoid_clearance_mm {
+        Some(c) => format!(
+            "the plan keeps every needle {} mm clear of them, so these come from the hand's wobble (set the pass's avoid_margin_mm for more clearance)",
+            crate::core::format::fixed(c, 2)
+        ),
+        None => "no pass respects avoid regions (respect_avoid = false)".to_string(),
+    };
+    Some(format!("{} needles in avoid regions ({}): {cause}", z.avoid_violations, per_region.join(", ")))
 }
 
 /// Punctures/cm² a single puncture adds to a cell of side `cell_mm`.

@@ -66,7 +66,7 @@ fn time_and_path_count_lanes_and_turns() {
 }
 
 #[test]
-fn lanes_skip_avoid_regions_but_the_cartridge_footprint_still_reaches_into_them() {
+fn lanes_lift_before_the_cartridge_footprint_reaches_an_avoid_region() {
     let text = r#"
 [cartridge]
 preset = "pen-12"
@@ -82,14 +82,9 @@ lane_spacing_mm = 3
 "#;
     let o = simulate(text);
     let run = &o.simulation.zones[0];
-    assert!(!run.violations.is_empty(), "a 4 mm ring reaches past the lifted pen");
-    for p in &run.violations {
-        let d = (p.pos_mm() - Vec2::new(30.0, 20.0)).norm();
-        assert!(
-            d <= 8.0 + 1e-4 && d > 8.0 - 4.0 - 1e-4,
-            "violation {d} mm from the centre: only the footprint's reach"
-        );
-    }
+    // Until the plan cut lanes by the footprint, its 4 mm ring reached past
+    // the lifted pen: hundreds of needles in the region.
+    assert!(run.violations.is_empty(), "{} needles in the avoid region", run.violations.len());
     for p in &run.punctures {
         assert!((p.pos_mm() - Vec2::new(30.0, 20.0)).norm() > 8.0 - 1e-4, "a counted puncture inside the avoid region");
     }

@@ -3,6 +3,7 @@
 //! the layer rule of the core. Core only: runs with `--no-default-features`.
 
 mod accuracy;
+mod avoid;
 mod determinism;
 mod fuzz;
 mod geometry;

@@ -106,3 +106,65 @@ fn circles_and_stamping_in_place_are_validated() {
         ref k => panic!("{k:?}"),
     }
 }
+
+/// Offsets of each whole stamp's needles from the stamp's centre (pen-12's
+/// ring is centred on the hand), for a jitter-free pass at `angle_deg`.
+fn stamp_offsets(orientation: &str, angle_deg: f64) -> Vec<needlemap::core::geometry::shape::Vec2> {
+    use needlemap::core::geometry::shape::Vec2;
+    let text = format!(
+        "seed = 5\n[cartridge]\npreset = \"pen-12\"\n[hand]\nspeed_mm_s = 20\norientation = \"{orientation}\"\n\
+         [[zones]]\nname = \"z\"\nshape = {{ rect = {{ width_mm = 60, height_mm = 60 }} }}\n\
+         [[zones.passes]]\nangle_deg = {angle_deg}\nlane_spacing_mm = 20\n"
+    );
+    let o = simulate(&text);
+    let p = &o.simulation.zones[0].punctures;
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < p.len() {
+        let mut e = k;
+        while e < p.len() && p[e].t_s == p[k].t_s {
+            e += 1;
+        }
+        if e - k == 12 {
+            let c = p[k..e].iter().fold(Vec2::zeros(), |a, q| a + q.pos_mm()) / 12.0;
+            out.extend(p[k..e].iter().map(|q| q.pos_mm() - c));
+        }
+        k = e;
+    }
+    assert!(out.len() > 12 * 100, "whole stamps found");
+    out
+}
+
+/// How far the needle offsets lie from the ring rotated by `deg`, at most, mm.
+fn distance_from_ring(offsets: &[needlemap::core::geometry::shape::Vec2], deg: f64) -> f64 {
+    let ring = needlemap::core::input::cartridge::preset("pen-12").unwrap().needles_mm;
+    let rot = nalgebra::Rotation2::new(deg.to_radians());
+    offsets.iter().map(|o| ring.iter().map(|n| (rot * n - o).norm()).fold(f64::INFINITY, f64::min)).fold(0.0, f64::max)
+}
+
+#[test]
+fn a_hand_held_pen_keeps_its_turn_unless_told_to_turn_with_its_travel() {
+    // Fixed (the default): the ring lies as `needles_mm` on a diagonal pass
+    // too; "travel": turned by the lane's 45° (the ring's 30° symmetry makes
+    // that 15° off, 0.52 mm at a 2 mm radius).
+    let fixed = stamp_offsets("fixed", 45.0);
+    assert!(distance_from_ring(&fixed, 0.0) < 1e-3, "fixed: {}", distance_from_ring(&fixed, 0.0));
+    assert!(distance_from_ring(&fixed, 45.0) > 0.4);
+    let travel = stamp_offsets("travel", 45.0);
+    assert!(distance_from_ring(&travel, 45.0) < 1e-3, "travel: {}", distance_from_ring(&travel, 45.0));
+    assert!(distance_from_ring(&travel, 0.0) > 0.4);
+}
+
+#[test]
+fn a_roller_s_drum_lies_across_its_travel_whatever_the_orientation() {
+    let text = |o: &str| {
+        format!(
+            "seed = 5\n[cartridge]\npreset = \"roller-192\"\n[hand]\nspeed_mm_s = 20\norientation = \"{o}\"\n\
+             [[zones]]\nname = \"z\"\nshape = {{ rect = {{ width_mm = 60, height_mm = 60 }} }}\n\
+             [[zones.passes]]\nangle_deg = 30\nlane_spacing_mm = 20\n"
+        )
+    };
+    let (a, b) = (simulate(&text("fixed")), simulate(&text("travel")));
+    assert!(!a.simulation.zones[0].punctures.is_empty());
+    assert_eq!(a.simulation, b.simulation);
+}

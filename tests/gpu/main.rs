@@ -253,19 +253,16 @@ fn golden_images_match_within_the_stated_tolerance() {
     // names itself. There the cheek's goldens match: every skin pixel is
     // within SAME of the golden there (all but 32 exactly) or, on the
     // outline (drawn as a fan since ea46da3), beside it; none may be off.
-    // The full face's goldens predate its meshes' simplification for
-    // drawing (632567a: surface and chart within DRAW_TOLERANCE_MM, the
-    // vertices' normals kept): the light of a few pixels moved by up to 20
-    // levels, and on that adapter 0.9 % (front) and 0.3 % (left) of their
-    // skin pixels match no golden pixel around them. Up to 1.5 % may; more
-    // fails (a lesion painted as skin is 3 % of the cheek, a colour shifted
-    // everywhere all of it). Blessed again on today's renderer, they would
-    // match as the cheek's do. The legend is not in these frames: the render
+    // All four were blessed again on purpose with the unbiased raster and
+    // the plans that keep out of avoid regions (issue 14), so the full
+    // face's match as the cheek's do: none may be off (they had a 1.5 %
+    // allowance while they predated the meshes' simplification for drawing).
+    // The legend is not in these frames: the render
     // command's tests check it.
     const SAME: f64 = 3.0;
     let cases = [
-        ("full-face.toml", View::Front, Layer::Density, "full-face-front-density.png", 0.015),
-        ("full-face.toml", View::Left, Layer::Bands, "full-face-left-bands.png", 0.015),
+        ("full-face.toml", View::Front, Layer::Density, "full-face-front-density.png", 0.0),
+        ("full-face.toml", View::Left, Layer::Bands, "full-face-left-bands.png", 0.0),
         ("cheek.toml", View::Front, Layer::Density, "cheek-front-density.png", 0.0),
         ("cheek.toml", View::Front, Layer::Hits, "cheek-front-hits.png", 0.0),
     ];

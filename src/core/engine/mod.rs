@@ -198,6 +198,13 @@ fn measure_with(
                 depth_range_mm: zone.depth_range_mm,
                 depth_warnings,
                 target_per_cm2: zone.target_per_cm2,
+                avoid_clearance_mm: zone
+                    .passes
+                    .iter()
+                    .filter(|p| p.respect_avoid)
+                    .map(|p| p.avoid_margin_mm)
+                    .reduce(f64::min)
+                    .filter(|_| !zone.region.avoid.is_empty()),
             };
             let input = zone::ZoneInput {
                 setup,

@@ -151,6 +151,13 @@ pub fn plan(scene: &Scene) -> Plan {
                     let lo = corners.iter().map(|c| c.dot(&normal)).fold(f64::INFINITY, f64::min);
                     let hi = corners.iter().map(|c| c.dot(&normal)).fold(f64::NEG_INFINITY, f64::max);
                     let mut lane_parity = 0usize;
+                    // The footprint's reach from the hand's line: its outermost
+                    // needle, circles' swing (two radii back along the lane).
+                    let swing_mm = match pass.kind {
+                        PassKind::Lanes { circles: Some(c), .. } => 2.0 * c.radius_mm,
+                        _ => 0.0,
+                    };
+                    let clearance_mm = scene.cartridge.reach_mm() + swing_mm + pass.avoid_margin_mm;
                     for repeat in 0..repeats {
                         let shift = if stagger && repeat % 2 == 1 { 0.5 } else { 0.0 };
                         // Lanes half a spacing in from the extreme, so lanes
@@ -165,11 +172,14 @@ pub fn plan(scene: &Scene) -> Plan {
                         }
                         for (lane, o) in offsets.iter().enumerate() {
                             let origin = normal * *o;
-                            let mut pieces = zone.region.line_intervals(
-                                origin,
-                                dir,
-                                if pass.respect_avoid { Avoid::Cut } else { Avoid::Keep },
-                            );
+                            // Respecting avoid regions, the cartridge is lifted
+                            // before any needle of its footprint (plus the
+                            // margin) would reach one, and put down after.
+                            let mut pieces = if pass.respect_avoid {
+                                zone.region.clear_intervals(origin, dir, clearance_mm)
+                            } else {
+                                zone.region.line_intervals(origin, dir, Avoid::Keep)
+                            };
                             pieces.retain(|(t0, t1)| t1 - t0 > 1e-9);
                             if pieces.is_empty() {
                                 continue;

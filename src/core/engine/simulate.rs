@@ -14,7 +14,7 @@ use crate::core::engine::plan::{Plan, Stroke, StrokeKind, expected_stamps};
 use crate::core::geometry::mesh::Surface;
 use crate::core::geometry::shape::{Bounds, Region, Vec2};
 use crate::core::input::cartridge::{Cartridge, Drive};
-use crate::core::input::scene::{Circles, Hand, Scene, Zone};
+use crate::core::input::scene::{Circles, Hand, Orientation, Scene, Zone};
 use crate::core::input::trajectory;
 use crate::core::timing::StageTimes;
 use nalgebra::Rotation2;
@@ -330,7 +330,10 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
             let length = (end_mm - start_mm).norm();
             let dir = (end_mm - start_mm) / length;
             let normal = Vec2::new(-dir.y, dir.x);
-            let rot = Rotation2::new(dir.y.atan2(dir.x));
+            let rot = match scene.hand.orientation {
+                Orientation::Fixed => Rotation2::identity(),
+                Orientation::Travel => Rotation2::new(dir.y.atan2(dir.x)),
+            };
             let needles: Vec<Vec2> = cart.needles_mm.iter().map(|n| rot * n).collect();
             let mut noise = HandNoise::new(&scene.hand, &mut rng);
             // Circles swing the hand up to 2 radii back along the lane and one
@@ -399,7 +402,10 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
             let rate_hz = stroke.rate_hz.expect("a pen pass has a rate (validated)");
             let stamps = trajectory::pen_stamps(points, rate_hz);
             for st in &stamps {
-                let rot = Rotation2::new(st.heading.y.atan2(st.heading.x));
+                let rot = match scene.hand.orientation {
+                    Orientation::Fixed => Rotation2::identity(),
+                    Orientation::Travel => Rotation2::new(st.heading.y.atan2(st.heading.x)),
+                };
                 for n in &cart.needles_mm {
                     out.place(&shape, st.centre_mm + rot * n, st.t_s, pass);
                 }
@@ -435,7 +441,12 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                     out.unplaced += 1;
                     continue;
                 };
-                let rot = Rotation2::new(angle);
+                // The angle is drawn either way, so both orientations stamp
+                // at the same places.
+                let rot = match scene.hand.orientation {
+                    Orientation::Fixed => Rotation2::identity(),
+                    Orientation::Travel => Rotation2::new(angle),
+                };
                 // Stamping in place: the same point `stamps_per_point` times.
                 let per_point = stroke.stamps_per_point.max(1) as u64;
                 for q in 0..per_point {

@@ -67,6 +67,21 @@ pub struct ZoneSetup {
     pub depth_warnings: Vec<String>,
     /// The target band, punctures/cm².
     pub target_per_cm2: Option<[f64; 2]>,
+    /// The clearance the plan keeps between its footprint and the avoid
+    /// regions (the smallest `avoid_margin_mm` of the passes that respect
+    /// them), mm; `None` when no pass respects them.
+    pub avoid_clearance_mm: Option<f64>,
+}
+
+/// Punctures in one avoid region of a zone.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AvoidFigures {
+    /// The region's place in the zone's `avoid` list, from 1.
+    pub region: usize,
+    /// Punctures inside it. With every pass respecting avoid regions, the
+    /// plan keeps the whole footprint `avoid_clearance_mm` away, so these
+    /// come from the hand's wobble.
+    pub punctures: u64,
 }
 
 impl ZoneSetup {
@@ -79,6 +94,7 @@ impl ZoneSetup {
             depth_range_mm: None,
             depth_warnings: Vec::new(),
             target_per_cm2,
+            avoid_clearance_mm: None,
         }
     }
 }
@@ -115,6 +131,8 @@ pub struct ZoneMetrics {
     pub punctures: u64,
     /// Punctures that fell in an avoid region.
     pub avoid_violations: u64,
+    /// Punctures per avoid region (every region of the zone, in order).
+    pub avoid_regions: Vec<AvoidFigures>,
     /// Density spread over the analysis cells, punctures/cm².
     pub density_per_cm2: DensityStats,
     /// Share of the true area hit by at least one needle disk (0..1).
@@ -147,7 +165,7 @@ impl Serialize for ZoneMetrics {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let (z, m) = (&self.setup, self);
-        let mut s = serializer.serialize_struct("ZoneMetrics", 26)?;
+        let mut s = serializer.serialize_struct("ZoneMetrics", 28)?;
         s.serialize_field("name", &z.name)?;
         s.serialize_field("surface", &z.surface)?;
         s.serialize_field("area_cm2", &m.area_cm2)?;
@@ -160,6 +178,8 @@ impl Serialize for ZoneMetrics {
         s.serialize_field("seam_sides", &m.seam_sides)?;
         s.serialize_field("punctures", &m.punctures)?;
         s.serialize_field("avoid_violations", &m.avoid_violations)?;
+        s.serialize_field("avoid_clearance_mm", &z.avoid_clearance_mm)?;
+        s.serialize_field("avoid_regions", &m.avoid_regions)?;
         s.serialize_field("density_per_cm2", &m.density_per_cm2)?;
         s.serialize_field("coverage_fraction", &m.coverage_fraction)?;
         s.serialize_field("overlap_fraction", &m.overlap_fraction)?;
@@ -457,6 +477,20 @@ pub fn measure_zone(
         seam_sides,
         punctures: n,
         avoid_violations: run.violations.len() as u64,
+        avoid_regions: (0..region.avoid.len())
+            .map(|k| AvoidFigures {
+                region: k + 1,
+                // Each puncture counted in the first region that holds it.
+                punctures: run
+                    .violations
+                    .iter()
+                    .filter(|p| {
+                        let q = p.pos_mm();
+                        region.avoid.iter().position(|a| a.contains(q)) == Some(k)
+                    })
+                    .count() as u64,
+            })
+            .collect(),
         density_per_cm2: density,
         coverage_fraction,
         overlap_fraction: if n > 0 { overlap as f64 / n as f64 } else { 0.0 },

@@ -255,6 +255,80 @@ impl Shape {
         }
     }
 
+    /// Where the line `origin + t dir` (`dir` a unit vector) comes within
+    /// `r` of the shape (inside it or nearer than `r` to its boundary), as
+    /// intervals of t, possibly overlapping. Exact for a polygon: its inside
+    /// and, per edge, the line's chord through the capsule of radius r around
+    /// the edge (convex, so one interval). An ellipse is taken as a polygon
+    /// of 128 sides drawn around it (containing it), so the set only grows.
+    pub fn near_intervals(&self, origin: Vec2, dir: Vec2, r: f64) -> Vec<(f64, f64)> {
+        let vertices = match self {
+            Shape::Polygon { vertices_mm } => vertices_mm.clone(),
+            Shape::Ellipse { center_mm, radius_u_mm, radius_v_mm } => {
+                // Vertices at sec(pi/n) of the radius: every side lies outside.
+                let n = 128;
+                let k = 1.0 / (std::f64::consts::PI / n as f64).cos();
+                (0..n)
+                    .map(|i| {
+                        let a = std::f64::consts::TAU * (i as f64 + 0.5) / n as f64;
+                        *center_mm + Vec2::new(radius_u_mm * k * a.cos(), radius_v_mm * k * a.sin())
+                    })
+                    .collect()
+            }
+        };
+        let mut out = Shape::Polygon { vertices_mm: vertices.clone() }.line_intervals(origin, dir);
+        if r <= 0.0 {
+            return out;
+        }
+        let normal = Vec2::new(-dir.y, dir.x);
+        // t where the line is within r of point c.
+        let circle = |c: Vec2| -> Option<(f64, f64)> {
+            let w = c - origin;
+            let (along, across) = (w.dot(&dir), w.dot(&normal));
+            (across.abs() <= r).then(|| {
+                let h = (r * r - across * across).sqrt();
+                (along - h, along + h)
+            })
+        };
+        for i in 0..vertices.len() {
+            let (a, b) = (vertices[i], vertices[(i + 1) % vertices.len()]);
+            let mut lo = f64::INFINITY;
+            let mut hi = f64::NEG_INFINITY;
+            for piece in [circle(a), circle(b)].into_iter().flatten() {
+                lo = lo.min(piece.0);
+                hi = hi.max(piece.1);
+            }
+            // The band of points projecting onto the edge within r of it:
+            // 0 <= (p - a).u <= len and |(p - a) x u| <= r, each linear in t.
+            let len = (b - a).norm();
+            if len > 0.0 {
+                let u = (b - a) / len;
+                let w = origin - a;
+                let mut band = (f64::NEG_INFINITY, f64::INFINITY);
+                for (value, slope, min, max) in
+                    [(w.dot(&u), dir.dot(&u), 0.0, len), (cross(u, w), cross(u, dir), -r, r)]
+                {
+                    if slope.abs() < 1e-12 {
+                        if value < min || value > max {
+                            band = (1.0, 0.0);
+                        }
+                    } else {
+                        let (t0, t1) = ((min - value) / slope, (max - value) / slope);
+                        band = (band.0.max(t0.min(t1)), band.1.min(t0.max(t1)));
+                    }
+                }
+                if band.1 >= band.0 {
+                    lo = lo.min(band.0);
+                    hi = hi.max(band.1);
+                }
+            }
+            if hi >= lo {
+                out.push((lo, hi));
+            }
+        }
+        out
+    }
+
     /// The outline as a closed polyline (first point not repeated), for drawing.
     pub fn outline_mm(&self) -> Vec<Vec2> {
         match self {
@@ -320,6 +394,16 @@ impl Region {
         }
         let mut holes: Vec<(f64, f64)> = self.avoid.iter().flat_map(|a| a.line_intervals(origin, dir)).collect();
         holes.sort_by(|a, b| a.0.total_cmp(&b.0));
+        subtract_intervals(&inside, &holes)
+    }
+
+    /// The line's intervals inside the outline whose points all lie farther
+    /// than `clearance_mm` from every avoid region: where a footprint of
+    /// that reach, centred on the line, keeps out of them.
+    pub fn clear_intervals(&self, origin: Vec2, dir: Vec2, clearance_mm: f64) -> Vec<(f64, f64)> {
+        let inside = self.outline.line_intervals(origin, dir);
+        let holes: Vec<(f64, f64)> =
+            self.avoid.iter().flat_map(|a| a.near_intervals(origin, dir, clearance_mm)).collect();
         subtract_intervals(&inside, &holes)
     }
 

@@ -31,6 +31,20 @@ pub struct Hand {
     /// Distance along the path over which wobble and speed changes stay
     /// correlated (the hand drifts; it does not shake), mm.
     pub wobble_length_mm: f64,
+    /// How a pen's cartridge turns about its own axis (`hand.orientation`).
+    pub orientation: Orientation,
+}
+
+/// How a pen's cartridge is turned about its own axis as the hand moves.
+/// A roller's drum always lies across its travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Orientation {
+    /// Kept as the cartridge's `needles_mm` lie in the zone's chart (x along
+    /// u): a hand-held pen is not spun when the hand changes direction.
+    Fixed,
+    /// Turned to the travel direction (x along the lane or the trace's
+    /// heading); random stamps take a random rotation.
+    Travel,
 }
 
 /// Default turn time between lanes: a practitioner lifts and re-places the pen
@@ -134,6 +148,10 @@ pub struct Pass {
     pub stamps_per_point: u32,
     /// Lift the device over avoid regions (true), or glide straight over them.
     pub respect_avoid: bool,
+    /// Clearance kept between the footprint's outermost needle and every
+    /// avoid region when the pass respects them (`avoid_margin_mm`, default
+    /// 3 sd of the hand's wobble, `3 x hand.lateral_jitter_mm`), mm.
+    pub avoid_margin_mm: f64,
     /// Where the pass's table is in the scene file.
     pub at: Location,
 }
@@ -249,6 +267,7 @@ struct RawHand {
     speed_jitter: Option<Spanned<f64>>,
     turn_time_s: Option<Spanned<f64>>,
     wobble_length_mm: Option<Spanned<f64>>,
+    orientation: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -310,12 +329,19 @@ struct RawPass {
     speed_mm_s: Option<Spanned<f64>>,
     rate_hz: Option<Spanned<f64>>,
     respect_avoid: Option<bool>,
+    avoid_margin_mm: Option<Spanned<f64>>,
     depth_mm: Option<Spanned<f64>>,
     trajectory: Option<Spanned<String>>,
     circle_radius_mm: Option<Spanned<f64>>,
     circle_step_mm: Option<Spanned<f64>>,
     stamps_per_point: Option<Spanned<u32>>,
 }
+
+/// Default clearance from avoid regions, in sd of the hand's wobble: 3 sd
+/// leave about one stamp in 370 of a steady hand within reach.
+pub const AVOID_MARGIN_SDS: f64 = 3.0;
+/// Largest plausible `avoid_margin_mm`, mm.
+pub const MAX_AVOID_MARGIN_MM: f64 = 50.0;
 
 /// Pattern names and their lane angles.
 pub const PATTERNS: &[(&str, Option<f64>)] = &[
@@ -636,7 +662,22 @@ fn validate_hand(ctx: &Ctx, raw: &Spanned<RawHand>) -> Result<Hand, SceneError> 
         Some(v) => ctx.plausible(v, "hand.wobble_length_mm", "mm", RANGE_WOBBLE_LENGTH_MM)?,
         None => DEFAULT_WOBBLE_LENGTH_MM,
     };
+    let orientation = match &h.orientation {
+        None => Orientation::Fixed,
+        Some(o) => match o.get_ref().as_str() {
+            "fixed" => Orientation::Fixed,
+            "travel" => Orientation::Travel,
+            other => {
+                return Err(ctx.err(
+                    &o.span(),
+                    "hand.orientation",
+                    format!("`{other}` is not accepted: give \"fixed\" (the pen keeps its turn, default) or \"travel\" (turned to the travel direction)"),
+                ));
+            }
+        },
+    };
     Ok(Hand {
+        orientation,
         speed_mm_s: ctx.plausible(speed, "hand.speed_mm_s", "mm/s", RANGE_SPEED_MM_S)?,
         lateral_jitter_mm: match &h.lateral_jitter_mm {
             Some(v) => ctx.plausible_non_negative(v, "hand.lateral_jitter_mm", "mm", MAX_LATERAL_JITTER_MM)?,
@@ -973,11 +1014,11 @@ fn trajectory_pass(
             ));
         }
     }
-    if p.stagger.is_some() || p.respect_avoid.is_some() {
+    if p.stagger.is_some() || p.respect_avoid.is_some() || p.avoid_margin_mm.is_some() {
         return Err(ctx.err(
             &raw.span(),
             format!("{key}.trajectory"),
-            "a trajectory pass takes its path from the file: remove `stagger` and `respect_avoid`",
+            "a trajectory pass takes its path from the file: remove `stagger`, `respect_avoid` and `avoid_margin_mm`",
         ));
     }
     let name = file.get_ref().trim();
@@ -1013,6 +1054,7 @@ fn trajectory_pass(
         rate_hz,
         stamps_per_point: 1,
         respect_avoid: false,
+        avoid_margin_mm: 0.0,
         at: ctx.at(&raw.span()),
     })
 }
@@ -1185,6 +1227,10 @@ fn validate_pass(
         rate_hz,
         stamps_per_point,
         respect_avoid: p.respect_avoid.unwrap_or(true),
+        avoid_margin_mm: match &p.avoid_margin_mm {
+            Some(v) => ctx.plausible_non_negative(v, &format!("{key}.avoid_margin_mm"), "mm", MAX_AVOID_MARGIN_MM)?,
+            None => AVOID_MARGIN_SDS * hand.lateral_jitter_mm,
+        },
         at: ctx.at(&raw.span()),
     })
 }

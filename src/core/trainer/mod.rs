@@ -67,6 +67,7 @@ pub fn trainee_scene(reference: &Scene, trace: &Trace) -> Result<Scene, SceneErr
             rate_hz: reference.cartridge.rate_hz(),
             stamps_per_point: 1,
             respect_avoid: false,
+            avoid_margin_mm: 0.0,
             at: template.as_ref().map_or(zone.at, |p| p.at),
         });
     }
