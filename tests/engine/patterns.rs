@@ -168,3 +168,30 @@ fn a_roller_s_drum_lies_across_its_travel_whatever_the_orientation() {
     assert!(!a.simulation.zones[0].punctures.is_empty());
     assert_eq!(a.simulation, b.simulation);
 }
+
+#[test]
+fn random_stamping_takes_the_time_to_move_between_its_stamps() {
+    // 3 000 stamps over 40 x 40 mm: the hand glides from stamp to stamp in
+    // a serpentine order and lifts the pen at each. No tour through n random
+    // points is shorter than about 0.7124 sqrt(n A) (Beardwood–Halton–
+    // Hammersley; the issue's 0.71); a serpentine in strips sqrt(3 A / n)
+    // wide is about 0.92 sqrt(n A). The time is every part of it, exactly.
+    let text = "seed = 11\n[cartridge]\npreset = \"pen-11\"\n[hand]\nspeed_mm_s = 20\nlift_time_s = 0.1\n\
+                [[zones]]\nname = \"patch\"\nshape = { rect = { width_mm = 40, height_mm = 40 } }\n\
+                [[zones.passes]]\npattern = \"random\"\nstamps = 3000\n";
+    let o = simulate(text);
+    let z = &o.zones[0];
+    let (n, area) = (3000.0f64, 1600.0f64);
+    let tour = (n * area).sqrt();
+    eprintln!("path {:.0} mm = {:.3} sqrt(nA); time {:.1} s", z.path_length_mm, z.path_length_mm / tour, z.time_s);
+    assert!(z.path_length_mm > 0.7124 * tour * 0.97, "path {} shorter than the shortest tour", z.path_length_mm);
+    assert!(z.path_length_mm < 1.0 * tour, "path {}: not a sensible order", z.path_length_mm);
+    let rate = o.scene.cartridge.rate_hz().unwrap();
+    let want = z.stamps as f64 / rate + z.path_length_mm / 20.0 + (z.stamps as f64 - 1.0) * 0.1;
+    assert!((z.time_s - want).abs() < 1e-6, "time {} against {want}", z.time_s);
+    // Stamping in place adds the stamps' time, not the hand's path.
+    let twice = simulate(&text.replace("stamps = 3000\n", "stamps = 3000\nstamps_per_point = 2\n"));
+    let z2 = &twice.zones[0];
+    assert!((z2.path_length_mm - z.path_length_mm).abs() < 1e-9);
+    assert!((z2.time_s - z.time_s - 3000.0 / rate).abs() < 1e-6, "{} vs {}", z2.time_s, z.time_s);
+}

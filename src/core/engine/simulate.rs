@@ -135,6 +135,8 @@ struct StrokeOut {
     stamps: u64,
     unplaced: u64,
     duration_s: f64,
+    /// The hand's path on the skin between stamps of a random stroke, mm.
+    path_mm: f64,
 }
 
 impl StrokeOut {
@@ -426,7 +428,9 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
             let rate_hz = stroke.rate_hz.unwrap_or(1.0);
             let b = region.bounds();
             let size = b.size_mm();
-            for i in 0..*stamps {
+            // The places (and turns) first, in the order drawn.
+            let mut points: Vec<(Vec2, f64)> = Vec::with_capacity(*stamps as usize);
+            for _ in 0..*stamps {
                 let mut centre = None;
                 for _ in 0..MAX_PLACEMENT_TRIES {
                     let c = b.min_mm + Vec2::new(rng.random::<f64>() * size.x, rng.random::<f64>() * size.y);
@@ -437,27 +441,52 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                     }
                 }
                 let angle = rng.random::<f64>() * std::f64::consts::TAU;
-                let Some(c) = centre else {
-                    out.unplaced += 1;
-                    continue;
-                };
+                match centre {
+                    Some(c) => points.push((c, angle)),
+                    None => out.unplaced += 1,
+                }
+            }
+            // The hand visits them as a practitioner would: in strips across
+            // the zone, alternate strips the other way (a serpentine tour,
+            // strips sqrt(3 A / n) wide: about 0.92 sqrt(n A) long, near the
+            // shortest tour's 0.71 sqrt(n A)).
+            let strip = (3.0 * size.x * size.y / points.len().max(1) as f64).sqrt().max(1e-9);
+            let key = |p: &Vec2| {
+                let k = ((p.y - b.min_mm.y) / strip).floor() as i64;
+                (k, if k % 2 == 0 { p.x } else { -p.x })
+            };
+            points.sort_by(|(p, _), (q, _)| {
+                let (kp, kq) = (key(p), key(q));
+                kp.0.cmp(&kq.0).then(kp.1.total_cmp(&kq.1))
+            });
+            // Stamping in place: the same point `stamps_per_point` times; the
+            // hand glides to the next point and lifts and sets the pen down.
+            let per_point = stroke.stamps_per_point.max(1) as u64;
+            let mut t = 0.0;
+            let mut last: Option<Vec2> = None;
+            for &(c, angle) in &points {
+                if let Some(prev) = last {
+                    let d = (c - prev).norm();
+                    out.path_mm += d;
+                    t += d / stroke.speed_mm_s + scene.hand.lift_time_s;
+                }
+                last = Some(c);
                 // The angle is drawn either way, so both orientations stamp
                 // at the same places.
                 let rot = match scene.hand.orientation {
                     Orientation::Fixed => Rotation2::identity(),
                     Orientation::Travel => Rotation2::new(angle),
                 };
-                // Stamping in place: the same point `stamps_per_point` times.
-                let per_point = stroke.stamps_per_point.max(1) as u64;
                 for q in 0..per_point {
-                    let t = (i * per_point + q) as f64 / rate_hz;
+                    let tq = t + q as f64 / rate_hz;
                     for n in &cart.needles_mm {
-                        out.place(&shape, c + rot * n, t, pass);
+                        out.place(&shape, c + rot * n, tq, pass);
                     }
                     out.stamps += 1;
                 }
+                t += per_point as f64 / rate_hz;
             }
-            out.duration_s = (*stamps * stroke.stamps_per_point.max(1) as u64) as f64 / rate_hz;
+            out.duration_s = t;
         }
     }
     out
@@ -524,8 +553,8 @@ pub fn simulate_timed(scene: &Scene, plan: &Plan, times: &mut StageTimes) -> Sim
         zr.path_length_mm += stroke.gap_before_mm
             + match stroke.kind {
                 StrokeKind::Line { .. } | StrokeKind::Trace { .. } => stroke.length_mm(),
-                // A random stamper moves at the glide speed while it stamps.
-                StrokeKind::Random { .. } => out.duration_s * stroke.speed_mm_s,
+                // From stamp to stamp in its serpentine order.
+                StrokeKind::Random { .. } => out.path_mm,
             };
         zr.stamps += out.stamps;
         zr.unplaced_stamps += out.unplaced;

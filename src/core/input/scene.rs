@@ -33,6 +33,9 @@ pub struct Hand {
     pub wobble_length_mm: f64,
     /// How a pen's cartridge turns about its own axis (`hand.orientation`).
     pub orientation: Orientation,
+    /// Time to lift the pen and set it down at the next point of a random
+    /// pass (`hand.lift_time_s`), s.
+    pub lift_time_s: f64,
 }
 
 /// How a pen's cartridge is turned about its own axis as the hand moves.
@@ -50,6 +53,9 @@ pub enum Orientation {
 /// Default turn time between lanes: a practitioner lifts and re-places the pen
 /// in about a quarter to half a second; 0.3 s is assumed.
 pub const DEFAULT_TURN_TIME_S: f64 = 0.3;
+/// Default time to lift the pen and set it down at the next point of a
+/// random pass: a short hop, a third of a lane turn; 0.1 s is assumed.
+pub const DEFAULT_LIFT_TIME_S: f64 = 0.1;
 /// Default correlation length of hand wobble: about one cartridge width (a few
 /// mm) to a finger movement; 5 mm is assumed.
 pub const DEFAULT_WOBBLE_LENGTH_MM: f64 = 5.0;
@@ -268,6 +274,7 @@ struct RawHand {
     turn_time_s: Option<Spanned<f64>>,
     wobble_length_mm: Option<Spanned<f64>>,
     orientation: Option<Spanned<String>>,
+    lift_time_s: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -678,6 +685,10 @@ fn validate_hand(ctx: &Ctx, raw: &Spanned<RawHand>) -> Result<Hand, SceneError> 
     };
     Ok(Hand {
         orientation,
+        lift_time_s: match &h.lift_time_s {
+            Some(v) => ctx.plausible_non_negative(v, "hand.lift_time_s", "s", MAX_TURN_TIME_S)?,
+            None => DEFAULT_LIFT_TIME_S,
+        },
         speed_mm_s: ctx.plausible(speed, "hand.speed_mm_s", "mm/s", RANGE_SPEED_MM_S)?,
         lateral_jitter_mm: match &h.lateral_jitter_mm {
             Some(v) => ctx.plausible_non_negative(v, "hand.lateral_jitter_mm", "mm", MAX_LATERAL_JITTER_MM)?,
