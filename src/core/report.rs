@@ -298,8 +298,32 @@ pub fn scale_notes(o: &Outcome) -> String {
         if let Some(note) = avoid_note(z) {
             s.push_str(&format!("{}: {note}\n", z.setup.name));
         }
+        for w in drag_warnings(z, o.scene.cartridge.needle_diameter_mm) {
+            s.push_str(&format!("warning: {}: {w}\n", z.setup.name));
+        }
     }
     s
+}
+
+/// Passes whose needles drag further than the limit through the skin while
+/// the hand moves on: a needle's diameter (an assumption: trainers teach
+/// that a pen glided too fast for its rate tears channels rather than
+/// puncturing them; no published threshold was found).
+pub fn drag_warnings(z: &crate::core::engine::zone::ZoneMetrics, needle_diameter_mm: f64) -> Vec<String> {
+    z.passes
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.drag_mm > needle_diameter_mm)
+        .map(|(k, p)| {
+            format!(
+                "pass {} ({}): the needles drag {} mm a stamp through the skin, more than a needle's diameter ({} mm): a tearing risk; glide slower or raise the rate",
+                k + 1,
+                p.setup.pattern,
+                crate::core::format::fixed(p.drag_mm, 2),
+                crate::core::format::fixed(needle_diameter_mm, 2)
+            )
+        })
+        .collect()
 }
 
 /// Where a zone's needles in avoid regions came from: with every pass

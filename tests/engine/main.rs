@@ -5,6 +5,7 @@
 mod accuracy;
 mod avoid;
 mod determinism;
+mod drag;
 mod fuzz;
 mod geometry;
 mod laws;

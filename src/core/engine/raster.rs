@@ -256,27 +256,7 @@ impl SplatPlan {
             (j1 >= j0).then(|| (j0 as usize / band_rows, j1 as usize / band_rows))
         };
         // Bucket puncture indices by band (a disk may touch two bands).
-        let mut counts = vec![0u32; bands + 1];
-        for p in &located {
-            if let Some((b0, b1)) = band_range(p) {
-                for b in b0..=b1 {
-                    counts[b + 1] += 1;
-                }
-            }
-        }
-        for b in 0..bands {
-            counts[b + 1] += counts[b];
-        }
-        let mut fill = counts.clone();
-        let mut bucket = vec![0u32; counts[bands] as usize];
-        for (idx, p) in located.iter().enumerate() {
-            if let Some((b0, b1)) = band_range(p) {
-                for b in b0..=b1 {
-                    bucket[fill[b] as usize] = idx as u32;
-                    fill[b] += 1;
-                }
-            }
-        }
+        let (counts, bucket) = bucket_by_band(bands, located.iter().map(band_range));
         SplatPlan { layout: *layout, reach, nu, stride, band_rows, tables, located, counts, bucket }
     }
 
@@ -388,6 +368,153 @@ impl SplatPlan {
             }
         }
     }
+}
+
+/// Indices bucketed by band: `counts[b]..counts[b + 1]` of `bucket` are the
+/// items whose band range (first and last band, if any) holds band b.
+fn bucket_by_band(bands: usize, ranges: impl Iterator<Item = Option<(usize, usize)>> + Clone) -> (Vec<u32>, Vec<u32>) {
+    let mut counts = vec![0u32; bands + 1];
+    for (b0, b1) in ranges.clone().flatten() {
+        for b in b0..=b1 {
+            counts[b + 1] += 1;
+        }
+    }
+    for b in 0..bands {
+        counts[b + 1] += counts[b];
+    }
+    let mut fill = counts.clone();
+    let mut bucket = vec![0u32; counts[bands] as usize];
+    for (idx, r) in ranges.enumerate() {
+        if let Some((b0, b1)) = r {
+            for b in b0..=b1 {
+                bucket[fill[b] as usize] = idx as u32;
+                fill[b] += 1;
+            }
+        }
+    }
+    (counts, bucket)
+}
+
+/// Adds every puncture's channel as a capsule (the needle disk dragged by
+/// `drags[k]`, chart mm) to the hit raster: a raster cell is hit when its
+/// sample point (`Layout::sample_shift`) lies within `r_mm` of the segment
+/// from the puncture to where the drag took it. Each row's run is the
+/// capsule's exact chord at the tile's sample height (the capsule is convex:
+/// the union of its two end disks' chords and its side band's). Slower than
+/// [`splat`]'s tabulated disks; used only with `analysis.channel = "capsule"`.
+pub fn splat_capsules(
+    raster: &mut [u8],
+    layout: &Layout,
+    punctures: &[Puncture],
+    drags: &[[f32; 2]],
+    r_mm: f64,
+    cell_stretch: Option<&[f64]>,
+) {
+    let (nu, nv, stride, h, o) =
+        (layout.raster_u(), layout.raster_v(), layout.raster_stride(), layout.h_mm, layout.origin_mm);
+    let sub = layout.sub as i64;
+    // Per capsule: its ends and radius in raster cells.
+    let caps: Vec<[f64; 5]> = punctures
+        .iter()
+        .zip(drags)
+        .map(|(p, d)| {
+            let (ax, ay) = ((p.u_mm as f64 - o.x) / h, (p.v_mm as f64 - o.y) / h);
+            let rad = match cell_stretch {
+                None => r_mm / h,
+                Some(st) => {
+                    let cu = (floor_i(ax) / sub).clamp(0, layout.cells_u as i64 - 1) as usize;
+                    let cv = (floor_i(ay) / sub).clamp(0, layout.cells_v as i64 - 1) as usize;
+                    let s = st[cv * layout.cells_u + cu];
+                    r_mm / h / if s > 0.0 && s.is_finite() { s.sqrt() } else { 1.0 }
+                }
+            };
+            [ax, ay, ax + d[0] as f64 / h, ay + d[1] as f64 / h, rad]
+        })
+        .collect();
+    let band_rows = layout.sub;
+    let bands = nv.div_ceil(band_rows);
+    let rows_of = |c: &[f64; 5]| {
+        let (y0, y1) = (c[1].min(c[3]) - c[4] - 1.0, c[1].max(c[3]) + c[4] + 1.0);
+        let (j0, j1) = (y0.floor().max(0.0), y1.ceil().min(nv as f64 - 1.0));
+        (j1 >= j0).then(|| (j0 as usize / band_rows, j1 as usize / band_rows))
+    };
+    let (counts, bucket) = bucket_by_band(bands, caps.iter().map(rows_of));
+    let f = 1.0 / FIXED as f64;
+    raster.par_chunks_mut(stride * band_rows).enumerate().for_each(|(b, rows)| {
+        let first_row = b * band_rows;
+        let n_rows = rows.len() / stride;
+        for &idx in &bucket[counts[b] as usize..counts[b + 1] as usize] {
+            let [ax, ay, bx, by, rad] = caps[idx as usize];
+            let (len, (ux, uy)) = {
+                let (dx, dy) = (bx - ax, by - ay);
+                let l = (dx * dx + dy * dy).sqrt();
+                (l, if l > 0.0 { (dx / l, dy / l) } else { (1.0, 0.0) })
+            };
+            let (x_lo, x_hi) = (ax.min(bx) - rad - 1.0, ax.max(bx) + rad + 1.0);
+            let (y_lo, y_hi) = (ay.min(by) - rad - 1.0, ay.max(by) + rad + 1.0);
+            let j0 = (y_lo.floor().max(first_row as f64)) as usize;
+            let j1 = (y_hi.ceil().min((first_row + n_rows) as f64 - 1.0)).max(-1.0);
+            if j1 < j0 as f64 || x_hi < 0.0 || x_lo >= nu as f64 {
+                continue;
+            }
+            let (t0, t1) =
+                ((x_lo.max(0.0) as usize) / SAMPLE_TILE_COLS, (x_hi.min(nu as f64 - 1.0) as usize) / SAMPLE_TILE_COLS);
+            for j in j0..=j1 as usize {
+                let ty = j / SAMPLE_TILE_ROWS;
+                let row = &mut rows[(j - first_row) * stride..][..stride];
+                for tx in t0..=t1 {
+                    let [sx, sy] = layout.sample_shift(ty, tx);
+                    let y = j as f64 + sy as f64 * f;
+                    // The chord of x where (x, y) lies within the capsule.
+                    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+                    for (cx, cy) in [(ax, ay), (bx, by)] {
+                        let dy = y - cy;
+                        if dy.abs() <= rad {
+                            let w = (rad * rad - dy * dy).sqrt();
+                            lo = lo.min(cx - w);
+                            hi = hi.max(cx + w);
+                        }
+                    }
+                    if len > 0.0 {
+                        // 0 <= (x - ax) ux + (y - ay) uy <= len and
+                        // |ux (y - ay) - uy (x - ax)| <= rad, each linear in x.
+                        let (mut a, mut e) = (f64::NEG_INFINITY, f64::INFINITY);
+                        for (value, slope, min, max) in
+                            [((y - ay) * uy - ax * ux, ux, 0.0, len), (ux * (y - ay) + uy * ax, -uy, -rad, rad)]
+                        {
+                            if slope.abs() < 1e-12 {
+                                if value < min || value > max {
+                                    a = f64::INFINITY;
+                                }
+                            } else {
+                                let (p, q) = ((min - value) / slope, (max - value) / slope);
+                                a = a.max(p.min(q));
+                                e = e.min(p.max(q));
+                            }
+                        }
+                        if e >= a {
+                            lo = lo.min(a);
+                            hi = hi.max(e);
+                        }
+                    }
+                    if hi < lo {
+                        continue;
+                    }
+                    // Cells i whose sample point i + sx lies in [lo, hi], in the tile.
+                    let sxf = sx as f64 * f;
+                    let c0 = (tx * SAMPLE_TILE_COLS) as f64;
+                    let c1 = ((tx + 1) * SAMPLE_TILE_COLS).min(nu) as f64;
+                    let i0 = (lo - sxf).ceil().max(c0);
+                    let i1 = ((hi - sxf).floor() + 1.0).min(c1);
+                    if i1 > i0 {
+                        for c in row[i0 as usize..i1 as usize].iter_mut() {
+                            *c = c.saturating_add(1);
+                        }
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Calls `f(analysis cell, i0, i1)` for each piece of a row span that lies

@@ -14,7 +14,7 @@ use crate::core::engine::plan::{Plan, Stroke, StrokeKind, expected_stamps};
 use crate::core::geometry::mesh::Surface;
 use crate::core::geometry::shape::{Bounds, Region, Vec2};
 use crate::core::input::cartridge::{Cartridge, Drive};
-use crate::core::input::scene::{Circles, Hand, Orientation, Scene, Zone};
+use crate::core::input::scene::{Channel, Circles, Hand, Orientation, Scene, Zone};
 use crate::core::input::trajectory;
 use crate::core::timing::StageTimes;
 use nalgebra::Rotation2;
@@ -73,6 +73,11 @@ pub struct ZoneRun {
     pub pass_ranges: Vec<std::ops::Range<usize>>,
     /// For mesh zones: the 3D point of each puncture, mm (see [`map_to_3d`]).
     pub positions_3d_mm: Vec<[f32; 3]>,
+    /// Each puncture's drag through the skin, chart mm (`analysis.channel =
+    /// "capsule"` only; empty otherwise).
+    pub drags: Vec<[f32; 2]>,
+    /// How far each pass's stamps dragged.
+    pub pass_drag: Vec<DragStats>,
 }
 
 /// Maps every puncture of a mesh zone to its 3D point through the triangle
@@ -137,16 +142,62 @@ struct StrokeOut {
     duration_s: f64,
     /// The hand's path on the skin between stamps of a random stroke, mm.
     path_mm: f64,
+    /// Keep each puncture's drag (`drags`): coverage counts capsules.
+    keep_drags: bool,
+    /// Each puncture's drag through the skin (chart mm), when kept.
+    drags: Vec<[f32; 2]>,
+    /// The stroke's stamps and how far they dragged.
+    drag: DragStats,
+}
+
+/// How far a pass's stamps dragged through the skin.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DragStats {
+    /// Stamps counted.
+    pub stamps: u64,
+    /// Sum of their drag lengths, mm.
+    pub sum_mm: f64,
+    /// Stamps that dragged further than a needle radius.
+    pub over_radius: u64,
+}
+
+impl DragStats {
+    fn add(&mut self, length_mm: f64, radius_mm: f64) {
+        self.stamps += 1;
+        self.sum_mm += length_mm;
+        self.over_radius += (length_mm > radius_mm) as u64;
+    }
+    /// Adds another's counts.
+    pub fn merge(&mut self, o: &DragStats) {
+        self.stamps += o.stamps;
+        self.sum_mm += o.sum_mm;
+        self.over_radius += o.over_radius;
+    }
+    /// Mean drag of a stamp, mm (0 without stamps).
+    pub fn mean_mm(&self) -> f64 {
+        if self.stamps > 0 { self.sum_mm / self.stamps as f64 } else { 0.0 }
+    }
+    /// Share of stamps dragging further than a needle radius.
+    pub fn over_radius_share(&self) -> f64 {
+        if self.stamps > 0 { self.over_radius as f64 / self.stamps as f64 } else { 0.0 }
+    }
 }
 
 impl StrokeOut {
     fn place(&mut self, zone: &ZoneShape, p: Vec2, t_s: f64, pass: u32) {
+        self.place_dragged(zone, p, t_s, pass, [0.0; 2]);
+    }
+
+    fn place_dragged(&mut self, zone: &ZoneShape, p: Vec2, t_s: f64, pass: u32, drag: [f32; 2]) {
         if !zone.inside(p) {
             self.outside.push(Puncture::new(p, t_s, pass));
         } else if zone.in_avoid(p) {
             self.violations.push(Puncture::new(p, t_s, pass));
         } else {
             self.punctures.push(Puncture::new(p, t_s, pass));
+            if self.keep_drags {
+                self.drags.push(drag);
+            }
         }
     }
 }
@@ -274,6 +325,7 @@ const MAX_PLACEMENT_TRIES: usize = 10_000;
 /// Where the hand is on a lane: straight along it, or tracing small circles
 /// whose centre advances along it (a trochoid). `advance` moves it `ds` mm
 /// along its own path.
+#[derive(Clone)]
 struct HandPath {
     circles: Option<Circles>,
     /// Angle around the current circle, radians.
@@ -321,7 +373,8 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
     let shape = ZoneShape::new(zone);
     let cart: &Cartridge = &scene.cartridge;
     let mut rng = Pcg64Mcg::seed_from_u64(stroke_seed(scene.seed, stroke.zone, stroke.pass, stroke.index_in_pass));
-    let mut out = StrokeOut::default();
+    let mut out = StrokeOut { keep_drags: scene.analysis.channel == Channel::Capsule, ..StrokeOut::default() };
+    let (dwell, radius_mm) = (cart.dwell_fraction, cart.needle_radius_mm());
     // Expected punctures (+10 % for speed jitter): no regrowth while stamping.
     let expected = expected_stamps(stroke, &cart.drive) * cart.needle_count() as f64;
     out.punctures.reserve((expected * 1.1) as usize + 16);
@@ -353,18 +406,31 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
             while path.along_mm <= length {
                 let centre = start_mm + dir * path.along_mm + normal * (noise.lateral_mm + path.across_mm);
                 let inside = s >= safe.0 && s <= safe.1 && noise.lateral_mm.abs() <= wobble_margin_mm;
+                let ds = stroke.speed_mm_s * noise.speed_factor() / rate_hz;
+                // The needles are in the skin for `dwell` of the cycle while
+                // the hand moves on: each drags that share of the next step.
+                let mut probe = path.clone();
+                probe.advance(ds);
+                let drag =
+                    (dir * (probe.along_mm - path.along_mm) + normal * (probe.across_mm - path.across_mm)) * dwell;
+                let drag_f = [drag.x as f32, drag.y as f32];
                 for q in 0..per_point {
                     let t = (i + q) as f64 / rate_hz;
+                    // Stamping in place, the hand moves on after the last.
+                    let d = if q + 1 == per_point { drag_f } else { [0.0; 2] };
+                    out.drag.add(if q + 1 == per_point { drag.norm() } else { 0.0 }, radius_mm);
                     if inside {
                         out.punctures.extend(needles.iter().map(|n| Puncture::new(centre + n, t, pass)));
+                        if out.keep_drags {
+                            out.drags.extend(needles.iter().map(|_| d));
+                        }
                     } else {
                         for n in &needles {
-                            out.place(&shape, centre + n, t, pass);
+                            out.place_dragged(&shape, centre + n, t, pass, d);
                         }
                     }
                 }
                 i += per_point;
-                let ds = stroke.speed_mm_s * noise.speed_factor() / rate_hz;
                 path.advance(ds);
                 s = path.lane_mm;
                 noise.advance(ds, &mut rng);
@@ -403,13 +469,20 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
         (StrokeKind::Trace { points }, Drive::Pen { .. }) => {
             let rate_hz = stroke.rate_hz.expect("a pen pass has a rate (validated)");
             let stamps = trajectory::pen_stamps(points, rate_hz);
-            for st in &stamps {
+            for (k, st) in stamps.iter().enumerate() {
                 let rot = match scene.hand.orientation {
                     Orientation::Fixed => Rotation2::identity(),
                     Orientation::Travel => Rotation2::new(st.heading.y.atan2(st.heading.x)),
                 };
+                // The drag: `dwell` of the way to the next stamp, when the
+                // pen stays on the skin until it (one cycle later).
+                let drag = match stamps.get(k + 1) {
+                    Some(next) if next.t_s - st.t_s <= 1.5 / rate_hz => (next.centre_mm - st.centre_mm) * dwell,
+                    _ => Vec2::zeros(),
+                };
+                out.drag.add(drag.norm(), radius_mm);
                 for n in &cart.needles_mm {
-                    out.place(&shape, st.centre_mm + rot * n, st.t_s, pass);
+                    out.place_dragged(&shape, st.centre_mm + rot * n, st.t_s, pass, [drag.x as f32, drag.y as f32]);
                 }
             }
             out.stamps = stamps.len() as u64;
@@ -479,6 +552,8 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                 };
                 for q in 0..per_point {
                     let tq = t + q as f64 / rate_hz;
+                    // The hand stands still while it stamps: no drag.
+                    out.drag.add(0.0, radius_mm);
                     for n in &cart.needles_mm {
                         out.place(&shape, c + rot * n, tq, pass);
                     }
@@ -558,12 +633,17 @@ pub fn simulate_timed(scene: &Scene, plan: &Plan, times: &mut StageTimes) -> Sim
             };
         zr.stamps += out.stamps;
         zr.unplaced_stamps += out.unplaced;
+        if zr.pass_drag.len() <= stroke.pass {
+            zr.pass_drag.resize(stroke.pass + 1, DragStats::default());
+        }
+        zr.pass_drag[stroke.pass].merge(&out.drag);
     }
     for (z, zr) in zones.iter_mut().enumerate() {
         let mine = || plan.strokes.iter().zip(&outs).zip(&offsets).filter(move |((s, _), _)| s.zone == z);
         zr.punctures = gather(mine().map(|((_, o), &t)| (o.punctures.as_slice(), t)).collect());
         zr.violations = gather(mine().map(|((_, o), &t)| (o.violations.as_slice(), t)).collect());
         zr.outside = gather(mine().map(|((_, o), &t)| (o.outside.as_slice(), t)).collect());
+        zr.drags = mine().flat_map(|((_, o), _)| o.drags.iter().copied()).collect();
         // Passes run one after another, so each pass's punctures are contiguous.
         let passes = scene.zones[z].passes.len();
         let bounds: Vec<usize> =

@@ -14,7 +14,7 @@
 
 use crate::core::engine::cells::{DensityStats, cell_counts, weighted_percentile};
 use crate::core::engine::overlap::overlap_count;
-use crate::core::engine::raster::{classify, covered_counts, inzone_counts, splat, splat_classify};
+use crate::core::engine::raster::{classify, covered_counts, inzone_counts, splat, splat_capsules, splat_classify};
 use crate::core::engine::simulate::{Puncture, ZoneRun};
 use crate::core::geometry::layout::{Layout, treatable_spans};
 use crate::core::geometry::mesh::Surface;
@@ -48,6 +48,11 @@ pub struct PassMetrics {
     pub coverage_after: f64,
     /// Punctures of this and all earlier passes over the zone's true area, punctures/cm².
     pub density_after_per_cm2: f64,
+    /// Mean length a stamp's needles dragged through the skin while the hand
+    /// moved on (`cartridge.dwell_fraction` of a stamp step), mm.
+    pub drag_mm: f64,
+    /// Share of the pass's stamps that dragged further than a needle radius.
+    pub drag_over_radius_share: f64,
 }
 
 /// What a zone's figures echo of the scene: which zone, its geometry's
@@ -356,18 +361,27 @@ pub fn measure_zone(
     // Final figures without seams need no whole raster: splat and classify
     // band by band in cache.
     let figures_only = cfg.detail == Detail::FiguresOnly;
-    let fused = figures_only && zone.borders.is_empty();
+    // Capsules (the channel dragged by the hand) have their own splat.
+    let capsules = !run.drags.is_empty() && run.drags.len() == run.punctures.len();
+    let fused = figures_only && zone.borders.is_empty() && !capsules;
+    let splat = |raster: &mut [u8], range: std::ops::Range<usize>| {
+        if capsules {
+            splat_capsules(raster, &layout, &run.punctures[range.clone()], &run.drags[range], r, stretch.as_deref());
+        } else {
+            splat(raster, &layout, &run.punctures[range], r, stretch.as_deref());
+        }
+    };
     let mut raster = if fused { Vec::new() } else { take_raster(layout.raster_cells() as usize) };
     let mut passes = Vec::with_capacity(pass_setups.len());
     let mut cumulative = 0u64;
     if figures_only && !fused {
-        splat(&mut raster, &layout, &run.punctures, r, stretch.as_deref());
+        splat(&mut raster, 0..run.punctures.len());
         lap(times, "measure: splat disks");
     }
     for (pi, pass) in pass_setups.iter().enumerate() {
         let range = run.pass_ranges.get(pi).cloned().unwrap_or(0..0);
         if !figures_only {
-            splat(&mut raster, &layout, &run.punctures[range.clone()], r, stretch.as_deref());
+            splat(&mut raster, range.clone());
             lap(times, "measure: splat disks");
         }
         let coverage_after = if pi + 1 < pass_setups.len() && !figures_only {
@@ -382,6 +396,8 @@ pub fn measure_zone(
             punctures: range.len() as u64,
             coverage_after,
             density_after_per_cm2: per_cm2(cumulative as f64, area_mm2),
+            drag_mm: run.pass_drag.get(pi).map_or(0.0, |d| d.mean_mm()),
+            drag_over_radius_share: run.pass_drag.get(pi).map_or(0.0, |d| d.over_radius_share()),
         });
     }
     let classes = if fused {

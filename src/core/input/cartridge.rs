@@ -43,7 +43,18 @@ pub struct Cartridge {
     pub depth_mm: f64,
     /// What times contact with the skin: a pen's stamp rate or a roller's drum.
     pub drive: Drive,
+    /// Share of a pen's stroke cycle its needles spend in the skin
+    /// (`cartridge.dwell_fraction`, default [`DEFAULT_DWELL_FRACTION`]): the
+    /// hand keeps moving meanwhile, so each needle drags that share of one
+    /// stamp step through the skin. A roller's needles roll in and out: no drag.
+    pub dwell_fraction: f64,
 }
+
+/// Default dwell: half of each stroke cycle in the skin. An assumption: no
+/// published measurement of a pen's in-skin share of its cycle was found; a
+/// needle driven sinusoidally past the skin to a depth near its stroke's
+/// amplitude is below the surface for about half the cycle.
+pub const DEFAULT_DWELL_FRACTION: f64 = 0.5;
 
 impl Cartridge {
     /// Number of needles.
@@ -113,6 +124,7 @@ fn pen(name: &str, needles_mm: Vec<Vec2>, rate_hz: f64) -> Cartridge {
         needle_diameter_mm: PEN_NEEDLE_DIAMETER_MM,
         depth_mm: DEFAULT_DEPTH_MM,
         drive: Drive::Pen { rate_hz },
+        dwell_fraction: DEFAULT_DWELL_FRACTION,
     }
 }
 
@@ -184,6 +196,7 @@ pub fn roller_192() -> Cartridge {
         needle_diameter_mm: 0.25,
         depth_mm: DEFAULT_DEPTH_MM,
         drive: Drive::Roller { circumference_mm, axial_mm, contact_mm },
+        dwell_fraction: DEFAULT_DWELL_FRACTION,
     }
 }
 

@@ -68,6 +68,18 @@ pub const DEFAULT_CELL_MM: f64 = 2.0;
 pub struct Analysis {
     /// Side of the square analysis cells (`analysis.cell_mm`, default [`DEFAULT_CELL_MM`]), mm.
     pub cell_mm: f64,
+    /// The channel one needle opens, for coverage and hits (`analysis.channel`).
+    pub channel: Channel,
+}
+
+/// The channel a needle opens in the skin, as coverage and hits count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// A disk of the needle's diameter at the puncture (default).
+    Disk,
+    /// A capsule: the disk dragged along the hand's motion while the needles
+    /// are in the skin (`cartridge.dwell_fraction` of a stamp step).
+    Capsule,
 }
 
 /// What a pass does.
@@ -263,6 +275,7 @@ struct RawCartridge {
     needle_diameter_mm: Option<Spanned<f64>>,
     depth_mm: Option<Spanned<f64>>,
     rate_hz: Option<Spanned<f64>>,
+    dwell_fraction: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +294,7 @@ struct RawHand {
 #[serde(deny_unknown_fields)]
 struct RawAnalysis {
     cell_mm: Option<Spanned<f64>>,
+    channel: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -555,6 +569,20 @@ fn validate(ctx: &Ctx, raw: RawScene) -> Result<Scene, SceneError> {
         Some(c) => ctx.plausible(c, "analysis.cell_mm", "mm", RANGE_CELL_MM)?,
         None => DEFAULT_CELL_MM,
     };
+    let channel = match raw.analysis.as_ref().and_then(|a| a.get_ref().channel.as_ref()) {
+        None => Channel::Disk,
+        Some(c) => match c.get_ref().as_str() {
+            "disk" => Channel::Disk,
+            "capsule" => Channel::Capsule,
+            other => {
+                return Err(ctx.err(
+                    &c.span(),
+                    "analysis.channel",
+                    format!("`{other}` is not accepted: give \"disk\" (default) or \"capsule\" (the disk dragged by the hand's motion)"),
+                ));
+            }
+        },
+    };
     if raw.zones.is_empty() {
         return Err(ctx.err(
             &(ctx.text.len()..ctx.text.len()),
@@ -577,7 +605,15 @@ fn validate(ctx: &Ctx, raw: RawScene) -> Result<Scene, SceneError> {
         }
         zones.push(zone);
     }
-    Ok(Scene { name, file: ctx.file.to_string(), seed, cartridge, hand, analysis: Analysis { cell_mm }, zones })
+    Ok(Scene {
+        name,
+        file: ctx.file.to_string(),
+        seed,
+        cartridge,
+        hand,
+        analysis: Analysis { cell_mm, channel },
+        zones,
+    })
 }
 
 fn validate_cartridge(ctx: &Ctx, raw: &Spanned<RawCartridge>) -> Result<Cartridge, SceneError> {
@@ -624,6 +660,7 @@ fn validate_cartridge(ctx: &Ctx, raw: &Spanned<RawCartridge>) -> Result<Cartridg
                 needle_diameter_mm: ctx.plausible(d, "cartridge.needle_diameter_mm", "mm", RANGE_NEEDLE_DIAMETER_MM)?,
                 depth_mm: cartridge::DEFAULT_DEPTH_MM,
                 drive: Drive::Pen { rate_hz: ctx.plausible(r, "cartridge.rate_hz", "Hz", RANGE_RATE_HZ)? },
+                dwell_fraction: cartridge::DEFAULT_DWELL_FRACTION,
             }
         }
         (None, None) => {
@@ -639,6 +676,17 @@ fn validate_cartridge(ctx: &Ctx, raw: &Spanned<RawCartridge>) -> Result<Cartridg
     }
     if let Some(d) = &c.depth_mm {
         cart.depth_mm = ctx.plausible(d, "cartridge.depth_mm", "mm", RANGE_DEPTH_MM)?;
+    }
+    if let Some(f) = &c.dwell_fraction {
+        let v = *f.get_ref();
+        if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+            return Err(ctx.err(
+                &f.span(),
+                "cartridge.dwell_fraction",
+                format!("{v} is not accepted: give the share of a stroke cycle in the skin, above 0 and at most 1"),
+            ));
+        }
+        cart.dwell_fraction = v;
     }
     if let Some(r) = &c.rate_hz {
         let hz = ctx.plausible(r, "cartridge.rate_hz", "Hz", RANGE_RATE_HZ)?;

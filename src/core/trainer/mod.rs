@@ -133,6 +133,8 @@ pub fn progress(out: &Outcome, steps: usize) -> Vec<Progress> {
                         pass_ranges: zr.pass_ranges.iter().map(|r| r.start.min(keep)..r.end.min(keep)).collect(),
                         violations: upto(&zr.violations),
                         outside: upto(&zr.outside),
+                        drags: zr.drags[..keep.min(zr.drags.len())].to_vec(),
+                        pass_drag: zr.pass_drag.clone(),
                         punctures,
                         positions_3d_mm: Vec::new(),
                         ..*zr
