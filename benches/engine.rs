@@ -107,6 +107,30 @@ fn engine(c: &mut Criterion) {
         b.iter(|| black_box(overlap::overlap_count(punctures, s.cartridge.needle_diameter_mm)))
     });
     g.bench_function("parse and validate the scene", |b| b.iter(|| black_box(scene())));
+    // Validation grows about linearly: a 100 000-point outline and 10 000
+    // passes (issue 15 asked for under 1 s each).
+    let head = "[cartridge]\npreset = \"pen-12\"\n[hand]\nspeed_mm_s = 20\n[[zones]]\nname = \"z\"\n";
+    let n = 100_000;
+    let points: Vec<String> = (0..n)
+        .map(|k| {
+            let a = std::f64::consts::TAU * k as f64 / n as f64;
+            format!("[{:.4}, {:.4}]", 20.0 + 15.0 * a.cos(), 20.0 + 15.0 * a.sin())
+        })
+        .collect();
+    let polygon = format!(
+        "{head}shape = {{ polygon = {{ points_mm = [{}] }} }}\n[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 4\n",
+        points.join(", ")
+    );
+    let passes = format!(
+        "{head}shape = {{ rect = {{ width_mm = 40, height_mm = 30 }} }}\n{}",
+        "[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 4\n".repeat(10_000)
+    );
+    g.bench_function("validate a 100 000-point polygon", |b| {
+        b.iter(|| black_box(Scene::from_toml_str(&polygon, "p.toml").expect("valid")))
+    });
+    g.bench_function("validate 10 000 passes", |b| {
+        b.iter(|| black_box(Scene::from_toml_str(&passes, "p.toml").expect("valid")))
+    });
     g.finish();
 }
 

@@ -45,6 +45,8 @@ pub enum PolygonProblem {
         /// Index of the second edge.
         edge_b: usize,
     },
+    /// Over 20 000 vertices whose long edges defeat the near-linear check.
+    TooComplex(usize),
 }
 
 impl std::fmt::Display for PolygonProblem {
@@ -56,6 +58,10 @@ impl std::fmt::Display for PolygonProblem {
             Self::SelfIntersecting { edge_a, edge_b } => {
                 write!(f, "intersects itself (edges {edge_a} and {edge_b} cross)")
             }
+            Self::TooComplex(n) => write!(
+                f,
+                "has {n} vertices with edges too long to check in reasonable time (over 20 000 vertices, the edges must be short: simplify the outline)"
+            ),
         }
     }
 }
@@ -69,23 +75,73 @@ pub fn validate_polygon(vertices: &[Vec2]) -> Result<(), PolygonProblem> {
     if let Some(i) = vertices.iter().position(|v| !v.x.is_finite() || !v.y.is_finite()) {
         return Err(PolygonProblem::NotFinite(i));
     }
-    for a in 0..n {
-        for b in (a + 1)..n {
-            // Adjacent edges share a vertex by construction.
-            if b == a + 1 || (a == 0 && b == n - 1) {
-                continue;
-            }
-            let (p1, p2) = (vertices[a], vertices[(a + 1) % n]);
-            let (q1, q2) = (vertices[b], vertices[(b + 1) % n]);
-            if segments_intersect(p1, p2, q1, q2) {
-                return Err(PolygonProblem::SelfIntersecting { edge_a: a, edge_b: b });
-            }
-        }
+    if let Some((a, b)) = first_crossing(vertices)? {
+        return Err(PolygonProblem::SelfIntersecting { edge_a: a, edge_b: b });
     }
     if polygon_signed_area(vertices).abs() < 1e-9 {
         return Err(PolygonProblem::ZeroArea);
     }
     Ok(())
+}
+
+/// The first pair of non-adjacent edges (a < b, smallest a, then b) that
+/// touch or cross, if any. Small polygons test every pair; larger ones only
+/// the pairs sharing a cell of a grid of about n cells over the polygon's
+/// box (each edge in the cells its box covers), so a scan's outline of 10^5
+/// short edges checks in near-linear time. A polygon whose long edges would
+/// fill the grid is tested pair by pair up to 20 000 vertices and refused
+/// beyond that as too complex to check.
+fn first_crossing(v: &[Vec2]) -> Result<Option<(usize, usize)>, PolygonProblem> {
+    let n = v.len();
+    let edge = |a: usize| (v[a], v[(a + 1) % n]);
+    let test = |a: usize, b: usize| {
+        let adjacent = b == a + 1 || (a == 0 && b == n - 1);
+        let ((p1, p2), (q1, q2)) = (edge(a), edge(b));
+        !adjacent && segments_intersect(p1, p2, q1, q2)
+    };
+    let all_pairs = || (0..n).flat_map(|a| ((a + 1)..n).map(move |b| (a, b))).find(|&(a, b)| test(a, b));
+    if n <= 2000 {
+        return Ok(all_pairs());
+    }
+    let (mut lo, mut hi) = (v[0], v[0]);
+    for p in v {
+        lo = Vec2::new(lo.x.min(p.x), lo.y.min(p.y));
+        hi = Vec2::new(hi.x.max(p.x), hi.y.max(p.y));
+    }
+    let g = ((n as f64).sqrt().ceil() as usize).max(1);
+    let size = Vec2::new((hi.x - lo.x).max(1e-12), (hi.y - lo.y).max(1e-12));
+    let cell_of = |p: Vec2| {
+        let c = |x: f64, l: f64, s: f64| (((x - l) / s * g as f64) as usize).min(g - 1);
+        (c(p.x, lo.x, size.x), c(p.y, lo.y, size.y))
+    };
+    let mut cells: Vec<Vec<u32>> = vec![Vec::new(); g * g];
+    let mut inserted = 0usize;
+    for a in 0..n {
+        let (p, q) = edge(a);
+        let (c0, c1) = (cell_of(Vec2::new(p.x.min(q.x), p.y.min(q.y))), cell_of(Vec2::new(p.x.max(q.x), p.y.max(q.y))));
+        inserted += (c1.0 - c0.0 + 1) * (c1.1 - c0.1 + 1);
+        if inserted > 64 * n {
+            // Long edges everywhere: the grid does not help.
+            return if n <= 20_000 { Ok(all_pairs()) } else { Err(PolygonProblem::TooComplex(n)) };
+        }
+        for cy in c0.1..=c1.1 {
+            for cx in c0.0..=c1.0 {
+                cells[cy * g + cx].push(a as u32);
+            }
+        }
+    }
+    let mut best: Option<(usize, usize)> = None;
+    for cell in &cells {
+        for (i, &a) in cell.iter().enumerate() {
+            for &b in &cell[i + 1..] {
+                let (a, b) = (a.min(b) as usize, a.max(b) as usize);
+                if best.is_none_or(|x| (a, b) < x) && test(a, b) {
+                    best = Some((a, b));
+                }
+            }
+        }
+    }
+    Ok(best)
 }
 
 fn cross(a: Vec2, b: Vec2) -> f64 {
@@ -454,6 +510,44 @@ mod tests {
         let iv = e.line_intervals(Vec2::new(0.0, 1.0), Vec2::new(1.0, 0.0));
         let half = 4.0 * (1.0f64 - 0.25).sqrt();
         assert!((iv[0].0 + half).abs() < 1e-12 && (iv[0].1 - half).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_grid_check_finds_the_same_first_crossing_as_every_pair() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(8);
+        // Star polygons of 3 000 vertices (simple), then with one vertex
+        // pulled out beyond the far side (crossing it) or two swapped.
+        for trial in 0..6 {
+            let n = 3000;
+            let mut v: Vec<Vec2> = (0..n)
+                .map(|k| {
+                    let a = std::f64::consts::TAU * k as f64 / n as f64;
+                    let r = 10.0 + rng.random::<f64>();
+                    Vec2::new(r * a.cos(), r * a.sin())
+                })
+                .collect();
+            match trial % 3 {
+                1 => v[700] = Vec2::new(-v[700].x * 2.0, -v[700].y * 2.0),
+                2 => v.swap(100, 1900),
+                _ => {}
+            }
+            let every_pair = (0..n).flat_map(|a| ((a + 1)..n).map(move |b| (a, b))).find(|&(a, b)| {
+                let adjacent = b == a + 1 || (a == 0 && b == n - 1);
+                !adjacent && segments_intersect(v[a], v[(a + 1) % n], v[b], v[(b + 1) % n])
+            });
+            assert_eq!(first_crossing(&v), Ok(every_pair), "trial {trial}");
+            assert_eq!(every_pair.is_some(), trial % 3 != 0, "trial {trial}: {every_pair:?}");
+        }
+    }
+
+    #[test]
+    fn a_huge_polygon_of_long_edges_is_refused_not_checked_for_minutes() {
+        // 30 000 vertices alternating between two far points' neighbourhoods:
+        // every edge spans the box.
+        let v: Vec<Vec2> =
+            (0..30_000).map(|k| Vec2::new(if k % 2 == 0 { 0.0 } else { 100.0 }, k as f64 * 1e-3)).collect();
+        assert_eq!(validate_polygon(&v), Err(PolygonProblem::TooComplex(30_000)));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! keep the byte span of every value (`toml::Spanned`) and reject unknown keys;
 //! `validate` then checks ranges and combinations and builds the domain types.
 
-use crate::core::error::{Location, ResolveError, SceneError, location};
+use crate::core::error::{Location, ResolveError, SceneError};
 use crate::core::geometry::anatomy;
 use crate::core::geometry::mesh::Surface;
 use crate::core::geometry::obj;
@@ -383,11 +383,18 @@ struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
     resolve: Resolver<'a>,
+    /// Byte offset of each line's start (found once: every pass and zone
+    /// asks for its location, and counting lines each time grew as the
+    /// square of the file).
+    line_starts: Vec<usize>,
 }
 
 impl Ctx<'_> {
     fn at(&self, span: &Range<usize>) -> Location {
-        location(self.text, span.start)
+        let offset = span.start.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let start = self.line_starts[line - 1];
+        Location { line, column: self.text.get(start..offset).map_or(0, |l| l.chars().count()) + 1 }
     }
     fn err(&self, span: &Range<usize>, key: impl Into<String>, message: impl Into<String>) -> SceneError {
         SceneError { file: self.file.to_string(), at: self.at(span), key: key.into(), message: message.into() }
@@ -461,7 +468,8 @@ impl Scene {
 
     /// As `from_toml_str`, reading mesh files named in the scene with `resolve`.
     pub fn from_toml_str_with(text: &str, file: &str, resolve: Resolver) -> Result<Scene, SceneError> {
-        let ctx = Ctx { file, text, resolve };
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let ctx = Ctx { file, text, resolve, line_starts };
         let raw: RawScene = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
@@ -1312,7 +1320,20 @@ mod tests {
 
     #[test]
     fn location_counts_lines_and_columns_from_one() {
+        use crate::core::error::location;
         assert_eq!(location("ab\ncd", 4), Location { line: 2, column: 2 });
+        // The context's line table gives the same at every offset.
+        let text = "a = 1\n\nnäme = \"ü\"\n[x]\n";
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let ctx = Ctx {
+            file: "t",
+            text,
+            resolve: &|_| Err(ResolveError::Unreadable { path: String::new(), reason: String::new() }),
+            line_starts,
+        };
+        for offset in (0..=text.len()).filter(|&o| text.is_char_boundary(o)) {
+            assert_eq!(ctx.at(&(offset..offset)), location(text, offset), "offset {offset}");
+        }
     }
 
     #[test]
