@@ -32,15 +32,16 @@ const MASKS: [[u8; SPLAT_LANES]; SPLAT_LANES + 1] = {
 };
 
 /// Sub-cell positions of a disk centre relative to the sample lattice, per
-/// axis, for which disk rows are tabulated.
-const PHASES: usize = 64;
+/// axis, for which disk rows are tabulated: 2^PHASE_BITS.
+const PHASE_BITS: u32 = 6;
+const PHASES: usize = 1 << PHASE_BITS;
 
 /// The raster rows of a needle disk whose centre lies anywhere in one
-/// 1/16 x 1/16 square of a cell, for every such square: per row offset dj
+/// 1/PHASES x 1/PHASES square of a cell (1/64), for every such square: per row offset dj
 /// (from -reach to +reach), the cells certainly hit (whose sample point is
 /// within the disk for every centre in the square and every radius of the
 /// table) and the cells possibly hit. Only the few cells between the two
-/// (about 2 a disk) need the exact test, so every hit is exact.
+/// need the exact test, so every hit is exact.
 struct DiskTable {
     reach: i64,
     /// [phase_v][phase_u][row] -> (first possible, first certain, end of
@@ -301,7 +302,8 @@ impl SplatPlan {
                     let [sx, sy] = shifts[(ty - ty0) * tiles_u + tx];
                     let (px, py) = (x + sx, y + sy);
                     let (bx, by) = (px >> 16, py >> 16);
-                    let (qu, qv) = (((px >> 10) & 63) as usize, ((py >> 10) & 63) as usize);
+                    let phase = |v: i64| ((v >> (16 - PHASE_BITS)) as usize) & (PHASES - 1);
+                    let (qu, qv) = (phase(px), phase(py));
                     let disk = &table.spans[(qv * PHASES + qu) * table.rows()..][..table.rows()];
                     let (t0, t1) = ((tx * SAMPLE_TILE_COLS) as i64, ((tx + 1) * SAMPLE_TILE_COLS).min(nu) as i64);
                     // Cell (i, j)'s sample point is within the disk when
