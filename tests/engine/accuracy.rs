@@ -3,7 +3,6 @@
 //! contract is 0.005 of the exact covered share; the raster does far better.
 
 use needlemap::core::engine::simulate::{Puncture, ZoneRun};
-use needlemap::core::engine::zone::{Detail, MeasureConfig, PassSetup, ZoneInput, ZoneSetup, measure_zone};
 use needlemap::core::geometry::shape::{Region, Shape, Vec2};
 use needlemap::core::study::laws::lens_area;
 use rand::{RngExt, SeedableRng};
@@ -19,17 +18,7 @@ fn coverage_of(points: &[Vec2], side_mm: f64) -> f64 {
         pass_ranges: std::iter::once(0..points.len()).collect(),
         ..ZoneRun::default()
     };
-    let zone = ZoneInput {
-        setup: ZoneSetup::flat("z", None),
-        passes: vec![PassSetup { pattern: "random".into(), depth_mm: 0.5, depth_warning: None }],
-        region: &region,
-        surface: None,
-        unmapped_punctures: 0,
-        borders: vec![],
-        band_mm: 0.0,
-    };
-    let cfg = MeasureConfig { needle_diameter_mm: D_MM, cell_mm: 2.0, detail: Detail::Full, sample_seed: 1 };
-    let (m, _) = measure_zone(&zone, &run, &cfg, &mut Default::default());
+    let m = crate::measure_flat(&region, &run, D_MM, 1);
     m.coverage_fraction
 }
 

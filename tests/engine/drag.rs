@@ -6,7 +6,6 @@
 
 use crate::simulate;
 use needlemap::core::engine::simulate::{Puncture, ZoneRun};
-use needlemap::core::engine::zone::{Detail, MeasureConfig, PassSetup, ZoneInput, ZoneSetup, measure_zone};
 use needlemap::core::geometry::shape::{Region, Shape, Vec2};
 use rand::{RngExt, SeedableRng};
 use std::f64::consts::PI;
@@ -56,18 +55,7 @@ fn capsule_shares(seed: u64, n: usize, l_mm: f64, side: f64) -> [f64; 4] {
         punctures,
         ..ZoneRun::default()
     };
-    let zone = ZoneInput {
-        setup: ZoneSetup::flat("z", None),
-        passes: vec![PassSetup { pattern: "random".into(), depth_mm: 0.5, depth_warning: None }],
-        region: &region,
-        surface: None,
-        unmapped_punctures: 0,
-        borders: vec![],
-        band_mm: 0.0,
-    };
-    let cfg =
-        MeasureConfig { needle_diameter_mm: 2.0 * r, cell_mm: 2.0, detail: Detail::Full, sample_seed: seed as u32 };
-    measure_zone(&zone, &run, &cfg, &mut Default::default()).0.hit_shares
+    crate::measure_flat(&region, &run, 2.0 * r, seed as u32).hit_shares
 }
 
 #[test]

@@ -55,3 +55,26 @@ pub fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// Measures `run` on a flat zone of `region` with needles of `needle_diameter_mm`
+/// (2 mm cells, its raster sampled from `sample_seed`): the figures of a
+/// hand-built set of punctures.
+pub fn measure_flat(
+    region: &needlemap::core::geometry::shape::Region,
+    run: &needlemap::core::engine::simulate::ZoneRun,
+    needle_diameter_mm: f64,
+    sample_seed: u32,
+) -> needlemap::core::engine::zone::ZoneMetrics {
+    use needlemap::core::engine::zone::{Detail, MeasureConfig, PassSetup, ZoneInput, ZoneSetup, measure_zone};
+    let zone = ZoneInput {
+        setup: ZoneSetup::flat("z", None),
+        passes: vec![PassSetup { pattern: "random".into(), depth_mm: 0.5, depth_warning: None }],
+        region,
+        surface: None,
+        unmapped_punctures: 0,
+        borders: vec![],
+        band_mm: 0.0,
+    };
+    let cfg = MeasureConfig { needle_diameter_mm, cell_mm: 2.0, detail: Detail::Full, sample_seed };
+    measure_zone(&zone, run, &cfg, &mut Default::default()).0
+}

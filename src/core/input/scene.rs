@@ -400,6 +400,25 @@ impl Ctx<'_> {
         SceneError { file: self.file.to_string(), at: self.at(span), key: key.into(), message: message.into() }
     }
 
+    /// One of the named `options` (`default` when the key is absent); any
+    /// other word is refused with `refuse(word)`.
+    fn choice<T: Copy>(
+        &self,
+        v: Option<&Spanned<String>>,
+        key: &str,
+        options: &[(&str, T)],
+        default: T,
+        refuse: impl Fn(&str) -> String,
+    ) -> Result<T, SceneError> {
+        let Some(v) = v else { return Ok(default) };
+        let word = v.get_ref().as_str();
+        options
+            .iter()
+            .find(|(name, _)| *name == word)
+            .map(|&(_, t)| t)
+            .ok_or_else(|| self.err(&v.span(), key, refuse(word)))
+    }
+
     /// A finite number within `range` (inclusive).
     fn in_range(&self, v: &Spanned<f64>, key: &str, unit: &str, range: [f64; 2]) -> Result<f64, SceneError> {
         let x = *v.get_ref();
@@ -577,20 +596,13 @@ fn validate(ctx: &Ctx, raw: RawScene) -> Result<Scene, SceneError> {
         Some(c) => ctx.plausible(c, "analysis.cell_mm", "mm", RANGE_CELL_MM)?,
         None => DEFAULT_CELL_MM,
     };
-    let channel = match raw.analysis.as_ref().and_then(|a| a.get_ref().channel.as_ref()) {
-        None => Channel::Disk,
-        Some(c) => match c.get_ref().as_str() {
-            "disk" => Channel::Disk,
-            "capsule" => Channel::Capsule,
-            other => {
-                return Err(ctx.err(
-                    &c.span(),
-                    "analysis.channel",
-                    format!("`{other}` is not accepted: give \"disk\" (default) or \"capsule\" (the disk dragged by the hand's motion)"),
-                ));
-            }
-        },
-    };
+    let channel = ctx.choice(
+        raw.analysis.as_ref().and_then(|a| a.get_ref().channel.as_ref()),
+        "analysis.channel",
+        &[("disk", Channel::Disk), ("capsule", Channel::Capsule)],
+        Channel::Disk,
+        |other| format!("`{other}` is not accepted: give \"disk\" (default) or \"capsule\" (the disk dragged by the hand's motion)"),
+    )?;
     if raw.zones.is_empty() {
         return Err(ctx.err(
             &(ctx.text.len()..ctx.text.len()),
@@ -725,20 +737,13 @@ fn validate_hand(ctx: &Ctx, raw: &Spanned<RawHand>) -> Result<Hand, SceneError> 
         Some(v) => ctx.plausible(v, "hand.wobble_length_mm", "mm", RANGE_WOBBLE_LENGTH_MM)?,
         None => DEFAULT_WOBBLE_LENGTH_MM,
     };
-    let orientation = match &h.orientation {
-        None => Orientation::Fixed,
-        Some(o) => match o.get_ref().as_str() {
-            "fixed" => Orientation::Fixed,
-            "travel" => Orientation::Travel,
-            other => {
-                return Err(ctx.err(
-                    &o.span(),
-                    "hand.orientation",
-                    format!("`{other}` is not accepted: give \"fixed\" (the pen keeps its turn, default) or \"travel\" (turned to the travel direction)"),
-                ));
-            }
-        },
-    };
+    let orientation = ctx.choice(
+        h.orientation.as_ref(),
+        "hand.orientation",
+        &[("fixed", Orientation::Fixed), ("travel", Orientation::Travel)],
+        Orientation::Fixed,
+        |other| format!("`{other}` is not accepted: give \"fixed\" (the pen keeps its turn, default) or \"travel\" (turned to the travel direction)"),
+    )?;
     Ok(Hand {
         orientation,
         lift_time_s: match &h.lift_time_s {
@@ -835,20 +840,13 @@ fn validate_zone(
         avoid.push(validate_shape(ctx, a, &format!("{key}.avoid[{ai}]"))?);
     }
     let outline = geometry.outline;
-    let skin = match &z.skin {
-        None => Skin::Thin,
-        Some(s) => match s.get_ref().as_str() {
-            "thin" => Skin::Thin,
-            "thick" => Skin::Thick,
-            other => {
-                return Err(ctx.err(
-                    &s.span(),
-                    format!("{key}.skin"),
-                    format!("unknown skin `{other}`; accepted: thin, thick"),
-                ));
-            }
-        },
-    };
+    let skin = ctx.choice(
+        z.skin.as_ref(),
+        &format!("{key}.skin"),
+        &[("thin", Skin::Thin), ("thick", Skin::Thick)],
+        Skin::Thin,
+        |other| format!("unknown skin `{other}`; accepted: thin, thick"),
+    )?;
     let depth_range_mm = match &z.depth_range_mm {
         Some(r) => {
             let [lo, hi] = *r.get_ref();
