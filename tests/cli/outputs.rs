@@ -99,9 +99,89 @@ fn pictures_are_written_whole_with_no_temporary_file_left() {
     let leftovers: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .filter(|n| n.to_string_lossy().starts_with('.') && n.to_string_lossy() != needlemap::app::output::MANIFEST)
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// The files of a folder a user sees (not the hidden ones), with their bytes.
+fn visible_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_second_run_into_a_folder_removes_the_first_runs_pictures_and_keeps_the_users_files() {
+    let sb = Sandbox::new();
+    let run = |scene: &str| {
+        let o = sb.run(&["simulate", &scene_path(scene), "--out", "run"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    };
+    run("full-face.toml");
+    sb.write("run/notes.txt", "my notes");
+    let o = sb.run(&["report", "run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(sb.path("run/atlas.png").exists() && sb.path("run/report.html").exists());
+    run("cheek.toml");
+    // The full face's atlas and lesson page went with its run; the user's notes stay.
+    let names: Vec<String> = visible_files(&sb.path("run")).into_iter().map(|f| f.0).collect();
+    assert_eq!(names, ["bands.png", "density.png", "hits.png", "notes.txt", "report.json", "zones.csv"]);
+    let o = sb.run(&["report", "run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("(3 pictures embedded"), "no stale atlas: {}", stdout(&o));
+}
+
+/// Copies a run folder, times kept (so the copy's manifest still matches).
+fn copy_run(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        let modified = e.metadata().unwrap().modified().unwrap();
+        std::fs::File::options().write(true).open(to.join(e.file_name())).unwrap().set_modified(modified).unwrap();
+    }
+}
+
+#[test]
+fn a_run_killed_at_any_moment_leaves_the_old_set_of_files_or_the_new_one() {
+    let sb = Sandbox::new();
+    let simulate = |scene: &str, out: &str| {
+        let o = sb.run(&["simulate", &scene_path(scene), "--out", out]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        visible_files(&sb.path(out))
+    };
+    // The old set: the full face's six files; the new: the cheek's five.
+    let old = simulate("full-face.toml", "old");
+    let t0 = std::time::Instant::now();
+    let new = simulate("cheek.toml", "new");
+    let whole = t0.elapsed();
+    assert_ne!(old.len(), new.len());
+    for k in 0..12 {
+        let dir = format!("killed-{k}");
+        copy_run(&sb.path("old"), &sb.path(&dir));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_needlemap"))
+            .args(["simulate", &scene_path("cheek.toml"), "--out", &dir])
+            .current_dir(sb.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread over the whole run, the last ones after it.
+        std::thread::sleep(whole.mul_f64(k as f64 / 10.0));
+        child.kill().ok(); // SIGKILL
+        child.wait().unwrap();
+        // A set whose journal was committed is finished by the next needlemap
+        // into the folder; here, by the same call `report` makes.
+        needlemap::app::output::settle(&sb.path(&dir));
+        let seen = visible_files(&sb.path(&dir));
+        let names: Vec<_> = seen.iter().map(|f| &f.0).collect();
+        assert!(seen == old || seen == new, "killed after {k}/10 of the run: a mix of {names:?}");
+    }
 }
 
 #[test]

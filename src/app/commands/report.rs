@@ -61,9 +61,14 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
             dir.display()
         )));
     }
+    // A run killed while moving its files in is finished first, and only the
+    // pictures the folder's last run wrote are shown (never a left-over one).
+    output::settle(dir);
+    let written = output::manifest(dir);
+    let from_this_run = |name: &str| written.is_empty() || written.iter().any(|w| w.name == name);
     let read_json = |name: &str| -> Result<Option<serde_json::Value>, Failure> {
         let p = dir.join(name);
-        if !p.exists() {
+        if !p.exists() || !from_this_run(name) {
             return Ok(None);
         }
         let text = crate::app::input::read_text(&p, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input)?;
@@ -163,7 +168,7 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
     let mut shown = 0;
     for (name, caption) in PICTURES {
         let p = dir.join(name);
-        if !p.exists() {
+        if !p.exists() || !from_this_run(name) {
             continue;
         }
         let bytes = crate::app::input::read_bytes(&p, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input)?;
@@ -180,7 +185,13 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
     }
     html += "</body></html>\n";
     let target = out.map(Path::to_path_buf).unwrap_or_else(|| dir.join("report.html"));
-    output::write_atomic(&target, html.as_bytes())?;
+    if out.is_none() {
+        // The page joins the run's files, so the next run into the folder
+        // removes it with the rest instead of leaving a stale lesson.
+        output::write_set(dir, &[("report.html", html.as_bytes().to_vec())], output::Mode::Add)?;
+    } else {
+        output::write_atomic(&target, html.as_bytes())?;
+    }
     println!("wrote {} ({} pictures embedded, {:.0} KiB)", target.display(), shown, html.len() as f64 / 1024.0);
     Ok(())
 }
