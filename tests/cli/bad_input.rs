@@ -263,11 +263,14 @@ fn errors_name_the_column_of_the_bad_value() {
 }
 
 #[test]
-#[ignore = "fails: a bad number inside a shape (zone shape or avoid region) is located at the shape's `{`, not at the value (src/core/input/scene.rs keeps no span inside shapes)"]
 fn errors_inside_a_shape_name_the_column_of_the_bad_value() {
     check_column("zero width", &variant("width_mm = 20", "width_mm = 0"), 12, "zones[0].shape.rect.width_mm", "0,");
     let text = variant("name = \"a\"", "name = \"a\"\navoid = [ { circle = { center_mm = [5, 5], radius_mm = -1 } } ]");
     check_column("avoid radius", &text, 12, "zones[0].avoid[0].circle.radius_mm", "-1");
+    // A crossing polygon: at the vertex that starts the second crossing edge.
+    let bow = "avoid = [ { polygon = { points_mm = [[1, 1], [9, 9], [9, 1], [1, 9]] } } ]";
+    let text = variant("name = \"a\"", &format!("name = \"a\"\n{bow}"));
+    check_column("bow tie", &text, 12, "zones[0].avoid[0].polygon.points_mm", "[9, 1]");
 }
 
 #[test]

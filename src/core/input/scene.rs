@@ -320,21 +320,21 @@ struct RawZone {
 enum RawShape {
     /// `[0, width] x [0, height]`.
     Rect {
-        width_mm: f64,
-        height_mm: f64,
+        width_mm: Spanned<f64>,
+        height_mm: Spanned<f64>,
     },
     /// Inscribed in `[0, width] x [0, height]`, or centred on `center_mm`.
     Ellipse {
-        width_mm: f64,
-        height_mm: f64,
-        center_mm: Option<[f64; 2]>,
+        width_mm: Spanned<f64>,
+        height_mm: Spanned<f64>,
+        center_mm: Option<Spanned<[f64; 2]>>,
     },
     Circle {
-        center_mm: [f64; 2],
-        radius_mm: f64,
+        center_mm: Spanned<[f64; 2]>,
+        radius_mm: Spanned<f64>,
     },
     Polygon {
-        points_mm: Vec<[f64; 2]>,
+        points_mm: Spanned<Vec<Spanned<[f64; 2]>>>,
     },
 }
 
@@ -765,39 +765,42 @@ fn validate_hand(ctx: &Ctx, raw: &Spanned<RawHand>) -> Result<Hand, SceneError> 
 }
 
 fn validate_shape(ctx: &Ctx, raw: &Spanned<RawShape>, key: &str) -> Result<Shape, SceneError> {
-    let span = raw.span();
-    let pos = |x: f64, what: &str| {
-        if x.is_finite() && x > 0.0 {
-            Ok(x)
+    // Each error is located at the value it is about, not at the shape's `{`.
+    let pos = |x: &Spanned<f64>, what: &str| ctx.positive(x, &format!("{key}.{what}"), "mm");
+    let point = |p: &Spanned<[f64; 2]>, what: &str| {
+        let [u, v] = *p.get_ref();
+        if u.is_finite() && v.is_finite() {
+            Ok(Vec2::new(u, v))
         } else {
-            Err(ctx.err(&span, format!("{key}.{what}"), format!("{x} is not accepted: give a finite number > 0 (mm)")))
-        }
-    };
-    let point = |p: [f64; 2], what: &str| {
-        if p.iter().all(|v| v.is_finite()) {
-            Ok(Vec2::new(p[0], p[1]))
-        } else {
-            Err(ctx.err(&span, format!("{key}.{what}"), "holds a value that is not a finite number"))
+            Err(ctx.err(&p.span(), format!("{key}.{what}"), "holds a value that is not a finite number"))
         }
     };
     Ok(match raw.get_ref() {
         RawShape::Rect { width_mm, height_mm } => {
-            Shape::rect(pos(*width_mm, "rect.width_mm")?, pos(*height_mm, "rect.height_mm")?)
+            Shape::rect(pos(width_mm, "rect.width_mm")?, pos(height_mm, "rect.height_mm")?)
         }
         RawShape::Ellipse { width_mm, height_mm, center_mm } => {
-            let (w, h) = (pos(*width_mm, "ellipse.width_mm")?, pos(*height_mm, "ellipse.height_mm")?);
+            let (w, h) = (pos(width_mm, "ellipse.width_mm")?, pos(height_mm, "ellipse.height_mm")?);
             let center_mm = match center_mm {
-                Some(c) => point(*c, "ellipse.center_mm")?,
+                Some(c) => point(c, "ellipse.center_mm")?,
                 None => Vec2::new(w / 2.0, h / 2.0),
             };
             Shape::Ellipse { center_mm, radius_u_mm: w / 2.0, radius_v_mm: h / 2.0 }
         }
         RawShape::Circle { center_mm, radius_mm } => {
-            Shape::circle(point(*center_mm, "circle.center_mm")?, pos(*radius_mm, "circle.radius_mm")?)
+            Shape::circle(point(center_mm, "circle.center_mm")?, pos(radius_mm, "circle.radius_mm")?)
         }
         RawShape::Polygon { points_mm } => {
-            let vertices_mm: Vec<Vec2> = points_mm.iter().map(|p| Vec2::new(p[0], p[1])).collect();
+            let points = points_mm.get_ref();
+            let vertices_mm: Vec<Vec2> = points.iter().map(|p| Vec2::new(p.get_ref()[0], p.get_ref()[1])).collect();
             shape::validate_polygon(&vertices_mm).map_err(|problem| {
+                // At the vertex the problem names, else at the list.
+                let vertex = match problem {
+                    shape::PolygonProblem::NotFinite(i) => Some(i),
+                    shape::PolygonProblem::SelfIntersecting { edge_b, .. } => Some(edge_b),
+                    _ => None,
+                };
+                let span = vertex.and_then(|i| points.get(i)).map_or(points_mm.span(), |p| p.span());
                 ctx.err(
                     &span,
                     format!("{key}.polygon.points_mm"),
