@@ -72,7 +72,23 @@ fn wrong_types_are_rejected() {
 }
 
 #[test]
+fn a_missing_table_or_field_is_named_not_the_first_line() {
+    // A scene that opens with comments and lacks its [cartridge] table: the
+    // table is named, not the comment on line 1.
+    let text = format!("# my scene\n# for the lesson\n{}", variant("[cartridge]\npreset = \"pen-12\"\n", ""));
+    check("no cartridge", &text, 1, &[": cartridge: is missing: the scene needs a [cartridge] table"]);
+    let sb = Sandbox::new();
+    sb.write("s.toml", &text);
+    assert!(!stderr(&sb.run(&["check", "s.toml"])).contains("# my scene"));
+    // A field missing inside a table: named with the table it belongs in.
+    check("no height", &variant(", height_mm = 10", ""), 12, &["shape.height_mm: is missing"]);
+}
+
+#[test]
 fn non_positive_or_nan_numbers_are_rejected_with_the_accepted_range() {
+    // A huge value is shown as written in exponent form, not in 200 digits.
+    let text = variant("lane_spacing_mm = 3", "lane_spacing_mm = 1e200");
+    check("huge spacing", &text, 16, &["lane_spacing_mm: 1e200 is not plausible"]);
     for bad in ["-10", "0", "nan", "inf"] {
         check(
             &format!("speed {bad}"),

@@ -35,6 +35,7 @@ fn broken_meshes_fail_with_one_clear_line_and_nothing_written() {
         ("garbage.obj", "not a readable OBJ"),
         ("missing.obj", "cannot read"),
         ("patches.obj#chin", "no group or object `chin`"),
+        ("two-objects.obj", "is 2 separate pieces that share no edge (of 2, 2 triangles)"),
         ("builtin:elbow", "no such built-in zone"),
     ];
     for (mesh, needle) in cases {

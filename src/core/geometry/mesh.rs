@@ -58,6 +58,12 @@ pub enum MeshProblem {
     },
     /// The mesh is closed: no edge is used by only one triangle.
     NoBoundary,
+    /// The triangles form several pieces that share no edge (two OBJ
+    /// objects, say): a zone is one connected surface.
+    SeparatePieces {
+        /// Triangles in each piece, largest first.
+        triangles: Vec<usize>,
+    },
     /// The chart folds over itself (not all triangles turn the same way).
     ChartFolds {
         /// Index of the first triangle found turned the wrong way (or flat) in the chart.
@@ -89,6 +95,16 @@ impl std::fmt::Display for MeshProblem {
             }
             Self::NoBoundary => {
                 write!(f, "is closed (no boundary): a zone must be a patch with an edge, e.g. one OBJ group")
+            }
+            Self::SeparatePieces { triangles } => {
+                let shown: Vec<String> = triangles.iter().take(5).map(|n| n.to_string()).collect();
+                let more = if triangles.len() > 5 { " and more" } else { "" };
+                write!(
+                    f,
+                    "is {} separate pieces that share no edge (of {}{more} triangles): a zone is one connected surface, so give each piece its own zone",
+                    triangles.len(),
+                    shown.join(", ")
+                )
             }
             Self::ChartFolds { triangle } => write!(f, "its chart folds over itself at triangle {triangle}"),
             Self::ChartOutline(p) => write!(f, "its chart outline {p}"),
@@ -172,17 +188,25 @@ impl Mesh {
                 return Err(MeshProblem::Degenerate { triangle: t });
             }
         }
-        let mut edges: HashMap<(u32, u32), usize> = HashMap::new();
-        for t in &self.triangles {
+        // Each edge: how many triangles use it, and the first one that does.
+        let mut edges: HashMap<(u32, u32), (usize, u32)> = HashMap::new();
+        let mut pieces = Pieces::new(self.triangles.len());
+        for (ti, t) in self.triangles.iter().enumerate() {
             for k in 0..3 {
                 let (a, b) = (t[k], t[(k + 1) % 3]);
-                *edges.entry((a.min(b), a.max(b))).or_default() += 1;
+                let e = edges.entry((a.min(b), a.max(b))).or_insert((0, ti as u32));
+                e.0 += 1;
+                pieces.join(e.1, ti as u32);
             }
         }
-        if let Some((&(a, b), &faces)) = edges.iter().filter(|(_, c)| **c > 2).min_by_key(|(e, _)| **e) {
+        if let Some((&(a, b), &(faces, _))) = edges.iter().filter(|(_, c)| c.0 > 2).min_by_key(|(e, _)| **e) {
             return Err(MeshProblem::NonManifoldEdge { a, b, faces });
         }
-        if !edges.values().any(|&c| c == 1) {
+        let sizes = pieces.sizes();
+        if sizes.len() > 1 {
+            return Err(MeshProblem::SeparatePieces { triangles: sizes });
+        }
+        if !edges.values().any(|c| c.0 == 1) {
             return Err(MeshProblem::NoBoundary);
         }
         Ok(())
@@ -707,6 +731,41 @@ pub fn cell_areas(mesh: &Mesh, layout: &Layout) -> Vec<(f64, f64)> {
         }
     }
     out
+}
+
+/// Triangles joined into connected pieces (union-find with path halving).
+struct Pieces {
+    parent: Vec<u32>,
+}
+
+impl Pieces {
+    fn new(n: usize) -> Pieces {
+        Pieces { parent: (0..n as u32).collect() }
+    }
+    fn root(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let up = self.parent[self.parent[x as usize] as usize];
+            self.parent[x as usize] = up;
+            x = up;
+        }
+        x
+    }
+    fn join(&mut self, a: u32, b: u32) {
+        let (ra, rb) = (self.root(a), self.root(b));
+        if ra != rb {
+            self.parent[ra.max(rb) as usize] = ra.min(rb);
+        }
+    }
+    /// The size of each piece, largest first.
+    fn sizes(&mut self) -> Vec<usize> {
+        let mut count: HashMap<u32, usize> = HashMap::new();
+        for x in 0..self.parent.len() as u32 {
+            *count.entry(self.root(x)).or_default() += 1;
+        }
+        let mut sizes: Vec<usize> = count.into_values().collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        sizes
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,14 @@ pub enum ObjError {
     /// The mesh is not a usable zone surface.
     #[error("{0}")]
     Mesh(MeshProblem),
+    /// The whole file was taken and its objects are separate pieces.
+    #[error("{problem}; this file has several groups or objects ({}): name one as FILE#NAME", known.join(", "))]
+    SeparateObjects {
+        /// What the mesh check found ([`MeshProblem::SeparatePieces`]).
+        problem: MeshProblem,
+        /// The groups and objects the file has.
+        known: Vec<String>,
+    },
     /// Its chart folds: the surface cannot be flattened in one piece.
     #[error("{0}: the surface cannot be flattened into one chart (cut it into smaller groups)")]
     CannotFlatten(MeshProblem),
@@ -104,7 +112,12 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
     let mut mesh = Mesh { chart_mm: vec![Vec2::zeros(); positions_mm.len()], positions_mm, triangles };
     // Drop vertices no face uses (other groups' vertices share the index space).
     compact(&mut mesh, &mut uvs);
-    mesh.validate_3d().map_err(ObjError::Mesh)?;
+    mesh.validate_3d().map_err(|problem| match problem {
+        MeshProblem::SeparatePieces { .. } if group.is_none() && names.len() > 1 => {
+            ObjError::SeparateObjects { problem, known: names.iter().map(|n| n.to_string()).collect() }
+        }
+        other => ObjError::Mesh(other),
+    })?;
     let mut warnings = Vec::new();
     // tobj gives faces without `vt` a dummy coordinate when the file has UVs
     // elsewhere: a layout with no area is no layout.

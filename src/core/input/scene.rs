@@ -425,7 +425,11 @@ impl Ctx<'_> {
         if x.is_finite() && x >= range[0] && x <= range[1] {
             Ok(x)
         } else {
-            Err(self.err(&v.span(), key, format!("{x} is not accepted: give {} to {} ({unit})", range[0], range[1])))
+            Err(self.err(
+                &v.span(),
+                key,
+                format!("{} is not accepted: give {} to {} ({unit})", shown(x), range[0], range[1]),
+            ))
         }
     }
 
@@ -437,7 +441,7 @@ impl Ctx<'_> {
             return Err(self.err(
                 &v.span(),
                 key,
-                format!("{x} is not plausible: give {} to {} ({unit})", range[0], range[1]),
+                format!("{} is not plausible: give {} to {} ({unit})", shown(x), range[0], range[1]),
             ));
         }
         Ok(x)
@@ -447,7 +451,7 @@ impl Ctx<'_> {
     fn plausible_non_negative(&self, v: &Spanned<f64>, key: &str, unit: &str, max: f64) -> Result<f64, SceneError> {
         let x = self.non_negative(v, key, unit, None)?;
         if x > max {
-            return Err(self.err(&v.span(), key, format!("{x} is not plausible: give 0 to {max} ({unit})")));
+            return Err(self.err(&v.span(), key, format!("{} is not plausible: give 0 to {max} ({unit})", shown(x))));
         }
         Ok(x)
     }
@@ -458,7 +462,7 @@ impl Ctx<'_> {
         if x.is_finite() && x > 0.0 {
             Ok(x)
         } else {
-            Err(self.err(&v.span(), key, format!("{x} is not accepted: give a finite number > 0 ({unit})")))
+            Err(self.err(&v.span(), key, format!("{} is not accepted: give a finite number > 0 ({unit})", shown(x))))
         }
     }
 
@@ -473,7 +477,7 @@ impl Ctx<'_> {
                 Some(b) => format!("a finite number from 0 up to (not including) {b}"),
                 None => "a finite number >= 0".to_string(),
             };
-            Err(self.err(&v.span(), key, format!("{x} is not accepted: give {range} ({unit})")))
+            Err(self.err(&v.span(), key, format!("{} is not accepted: give {range} ({unit})", shown(x))))
         }
     }
 }
@@ -492,6 +496,16 @@ impl Scene {
         let raw: RawScene = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
+            // A missing top-level table is the document's fault, not that of
+            // whatever its first line holds (often a comment).
+            let whole = span.start == 0 && (span.end == 0 || span.end >= text.trim_end().len());
+            if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+                return if whole {
+                    ctx.err(&(0..0), field, format!("is missing: the scene needs a [{field}] table"))
+                } else {
+                    ctx.err(&span, format!("{}.{field}", key_at(text, &span)), "is missing: give it")
+                };
+            }
             let key = key_at(text, &span);
             ctx.err(&span, key, message)
         })?;
@@ -503,6 +517,12 @@ impl Scene {
         self.seed = seed;
         self
     }
+}
+
+/// A number as a message shows it: as written for everyday sizes, in
+/// exponent form when huge or tiny (1e200, not two hundred digits).
+fn shown(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-4..1e9).contains(&x.abs()) { format!("{x:e}") } else { format!("{x}") }
 }
 
 /// The key written on the line of a parse error, if any (for messages).
