@@ -236,3 +236,21 @@ fn the_scanners_find_what_they_should() {
     assert_eq!(words(r#"score "a b.csv" --out 'x'"#), ["score", "a b.csv", "--out", "x"]);
     assert!(Cli::try_parse_from(["needlemap", "simulate", "s.toml", "--no-such-flag"]).is_err());
 }
+
+#[test]
+fn the_guides_example_summary_is_what_simulate_prints_today() {
+    // The summary quoted in commands.md must not go stale when the model moves.
+    let page = std::fs::read_to_string(root().join("docs/guide/commands.md")).unwrap();
+    let at = page.find("Example summary (`scenes/cheek.toml`)").expect("the example in commands.md");
+    let block = blocks(&page[at..]).into_iter().next().expect("its code block");
+    let sb = Sandbox::new();
+    let o = sb.run(&["simulate", &crate::scene_path("cheek.toml"), "--out", "o"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let printed = crate::stdout(&o);
+    for line in block.lines.iter().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            printed.lines().any(|p| p == line),
+            "commands.md shows a line simulate no longer prints:\n{line}\nprinted:\n{printed}"
+        );
+    }
+}

@@ -288,3 +288,58 @@ fn random_stamping_on_a_sphere_cap_follows_the_boolean_law_per_true_area() {
         assert!((r - radius).abs() < 0.05, "{p:?} is {r} mm from the centre");
     }
 }
+
+/// A single needle on a lattice (1 mm lanes, a stamp every 0.1 mm) lays
+/// n·f/(v·p) = 1000 punctures per true cm² on curved skin too: lanes are
+/// spaced by true distance on the skin and stamps stepped by true arc length
+/// (the chart's stretch carried +10 % on the built-in nose before).
+#[test]
+fn lattice_passes_on_curved_built_in_zones_keep_the_lattice_law_per_true_cm2() {
+    for zone in ["nose", "cheek-left", "forehead"] {
+        for passes in [vec!["horizontal"], vec!["vertical"], vec!["horizontal", "vertical"]] {
+            let mut text = format!(
+                "seed = 1\n[cartridge]\npreset = \"single\"\nrate_hz = 100\n[hand]\nspeed_mm_s = 10\n\
+                 [[zones]]\nname = \"{zone}\"\nmesh = \"builtin:{zone}\"\n"
+            );
+            for p in &passes {
+                text.push_str(&format!("[[zones.passes]]\npattern = \"{p}\"\nlane_spacing_mm = 1\n"));
+            }
+            let o = crate::simulate(&text);
+            let law = 1000.0 * passes.len() as f64;
+            let got = o.zones[0].density_per_cm2.mean;
+            eprintln!("{zone} {passes:?}: {got:.1} /cm² (law {law})");
+            assert!((got / law - 1.0).abs() < 0.02, "{zone} {passes:?}: {got:.1} per true cm² against the law's {law}");
+        }
+    }
+}
+
+/// Overlap on curved skin is measured by true distance: a single needle
+/// stamped every 0.3 mm of skin on lanes 1 mm apart never lands within a
+/// needle diameter (0.25 mm) of another, however the chart squeezes the skin.
+/// Counted in chart millimetres, 1.9 % (nose, diagonal) and 17 % (forehead,
+/// anti-diagonal) of the stamps seemed to, where the chart squeezes the lane.
+#[test]
+fn overlap_on_curved_zones_is_measured_by_true_distance() {
+    for (zone, pattern, chart_squeezes) in [
+        ("nose", "diagonal", true),
+        ("forehead", "anti-diagonal", true),
+        ("nose", "horizontal", false),
+        ("cheek-left", "diagonal", false),
+    ] {
+        let text = format!(
+            "seed = 1\n[cartridge]\npreset = \"single\"\nrate_hz = 100\n[hand]\nspeed_mm_s = 30\n\
+             [[zones]]\nname = \"{zone}\"\nmesh = \"builtin:{zone}\"\n\
+             [[zones.passes]]\npattern = \"{pattern}\"\nlane_spacing_mm = 1\n"
+        );
+        let o = simulate(&text);
+        let run = &o.simulation.zones[0];
+        let n = run.punctures.len() as f64;
+        let by_chart = needlemap::core::engine::overlap::overlap_count(&run.punctures, 0.25) as f64 / n;
+        let by_skin = o.zones[0].overlap_fraction;
+        eprintln!("{zone} {pattern}: overlap by true distance {by_skin:.4}, by chart distance {by_chart:.4}");
+        assert_eq!(by_skin, 0.0, "{zone} {pattern}: stamps 0.3 mm apart on the skin overlap");
+        if chart_squeezes {
+            assert!(by_chart > 0.01, "{zone} {pattern}: the chart squeezes the lanes here ({by_chart})");
+        }
+    }
+}

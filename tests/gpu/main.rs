@@ -1102,20 +1102,23 @@ fn check_view(
             // d along its normal moves the point a ray meets by d tan(a), a
             // the angle between the ray and the normal: 1 / cos(a) is how much
             // longer a pixel's span on the skin is across the slope than
-            // along it (the spans to the next pixel right and down give both
-            // ends). Avoid regions are drawn from a mask of 0.2 mm cells.
+            // along it (the spans to the four pixels beside give both ends:
+            // near the silhouette the skin's scale changes from one pixel to
+            // the next, so all four). Avoid regions are drawn from a mask of 0.2 mm cells.
             // Farther than all that from an edge, the drawn point is coloured
             // as the picked one.
             let edge_at = |z: usize, p: Vec2| {
                 let mesh = if o.scene.zones[z].surface.is_some() {
-                    let spans: Vec<f64> = [pick(x + 1, y), pick(x, y + 1)]
+                    let spans: Vec<f64> = [pick(x + 1, y), pick(x, y + 1), pick(x - 1, y), pick(x, y - 1)]
                         .iter()
                         .filter_map(|n| n.filter(|n| n.0 == z).map(|n| (n.1 - p).norm()))
                         .collect();
-                    if spans.len() < 2 {
+                    if spans.len() < 4 {
                         return true; // at the silhouette or a zone's border
                     }
-                    let slope = spans[0].max(spans[1]) / spans[0].min(spans[1]).max(1e-9);
+                    let (widest, narrowest) =
+                        spans.iter().fold((0.0f64, f64::INFINITY), |(a, b), &s| (a.max(s), b.min(s)));
+                    let slope = widest / narrowest.max(1e-9);
                     needlemap::gpu::render::DRAW_TOLERANCE_MM as f64 * (1.0 + slope)
                 } else {
                     1e-3
@@ -1422,31 +1425,52 @@ fn check_overlay(
     // square on), and up to a third larger for the part nearer the camera.
     let cartridge_px = ((reach + 3.0).powi(2) + 23.0f64.powi(2)).sqrt() / across.min(up).max(1e-9) * 4.0 / 3.0;
     let recent = dots_s.unwrap_or(0.0);
+    let from_pose = |x: u32, y: u32| (x as f64 - pose_px.0 as f64).hypot(y as f64 - pose_px.1 as f64);
     for &((x, y), what, here) in &looked {
-        let near = |at: Option<(usize, Vec2)>| {
+        // `extra`: how much farther the skin point may be (a pixel beside).
+        let near_by = |at: Option<(usize, Vec2)>, extra: f64| {
             at.is_some_and(|(z, p)| match what {
-                "behind" => z == zone && index.near(z, p, line_mm(0.5), |t, pass| pass == current && t <= t_s),
-                "ahead" => z == zone && index.near(z, p, line_mm(0.5), |t, pass| pass == current && t > t_s),
-                "done" => z == zone && index.near(z, p, line_mm(1.5), |_, pass| pass < current),
-                "dot" => index.near(z, p, dot_mm, |t, _| t <= t_s && t > t_s - recent),
+                "behind" => z == zone && index.near(z, p, line_mm(0.5) + extra, |t, pass| pass == current && t <= t_s),
+                "ahead" => z == zone && index.near(z, p, line_mm(0.5) + extra, |t, pass| pass == current && t > t_s),
+                "done" => z == zone && index.near(z, p, line_mm(1.5) + extra, |_, pass| pass < current),
+                "dot" => index.near(z, p, dot_mm + extra, |t, _| t <= t_s && t > t_s - recent),
                 _ => false,
             })
         };
+        let near = |at| near_by(at, 0.0);
         let ok = match what {
             "cartridge" => {
-                let d = ((x as f64 - pose_px.0 as f64).powi(2) + (y as f64 - pose_px.1 as f64).powi(2)).sqrt();
+                let d = from_pose(x, y);
                 c.cartridge_reach_px.0 = c.cartridge_reach_px.0.max(d);
                 d <= cartridge_px
             }
             "a pass to come" => false,
             // A line along a zone's border may pick the neighbour's mesh
-            // (the meshes meet there): then a pixel beside it shows the zone.
+            // (the meshes meet there), and one at the silhouette may float
+            // past the skin: then a pixel beside it shows the zone, up to
+            // the skin's span over those two pixels farther (measured there,
+            // as the two pixels beyond it: at a grazing angle a pixel spans
+            // far more skin than at the pose).
             _ => {
+                let inside = |a: i64, b: i64| a >= 0 && b >= 0 && a < w as i64 && b < h as i64;
                 near(here)
                     || [(-2, 0), (2, 0), (0, -2), (0, 2)].iter().any(|&(dx, dy)| {
                         let (a, b) = (x as i64 + dx, y as i64 + dy);
-                        a >= 0 && b >= 0 && a < w as i64 && b < h as i64 && near(pick(a as u32, b as u32))
+                        if !inside(a, b) {
+                            return false;
+                        }
+                        let beside = pick(a as u32, b as u32);
+                        let (c, d) = (a + dx, b + dy);
+                        let span = match (beside, inside(c, d).then(|| pick(c as u32, d as u32)).flatten()) {
+                            (Some((z1, p1)), Some((z2, p2))) if z1 == z2 => (p1 - p2).norm(),
+                            _ => 0.0,
+                        };
+                        near_by(beside, span)
                     })
+                    // Over the background, a shaded rim of the cartridge's
+                    // grey can match a line's colour over white: within the
+                    // cartridge's reach of the pose, it is the cartridge.
+                    || (without.get_pixel(x, y).0.iter().all(|&k| k >= 250) && from_pose(x, y) <= cartridge_px)
             }
         };
         match what {

@@ -13,6 +13,39 @@ use crate::core::engine::simulate::Puncture;
 /// previous stamp), are still in cache: on the reference job it takes less
 /// time on one thread than a binned parallel scan took on two.
 pub fn overlap_count(punctures: &[Puncture], d_mm: f64) -> u64 {
+    overlap_by(punctures, d_mm as f32, |i, j| {
+        let (p, q) = (&punctures[i], &punctures[j]);
+        let (dx, dy) = (q.u_mm - p.u_mm, q.v_mm - p.v_mm);
+        dx * dx + dy * dy
+    })
+}
+
+/// As [`overlap_count`] on a curved zone, by true distance: a puncture
+/// overlaps when an earlier one lies within `d_mm` of it in 3D (`points_mm`,
+/// one per puncture). Neighbours are looked up through the chart, in bins
+/// `d_mm` × `chart_per_true` wide (the most chart mm a true mm of skin spans
+/// anywhere on the chart, [`Surface::chart_per_true_max`]), so every
+/// puncture within `d_mm` on the skin is a candidate; punctures close in 3D
+/// but far apart on the skin (across a fold) are not neighbours. A point
+/// with no 3D position (NaN) overlaps nothing.
+///
+/// [`Surface::chart_per_true_max`]: crate::core::geometry::mesh::Surface::chart_per_true_max
+pub fn overlap_count_3d(punctures: &[Puncture], points_mm: &[[f32; 3]], d_mm: f64, chart_per_true: f64) -> u64 {
+    assert_eq!(punctures.len(), points_mm.len(), "one 3D point per puncture");
+    let bin = (d_mm * chart_per_true.max(1e-3)) as f32;
+    let d2 = (d_mm * d_mm) as f32;
+    overlap_by(punctures, bin, |i, j| {
+        let (p, q) = (points_mm[i], points_mm[j]);
+        let dist2 = (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2) + (q[2] - p[2]).powi(2);
+        // Scaled so that the test against the bin's square is the test against d.
+        if dist2.is_nan() { f32::INFINITY } else { dist2 * (bin * bin / d2) }
+    })
+}
+
+/// The count of both: punctures in time order binned in the chart (bins of
+/// side `bin`); `dist2(i, j)` is the squared distance of two punctures, in
+/// units where `bin` is the reach.
+fn overlap_by(punctures: &[Puncture], bin: f32, dist2: impl Fn(usize, usize) -> f32) -> u64 {
     if punctures.is_empty() {
         return 0;
     }
@@ -21,7 +54,7 @@ pub fn overlap_count(punctures: &[Puncture], d_mm: f64) -> u64 {
         lo = [lo[0].min(p.u_mm), lo[1].min(p.v_mm)];
         hi = [hi[0].max(p.u_mm), hi[1].max(p.v_mm)];
     }
-    let d = d_mm as f32;
+    let d = bin;
     let gu = (((hi[0] - lo[0]) / d) as usize) + 1;
     let gv = (((hi[1] - lo[1]) / d) as usize) + 1;
     // A border of empty bins all round: every bin has eight neighbours.
@@ -44,9 +77,7 @@ pub fn overlap_count(punctures: &[Puncture], d_mm: f64) -> u64 {
         let found = around.iter().any(|&o| {
             let mut j = head[(b as isize + o) as usize];
             while j != NONE {
-                let q = &punctures[j as usize];
-                let (dx, dy) = (q.u_mm - x, q.v_mm - y);
-                if dx * dx + dy * dy < d2 {
+                if dist2(i, j as usize) < d2 {
                     return true;
                 }
                 j = next[j as usize];
@@ -87,5 +118,35 @@ mod tests {
                 assert!(brute > 500, "the test has overlaps to find: {brute}");
             }
         }
+    }
+
+    /// Points on a cylinder (radius 3 mm) whose chart squeezes the skin by 2
+    /// around it and stretches it by 2 along it: the count by true distance
+    /// equals a brute-force count of 3D pairs, and differs from the chart's.
+    #[test]
+    fn the_true_distance_overlap_equals_a_brute_force_3d_count() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(9);
+        let (radius, d) = (3.0f64, 0.25f64);
+        let n = 4000;
+        let (mut pts, mut xyz) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let (arc, y) = (rng.random::<f64>() * 12.0, rng.random::<f64>() * 6.0);
+            let theta = arc / radius;
+            pts.push(Puncture::new(Vec2::new(arc / 2.0, y * 2.0), i as f64, 0));
+            xyz.push([(radius * theta.cos()) as f32, (radius * theta.sin()) as f32, y as f32]);
+        }
+        // One puncture without a 3D point overlaps nothing.
+        xyz[17] = [f32::NAN; 3];
+        let near = |i: usize, j: usize| {
+            let (p, q) = (xyz[i], xyz[j]);
+            ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)) < (d * d) as f32
+        };
+        let brute = (0..n).filter(|&i| (0..i).any(|j| near(i, j))).count() as u64;
+        assert!(brute > 300, "the test has overlaps to find: {brute}");
+        // Two chart mm per true mm across the cylinder (the squeeze).
+        assert_eq!(overlap_count_3d(&pts, &xyz, d, 2.0), brute);
+        assert_eq!(overlap_count_3d(&pts, &xyz, d, 3.5), brute, "a wider search finds no more");
+        assert!(overlap_count_3d(&pts, &xyz, d, 0.6) < brute, "too narrow a search misses some");
+        assert_ne!(overlap_count(&pts, d), brute, "the chart's distance is not the skin's");
     }
 }

@@ -162,11 +162,16 @@ pub fn plan(scene: &Scene) -> Plan {
                         let shift = if stagger && repeat % 2 == 1 { 0.5 } else { 0.0 };
                         // Lanes half a spacing in from the extreme, so lanes
                         // tile the zone; staggered repeats sit between them.
-                        let mut offsets: Vec<f64> = (-1..)
-                            .map(|k| lo + (k as f64 + 0.5 + shift) * lane_spacing_mm)
-                            .take_while(|o| *o < hi)
-                            .filter(|o| *o > lo)
-                            .collect();
+                        let mut offsets = match zone.surface.as_deref() {
+                            None => (-1..)
+                                .map(|k| lo + (k as f64 + 0.5 + shift) * lane_spacing_mm)
+                                .take_while(|o| *o < hi)
+                                .filter(|o| *o > lo)
+                                .collect(),
+                            Some(surface) => {
+                                true_lane_offsets(&zone.region, surface, dir, (lo, hi), lane_spacing_mm, 0.5 + shift)
+                            }
+                        };
                         if repeat % 2 == 1 {
                             offsets.reverse(); // come back the way the last repeat went
                         }
@@ -218,6 +223,65 @@ pub fn plan(scene: &Scene) -> Plan {
         }
     }
     Plan { strokes }
+}
+
+/// Lane offsets (along the lanes' normal, chart mm) on a curved zone, so
+/// that neighbouring lanes lie `spacing_mm` apart on the skin: each step is
+/// the spacing over the chart's mean true spacing per chart mm there (sampled
+/// along the lane's stretch inside the outline, at the step's midpoint). The
+/// first lane lies `first` of a step in from `lo`.
+fn true_lane_offsets(
+    region: &crate::core::geometry::shape::Region,
+    surface: &crate::core::geometry::mesh::Surface,
+    dir: Vec2,
+    (lo, hi): (f64, f64),
+    spacing_mm: f64,
+    first: f64,
+) -> Vec<f64> {
+    let normal = Vec2::new(-dir.y, dir.x);
+    // Mean true distance between lanes a chart mm apart, along the lane at o.
+    let across = |o: f64| -> f64 {
+        let origin = normal * o;
+        let pieces = region.outline.line_intervals(origin, dir);
+        let total: f64 = pieces.iter().map(|(a, b)| b - a).sum();
+        if total <= 0.0 {
+            return 1.0;
+        }
+        let samples = 32;
+        let (mut sum, mut n) = (0.0, 0);
+        for k in 0..samples {
+            // Spread over the pieces by length.
+            let mut at = (k as f64 + 0.5) / samples as f64 * total;
+            for (a, b) in &pieces {
+                if at <= b - a {
+                    if let Some(s) = surface.spacing_across(origin + dir * (a + at), dir)
+                        && s.is_finite()
+                        && s > 1e-6
+                    {
+                        sum += s;
+                        n += 1;
+                    }
+                    break;
+                }
+                at -= b - a;
+            }
+        }
+        if n > 0 { sum / n as f64 } else { 1.0 }
+    };
+    // A chart step of `spacing_mm` true from o (its stretch at the midpoint).
+    let step = |o: f64, share: f64| {
+        let guess = share * spacing_mm / across(o);
+        share * spacing_mm / across(o + guess / 2.0)
+    };
+    let mut offsets = Vec::new();
+    let mut o = lo + step(lo, first);
+    while o < hi && offsets.len() < 1_000_000 {
+        if o > lo {
+            offsets.push(o);
+        }
+        o += step(o, 1.0);
+    }
+    offsets
 }
 
 /// What a scene will cost before it runs, estimated from the scene alone

@@ -406,7 +406,11 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
             while path.along_mm <= length {
                 let centre = start_mm + dir * path.along_mm + normal * (noise.lateral_mm + path.across_mm);
                 let inside = s >= safe.0 && s <= safe.1 && noise.lateral_mm.abs() <= wobble_margin_mm;
-                let ds = stroke.speed_mm_s * noise.speed_factor() / rate_hz;
+                // One stamp step of true skin: on a curved zone the chart
+                // step is the true one over the chart's stretch along the lane.
+                let ds_true = stroke.speed_mm_s * noise.speed_factor() / rate_hz;
+                let along = zone.surface.as_ref().and_then(|sf| sf.stretch_along(centre, dir));
+                let ds = ds_true / along.filter(|k| *k > 1e-6 && k.is_finite()).unwrap_or(1.0);
                 // The needles are in the skin for `dwell` of the cycle while
                 // the hand moves on: each drags that share of the next step.
                 let mut probe = path.clone();
@@ -433,7 +437,7 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                 i += per_point;
                 path.advance(ds);
                 s = path.lane_mm;
-                noise.advance(ds, &mut rng);
+                noise.advance(ds_true, &mut rng);
             }
             out.stamps = i;
             out.duration_s = i as f64 / rate_hz;

@@ -13,7 +13,12 @@
 //! figures do not depend on the number of threads.
 
 use crate::core::engine::cells::{DensityStats, cell_counts, weighted_percentile};
-use crate::core::engine::overlap::overlap_count;
+use crate::core::engine::overlap::{overlap_count, overlap_count_3d};
+
+/// The widest chart neighbourhood the overlap count searches, in chart mm per
+/// true mm: a chart squeezing the skin more than this somewhere (a sliver)
+/// would otherwise make the search cover the whole zone.
+const MAX_CHART_PER_TRUE: f64 = 8.0;
 use crate::core::engine::raster::{classify, covered_counts, inzone_counts, splat, splat_capsules, splat_classify};
 use crate::core::engine::simulate::{Puncture, ZoneRun};
 use crate::core::geometry::layout::{Layout, treatable_spans};
@@ -455,7 +460,23 @@ pub fn measure_zone(
         _ => (None, None),
     };
     lap(times, "measure: cells and spread");
-    let overlap = overlap_count(&run.punctures, needle_diameter_mm);
+    // On curved skin by true distance between neighbours on the skin.
+    // (the 3D points as mapped by the run, or mapped here when a caller
+    // measured a bare simulation).
+    let overlap = match surface {
+        Some(sf) => {
+            let mapped;
+            let points = if run.positions_3d_mm.len() == run.punctures.len() {
+                &run.positions_3d_mm
+            } else {
+                mapped = crate::core::engine::simulate::map_to_3d(sf, &run.punctures).0;
+                &mapped
+            };
+            let reach = sf.mesh.chart_per_true_max().min(MAX_CHART_PER_TRUE);
+            overlap_count_3d(&run.punctures, points, needle_diameter_mm, reach)
+        }
+        None => overlap_count(&run.punctures, needle_diameter_mm),
+    };
     lap(times, "measure: overlap");
     let hits_preview = if figures_only {
         HitPreview { width: 0, height: 0, px_mm: 0.0, classes: Vec::new() }

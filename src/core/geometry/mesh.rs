@@ -301,6 +301,18 @@ impl Mesh {
         d
     }
 
+    /// The most chart millimetres one true millimetre of skin spans on any
+    /// triangle (the largest 1 / smallest principal stretch; triangles with
+    /// no chart area are skipped): a neighbourhood of radius r on the skin
+    /// lies within r times this of its centre in the chart.
+    pub fn chart_per_true_max(&self) -> f64 {
+        (0..self.triangles.len())
+            .filter(|&t| self.triangle_area_chart(t).abs() > 0.0)
+            .map(|t| 1.0 / self.principal_stretches(t).1)
+            .filter(|k| k.is_finite())
+            .fold(0.0, f64::max)
+    }
+
     /// Singular values (largest first) of the map from chart to surface on a triangle.
     fn principal_stretches(&self, t: usize) -> (f64, f64) {
         let [p0, p1, p2] = tri(&self.positions_mm, &self.triangles[t]);
@@ -581,6 +593,42 @@ impl Surface {
     /// The 3D point under a chart point of the zone.
     pub fn to_3d(&self, p: Vec2) -> Option<Vec3> {
         self.index.to_3d(&self.mesh, p)
+    }
+
+    /// True length on the skin of one chart millimetre along the unit
+    /// direction `d` at chart point `p`: |J d|, with J the affine map of the
+    /// triangle under p from the chart to 3D. `None` off the chart or on a
+    /// degenerate chart triangle.
+    pub fn stretch_along(&self, p: Vec2, d: Vec2) -> Option<f64> {
+        self.jacobian_at(p).map(|j| j(d).norm())
+    }
+
+    /// True distance on the skin between the lines through `p` along the
+    /// unit direction `d` one chart millimetre apart: the true area of a unit
+    /// chart square over the true length of its side along d (|J d x J n| /
+    /// |J d|, n normal to d: with shear this is less than |J n|).
+    pub fn spacing_across(&self, p: Vec2, d: Vec2) -> Option<f64> {
+        let j = self.jacobian_at(p)?;
+        let (jd, jn) = (j(d), j(Vec2::new(-d.y, d.x)));
+        let along = jd.norm();
+        (along > 0.0).then(|| jd.cross(&jn).norm() / along)
+    }
+
+    /// The chart-to-3D map of the triangle under `p`, as a function of a
+    /// chart vector.
+    fn jacobian_at(&self, p: Vec2) -> Option<impl Fn(Vec2) -> Vec3> {
+        let (t, _) = self.index.locate(&self.mesh, p)?;
+        let tr = &self.mesh.triangles[t];
+        let [a, b, c] = tri(&self.mesh.positions_mm, tr);
+        let [ua, ub, uc] = tri(&self.mesh.chart_mm, tr);
+        let (e1, e2) = (ub - ua, uc - ua);
+        let det = e1.x * e2.y - e1.y * e2.x;
+        if det.abs() < 1e-18 {
+            return None;
+        }
+        let (f1, f2) = (b - a, c - a);
+        // d in the triangle's chart edge basis, then the same mix of 3D edges.
+        Some(move |d: Vec2| f1 * ((d.x * e2.y - d.y * e2.x) / det) + f2 * ((e1.x * d.y - e1.y * d.x) / det))
     }
 }
 
