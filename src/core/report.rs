@@ -112,6 +112,12 @@ fn pct(x: f64) -> String {
     percent(x, 1)
 }
 
+/// A chart's mean area stretch past which the summary warns.
+pub const LARGE_STRETCH: f64 = 0.10;
+/// A chart's largest shape stretch (ratio of principal stretches) past which
+/// the summary warns.
+pub const LARGE_SHAPE_STRETCH: f64 = 3.0;
+
 /// Warnings and chart notes printed under the summary (empty when none).
 pub fn notes(o: &Outcome) -> String {
     let mut s = scale_notes(o);
@@ -134,6 +140,14 @@ pub fn notes(o: &Outcome) -> String {
             ));
             for w in &c.warnings {
                 s.push_str(&format!("{}: note: {w}\n", z.setup.name));
+            }
+            if d.area_stretch_mean_deviation > LARGE_STRETCH || d.shape_stretch_max > LARGE_SHAPE_STRETCH {
+                s.push_str(&format!(
+                    "{}: warning: the chart stretches the skin much (area by {:.0} % on average, shapes up to {:.1} : 1): density, area and overlap are true to the skin, but coverage and hit shares take each needle disk as round in the chart, so they are approximate here\n",
+                    z.setup.name,
+                    d.area_stretch_mean_deviation * 100.0,
+                    d.shape_stretch_max
+                ));
             }
         }
         if z.unmapped_punctures > 0 {

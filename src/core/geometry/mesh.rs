@@ -58,6 +58,18 @@ pub enum MeshProblem {
     },
     /// The mesh is closed: no edge is used by only one triangle.
     NoBoundary,
+    /// Two or more fans of triangles meet only at this vertex (a bowtie): the
+    /// surface is not a disk there.
+    BowtieVertex {
+        /// The vertex (index in the mesh).
+        vertex: u32,
+    },
+    /// The triangles cannot all be wound one way (a Möbius strip): no chart
+    /// can keep a side of the skin up.
+    NonOrientable {
+        /// A triangle whose neighbours disagree on its winding.
+        triangle: usize,
+    },
     /// The triangles form several pieces that share no edge (two OBJ
     /// objects, say): a zone is one connected surface.
     SeparatePieces {
@@ -96,6 +108,14 @@ impl std::fmt::Display for MeshProblem {
             Self::NoBoundary => {
                 write!(f, "is closed (no boundary): a zone must be a patch with an edge, e.g. one OBJ group")
             }
+            Self::BowtieVertex { vertex } => write!(
+                f,
+                "has a bowtie at vertex {vertex}: separate fans of triangles meet only there, so the surface is not one sheet (split it there or remove a fan)"
+            ),
+            Self::NonOrientable { triangle } => write!(
+                f,
+                "cannot be wound one way (non-orientable, like a Möbius strip; seen at triangle {triangle}): a zone needs a side of skin up"
+            ),
             Self::SeparatePieces { triangles } => {
                 let shown: Vec<String> = triangles.iter().take(5).map(|n| n.to_string()).collect();
                 let more = if triangles.len() > 5 { " and more" } else { "" };
@@ -132,6 +152,10 @@ pub struct Distortion {
     /// Largest ratio of the two principal stretches of a triangle (1 = conformal).
     pub shape_stretch_max: f64,
 }
+
+/// The least weight of an edge in a Tutte chart (cotangent weights can be
+/// negative on obtuse triangles; positive ones keep the chart fold-free).
+const TUTTE_MIN_WEIGHT: f64 = 0.01;
 
 fn tri<'a, T>(v: &'a [T], t: &[u32; 3]) -> [&'a T; 3] {
     [&v[t[0] as usize], &v[t[1] as usize], &v[t[2] as usize]]
@@ -206,10 +230,84 @@ impl Mesh {
         if sizes.len() > 1 {
             return Err(MeshProblem::SeparatePieces { triangles: sizes });
         }
+        // A vertex on more than two boundary edges joins separate fans.
+        let mut boundary_at: HashMap<u32, u8> = HashMap::new();
+        for (&(a, b), c) in &edges {
+            if c.0 == 1 {
+                for v in [a, b] {
+                    let k = boundary_at.entry(v).or_default();
+                    *k = k.saturating_add(1);
+                }
+            }
+        }
+        if let Some(&vertex) = boundary_at.iter().filter(|(_, k)| **k > 2).map(|(v, _)| v).min() {
+            return Err(MeshProblem::BowtieVertex { vertex });
+        }
         if !edges.values().any(|c| c.0 == 1) {
             return Err(MeshProblem::NoBoundary);
         }
         Ok(())
+    }
+
+    /// Winds every triangle the way its neighbours are wound (across each
+    /// shared edge the two run it in opposite directions), keeping the way
+    /// most of them were wound: returns how many were turned. Call on a
+    /// valid mesh (manifold edges, one piece).
+    pub fn orient_consistently(&mut self) -> Result<usize, MeshProblem> {
+        let n = self.triangles.len();
+        // Per directed edge (a, b) the triangle running it; a shared edge has two.
+        let mut by_edge: HashMap<(u32, u32), [u32; 2]> = HashMap::new();
+        for (ti, t) in self.triangles.iter().enumerate() {
+            for k in 0..3 {
+                let (a, b) = (t[k], t[(k + 1) % 3]);
+                let e = by_edge.entry((a.min(b), a.max(b))).or_insert([u32::MAX; 2]);
+                e[(e[0] != u32::MAX) as usize] = ti as u32;
+            }
+        }
+        // Whether triangle t runs the edge (a, b) from a to b.
+        let runs = |t: &[u32; 3], a: u32, b: u32| (0..3).any(|k| t[k] == a && t[(k + 1) % 3] == b);
+        let mut flip: Vec<Option<bool>> = vec![None; n];
+        let mut queue = std::collections::VecDeque::new();
+        for start in 0..n {
+            if flip[start].is_some() {
+                continue;
+            }
+            flip[start] = Some(false);
+            queue.push_back(start);
+            while let Some(t) = queue.pop_front() {
+                let tri_t = self.triangles[t];
+                let ft = flip[t].unwrap_or(false);
+                for k in 0..3 {
+                    let (a, b) = (tri_t[k], tri_t[(k + 1) % 3]);
+                    let pair = by_edge[&(a.min(b), a.max(b))];
+                    let other = if pair[0] as usize == t { pair[1] } else { pair[0] };
+                    if other == u32::MAX {
+                        continue;
+                    }
+                    // As wound, t runs a -> b; the neighbour agrees when it runs b -> a.
+                    let agrees = runs(&self.triangles[other as usize], b, a);
+                    let want = if agrees { ft } else { !ft };
+                    match flip[other as usize] {
+                        None => {
+                            flip[other as usize] = Some(want);
+                            queue.push_back(other as usize);
+                        }
+                        Some(f) if f != want => return Err(MeshProblem::NonOrientable { triangle: other as usize }),
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        let turned = flip.iter().filter(|f| **f == Some(true)).count();
+        let keep_flagged = turned * 2 > n; // most were the other way: turn the rest
+        let mut changed = 0;
+        for (t, f) in self.triangles.iter_mut().zip(&flip) {
+            if f.unwrap_or(false) != keep_flagged {
+                t.swap(1, 2);
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
 
     /// Boundary edges (used by one triangle), oriented as in their triangle.
@@ -276,11 +374,38 @@ impl Mesh {
                 return Err(MeshProblem::ChartFolds { triangle: t });
             }
         }
-        let loops = self.boundary_loops();
-        let outer = loops.first().ok_or(MeshProblem::NoBoundary)?;
-        let vertices_mm: Vec<Vec2> = outer.iter().map(|&v| self.chart_mm[v as usize]).collect();
-        validate_polygon(&vertices_mm).map_err(|p| MeshProblem::ChartOutline(p.to_string()))?;
-        Ok(Shape::Polygon { vertices_mm })
+        let (outer, _) = self.chart_loops()?;
+        validate_polygon(&outer).map_err(|p| MeshProblem::ChartOutline(p.to_string()))?;
+        Ok(Shape::Polygon { vertices_mm: outer })
+    }
+
+    /// The chart's boundary loops as polygons: the outer one (enclosing the
+    /// most chart area) and the inner ones, the mesh's holes (a scan's eyes
+    /// and mouth, cut-outs).
+    pub fn chart_loops(&self) -> Result<(Vec<Vec2>, Vec<Vec<Vec2>>), MeshProblem> {
+        let mut loops: Vec<Vec<Vec2>> =
+            self.boundary_loops().iter().map(|l| l.iter().map(|&v| self.chart_mm[v as usize]).collect()).collect();
+        let enclosed =
+            |p: &Vec<Vec2>| (0..p.len()).map(|i| cross2(p[i], p[(i + 1) % p.len()])).sum::<f64>().abs() / 2.0;
+        let outer = (0..loops.len())
+            .max_by(|&a, &b| enclosed(&loops[a]).total_cmp(&enclosed(&loops[b])))
+            .ok_or(MeshProblem::NoBoundary)?;
+        let outer = loops.swap_remove(outer);
+        Ok((outer, loops))
+    }
+
+    /// The mesh's holes in the chart (see [`Mesh::chart_loops`]), as polygons
+    /// to keep out of the zone; a hole whose outline is not a simple polygon
+    /// in the chart is refused.
+    pub fn chart_holes(&self) -> Result<Vec<Shape>, MeshProblem> {
+        let (_, holes) = self.chart_loops()?;
+        holes
+            .into_iter()
+            .map(|vertices_mm| {
+                validate_polygon(&vertices_mm).map_err(|p| MeshProblem::ChartOutline(format!("of a hole {p}")))?;
+                Ok(Shape::Polygon { vertices_mm })
+            })
+            .collect()
     }
 
     /// Area distortion of the chart (see [`Distortion`]).
@@ -451,6 +576,139 @@ impl Mesh {
             }
         }
         self.chart_mm = (0..n).map(|i| Vec2::new(x[i], x[n + i])).collect();
+        self.normalise_chart();
+    }
+
+    /// Replaces the chart by a Tutte embedding, bijective for any disk-shaped
+    /// surface: the outer boundary on a circle (spaced by true edge length),
+    /// each other vertex at the weighted mean of its neighbours, with the
+    /// cotangent weights of the surface clamped to stay positive (Floater:
+    /// positive weights and a convex boundary give an embedding with no
+    /// fold). Holes are filled with a fan around a vertex at their centre
+    /// while solving, so they map inside as star-shaped holes. Scaled to the
+    /// true area like [`Mesh::compute_lscm_chart`]; stretch is larger than
+    /// LSCM's, which is why it is the fallback where LSCM folds.
+    pub fn compute_tutte_chart(&mut self) {
+        let n = self.positions_mm.len();
+        let loops = self.boundary_loops();
+        let length = |l: &Vec<u32>| -> f64 {
+            (0..l.len())
+                .map(|i| (self.positions_mm[l[i] as usize] - self.positions_mm[l[(i + 1) % l.len()] as usize]).norm())
+                .sum()
+        };
+        let Some(outer) = (0..loops.len()).max_by(|&a, &b| length(&loops[a]).total_cmp(&length(&loops[b]))) else {
+            return;
+        };
+        // Positions and triangles with each hole filled by a fan.
+        let mut positions = self.positions_mm.clone();
+        let mut triangles = self.triangles.clone();
+        for (k, l) in loops.iter().enumerate() {
+            if k == outer {
+                continue;
+            }
+            let centre = l.iter().map(|&v| self.positions_mm[v as usize]).sum::<Vec3>() / l.len() as f64;
+            let c = positions.len() as u32;
+            positions.push(centre);
+            for i in 0..l.len() {
+                triangles.push([l[i], l[(i + 1) % l.len()], c]);
+            }
+        }
+        let m = positions.len();
+        // Symmetric edge weights: half the cotangents of the angles opposite.
+        let mut weights: HashMap<(u32, u32), f64> = HashMap::new();
+        for t in &triangles {
+            for k in 0..3 {
+                let (i, j, o) = (t[k], t[(k + 1) % 3], t[(k + 2) % 3]);
+                let (a, b) =
+                    (positions[i as usize] - positions[o as usize], positions[j as usize] - positions[o as usize]);
+                let cot = a.dot(&b) / a.cross(&b).norm().max(1e-300);
+                *weights.entry((i.min(j), i.max(j))).or_default() += cot / 2.0;
+            }
+        }
+        let mut nbrs: Vec<Vec<(u32, f64)>> = vec![Vec::new(); m];
+        for (&(i, j), &w) in &weights {
+            let w = w.max(TUTTE_MIN_WEIGHT);
+            nbrs[i as usize].push((j, w));
+            nbrs[j as usize].push((i, w));
+        }
+        // The outer loop on a circle of the loop's length.
+        let mut fixed: Vec<Option<Vec2>> = vec![None; m];
+        let total = length(&loops[outer]).max(1e-300);
+        let radius = total / std::f64::consts::TAU;
+        let l = &loops[outer];
+        let mut along = 0.0;
+        for i in 0..l.len() {
+            let a = along / total * std::f64::consts::TAU;
+            fixed[l[i] as usize] = Some(Vec2::new(radius * a.cos(), radius * a.sin()));
+            along += (self.positions_mm[l[i] as usize] - self.positions_mm[l[(i + 1) % l.len()] as usize]).norm();
+        }
+        // (D - W) x = 0 on the free vertices: Jacobi-preconditioned CG, u and v.
+        let diag: Vec<f64> = nbrs.iter().map(|ns| ns.iter().map(|n| n.1).sum()).collect();
+        let mut chart = vec![Vec2::zeros(); m];
+        for axis in 0..2 {
+            let known = |i: usize| fixed[i].map(|p| p[axis]);
+            // b = W_fixed x_fixed; A = D - W_free.
+            let b: Vec<f64> = (0..m)
+                .map(|i| {
+                    if known(i).is_some() {
+                        return 0.0;
+                    }
+                    nbrs[i].iter().filter_map(|&(j, w)| known(j as usize).map(|x| w * x)).sum()
+                })
+                .collect();
+            let apply = |x: &[f64], out: &mut [f64]| {
+                for i in 0..m {
+                    out[i] = if known(i).is_some() {
+                        0.0
+                    } else {
+                        diag[i] * x[i]
+                            - nbrs[i]
+                                .iter()
+                                .filter(|(j, _)| known(*j as usize).is_none())
+                                .map(|&(j, w)| w * x[j as usize])
+                                .sum::<f64>()
+                    };
+                }
+            };
+            let mut x = vec![0.0; m];
+            let mut r = b.clone();
+            let pre = |i: usize| if known(i).is_some() || diag[i] <= 0.0 { 0.0 } else { 1.0 / diag[i] };
+            let mut z: Vec<f64> = (0..m).map(|i| r[i] * pre(i)).collect();
+            let mut p = z.clone();
+            let mut rz: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+            let b2: f64 = b.iter().map(|v| v * v).sum::<f64>().max(1e-300);
+            let mut ap = vec![0.0; m];
+            for _ in 0..20 * m.max(50) {
+                let rr: f64 = r.iter().map(|v| v * v).sum();
+                if rr <= 1e-26 * b2 {
+                    break;
+                }
+                apply(&p, &mut ap);
+                let pap: f64 = p.iter().zip(&ap).map(|(a, b)| a * b).sum();
+                if pap <= 0.0 {
+                    break;
+                }
+                let alpha = rz / pap;
+                for i in 0..m {
+                    x[i] += alpha * p[i];
+                    r[i] -= alpha * ap[i];
+                }
+                for i in 0..m {
+                    z[i] = r[i] * pre(i);
+                }
+                let rz_new: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+                let beta = rz_new / rz;
+                rz = rz_new;
+                for i in 0..m {
+                    p[i] = z[i] + beta * p[i];
+                }
+            }
+            for i in 0..m {
+                chart[i][axis] = known(i).unwrap_or(x[i]);
+            }
+        }
+        chart.truncate(n);
+        self.chart_mm = chart;
         self.normalise_chart();
     }
 

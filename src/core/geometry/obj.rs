@@ -119,6 +119,11 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
         other => ObjError::Mesh(other),
     })?;
     let mut warnings = Vec::new();
+    // Triangles wound against their neighbours (a silent half area before).
+    let turned = mesh.orient_consistently().map_err(ObjError::Mesh)?;
+    if turned > 0 {
+        warnings.push(format!("{turned} triangles were wound against their neighbours and were turned"));
+    }
     // tobj gives faces without `vt` a dummy coordinate when the file has UVs
     // elsewhere: a layout with no area is no layout.
     let uv_area: f64 = mesh
@@ -157,11 +162,21 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
         warnings.push("it has no UVs; a conformal chart was computed".to_string());
     }
     mesh.compute_lscm_chart();
-    mesh.chart_outline().map_err(|p| match p {
+    let mut chart_method = "lscm";
+    if mesh.chart_outline().is_err() || mesh.chart_holes().is_err() {
+        // LSCM folds on some surfaces (under a scan's nostrils): the Tutte
+        // embedding never does on a disk, at more stretch.
+        mesh.compute_tutte_chart();
+        chart_method = "tutte";
+        warnings.push(
+            "its conformal chart folds; a fold-free (Tutte) chart was computed instead, which stretches more".into(),
+        );
+    }
+    mesh.chart_outline().and_then(|_| mesh.chart_holes()).map_err(|p| match p {
         MeshProblem::ChartFolds { .. } | MeshProblem::ChartOutline(_) => ObjError::CannotFlatten(p),
         other => ObjError::Mesh(other),
     })?;
-    Ok(ObjMesh { mesh, chart_method: "lscm", warnings })
+    Ok(ObjMesh { mesh, chart_method, warnings })
 }
 
 fn compact(mesh: &mut Mesh, uvs: &mut Vec<Option<Vec2>>) {

@@ -1034,10 +1034,12 @@ fn zone_geometry(ctx: &Ctx, key: &str, raw: &Spanned<RawZone>) -> Result<ZoneGeo
     let text = (ctx.resolve)(path).map_err(|e| mesh_err(e.to_string()))?;
     let parsed = obj::parse_obj(&text, group, unit_mm).map_err(|e| mesh_err(e.to_string()))?;
     let outline = parsed.mesh.chart_outline().map_err(|p| mesh_err(p.to_string()))?;
+    // The mesh's holes (inner boundary loops) are no skin: kept out of the zone.
+    let holes = parsed.mesh.chart_holes().map_err(|p| mesh_err(p.to_string()))?;
     let surface = Surface::new(parsed.mesh, parsed.chart_method.into(), parsed.warnings);
     Ok(ZoneGeometry {
         outline,
-        avoid: Vec::new(),
+        avoid: holes,
         surface: Some(Arc::new(surface)),
         source: spec.to_string(),
         builtin: None,
