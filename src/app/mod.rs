@@ -147,7 +147,7 @@ pub fn main() -> ExitCode {
 pub use input::MAX_MESH_FILE_BYTES;
 
 /// Reads a file named in a scene, relative to the scene's folder.
-pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<String, ResolveError> {
+pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<Vec<u8>, ResolveError> {
     let path = scene.parent().unwrap_or(Path::new(".")).join(name);
     let shown = path.display().to_string();
     // A regular file's size says early what reading would find.
@@ -161,7 +161,7 @@ pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<String, ResolveErr
             limit_mib: MAX_MESH_FILE_BYTES >> 20,
         });
     }
-    input::read_text(&path, MAX_MESH_FILE_BYTES).map_err(|e| match e {
+    input::read_bytes(&path, MAX_MESH_FILE_BYTES).map_err(|e| match e {
         input::ReadError::Io { error, .. } => ResolveError::Unreadable { path: shown, reason: error.to_string() },
         other => ResolveError::Unreadable { path: shown, reason: other.to_string() },
     })

@@ -323,7 +323,9 @@ fn devices_pipes_and_folders_are_refused_unread_and_nothing_hangs() {
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let with_mesh =
         |mesh: &str| GOOD.replace("shape = { rect = { width_mm = 20, height_mm = 10 } }", &format!("mesh = {mesh:?}"));
-    sb.write("zero.toml", &with_mesh("/dev/zero"));
+    // A mesh name with a mesh's extension that leads to the device.
+    std::os::unix::fs::symlink("/dev/zero", sb.path("zero.obj")).unwrap();
+    sb.write("zero.toml", &with_mesh("zero.obj"));
     sb.write("pipe.toml", &with_mesh("pipe.obj"));
     sb.write("traj.toml", &GOOD.replace("pattern = \"horizontal\"\nlane_spacing_mm = 3", "trajectory = \"/dev/zero\""));
     for args in [

@@ -130,8 +130,8 @@ const OBJ: &str = include_str!("../data/patches.obj");
 /// Parses a scene, reading its files from memory; runs it when small.
 fn scene_then_run(text: &str) {
     let resolve = |name: &str| match name {
-        n if n.ends_with(".csv") => Ok(TRACE.to_string()),
-        n if n.ends_with(".obj") => Ok(OBJ.to_string()),
+        n if n.ends_with(".csv") => Ok(TRACE.as_bytes().to_vec()),
+        n if n.ends_with(".obj") => Ok(OBJ.as_bytes().to_vec()),
         n => Err(ResolveError::NoFiles(n.to_string())),
     };
     let Ok(scene) = Scene::from_toml_str_with(text, "fuzz.toml", &resolve) else { return };
@@ -187,6 +187,55 @@ fn mutated_trajectories_parse_or_are_refused() {
         let _ = Trace::parse(t, "fuzz.csv");
     });
     assert!(n > 100, "{n}");
+}
+
+/// Bytes mutated: flipped, cut, repeated, or a 32-bit count made nasty.
+fn mutate_bytes(bytes: &[u8], rng: &mut rand_pcg::Pcg64Mcg) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    for _ in 0..rng.random_range(1..4) {
+        if b.len() < 8 {
+            break;
+        }
+        let i = rng.random_range(0..b.len() - 4);
+        match rng.random_range(0..4) {
+            0 => b[i] ^= 1 << rng.random_range(0..8),
+            1 => b.truncate(i),
+            2 => {
+                let piece = b[i..(i + 64).min(b.len())].to_vec();
+                b.splice(i..i, piece);
+            }
+            _ => b[i..i + 4].copy_from_slice(&[0u32, 1, u32::MAX, 0x7fff_ffff][rng.random_range(0..4)].to_le_bytes()),
+        }
+    }
+    b
+}
+
+/// PLY, STL and GLB files of a real face, mutated: they parse or are
+/// refused, never panic.
+#[test]
+fn mutated_binary_and_ascii_meshes_of_every_format_parse_or_are_refused() {
+    use needlemap::core::geometry::formats::{Format, parse_mesh};
+    let (v, t) = crate::formats::face();
+    let seeds = [
+        (Format::Ply, crate::formats::ply(&v, &t, true)),
+        (Format::Ply, crate::formats::ply(&v, &t, false)),
+        (Format::Stl, crate::formats::stl(&v, &t, true)),
+        (Format::Stl, crate::formats::stl(&v, &t, false)),
+        (Format::Glb, crate::formats::glb(&v, &t)),
+    ];
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(0xb17e5);
+    let started = Instant::now();
+    let mut n = 0;
+    while started.elapsed() < BUDGET {
+        let (format, seed) = &seeds[n % seeds.len()];
+        let input = mutate_bytes(seed, &mut rng);
+        let beside = |_: &str| Err("no files".to_string());
+        if catch_unwind(AssertUnwindSafe(|| parse_mesh(*format, &input, None, 10.0, &beside))).is_err() {
+            panic!("{format:?}: these bytes panicked: {input:?}");
+        }
+        n += 1;
+    }
+    assert!(n > 50, "{n}");
 }
 
 #[test]

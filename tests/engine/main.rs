@@ -6,6 +6,7 @@ mod accuracy;
 mod avoid;
 mod determinism;
 mod drag;
+mod formats;
 mod fuzz;
 mod geometry;
 mod laws;

@@ -191,7 +191,7 @@ fn load_with_file(text: &str) -> Result<Scene, needlemap::core::error::SceneErro
     use needlemap::core::error::ResolveError;
     let obj = include_str!("../data/patches.obj");
     Scene::from_toml_str_with(text, "t.toml", &|name| {
-        if name == "patches.obj" { Ok(obj.to_string()) } else { Err(ResolveError::NoFiles(name.to_string())) }
+        if name == "patches.obj" { Ok(obj.as_bytes().to_vec()) } else { Err(ResolveError::NoFiles(name.to_string())) }
     })
 }
 
@@ -251,7 +251,7 @@ fn random_stamping_on_a_sphere_cap_follows_the_boolean_law_per_true_area() {
         "[cartridge]\npreset = \"single\"\n[hand]\nspeed_mm_s = 10\n[[zones]]\nname = \"cap\"\nmesh = \"cap.obj\"\n\
          [[zones.passes]]\npattern = \"random\"\nstamps = {n}\n"
     );
-    let scene = Scene::from_toml_str_with(&text, "t.toml", &|_| Ok(obj.clone())).unwrap();
+    let scene = Scene::from_toml_str_with(&text, "t.toml", &|_| Ok(obj.clone().into_bytes())).unwrap();
     let o = needlemap::core::engine::run(&scene, &Default::default()).unwrap();
     let z = &o.zones[0];
     let d = &z.chart.as_ref().unwrap().distortion;
@@ -379,7 +379,7 @@ fn load_obj_text(obj: &str, passes: &str) -> Result<Scene, needlemap::core::erro
          [[zones]]\nname = \"sheet\"\nmesh = \"sheet.obj\"\n{passes}"
     );
     let obj = obj.to_string();
-    Scene::from_toml_str_with(&text, "t.toml", &|_| Ok(obj.clone()))
+    Scene::from_toml_str_with(&text, "t.toml", &|_| Ok(obj.clone().into_bytes()))
 }
 
 /// True area of the sheet's triangles, summed here (the bend included).
@@ -495,7 +495,8 @@ fn the_canonical_face_model_loads_with_a_fold_free_chart_and_its_true_area() {
     let text = "seed = 1\n[cartridge]\npreset = \"single\"\nrate_hz = 100\n[hand]\nspeed_mm_s = 10\n\
                 [[zones]]\nname = \"face\"\nmesh = \"face.obj\"\nmesh_unit_mm = 10\n\
                 [[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 1\n";
-    let s = Scene::from_toml_str_with(text, "t.toml", &|_| Ok(obj.clone())).unwrap_or_else(|e| panic!("{e}"));
+    let s =
+        Scene::from_toml_str_with(text, "t.toml", &|_| Ok(obj.clone().into_bytes())).unwrap_or_else(|e| panic!("{e}"));
     let surface = s.zones[0].surface.as_ref().unwrap();
     assert_eq!(surface.chart_method, "tutte", "{:?}", surface.warnings);
     let m = &surface.mesh;

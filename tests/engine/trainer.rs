@@ -131,7 +131,9 @@ fn a_scene_pass_reads_its_trajectory_through_the_resolver_and_names_bad_rows() {
             "[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 3\n[[zones.passes]]\npattern = \"vertical\"\nlane_spacing_mm = 3\n",
             "[[zones.passes]]\ntrajectory = \"t.csv\"\n",
         );
-        needlemap::core::input::scene::Scene::from_toml_str_with(&text, "dir/s.toml", &move |_| Ok(csv.to_string()))
+        needlemap::core::input::scene::Scene::from_toml_str_with(&text, "dir/s.toml", &move |_| {
+            Ok(csv.as_bytes().to_vec())
+        })
     };
     let s = with("time_s,zone,u_mm,v_mm\n0,patch,5,5\n1,patch,35,5\n").expect("a trajectory pass");
     let out = run(&s, &RunOptions::default()).unwrap();

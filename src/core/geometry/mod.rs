@@ -3,6 +3,7 @@
 //! imports nothing from the input model, the engine, studies or the trainer.
 
 pub mod anatomy;
+pub mod formats;
 pub mod layout;
 pub mod mesh;
 pub mod obj;

@@ -27,6 +27,9 @@ pub enum ObjError {
     /// tobj could not read the text.
     #[error("not a readable OBJ file ({0})")]
     Unreadable(tobj::LoadError),
+    /// A file of another format that its reader could not read (the text says why).
+    #[error("{0}")]
+    NotReadable(String),
     /// The named group or object is not in the file.
     #[error("has no group or object `{group}`; it has: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     NoGroup {
@@ -106,15 +109,42 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
             }
         }
     }
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    finish(RawMesh { positions_mm, triangles, uvs, uv_usable, names }, group)
+}
+
+/// A mesh as a file gives it, before the checks and the chart: positions
+/// (mm), triangles, a UV per vertex where the file has one (`uv_usable`
+/// false when some face has none or a vertex has two), and the file's
+/// group, object or mesh names.
+pub struct RawMesh {
+    /// Vertex positions, mm.
+    pub positions_mm: Vec<Vec3>,
+    /// Triangles (vertex indices).
+    pub triangles: Vec<[u32; 3]>,
+    /// Each vertex's UV, if the file gives one.
+    pub uvs: Vec<Option<Vec2>>,
+    /// Whether the UVs may make a chart (every face has them, no vertex two).
+    pub uv_usable: bool,
+    /// The file's groups, objects or meshes, for messages.
+    pub names: Vec<String>,
+}
+
+/// Checks a mesh read from any format and gives it its chart: unused
+/// vertices dropped, the 3D checks, consistent winding, then the file's UVs
+/// when usable, else LSCM, else a Tutte chart.
+pub fn finish(raw: RawMesh, group: Option<&str>) -> Result<ObjMesh, ObjError> {
+    let RawMesh { positions_mm, triangles, mut uvs, uv_usable, names } = raw;
     if triangles.is_empty() {
         return Err(ObjError::NoFaces { group: group.map(str::to_string) });
     }
+    uvs.resize(positions_mm.len(), None);
     let mut mesh = Mesh { chart_mm: vec![Vec2::zeros(); positions_mm.len()], positions_mm, triangles };
     // Drop vertices no face uses (other groups' vertices share the index space).
     compact(&mut mesh, &mut uvs);
     mesh.validate_3d().map_err(|problem| match problem {
         MeshProblem::SeparatePieces { .. } if group.is_none() && names.len() > 1 => {
-            ObjError::SeparateObjects { problem, known: names.iter().map(|n| n.to_string()).collect() }
+            ObjError::SeparateObjects { problem, known: names.clone() }
         }
         other => ObjError::Mesh(other),
     })?;

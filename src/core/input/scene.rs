@@ -7,8 +7,8 @@
 
 use crate::core::error::{Location, ResolveError, SceneError};
 use crate::core::geometry::anatomy;
+use crate::core::geometry::formats;
 use crate::core::geometry::mesh::Surface;
-use crate::core::geometry::obj;
 use crate::core::geometry::shape::{self, Region, Shape, Vec2};
 use crate::core::input::cartridge::{self, Cartridge, Drive};
 use crate::core::input::trajectory::{self, Trace, TracePoint};
@@ -377,7 +377,7 @@ pub const PATTERNS: &[(&str, Option<f64>)] = &[
 // ---------------------------------------------------------------- validation
 
 /// Reads a file named in a scene (relative to the scene) and returns its text.
-pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<String, ResolveError>;
+pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, ResolveError>;
 
 struct Ctx<'a> {
     file: &'a str,
@@ -1019,7 +1019,7 @@ fn zone_geometry(ctx: &Ctx, key: &str, raw: &Spanned<RawZone>) -> Result<ZoneGeo
         Some(u) => ctx.plausible(
             u,
             &format!("{key}.mesh_unit_mm"),
-            "mm per OBJ unit: 1 for mm, 10 for cm, 1000 for m",
+            "mm per mesh unit: 1 for mm, 10 for cm, 1000 for m",
             RANGE_MESH_UNIT_MM,
         )?,
         None => 1.0,
@@ -1028,11 +1028,17 @@ fn zone_geometry(ctx: &Ctx, key: &str, raw: &Spanned<RawZone>) -> Result<ZoneGeo
         Some((p, g)) => (p, Some(g)),
         None => (spec, None),
     };
-    if path.is_empty() {
-        return Err(mesh_err("give a built-in (builtin:NAME) or an OBJ file (face.obj or face.obj#group)".into()));
-    }
-    let text = (ctx.resolve)(path).map_err(|e| mesh_err(e.to_string()))?;
-    let parsed = obj::parse_obj(&text, group, unit_mm).map_err(|e| mesh_err(e.to_string()))?;
+    let Some(format) = formats::Format::of(path) else {
+        return Err(mesh_err(format!(
+            "give a built-in (builtin:NAME) or a mesh file ({}; face.obj#group for one group)",
+            formats::ACCEPTED
+        )));
+    };
+    let bytes = (ctx.resolve)(path).map_err(|e| mesh_err(e.to_string()))?;
+    // Files a glTF names lie beside it.
+    let folder = path.rfind(['/', '\\']).map_or("", |i| &path[..=i]);
+    let beside = |name: &str| (ctx.resolve)(&format!("{folder}{name}")).map_err(|e| e.to_string());
+    let parsed = formats::parse_mesh(format, &bytes, group, unit_mm, &beside).map_err(|e| mesh_err(e.to_string()))?;
     let outline = parsed.mesh.chart_outline().map_err(|p| mesh_err(p.to_string()))?;
     // The mesh's holes (inner boundary loops) are no skin: kept out of the zone.
     let holes = parsed.mesh.chart_holes().map_err(|p| mesh_err(p.to_string()))?;
@@ -1116,7 +1122,12 @@ fn trajectory_pass(
     if name.is_empty() {
         return Err(file_err("give a CSV file (time_s, zone, u_mm, v_mm[, pressure])".into()));
     }
-    let text = (ctx.resolve)(name).map_err(|e| file_err(e.to_string()))?;
+    let bytes = (ctx.resolve)(name).map_err(|e| file_err(e.to_string()))?;
+    let text =
+        String::from_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").map(<[u8]>::to_vec).unwrap_or(bytes)).map_err(|e| {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            file_err(format!("line {}: not UTF-8 text", good.iter().filter(|&&b| b == b'\n').count() + 1))
+        })?;
     // Messages name the file as found beside the scene.
     let shown = match ctx.file.rfind(['/', '\\']) {
         Some(i) if !name.starts_with('/') => format!("{}/{name}", &ctx.file[..i]),
