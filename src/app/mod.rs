@@ -78,6 +78,10 @@ pub enum Command {
     View(commands::view::Args),
     /// List the built-in anatomy zones with their area and depth range.
     Zones(commands::zones::Args),
+    /// Draw each zone's chart (mm grid, outline, holes, avoid regions, and
+    /// on mesh zones the chart's area stretch) into a PNG, to pick
+    /// coordinates from.
+    Chart(commands::chart::Args),
 }
 
 /// An error with the exit code it deserves: 2 for bad input, 1 for failures.
@@ -195,5 +199,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         #[cfg(feature = "gpu")]
         Command::View(a) => commands::view::run(a),
         Command::Zones(a) => commands::zones::run(a),
+        Command::Chart(a) => commands::chart::run(a),
     }
 }

@@ -161,8 +161,16 @@ fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
 /// Finishes a set whose journal is in place (after a kill, the next run does
 /// it), then removes staging folders no journal names. Call under the lock.
 fn recover(dir: &Path) -> anyhow::Result<()> {
+    let real_dir = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.file_type().is_dir());
     match read_record::<Journal>(&dir.join(JOURNAL)) {
-        Some(journal) if stage_name(&journal.stage) => apply(dir, &journal, usize::MAX)?,
+        // A journal naming a real staging folder (never a link to one).
+        Some(journal) if stage_name(&journal.stage) && real_dir(&journal.stage) => {
+            if apply(dir, &journal, usize::MAX).is_err() {
+                // What cannot be finished (a folder now where a file goes)
+                // must not wedge the folder: the journal is dropped.
+                std::fs::remove_file(dir.join(JOURNAL)).ok();
+            }
+        }
         // A damaged or planted journal decides nothing: the old set stands.
         _ => _ = std::fs::remove_file(dir.join(JOURNAL)),
     }
@@ -215,7 +223,13 @@ fn apply(dir: &Path, journal: &Journal, steps: usize) -> anyhow::Result<()> {
     let mut files = journal.keep.clone();
     for name in journal.files.iter().filter(|n| plain_name(n)) {
         files.retain(|w| &w.name != name);
-        files.push(stamp(&dir.join(name), name)?);
+        // Only a file that is there, as a file (one removed since is not
+        // recorded, so nothing of the user's is adopted in its place).
+        if let Ok(w) = stamp(&dir.join(name), name)
+            && std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.file_type().is_file())
+        {
+            files.push(w);
+        }
     }
     let record = serde_json::to_vec_pretty(&Manifest { files })?;
     write_atomic(&dir.join(MANIFEST), &record)?;
@@ -422,5 +436,32 @@ mod tests {
         assert_eq!(std::fs::read_to_string(out.join("mine.txt")).unwrap(), "mine", "its stamp did not match");
         assert!(std::fs::symlink_metadata(out.join("link.png")).is_err(), "the link itself went");
         assert!(!out.join(JOURNAL).exists(), "the planted journal decided nothing and is gone");
+    }
+
+    #[test]
+    fn a_set_that_cannot_be_finished_or_a_linked_stage_never_wedges_the_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let outside = root.path().join("elsewhere");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("report.json"), "keep me").unwrap();
+        write_all(&out, &set(&["report.json", "zones.csv"], "old")).unwrap();
+        // A journal whose stage is a link to a folder outside: dropped unread.
+        let stage = format!("{STAGE_PREFIX}linked");
+        std::os::unix::fs::symlink(&outside, out.join(&stage)).unwrap();
+        let journal = Journal { stage, files: vec!["report.json".into()], remove: vec![], keep: vec![] };
+        std::fs::write(out.join(JOURNAL), serde_json::to_vec(&journal).unwrap()).unwrap();
+        write_all(&out, &set(&["report.json"], "new")).unwrap();
+        assert_eq!(std::fs::read_to_string(outside.join("report.json")).unwrap(), "keep me");
+        assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), "new report.json");
+        // Killed after the commit, then a folder put where a file goes: the
+        // next run is not stopped by the set it cannot finish.
+        write_set_steps(&out, &set(&["report.json", "atlas.png"], "third"), Mode::Replace, 0).unwrap();
+        std::fs::create_dir(out.join("atlas.png")).unwrap();
+        std::fs::write(out.join("atlas.png").join("mine"), "x").unwrap();
+        write_all(&out, &set(&["report.json"], "fourth")).unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), "fourth report.json");
+        assert!(out.join("atlas.png/mine").exists(), "the user's folder is left alone");
+        assert!(!out.join(JOURNAL).exists());
     }
 }

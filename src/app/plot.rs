@@ -805,3 +805,93 @@ fn draw_difference_zone(
     colorbar(&area, (-scale, scale), "Δ punctures/cm² (red: more)", |v| diverging(v / scale))?;
     Ok(())
 }
+
+/// Colour of a chart triangle's area stretch (true / chart area over the
+/// mesh's mean): blue where the chart squeezes the skin, red where it
+/// spreads it, white at 1; saturated at 2 : 1 either way.
+pub fn stretch_colour(ratio: f64) -> RGBColor {
+    diverging(if ratio > 0.0 && ratio.is_finite() { ratio.log2().clamp(-1.0, 1.0) } else { 0.0 })
+}
+
+/// Colour of a flat zone's chart (no stretch anywhere).
+pub const FLAT_CHART: RGBColor = RGBColor(235, 235, 235);
+
+/// Every zone's chart, to pick coordinates from (`needlemap chart`): a mm
+/// grid every 10 mm (5 mm on small zones), the outline, the holes and avoid
+/// regions, and on mesh zones each triangle coloured by its area stretch.
+pub fn render_charts(scene: &crate::core::input::scene::Scene) -> anyhow::Result<Vec<u8>> {
+    register_fonts();
+    let geos: Vec<PanelGeometry> = scene.zones.iter().map(|z| panel_geometry(&z.region)).collect();
+    stacked_png(&geos, "chart", |i, panel| draw_chart_zone(panel, &scene.zones[i]))
+}
+
+fn draw_chart_zone(
+    panel: &DrawingArea<BitMapBackend, Shift>,
+    zone: &crate::core::input::scene::Zone,
+) -> DrawResult<()> {
+    let b = zone.region.bounds();
+    let size = b.size_mm();
+    let step = if size.x.max(size.y) < 60.0 { 5.0 } else { 10.0 };
+    let (left, _) = panel.split_horizontally(stacked_width() - LEGEND_W);
+    let mut chart = zone_chart(&left, &b)?;
+    let lines = |lo: f64, hi: f64| ((lo / step).ceil() as i64..=(hi / step).floor() as i64).count();
+    chart
+        .configure_mesh()
+        .x_labels(lines(b.min_mm.x, b.max_mm.x) + 1)
+        .y_labels(lines(b.min_mm.y, b.max_mm.y) + 1)
+        .disable_x_mesh()
+        .disable_y_mesh()
+        .x_desc("u (mm)")
+        .y_desc("v (mm)")
+        .x_label_formatter(&axis_label)
+        .y_label_formatter(&axis_label)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()?;
+    let pt = |p: Vec2| (p.x, p.y);
+    let caption = match &zone.surface {
+        Some(s) => {
+            let m = &s.mesh;
+            let mean = m.area_3d_mm2() / m.area_chart_mm2().max(1e-300);
+            chart.draw_series((0..m.triangles.len()).map(|t| {
+                let ratio = m.triangle_area_3d(t) / m.triangle_area_chart(t).abs().max(1e-300) / mean;
+                let corners: Vec<(f64, f64)> = m.triangles[t].iter().map(|&v| pt(m.chart_mm[v as usize])).collect();
+                Polygon::new(corners, stretch_colour(ratio).filled())
+            }))?;
+            let d = &s.distortion;
+            format!(
+                "{}: {} ({} chart), area stretch {:.2}–{:.2}; blue: the chart squeezes the skin, red: spreads it (2 : 1 full)",
+                zone.name, zone.source, s.chart_method, d.area_stretch_min, d.area_stretch_max
+            )
+        }
+        None => {
+            let outline: Vec<(f64, f64)> = zone.region.outline.outline_mm().into_iter().map(pt).collect();
+            chart.draw_series(std::iter::once(Polygon::new(outline, FLAT_CHART.filled())))?;
+            format!("{}: flat (no stretch)", zone.name)
+        }
+    };
+    // The mm grid over the skin, then the outline and the avoid regions.
+    let grid = RGBColor(90, 90, 90).mix(0.45);
+    for k in (b.min_mm.x / step).ceil() as i64..=(b.max_mm.x / step).floor() as i64 {
+        let x = k as f64 * step;
+        chart.draw_series(std::iter::once(PathElement::new(vec![(x, b.min_mm.y), (x, b.max_mm.y)], grid)))?;
+    }
+    for k in (b.min_mm.y / step).ceil() as i64..=(b.max_mm.y / step).floor() as i64 {
+        let y = k as f64 * step;
+        chart.draw_series(std::iter::once(PathElement::new(vec![(b.min_mm.x, y), (b.max_mm.x, y)], grid)))?;
+    }
+    let closed = |s: &Shape| {
+        let mut p: Vec<(f64, f64)> = s.outline_mm().into_iter().map(pt).collect();
+        if let Some(&first) = p.first() {
+            p.push(first);
+        }
+        p
+    };
+    for a in &zone.region.avoid {
+        chart.draw_series(std::iter::once(Polygon::new(closed(a), AVOID_FILL.filled())))?;
+        chart.draw_series(std::iter::once(PathElement::new(closed(a), AVOID_LINE.stroke_width(2))))?;
+    }
+    chart.draw_series(std::iter::once(PathElement::new(closed(&zone.region.outline), BLACK.stroke_width(2))))?;
+    left.draw(&Text::new(caption, (MARGIN_PX as i32, 10), (FONT, 16).into_font()))?;
+    Ok(())
+}

@@ -283,3 +283,27 @@ fn mesh_zones_and_seams_are_identical_on_one_and_two_threads() {
         }
     }
 }
+
+#[test]
+fn chart_draws_each_zones_chart_with_its_avoid_regions_and_stretch() {
+    let sb = sandbox();
+    let o = sb.run(&["chart", &scene_path("cheek.toml"), "--out", "cheek.png"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let img = image::open(sb.path("cheek.png")).unwrap().to_rgb8();
+    let count = |c: plotters::style::RGBColor| img.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count() as f64;
+    let (skin, avoid) = (count(needlemap::app::plot::FLAT_CHART), count(plotters::style::RGBColor(200, 200, 210)));
+    // The cheek's lesion (a 6 mm circle) in its 70 x 55 mm ellipse: 3.7 % of it.
+    let share = avoid / (skin + avoid);
+    let exact = 36.0 / (35.0 * 27.5);
+    assert!((share / exact - 1.0).abs() < 0.15, "avoid share {share} against {exact}");
+    // A bent sheet's chart: coloured by stretch, one panel; the scene is no output.
+    sb.write("scene.toml", &scene_with_mesh("patches.obj#forehead", ""));
+    let o = sb.run(&["chart", "scene.toml", "--out", "scene.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is one of this command's inputs"), "{}", stderr(&o));
+    let o = sb.run(&["chart", "scene.toml", "--out", "f.png"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let img = image::open(sb.path("f.png")).unwrap().to_rgb8();
+    let tinted = img.pixels().filter(|p| p.0[0] != p.0[2] && p.0 != [0, 0, 0]).count();
+    assert!(tinted > 10_000, "stretch colours: {tinted} pixels");
+}

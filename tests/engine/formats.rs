@@ -177,7 +177,7 @@ fn the_canonical_face_imports_from_obj_ply_stl_and_glb_with_one_area() {
 }
 
 /// The GLB's JSON chunk with its buffer given by `uri`, and its binary chunk.
-fn gltf_parts(v: &[[f32; 3]], t: &[[u32; 3]], uri: &str) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn gltf_parts(v: &[[f32; 3]], t: &[[u32; 3]], uri: &str) -> (Vec<u8>, Vec<u8>) {
     let g = glb(v, t);
     let jlen = u32::from_le_bytes(g[12..16].try_into().unwrap()) as usize;
     let mut json: serde_json::Value = serde_json::from_slice(&g[20..20 + jlen]).unwrap();
@@ -255,6 +255,68 @@ fn broken_or_lying_mesh_files_are_refused_in_one_line() {
     assert!(err.message.contains("not a readable glTF file"), "{err}");
     let err = load("face.fbx", Vec::new()).unwrap_err();
     assert!(err.message.contains(".obj, .ply, .stl, .gltf or .glb"), "{err}");
+    // Past fuzzing failures, kept: a GLB stating fewer bytes than its own
+    // header (the gltf crate subtracted without a check), a glTF naming an
+    // accessor it lacks (its validation indexed without a check), an STL
+    // corner at infinity (the weld's grid overflowed).
+    let mut short = glb(&v, &t);
+    short[8..12].copy_from_slice(&3u32.to_le_bytes());
+    assert!(load("face.glb", short).unwrap_err().message.contains("header states"));
+    let (json, _) = gltf_parts(&v, &t, "face.bin");
+    let json = String::from_utf8(json).unwrap().replace("\"POSITION\":0", "\"POSITION\":7");
+    let err = load("face.gltf", json.into_bytes()).unwrap_err();
+    assert!(err.message.contains("it names accessor 7, of 2"), "{err}");
+    let mut far = stl(&v, &t, true);
+    far[96..100].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    assert!(load("face.stl", far).unwrap_err().message.contains("not a finite number"));
+    // Found by review: a node its own child and a node shared by two
+    // parents (walked forever or times without end), a stride shorter
+    // than its element and a sparse accessor (the crate panicked or
+    // allocated without bound).
+    let (json, _) = gltf_parts(&v, &t, "face.bin");
+    let base: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let broken = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut j = base.clone();
+        edit(&mut j);
+        load("face.gltf", j.to_string().into_bytes()).unwrap_err().message
+    };
+    assert!(broken(&|j| j["nodes"][0]["children"] = serde_json::json!([0])).contains("nodes must form trees"));
+    assert!(
+        broken(&|j| {
+            j["nodes"] = serde_json::json!([{"mesh": 0, "children": [1, 1]}, {"mesh": 0}]);
+        })
+        .contains("nodes must form trees")
+    );
+    assert!(broken(&|j| j["bufferViews"][0]["byteStride"] = serde_json::json!(8)).contains("byteStride of 8"));
+    assert!(
+        broken(&|j| {
+            j["accessors"][0] = serde_json::json!({"componentType": 5126, "count": 300000000u64, "type": "VEC3",
+                "min": [0, 0, 0], "max": [1, 1, 1], "sparse": {"count": 1, "indices": {"bufferView": 1, "componentType": 5125}, "values": {"bufferView": 0}}});
+        })
+        .contains("sparse accessor")
+    );
+    // A bowtie whose one fan is closed: a vertex's fan all round it, and a
+    // second fan meeting it there only (the boundary count missed it).
+    let mut bow = String::from("v 0 0 0\n");
+    for k in 0..6 {
+        let a = k as f64 * std::f64::consts::PI / 3.0;
+        bow.push_str(&format!("v {} {} 0\n", 20.0 * a.cos(), 20.0 * a.sin()));
+    }
+    bow.push_str("v 6 4 20\nv -6 4 20\n");
+    for k in 0..6 {
+        bow.push_str(&format!("f 1 {} {}\n", k + 2, (k + 1) % 6 + 2));
+    }
+    bow.push_str("f 2 3 8\nf 8 3 9\nf 1 8 9\n");
+    let err = load("bow.obj", bow.into_bytes()).unwrap_err();
+    assert!(err.message.contains("bowtie at vertex 0"), "{err}");
+    // Ascii STLs with a bare `solid` line or blanks before it read as ascii.
+    let good = stl(&v, &t, false);
+    let bare = [b"solid\n".as_slice(), &good[good.iter().position(|&b| b == b'\n').unwrap() + 1..]].concat();
+    let lead = [b"  \n".as_slice(), &good].concat();
+    for (what, bytes) in [("bare", bare), ("leading blanks", lead)] {
+        let s = load("face.stl", bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(s.zones[0].surface.as_ref().unwrap().mesh.triangles.len(), t.len(), "{what}");
+    }
     // A PLY face naming a vertex that is not there.
     let mut bad = t.clone();
     bad[3][1] = 99_999;

@@ -1,5 +1,6 @@
 //! One module per command: its arguments (`Args`) and its `run`.
 
+pub mod chart;
 pub mod check;
 pub mod compare;
 pub mod passes;

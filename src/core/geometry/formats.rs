@@ -259,7 +259,10 @@ pub const STL_WELD_SHARE: f64 = 1e-6;
 fn read_stl(bytes: &[u8], unit_mm: f64) -> Result<RawMesh, String> {
     // A binary file states its count: it must match its length (never trust
     // a count to size anything).
-    let ascii = bytes.trim_ascii_start().starts_with(b"solid") && bytes.windows(5).take(4096).any(|w| w == b"facet");
+    // An ascii file may start with blanks, which the reader does not expect.
+    let trimmed = bytes.trim_ascii_start();
+    let ascii = trimmed.starts_with(b"solid") && trimmed.windows(5).take(4096).any(|w| w == b"facet");
+    let bytes = if ascii { trimmed } else { bytes };
     if !ascii {
         let n = bytes
             .get(80..84)
@@ -273,13 +276,18 @@ fn read_stl(bytes: &[u8], unit_mm: f64) -> Result<RawMesh, String> {
             ));
         }
     }
-    // `solid<TAB>name` (some exporters) as `solid name`, which the reader expects.
-    let mut own;
+    // The reader expects `solid NAME`: `solid<TAB>name` and a bare `solid`
+    // (both common) are given it as `solid name`.
+    let own: Vec<u8>;
     let mut bytes = bytes;
-    let start = bytes.len() - bytes.trim_ascii_start().len();
-    if ascii && bytes.get(start + 5).is_some_and(|b| b.is_ascii_whitespace() && *b != b' ') {
-        own = bytes.to_vec();
-        own[start + 5] = b' ';
+    if ascii && bytes.get(5) != Some(&b' ') {
+        let rest = if bytes.get(5) == Some(&b'\t') { &bytes[6..] } else { &bytes[5..] };
+        own = [
+            b"solid ".as_slice(),
+            if rest.starts_with(b"\n") || rest.starts_with(b"\r") { b"mesh" } else { b"" },
+            rest,
+        ]
+        .concat();
         bytes = &own;
     }
     let mut cursor = std::io::Cursor::new(bytes);
@@ -302,22 +310,35 @@ fn read_stl(bytes: &[u8], unit_mm: f64) -> Result<RawMesh, String> {
 /// the distinct points, and each input point's index among them.
 pub fn weld(points: &[Vec3]) -> (Vec<Vec3>, Vec<u32>) {
     let (mut lo, mut hi) = (Vec3::repeat(f64::INFINITY), Vec3::repeat(f64::NEG_INFINITY));
-    for p in points {
+    let finite = |p: &Vec3| p.iter().all(|c| c.is_finite());
+    for p in points.iter().filter(|p| finite(p)) {
         lo = lo.inf(p);
         hi = hi.sup(p);
     }
     let tol = ((hi - lo).norm() * STL_WELD_SHARE).max(1e-12);
+    if !tol.is_finite() {
+        // Coordinates too large to measure apart: nothing is welded (the
+        // checks refuse such a mesh or its unit).
+        return (points.to_vec(), (0..points.len() as u32).collect());
+    }
     let key = |p: &Vec3| [0, 1, 2].map(|k| ((p[k] - lo[k]) / tol).floor() as i64);
     let mut grid: HashMap<[i64; 3], Vec<u32>> = HashMap::new();
     let mut out: Vec<Vec3> = Vec::new();
     let mut index = Vec::with_capacity(points.len());
     for p in points {
+        if !finite(p) {
+            // Kept apart, for the checks to name.
+            out.push(*p);
+            index.push((out.len() - 1) as u32);
+            continue;
+        }
         let k = key(p);
         let mut found = None;
-        'search: for dx in -1..=1 {
-            for dy in -1..=1 {
-                for dz in -1..=1 {
-                    if let Some(ids) = grid.get(&[k[0] + dx, k[1] + dy, k[2] + dz])
+        'search: for dx in -1..=1i64 {
+            for dy in -1..=1i64 {
+                for dz in -1..=1i64 {
+                    let cell = [k[0].saturating_add(dx), k[1].saturating_add(dy), k[2].saturating_add(dz)];
+                    if let Some(ids) = grid.get(&cell)
                         && let Some(&i) = ids.iter().find(|&&i| (out[i as usize] - p).norm() <= tol)
                     {
                         found = Some(i);
@@ -337,6 +358,163 @@ pub fn weld(points: &[Vec3]) -> (Vec<Vec3>, Vec<u32>) {
     (out, index)
 }
 
+/// A URI's %XX escapes decoded (Blender writes `face%20model.bin`).
+fn percent_decoded(uri: &str) -> String {
+    let b = uri.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex =
+            b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The glTF's JSON (the GLB's first chunk, or the whole file).
+fn gltf_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
+    let json = if bytes.starts_with(b"glTF") {
+        let len =
+            bytes.get(12..16).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).ok_or("no JSON chunk")?;
+        bytes.get(20..20usize.saturating_add(len)).ok_or("its JSON chunk runs past the file")?
+    } else {
+        bytes
+    };
+    serde_json::from_slice(json).map_err(|e| e.to_string())
+}
+
+/// Checks every index and range the glTF's JSON gives before the reader
+/// sees it (the `gltf` crate indexes some without checking, and panics):
+/// accessors, buffer views, buffers, meshes, nodes and scenes named exist,
+/// and each view lies in its buffer and each accessor in its view.
+fn check_gltf_references(bytes: &[u8]) -> Result<(), String> {
+    let j = gltf_json(bytes)?;
+    let len = |k: &str| j.get(k).and_then(|v| v.as_array()).map_or(0, Vec::len);
+    let (accessors, views, buffers, meshes, nodes) =
+        (len("accessors"), len("bufferViews"), len("buffers"), len("meshes"), len("nodes"));
+    let index = |v: &serde_json::Value, below: usize, what: &str| -> Result<usize, String> {
+        match v.as_u64() {
+            Some(i) if (i as usize) < below => Ok(i as usize),
+            _ => Err(format!("it names {what} {v}, of {below}")),
+        }
+    };
+    let items = |k: &str| j.get(k).and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    let num = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0) as usize;
+    let buffer_items = items("buffers");
+    let view_items = items("bufferViews");
+    for m in items("meshes") {
+        for p in m.get("primitives").and_then(|v| v.as_array()).cloned().unwrap_or_default() {
+            if let Some(attrs) = p.get("attributes").and_then(|v| v.as_object()) {
+                for a in attrs.values() {
+                    index(a, accessors, "accessor")?;
+                }
+            }
+            if let Some(i) = p.get("indices") {
+                index(i, accessors, "accessor")?;
+            }
+            for t in p.get("targets").and_then(|v| v.as_array()).cloned().unwrap_or_default() {
+                for a in t.as_object().map(|o| o.values().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+                    index(&a, accessors, "accessor")?;
+                }
+            }
+        }
+    }
+    for v in &view_items {
+        let b = index(v.get("buffer").unwrap_or(&serde_json::Value::Null), buffers, "buffer")?;
+        let end = num(v, "byteOffset").checked_add(num(v, "byteLength")).ok_or("a view's range overflows")?;
+        if end > num(&buffer_items[b], "byteLength") {
+            return Err(format!("a buffer view ends at byte {end}, past its buffer"));
+        }
+    }
+    for a in items("accessors") {
+        if a.get("sparse").is_some() || a.get("bufferView").is_none() {
+            return Err("a sparse accessor or one without a buffer view (not read)".into());
+        }
+        if let Some(v) = a.get("bufferView") {
+            let v = index(v, views, "buffer view")?;
+            let size = match a.get("type").and_then(|t| t.as_str()) {
+                Some("SCALAR") => 1,
+                Some("VEC2") => 2,
+                Some("VEC3") => 3,
+                Some("VEC4" | "MAT2") => 4,
+                Some("MAT3") => 9,
+                Some("MAT4") => 16,
+                _ => return Err("an accessor of no known type".into()),
+            };
+            let bytes_each = match num(&a, "componentType") {
+                5120 | 5121 => 1,
+                5122 | 5123 => 2,
+                5125 | 5126 => 4,
+                t => return Err(format!("an accessor of component type {t}")),
+            } * size;
+            let stated = num(&view_items[v], "byteStride");
+            if stated != 0 && stated < bytes_each {
+                return Err(format!("a byteStride of {stated}, under its element's {bytes_each} bytes"));
+            }
+            let stride = stated.max(bytes_each);
+            let count = num(&a, "count");
+            let need = (count.max(1) - 1)
+                .checked_mul(stride)
+                .and_then(|x| x.checked_add(bytes_each))
+                .and_then(|x| x.checked_add(num(&a, "byteOffset")))
+                .ok_or("an accessor's range overflows")?;
+            if count > 0 && need > num(&view_items[v], "byteLength") {
+                return Err(format!("an accessor needs {need} bytes, past its view"));
+            }
+        }
+    }
+    for n in items("nodes") {
+        if let Some(m) = n.get("mesh") {
+            index(m, meshes, "mesh")?;
+        }
+        for c in n.get("children").and_then(|v| v.as_array()).cloned().unwrap_or_default() {
+            index(&c, nodes, "node")?;
+        }
+    }
+    // The nodes must form trees: one parent at most, no cycle (a node that
+    // is its own ancestor would be walked forever; shared children, times
+    // without end).
+    let mut parent = vec![usize::MAX; nodes];
+    for (i, n) in items("nodes").iter().enumerate() {
+        for c in n.get("children").and_then(|v| v.as_array()).cloned().unwrap_or_default() {
+            let c = index(&c, nodes, "node")?;
+            if parent[c] != usize::MAX || c == i {
+                return Err(format!("node {c} has two parents or is its own child: nodes must form trees"));
+            }
+            parent[c] = i;
+        }
+    }
+    for start in 0..nodes {
+        let (mut at, mut steps) = (start, 0);
+        while parent[at] != usize::MAX {
+            at = parent[at];
+            steps += 1;
+            if steps > nodes {
+                return Err(format!("node {start} is its own ancestor: nodes must form trees"));
+            }
+        }
+    }
+    let scenes = items("scenes");
+    for sc in &scenes {
+        for n in sc.get("nodes").and_then(|v| v.as_array()).cloned().unwrap_or_default() {
+            index(&n, nodes, "node")?;
+        }
+    }
+    if let Some(s) = j.get("scene") {
+        index(s, scenes.len(), "scene")?;
+    }
+    Ok(())
+}
+
 fn read_gltf(
     bytes: &[u8],
     group: Option<&str>,
@@ -344,6 +522,15 @@ fn read_gltf(
     beside: &dyn Fn(&str) -> Result<Vec<u8>, String>,
 ) -> Result<RawMesh, ObjError> {
     let bad = |e: String| ObjError::NotReadable(format!("not a readable glTF file ({})", one_line(&e)));
+    // The reader subtracts the header's size from the length it states
+    // without a check: a GLB stating under 12 bytes is refused here.
+    if bytes.starts_with(b"glTF") {
+        let stated = bytes.get(8..12).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize);
+        if !stated.is_some_and(|n| (12..=bytes.len()).contains(&n)) {
+            return Err(bad(format!("its header states {stated:?} bytes; the file is {}", bytes.len())));
+        }
+    }
+    check_gltf_references(bytes).map_err(bad)?;
     let doc = gltf::Gltf::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
     // Every buffer's bytes: the GLB's own chunk, a data URI, or a file beside.
     let mut buffers: Vec<Vec<u8>> = Vec::new();
@@ -356,10 +543,15 @@ fn read_gltf(
                         rest.split_once(";base64,").ok_or_else(|| bad("a data URI that is not base64".into()))?;
                     use base64::Engine as _;
                     base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| bad(format!("buffer: {e}")))?
-                } else if uri.contains(':') || uri.starts_with('/') || uri.split('/').any(|part| part == "..") {
-                    return Err(bad(format!("buffer `{uri}` is not a file beside it")));
                 } else {
-                    beside(uri).map_err(bad)?
+                    let name = percent_decoded(uri);
+                    let outside = |n: &str| {
+                        n.contains(':') || n.starts_with(['/', '\\']) || n.split(['/', '\\']).any(|part| part == "..")
+                    };
+                    if outside(uri) || outside(&name) {
+                        return Err(bad(format!("buffer `{uri}` is not a file beside it")));
+                    }
+                    beside(&name).map_err(bad)?
                 }
             }
         };

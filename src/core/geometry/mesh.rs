@@ -230,18 +230,34 @@ impl Mesh {
         if sizes.len() > 1 {
             return Err(MeshProblem::SeparatePieces { triangles: sizes });
         }
-        // A vertex on more than two boundary edges joins separate fans.
-        let mut boundary_at: HashMap<u32, u8> = HashMap::new();
-        for (&(a, b), c) in &edges {
-            if c.0 == 1 {
-                for v in [a, b] {
-                    let k = boundary_at.entry(v).or_default();
-                    *k = k.saturating_add(1);
-                }
+        // Each vertex's triangles must form one fan (joined across the edges
+        // at the vertex): two fans meeting only at it make a bowtie, closed
+        // fans included. Corners joined across each shared edge at a vertex;
+        // a vertex's fans are its corners less the joins that merged two.
+        let mut at_edges: Vec<(u32, u32, u32)> = Vec::with_capacity(6 * self.triangles.len());
+        for (ti, t) in self.triangles.iter().enumerate() {
+            for k in 0..3 {
+                let corner = (3 * ti + k) as u32;
+                at_edges.push((t[k], t[(k + 1) % 3], corner));
+                at_edges.push((t[k], t[(k + 2) % 3], corner));
             }
         }
-        if let Some(&vertex) = boundary_at.iter().filter(|(_, k)| **k > 2).map(|(v, _)| v).min() {
-            return Err(MeshProblem::BowtieVertex { vertex });
+        at_edges.sort_unstable();
+        let mut corners = Pieces::new(3 * self.triangles.len());
+        let mut count = vec![0u32; self.positions_mm.len()];
+        for t in &self.triangles {
+            for &v in t {
+                count[v as usize] += 1;
+            }
+        }
+        for w in at_edges.windows(2) {
+            let ((v, a, c1), (v2, a2, c2)) = (w[0], w[1]);
+            if (v, a) == (v2, a2) && corners.join_new(c1, c2) {
+                count[v as usize] -= 1;
+            }
+        }
+        if let Some(vertex) = count.iter().position(|&fans| fans > 1) {
+            return Err(MeshProblem::BowtieVertex { vertex: vertex as u32 });
         }
         if !edges.values().any(|c| c.0 == 1) {
             return Err(MeshProblem::NoBoundary);
@@ -517,7 +533,10 @@ impl Mesh {
                 Row { idx: [t[0] as usize, t[1] as usize, t[2] as usize], gx, gy, w: (area2 / 2.0).sqrt() }
             })
             .collect();
-        let pinned: HashMap<usize, Vec2> = pins.iter().copied().collect();
+        let mut is_pinned = vec![false; n];
+        for &(i, _) in &pins {
+            is_pinned[i] = true;
+        }
         // x = [u_0..u_n, v_0..v_n]; residual r1 = sum u gx - v gy, r2 = sum u gy + v gx.
         let apply = |x: &[f64], out: &mut [f64]| {
             out.iter_mut().for_each(|o| *o = 0.0);
@@ -535,22 +554,65 @@ impl Mesh {
                 }
             }
         };
-        // Solve A x = 0 with pinned values: CG on the free unknowns.
-        let mut x = vec![0.0; 2 * n];
-        for (&i, p) in &pinned {
-            x[i] = p.x;
-            x[n + i] = p.y;
+        // The diagonal of the system (the same for u_j and v_j), for a
+        // Jacobi preconditioner.
+        let mut diag = vec![0.0; n];
+        for r in &rows {
+            for j in 0..3 {
+                diag[r.idx[j]] += r.w * r.w * (r.gx[j] * r.gx[j] + r.gy[j] * r.gy[j]);
+            }
         }
-        let free = |i: usize| !pinned.contains_key(&(i % n));
+        let free = |i: usize| !is_pinned[i % n];
+        let pre = |i: usize| if free(i) && diag[i % n] > 0.0 { 1.0 / diag[i % n] } else { 0.0 };
+        // Start from the surface projected on its best-fitting plane, moved so
+        // the pins land where they are pinned: near the answer for skin,
+        // which bends little, so few iterations are needed.
+        let mut x = vec![0.0; 2 * n];
+        {
+            let centre = self.positions_mm.iter().sum::<Vec3>() / n as f64;
+            let mut cov = nalgebra::Matrix3::<f64>::zeros();
+            for p in &self.positions_mm {
+                let d = p - centre;
+                cov += d * d.transpose();
+            }
+            let eig = nalgebra::SymmetricEigen::new(cov);
+            let mut order = [0usize, 1, 2];
+            order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+            let (ax, ay) =
+                (eig.eigenvectors.column(order[0]).into_owned(), eig.eigenvectors.column(order[1]).into_owned());
+            let flat: Vec<Vec2> =
+                self.positions_mm.iter().map(|p| Vec2::new((p - centre).dot(&ax), (p - centre).dot(&ay))).collect();
+            // The similarity taking the two pins' projections to their places
+            // (as complex numbers: z -> a z + b).
+            let (p0, p1) = (flat[pins[0].0], flat[pins[1].0]);
+            let (q0, q1) = (pins[0].1, pins[1].1);
+            let (d, e) = (p1 - p0, q1 - q0);
+            let dd = d.norm_squared().max(1e-300);
+            let a = Vec2::new((e.x * d.x + e.y * d.y) / dd, (e.y * d.x - e.x * d.y) / dd);
+            for (i, f) in flat.iter().enumerate() {
+                let z = f - p0;
+                x[i] = q0.x + a.x * z.x - a.y * z.y;
+                x[n + i] = q0.y + a.x * z.y + a.y * z.x;
+            }
+            for &(i, p) in &pins {
+                x[i] = p.x;
+                x[n + i] = p.y;
+            }
+        }
+        // Solve A x = 0 with pinned values: preconditioned CG on the free unknowns.
         let mut ax = vec![0.0; 2 * n];
         apply(&x, &mut ax);
         let mut r: Vec<f64> = (0..2 * n).map(|i| if free(i) { -ax[i] } else { 0.0 }).collect();
-        let mut p = r.clone();
-        let mut rr: f64 = r.iter().map(|v| v * v).sum();
-        let rr0 = rr.max(1e-300);
+        let mut z: Vec<f64> = (0..2 * n).map(|i| r[i] * pre(i)).collect();
+        let mut p = z.clone();
+        let mut rz: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+        // The scale of the forces: those of the initial guess, or of a unit step.
+        let scale: f64 = diag.iter().map(|d| d * d).sum::<f64>().max(1e-300);
         let mut ap = vec![0.0; 2 * n];
         for _ in 0..20 * n.max(50) {
-            if rr <= 1e-24 * rr0 {
+            let rr: f64 = r.iter().map(|v| v * v).sum();
+            // Converged to 1e-9 of the system's scale (mm-sized unknowns).
+            if rr <= 1e-18 * scale * (1.0 + x.iter().map(|v| v * v).sum::<f64>() / n as f64) {
                 break;
             }
             apply(&p, &mut ap);
@@ -563,16 +625,19 @@ impl Mesh {
             if pap <= 0.0 {
                 break;
             }
-            let alpha = rr / pap;
+            let alpha = rz / pap;
             for i in 0..2 * n {
                 x[i] += alpha * p[i];
                 r[i] -= alpha * ap[i];
             }
-            let rr_new: f64 = r.iter().map(|v| v * v).sum();
-            let beta = rr_new / rr;
-            rr = rr_new;
             for i in 0..2 * n {
-                p[i] = r[i] + beta * p[i];
+                z[i] = r[i] * pre(i);
+            }
+            let rz_new: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+            let beta = rz_new / rz;
+            rz = rz_new;
+            for i in 0..2 * n {
+                p[i] = z[i] + beta * p[i];
             }
         }
         self.chart_mm = (0..n).map(|i| Vec2::new(x[i], x[n + i])).collect();
@@ -1057,10 +1122,15 @@ impl Pieces {
         x
     }
     fn join(&mut self, a: u32, b: u32) {
+        self.join_new(a, b);
+    }
+    /// Joins the pieces of a and b; whether they were two.
+    fn join_new(&mut self, a: u32, b: u32) -> bool {
         let (ra, rb) = (self.root(a), self.root(b));
         if ra != rb {
             self.parent[ra.max(rb) as usize] = ra.min(rb);
         }
+        ra != rb
     }
     /// The size of each piece, largest first.
     fn sizes(&mut self) -> Vec<usize> {
