@@ -149,13 +149,54 @@ pub fn manifest(dir: &Path) -> Vec<Written> {
     files
 }
 
+thread_local! {
+    /// Folders whose lock this thread holds through a [`FolderLock`].
+    static HELD: std::cell::RefCell<Vec<std::path::PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn held_key(dir: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
 /// Holds the folder's lock (an advisory lock on the folder itself) while a
-/// set of files is moved in: two runs into one folder take turns.
-fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+/// set of files is moved in: two runs into one folder take turns. `None`
+/// when this thread already holds it (a [`FolderLock`]).
+fn lock(dir: &Path) -> anyhow::Result<Option<std::fs::File>> {
+    let key = held_key(dir);
+    if HELD.with(|h| h.borrow().contains(&key)) {
+        return Ok(None);
+    }
     let handle =
         std::fs::File::open(dir).with_context(|| format!("cannot open the output folder {}", dir.display()))?;
     handle.lock().with_context(|| format!("cannot lock the output folder {}", dir.display()))?;
-    Ok(handle)
+    Ok(Some(handle))
+}
+
+/// The folder's lock held across several steps (`report` reads a run and
+/// adds its page to it: no run may commit in between).
+pub struct FolderLock {
+    _file: Option<std::fs::File>,
+    key: std::path::PathBuf,
+}
+
+/// Takes the folder's lock until the returned guard is dropped; the
+/// writes of this thread into the folder meanwhile do not wait for it.
+pub fn hold(dir: &Path) -> anyhow::Result<FolderLock> {
+    let file = lock(dir)?;
+    let key = held_key(dir);
+    HELD.with(|h| h.borrow_mut().push(key.clone()));
+    Ok(FolderLock { _file: file, key })
+}
+
+impl Drop for FolderLock {
+    fn drop(&mut self) {
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(i) = h.iter().position(|k| *k == self.key) {
+                h.remove(i);
+            }
+        });
+    }
 }
 
 /// Finishes a set whose journal is in place (after a kill, the next run does
@@ -463,5 +504,26 @@ mod tests {
         assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), "fourth report.json");
         assert!(out.join("atlas.png/mine").exists(), "the user's folder is left alone");
         assert!(!out.join(JOURNAL).exists());
+    }
+
+    #[test]
+    fn a_held_folder_takes_this_threads_writes_and_makes_other_runs_wait() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        write_all(&out, &set(&["report.json"], "run")).unwrap();
+        let held = hold(&out).unwrap();
+        // This thread's page joins the set at once (no deadlock on itself).
+        write_set(&out, &set(&["report.html"], "page"), Mode::Add).unwrap();
+        let other = {
+            let out = out.clone();
+            std::thread::spawn(move || write_all(&out, &set(&["report.json"], "later")).unwrap())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), "run report.json", "it waited");
+        assert!(out.join("report.html").exists());
+        drop(held);
+        other.join().unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), "later report.json");
+        assert!(!out.join("report.html").exists(), "the page went with its run");
     }
 }

@@ -61,8 +61,10 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
             dir.display()
         )));
     }
-    // A run killed while moving its files in is finished first, and only the
-    // pictures the folder's last run wrote are shown (never a left-over one).
+    // No run commits into the folder while its page is made. A run killed
+    // while moving its files in is finished first, and only the pictures
+    // the folder's last run wrote are shown (never a left-over one).
+    let _held = output::hold(dir)?;
     output::settle(dir);
     let written = output::manifest(dir);
     let from_this_run = |name: &str| written.is_empty() || written.iter().any(|w| w.name == name);
