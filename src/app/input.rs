@@ -75,13 +75,12 @@ pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 /// dropped), at most `limit` bytes.
 pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
     let bytes = read_bytes(path, limit)?;
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").map(<[u8]>::to_vec).unwrap_or(bytes);
-    String::from_utf8(bytes).map_err(|e| {
-        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-        let byte = good.len() - good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
-        ReadError::NotText { path: path.display().to_string(), line, byte }
-    })
+    match crate::core::format::utf8_text(&bytes) {
+        Ok(text) => Ok(text.to_string()),
+        Err(crate::core::format::NotUtf8 { line, byte }) => {
+            Err(ReadError::NotText { path: path.display().to_string(), line, byte })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -139,10 +139,21 @@ fn zone_axes<'a, 'b>(
     left: &'a DrawingArea<BitMapBackend<'b>, Shift>,
     b: &crate::core::geometry::shape::Bounds,
 ) -> DrawResult<Chart<'a, 'b>> {
+    zone_axes_labelled(left, b, None)
+}
+
+/// As [`zone_axes`], with `labels` (across, up) tick labels when given.
+fn zone_axes_labelled<'a, 'b>(
+    left: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    b: &crate::core::geometry::shape::Bounds,
+    labels: Option<(usize, usize)>,
+) -> DrawResult<Chart<'a, 'b>> {
     let mut chart = zone_chart(left, b)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
+    let mut mesh = chart.configure_mesh();
+    if let Some((across, up)) = labels {
+        mesh.x_labels(across).y_labels(up);
+    }
+    mesh.disable_mesh()
         .x_desc("u (mm)")
         .y_desc("v (mm)")
         .x_label_formatter(&axis_label)
@@ -833,21 +844,9 @@ fn draw_chart_zone(
     let size = b.size_mm();
     let step = if size.x.max(size.y) < 60.0 { 5.0 } else { 10.0 };
     let (left, _) = panel.split_horizontally(stacked_width() - LEGEND_W);
-    let mut chart = zone_chart(&left, &b)?;
     let lines = |lo: f64, hi: f64| ((lo / step).ceil() as i64..=(hi / step).floor() as i64).count();
-    chart
-        .configure_mesh()
-        .x_labels(lines(b.min_mm.x, b.max_mm.x) + 1)
-        .y_labels(lines(b.min_mm.y, b.max_mm.y) + 1)
-        .disable_x_mesh()
-        .disable_y_mesh()
-        .x_desc("u (mm)")
-        .y_desc("v (mm)")
-        .x_label_formatter(&axis_label)
-        .y_label_formatter(&axis_label)
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .draw()?;
+    let labels = (lines(b.min_mm.x, b.max_mm.x) + 1, lines(b.min_mm.y, b.max_mm.y) + 1);
+    let mut chart = zone_axes_labelled(&left, &b, Some(labels))?;
     let pt = |p: Vec2| (p.x, p.y);
     let caption = match &zone.surface {
         Some(s) => {

@@ -1,4 +1,5 @@
-//! Numbers as text for people: fixed decimals that never print "-0" (a
+//! Text for and from people: file bytes decoded as UTF-8 (naming the line
+//! and byte where they stop being so), and numbers as text: fixed decimals that never print "-0" (a
 //! share of 1 − under − over can come out as −1e-17, which `{:.1}` prints
 //! as "-0.0").
 
@@ -30,4 +31,26 @@ mod tests {
         assert_eq!(fixed(-0.0, 2), "0.00");
         assert_eq!(fixed(2.25, 1), format!("{:.1}", 2.25));
     }
+}
+
+/// Bytes that are not UTF-8 text: where the first bad byte is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, byte {byte}: not UTF-8 text")]
+pub struct NotUtf8 {
+    /// 1-based line of the first bad byte.
+    pub line: usize,
+    /// 1-based byte in that line.
+    pub byte: usize,
+}
+
+/// The text of a file's bytes (UTF-8; a leading byte-order mark dropped),
+/// or where it stops being UTF-8.
+pub fn utf8_text(bytes: &[u8]) -> Result<&str, NotUtf8> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let byte = good.len() - good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        NotUtf8 { line, byte }
+    })
 }

@@ -27,7 +27,8 @@ pub(crate) fn face() -> (Vec<[f32; 3]>, Vec<[u32; 3]>) {
     (v, t)
 }
 
-fn area_cm2(v: &[[f32; 3]], t: &[[u32; 3]]) -> f64 {
+/// The triangles' true area, in the points' unit squared (cm² for the face).
+pub(crate) fn area_cm2(v: &[[f32; 3]], t: &[[u32; 3]]) -> f64 {
     t.iter()
         .map(|tri| {
             let [a, b, c] = tri.map(|i| v[i as usize].map(|x| x as f64));

@@ -384,23 +384,18 @@ fn load_obj_text(obj: &str, passes: &str) -> Result<Scene, needlemap::core::erro
 
 /// True area of the sheet's triangles, summed here (the bend included).
 fn sheet_area_cm2(obj: &str) -> f64 {
-    let v: Vec<[f64; 3]> = obj
+    let numbers = |l: &str| l.split(' ').map(|x| x.parse::<f64>().unwrap()).collect::<Vec<f64>>();
+    let v: Vec<[f32; 3]> = obj
         .lines()
         .filter_map(|l| l.strip_prefix("v "))
-        .map(|l| {
-            let c: Vec<f64> = l.split(' ').map(|x| x.parse().unwrap()).collect();
-            [c[0], c[1], c[2]]
-        })
+        .map(|l| numbers(l).iter().map(|&c| c as f32).collect::<Vec<f32>>().try_into().unwrap())
         .collect();
-    let mut area = 0.0;
-    for l in obj.lines().filter_map(|l| l.strip_prefix("f ")) {
-        let t: Vec<usize> = l.split(' ').map(|x| x.parse::<usize>().unwrap() - 1).collect();
-        let (a, b, c) = (v[t[0]], v[t[1]], v[t[2]]);
-        let (e1, e2) = ([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [c[0] - a[0], c[1] - a[1], c[2] - a[2]]);
-        let n = [e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]];
-        area += (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() / 2.0;
-    }
-    area / 100.0
+    let t: Vec<[u32; 3]> = obj
+        .lines()
+        .filter_map(|l| l.strip_prefix("f "))
+        .map(|l| numbers(l).iter().map(|&i| i as u32 - 1).collect::<Vec<u32>>().try_into().unwrap())
+        .collect();
+    crate::formats::area_cm2(&v, &t) / 100.0
 }
 
 /// A hole in a mesh is no skin: a sheet with a 20 × 16 mm hole is its
@@ -472,26 +467,9 @@ fn inconsistent_winding_is_mended_and_bowties_and_mobius_strips_are_refused() {
 fn the_canonical_face_model_loads_with_a_fold_free_chart_and_its_true_area() {
     let path = repo_root().join("../shared/data/meshes/canonical_face_model.obj");
     let obj = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    // Its triangles' area, from the file here (cm, so x 100 for mm²).
-    let v: Vec<[f64; 3]> = obj
-        .lines()
-        .filter_map(|l| l.strip_prefix("v "))
-        .map(|l| {
-            let c: Vec<f64> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
-            [c[0], c[1], c[2]]
-        })
-        .collect();
-    let mut exact_cm2 = 0.0;
-    for l in obj.lines().filter_map(|l| l.strip_prefix("f ")) {
-        let t: Vec<usize> =
-            l.split_whitespace().map(|c| c.split('/').next().unwrap().parse::<usize>().unwrap() - 1).collect();
-        for k in 1..t.len() - 1 {
-            let (a, b, c) = (v[t[0]], v[t[k]], v[t[k + 1]]);
-            let (e1, e2) = ([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [c[0] - a[0], c[1] - a[1], c[2] - a[2]]);
-            let n = [e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]];
-            exact_cm2 += (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() / 2.0;
-        }
-    }
+    // Its triangles' area, from the file here (cm²).
+    let (v, t) = crate::formats::face();
+    let exact_cm2 = crate::formats::area_cm2(&v, &t);
     let text = "seed = 1\n[cartridge]\npreset = \"single\"\nrate_hz = 100\n[hand]\nspeed_mm_s = 10\n\
                 [[zones]]\nname = \"face\"\nmesh = \"face.obj\"\nmesh_unit_mm = 10\n\
                 [[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 1\n";

@@ -33,12 +33,12 @@ pub fn overlap_count(punctures: &[Puncture], d_mm: f64) -> u64 {
 pub fn overlap_count_3d(punctures: &[Puncture], points_mm: &[[f32; 3]], d_mm: f64, chart_per_true: f64) -> u64 {
     assert_eq!(punctures.len(), points_mm.len(), "one 3D point per puncture");
     let bin = (d_mm * chart_per_true.max(1e-3)) as f32;
-    let d2 = (d_mm * d_mm) as f32;
+    // Distances scaled so that the test against the bin's square is the test against d.
+    let scale = bin * bin / (d_mm * d_mm) as f32;
     overlap_by(punctures, bin, |i, j| {
         let (p, q) = (points_mm[i], points_mm[j]);
         let dist2 = (q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2) + (q[2] - p[2]).powi(2);
-        // Scaled so that the test against the bin's square is the test against d.
-        if dist2.is_nan() { f32::INFINITY } else { dist2 * (bin * bin / d2) }
+        if dist2.is_nan() { f32::INFINITY } else { dist2 * scale }
     })
 }
 

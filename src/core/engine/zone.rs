@@ -472,7 +472,7 @@ pub fn measure_zone(
                 mapped = crate::core::engine::simulate::map_to_3d(sf, &run.punctures).0;
                 &mapped
             };
-            let reach = sf.mesh.chart_per_true_max().min(MAX_CHART_PER_TRUE);
+            let reach = sf.chart_per_true_max.min(MAX_CHART_PER_TRUE);
             overlap_count_3d(&run.punctures, points, needle_diameter_mm, reach)
         }
         None => overlap_count(&run.punctures, needle_diameter_mm),

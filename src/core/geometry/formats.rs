@@ -113,11 +113,7 @@ fn parse_any(
     };
     let raw = match format {
         Format::Obj => {
-            let text = std::str::from_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)).map_err(|e| {
-                let good = &bytes[..e.valid_up_to()];
-                let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-                ObjError::NotReadable(format!("line {line}: not UTF-8 text"))
-            })?;
+            let text = crate::core::format::utf8_text(bytes).map_err(|e| ObjError::NotReadable(e.to_string()))?;
             return obj::parse_obj(text, group, unit_mm);
         }
         Format::Ply => {

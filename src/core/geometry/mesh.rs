@@ -153,6 +153,58 @@ pub struct Distortion {
     pub shape_stretch_max: f64,
 }
 
+/// Solves A x = b by conjugate gradients with a diagonal preconditioner:
+/// `r` is the starting residual (b - A x for the given x), `apply` computes
+/// A p, `pre(i)` the preconditioner's entry, `free(i)` whether unknown i
+/// moves (the others stay as given), `done(rr, x)` the stopping test on the
+/// residual's square norm; at most `max_iter` steps. Both chart solvers
+/// (LSCM and Tutte) use it.
+fn solve_pcg(
+    x: &mut [f64],
+    mut r: Vec<f64>,
+    apply: impl Fn(&[f64], &mut [f64]),
+    pre: impl Fn(usize) -> f64,
+    free: impl Fn(usize) -> bool,
+    done: impl Fn(f64, &[f64]) -> bool,
+    max_iter: usize,
+) {
+    let n = x.len();
+    let mut z: Vec<f64> = (0..n).map(|i| r[i] * pre(i)).collect();
+    let mut p = z.clone();
+    let mut rz: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+    let mut ap = vec![0.0; n];
+    for _ in 0..max_iter {
+        let rr: f64 = r.iter().map(|v| v * v).sum();
+        if done(rr, x) {
+            break;
+        }
+        apply(&p, &mut ap);
+        for (i, a) in ap.iter_mut().enumerate() {
+            if !free(i) {
+                *a = 0.0;
+            }
+        }
+        let pap: f64 = p.iter().zip(&ap).map(|(a, b)| a * b).sum();
+        if pap <= 0.0 {
+            break;
+        }
+        let alpha = rz / pap;
+        for i in 0..n {
+            x[i] += alpha * p[i];
+            r[i] -= alpha * ap[i];
+        }
+        for i in 0..n {
+            z[i] = r[i] * pre(i);
+        }
+        let rz_new: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+        let beta = rz_new / rz;
+        rz = rz_new;
+        for i in 0..n {
+            p[i] = z[i] + beta * p[i];
+        }
+    }
+}
+
 /// The least weight of an edge in a Tutte chart (cotangent weights can be
 /// negative on obtuse triangles; positive ones keep the chart fold-free).
 const TUTTE_MIN_WEIGHT: f64 = 0.01;
@@ -602,44 +654,12 @@ impl Mesh {
         // Solve A x = 0 with pinned values: preconditioned CG on the free unknowns.
         let mut ax = vec![0.0; 2 * n];
         apply(&x, &mut ax);
-        let mut r: Vec<f64> = (0..2 * n).map(|i| if free(i) { -ax[i] } else { 0.0 }).collect();
-        let mut z: Vec<f64> = (0..2 * n).map(|i| r[i] * pre(i)).collect();
-        let mut p = z.clone();
-        let mut rz: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+        let r: Vec<f64> = (0..2 * n).map(|i| if free(i) { -ax[i] } else { 0.0 }).collect();
         // The scale of the forces: those of the initial guess, or of a unit step.
         let scale: f64 = diag.iter().map(|d| d * d).sum::<f64>().max(1e-300);
-        let mut ap = vec![0.0; 2 * n];
-        for _ in 0..20 * n.max(50) {
-            let rr: f64 = r.iter().map(|v| v * v).sum();
-            // Converged to 1e-9 of the system's scale (mm-sized unknowns).
-            if rr <= 1e-18 * scale * (1.0 + x.iter().map(|v| v * v).sum::<f64>() / n as f64) {
-                break;
-            }
-            apply(&p, &mut ap);
-            for (i, a) in ap.iter_mut().enumerate() {
-                if !free(i) {
-                    *a = 0.0;
-                }
-            }
-            let pap: f64 = p.iter().zip(&ap).map(|(a, b)| a * b).sum();
-            if pap <= 0.0 {
-                break;
-            }
-            let alpha = rz / pap;
-            for i in 0..2 * n {
-                x[i] += alpha * p[i];
-                r[i] -= alpha * ap[i];
-            }
-            for i in 0..2 * n {
-                z[i] = r[i] * pre(i);
-            }
-            let rz_new: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
-            let beta = rz_new / rz;
-            rz = rz_new;
-            for i in 0..2 * n {
-                p[i] = z[i] + beta * p[i];
-            }
-        }
+        // Converged to 1e-9 of the system's scale (mm-sized unknowns).
+        let done = |rr: f64, x: &[f64]| rr <= 1e-18 * scale * (1.0 + x.iter().map(|v| v * v).sum::<f64>() / n as f64);
+        solve_pcg(&mut x, r, apply, pre, free, done, 20 * n.max(50));
         self.chart_mm = (0..n).map(|i| Vec2::new(x[i], x[n + i])).collect();
         self.normalise_chart();
     }
@@ -735,39 +755,10 @@ impl Mesh {
                     };
                 }
             };
-            let mut x = vec![0.0; m];
-            let mut r = b.clone();
             let pre = |i: usize| if known(i).is_some() || diag[i] <= 0.0 { 0.0 } else { 1.0 / diag[i] };
-            let mut z: Vec<f64> = (0..m).map(|i| r[i] * pre(i)).collect();
-            let mut p = z.clone();
-            let mut rz: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
             let b2: f64 = b.iter().map(|v| v * v).sum::<f64>().max(1e-300);
-            let mut ap = vec![0.0; m];
-            for _ in 0..20 * m.max(50) {
-                let rr: f64 = r.iter().map(|v| v * v).sum();
-                if rr <= 1e-26 * b2 {
-                    break;
-                }
-                apply(&p, &mut ap);
-                let pap: f64 = p.iter().zip(&ap).map(|(a, b)| a * b).sum();
-                if pap <= 0.0 {
-                    break;
-                }
-                let alpha = rz / pap;
-                for i in 0..m {
-                    x[i] += alpha * p[i];
-                    r[i] -= alpha * ap[i];
-                }
-                for i in 0..m {
-                    z[i] = r[i] * pre(i);
-                }
-                let rz_new: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
-                let beta = rz_new / rz;
-                rz = rz_new;
-                for i in 0..m {
-                    p[i] = z[i] + beta * p[i];
-                }
-            }
+            let mut x = vec![0.0; m];
+            solve_pcg(&mut x, b, apply, pre, |i| known(i).is_none(), |rr, _| rr <= 1e-26 * b2, 20 * m.max(50));
             for i in 0..m {
                 chart[i][axis] = known(i).unwrap_or(x[i]);
             }
@@ -899,6 +890,9 @@ pub struct Surface {
     pub index: ChartIndex,
     /// How much the chart stretches the true surface.
     pub distortion: Distortion,
+    /// The most chart mm one true mm of skin spans ([`Mesh::chart_per_true_max`]),
+    /// computed once: the overlap count's search reach.
+    pub chart_per_true_max: f64,
     /// How the chart was made: `uv`, `lscm`, `arc-length grid`, `cylinder`.
     pub chart_method: String,
     /// Notes about how the chart was made (e.g. UVs that fold, replaced by LSCM), shown to the user.
@@ -910,7 +904,8 @@ impl Surface {
     pub fn new(mesh: Mesh, chart_method: String, warnings: Vec<String>) -> Surface {
         let index = ChartIndex::new(&mesh);
         let distortion = mesh.distortion();
-        Surface { mesh, index, distortion, chart_method, warnings }
+        let chart_per_true_max = mesh.chart_per_true_max();
+        Surface { mesh, index, distortion, chart_per_true_max, chart_method, warnings }
     }
 
     /// The 3D point under a chart point of the zone.

@@ -1123,17 +1123,13 @@ fn trajectory_pass(
         return Err(file_err("give a CSV file (time_s, zone, u_mm, v_mm[, pressure])".into()));
     }
     let bytes = (ctx.resolve)(name).map_err(|e| file_err(e.to_string()))?;
-    let text =
-        String::from_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").map(<[u8]>::to_vec).unwrap_or(bytes)).map_err(|e| {
-            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-            file_err(format!("line {}: not UTF-8 text", good.iter().filter(|&&b| b == b'\n').count() + 1))
-        })?;
+    let text = crate::core::format::utf8_text(&bytes).map_err(|e| file_err(e.to_string()))?;
     // Messages name the file as found beside the scene.
     let shown = match ctx.file.rfind(['/', '\\']) {
         Some(i) if !name.starts_with('/') => format!("{}/{name}", &ctx.file[..i]),
         _ => name.to_string(),
     };
-    let trace = Trace::parse(&text, &shown)?;
+    let trace = Trace::parse(text, &shown)?;
     let points = trace.points_of(zone);
     if points.len() < 2 {
         return Err(file_err(format!(
