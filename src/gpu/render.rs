@@ -12,7 +12,7 @@ use super::overlay::Overlay;
 use super::pipeline::{DEPTH_FORMAT, PipelineSpec, build_pipeline};
 use crate::core::engine::Outcome;
 use crate::core::geometry::mesh::{Mesh, Vec3};
-use crate::core::geometry::shape::Vec2;
+use crate::core::geometry::shape::{Shape, Vec2};
 use nalgebra::{Matrix4, Perspective3, Point3};
 use wgpu::util::DeviceExt;
 
@@ -118,6 +118,18 @@ fn flat_sheet(o: &Outcome, z: usize) -> Mesh {
         let c = t.iter().map(|&v| mesh.chart_mm[v as usize]).sum::<Vec2>() / 3.0;
         region.outline.contains(c)
     });
+    mesh
+}
+
+/// A mesh zone's triangles to draw: those whose chart centre lies inside
+/// its clip (zones clipped from one scan share its mesh and so tile it
+/// without drawing over each other), or all when it has none.
+fn clipped(mesh: &Mesh, clip: Option<&Shape>) -> Mesh {
+    let mut mesh = mesh.clone();
+    if let Some(clip) = clip {
+        let chart = &mesh.chart_mm;
+        mesh.triangles.retain(|t| clip.contains(t.iter().map(|&v| chart[v as usize]).sum::<Vec2>() / 3.0));
+    }
     mesh
 }
 
@@ -357,7 +369,7 @@ impl Renderer {
         let d = &gpu.device;
         let meshes: Vec<Mesh> = (0..o.zones.len())
             .map(|z| match &o.scene.zones[z].surface {
-                Some(s) => s.mesh.clone(),
+                Some(s) => clipped(&s.mesh, o.scene.zones[z].clip.as_ref()),
                 None => flat_sheet(o, z),
             })
             .collect();

@@ -6,7 +6,7 @@ use crate::{repo_root, simulate};
 use needlemap::core::engine::simulate::{Puncture, ZoneRun};
 use needlemap::core::engine::zone::{Detail, MeasureConfig, PassSetup, ZoneInput, ZoneSetup, measure_zone};
 use needlemap::core::geometry::mesh::{Mesh, Surface, Vec3};
-use needlemap::core::geometry::shape::{Region, Vec2};
+use needlemap::core::geometry::shape::{Region, Shape, Vec2};
 use needlemap::core::input::scene::Scene;
 use needlemap::core::study::laws;
 use std::f64::consts::PI;
@@ -504,4 +504,123 @@ fn a_tutte_chart_is_fold_free_with_holes_and_keeps_the_true_area() {
     assert!(m.chart_outline().is_ok());
     assert_eq!(m.chart_holes().unwrap().len(), 1);
     assert!((m.area_chart_mm2() / m.area_3d_mm2() - 1.0).abs() < 1e-9);
+}
+
+/// A mesh zone clipped to a shape in its chart is the part of the skin
+/// inside it: the cheek patch (UVs an unrolled 60 × 40 mm cylinder, so chart
+/// area is true area) clipped to its left half is 12 cm², clipped to a circle
+/// inside it keeps the circle exact, and a single-needle lattice lays the
+/// law's 1 000 per cm² of the clipped part (none outside it).
+#[test]
+fn a_mesh_zone_clipped_to_a_polygon_is_the_skin_inside_it() {
+    let clipped = |clip: &str, passes: &str| {
+        let text = format!(
+            "seed = 1\n[cartridge]\npreset = \"single\"\nrate_hz = 100\n[hand]\nspeed_mm_s = 10\n[[zones]]\nname = \"z\"\n\
+             mesh = \"patches.obj#cheek\"\nclip = {clip}\n[[zones.passes]]\n{passes}"
+        );
+        load_with_file(&text)
+    };
+    let whole = load_with_file(&obj_scene("cheek")).unwrap();
+    let b = whole.zones[0].region.bounds();
+    assert!((b.size_mm().x - 60.0).abs() < 0.5 && (b.size_mm().y - 40.0).abs() < 0.5, "test set-up: {b:?}");
+    let (u0, v0, um) = (b.min_mm.x, b.min_mm.y, b.min_mm.x + 30.0);
+    let half = format!(
+        "{{ polygon = {{ points_mm = [[{}, {}], [{um}, {}], [{um}, {}], [{}, {}]] }} }}",
+        u0 - 10.0,
+        v0 - 10.0,
+        v0 - 10.0,
+        v0 + 50.0,
+        u0 - 10.0,
+        v0 + 50.0
+    );
+    let lattice = "pattern = \"horizontal\"\nlane_spacing_mm = 1\n";
+    let s = clipped(&half, lattice).unwrap();
+    let z = &s.zones[0];
+    assert!(
+        (z.region.outline.area_mm2() - 1200.0).abs() < 1.0,
+        "the left half's chart area {}",
+        z.region.outline.area_mm2()
+    );
+    let o = needlemap::core::engine::run(&s, &Default::default()).unwrap();
+    let m = &o.zones[0];
+    assert!((m.area_cm2 - 12.0).abs() < 0.06, "true area {} cm² against 12", m.area_cm2);
+    assert!((m.density_per_cm2.mean / 1000.0 - 1.0).abs() < 0.03, "density {} against 1000", m.density_per_cm2.mean);
+    // The two halves of one scan share one surface and a 40 mm seam (the
+    // split line on the skin, not the scan's whole rim).
+    let right = half.replace(&format!("[{}, ", u0 - 10.0), &format!("[{}, ", u0 + 70.0));
+    let text = format!(
+        "seed = 1\n[cartridge]\npreset = \"single\"\nrate_hz = 100\n[hand]\nspeed_mm_s = 10\n\
+         [[zones]]\nname = \"a\"\nmesh = \"patches.obj#cheek\"\nclip = {half}\n[[zones.passes]]\n{lattice}\
+         [[zones]]\nname = \"b\"\nmesh = \"patches.obj#cheek\"\nclip = {right}\n[[zones.passes]]\n{lattice}"
+    );
+    let two = load_with_file(&text).unwrap();
+    let (sa, sb) = (two.zones[0].surface.as_ref().unwrap(), two.zones[1].surface.as_ref().unwrap());
+    assert!(std::sync::Arc::ptr_eq(sa, sb), "one scan is read and charted once");
+    assert!((two.zones[1].region.outline.area_mm2() - 1200.0).abs() < 1.0);
+    let borders = needlemap::core::engine::find_borders(&two);
+    assert_eq!(borders.len(), 1, "{borders:?}");
+    assert!((borders[0].length_mm - 40.0).abs() < 0.5, "seam {} mm against the 40 mm split", borders[0].length_mm);
+    let centre = b.min_mm + b.size_mm() / 2.0;
+    let circle = format!("{{ circle = {{ center_mm = [{}, {}], radius_mm = 15 }} }}", centre.x, centre.y);
+    let s = clipped(&circle, lattice).unwrap();
+    assert!(
+        matches!(s.zones[0].region.outline, Shape::Ellipse { .. }),
+        "a clip inside the chart stays the shape it is: {:?}",
+        s.zones[0].region.outline
+    );
+    let o = needlemap::core::engine::run(&s, &Default::default()).unwrap();
+    let exact = std::f64::consts::PI * 1.5 * 1.5;
+    assert!((o.zones[0].area_cm2 / exact - 1.0).abs() < 0.01, "circle area {} against {exact}", o.zones[0].area_cm2);
+}
+
+/// A clip keeps the mesh's holes that reach into it and drops the rest; one
+/// outside the chart, one cutting it into pieces, and one on a flat zone are
+/// refused at the clip, naming why.
+#[test]
+fn a_clip_keeps_the_holes_inside_it_and_bad_clips_are_refused() {
+    let hole = |i: usize, j: usize| !((10..20).contains(&i) && (6..14).contains(&j));
+    let obj = sheet_obj(hole, |_| false);
+    let pass = "[[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 1\n";
+    let whole = load_obj_text(&obj, pass).unwrap();
+    let b = whole.zones[0].region.bounds();
+    let hb = whole.zones[0].region.avoid[0].bounds();
+    let rect = |u0: f64, v0: f64, u1: f64, v1: f64| {
+        format!("clip = {{ polygon = {{ points_mm = [[{u0}, {v0}], [{u1}, {v0}], [{u1}, {v1}], [{u0}, {v1}]] }} }}\n")
+    };
+    let (lo, hi) = (b.min_mm - Vec2::new(5.0, 5.0), b.max_mm + Vec2::new(5.0, 5.0));
+    // Left of the hole: no hole; across it: the hole stays an avoid region.
+    let left = load_obj_text(&obj, &(rect(lo.x, lo.y, hb.min_mm.x - 1.0, hi.y) + pass)).unwrap();
+    assert!(left.zones[0].region.avoid.is_empty(), "{:?}", left.zones[0].region.avoid);
+    let across = load_obj_text(&obj, &(rect(lo.x, lo.y, hb.max_mm.x - 1.0, hi.y) + pass)).unwrap();
+    assert_eq!(across.zones[0].region.avoid.len(), 1);
+    let o = needlemap::core::engine::run(&across, &Default::default()).unwrap();
+    assert_eq!(o.zones[0].unmapped_punctures, 0, "no puncture in the hole");
+    // Refusals, each at the clip.
+    let outside = rect(hi.x + 10.0, hi.y + 10.0, hi.x + 20.0, hi.y + 20.0);
+    let e = load_obj_text(&obj, &(outside + pass)).unwrap_err();
+    assert!(e.key.ends_with(".clip") && e.message.contains("outside the mesh's chart"), "{e}");
+    // A U whose bottom lies below the chart leaves its two arms on it.
+    let (l, r) = (b.min_mm.x + 5.0, b.max_mm.x - 5.0);
+    let u = format!(
+        "clip = {{ polygon = {{ points_mm = [[{}, {}], [{}, {}], [{}, {}], [{r}, {}], [{r}, {}], [{l}, {}], [{l}, {}], [{}, {}]] }} }}\n",
+        lo.x,
+        lo.y - 10.0,
+        hi.x,
+        lo.y - 10.0,
+        hi.x,
+        hi.y,
+        hi.y,
+        lo.y,
+        lo.y,
+        hi.y,
+        lo.x,
+        hi.y
+    );
+    let e = load_obj_text(&obj, &(u + pass)).unwrap_err();
+    assert!(e.message.contains("into 2 separate pieces"), "{e}");
+    let flat = "seed = 1\n[cartridge]\npreset = \"single\"\n[hand]\nspeed_mm_s = 10\n[[zones]]\nname = \"f\"\n\
+                shape = { rect = { width_mm = 10, height_mm = 10 } }\nclip = { circle = { center_mm = [0, 0], radius_mm = 5 } }\n\
+                [[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 1\n";
+    let e = Scene::from_toml_str(flat, "t.toml").unwrap_err();
+    assert!(e.key == "zones[0].clip" && e.message.contains("only a `mesh` zone"), "{e}");
 }

@@ -522,6 +522,37 @@ fn resizing_hiding_and_closing_the_window_never_crash() {
 }
 
 #[test]
+fn a_click_on_the_skin_prints_the_zone_and_its_chart_point() {
+    // The flat cheek (a 70 x 55 mm ellipse, chart = position) seen from the
+    // front fills the middle of the window: a click at its centre prints its
+    // zone and a chart point by the ellipse's centre, (35, 27.5) mm; a drag
+    // (orbiting) and a click off the skin print nothing.
+    let script = format!(
+        r#"{WAITS}
+        $BIN view scenes/cheek.toml --no-panel --size 800x500 --frames 100000 --speed 0.001 & pid=$!
+        first_frame
+        xdotool windowfocus $wid
+        xdotool mousemove --window $wid 5 5 click 1
+        xdotool mousemove --window $wid 400 250 click 1
+        xdotool mousemove --window $wid 300 250 mousedown 1 mousemove --window $wid 360 260 mouseup 1
+        frames 2 "the clicks"
+        xdotool key q
+        ended Q
+        wait $pid; echo "exit $?"
+    "#
+    );
+    let o = under_xvfb(&script);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(out.trim_end().lines().last(), Some("exit 0"), "stdout: {out}\nstderr: {err}");
+    let picked: Vec<&str> = out.lines().filter(|l| l.contains("chart point")).collect();
+    assert_eq!(picked.len(), 1, "one click on the skin, one line: {out}");
+    let (head, point) = picked[0].split_once("chart point [").unwrap();
+    assert!(head.starts_with("cheek: zone `left cheek`"), "{}", picked[0]);
+    let uv: Vec<f64> = point.trim_end_matches("] mm").split(", ").map(|x| x.parse().unwrap()).collect();
+    assert!((uv[0] - 35.0).abs() < 2.0 && (uv[1] - 27.5).abs() < 2.0, "clicked the centre, got {uv:?}");
+}
+
+#[test]
 fn without_a_display_the_window_says_so_in_one_line() {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_needlemap"))
         .args(["view", &format!("{}/scenes/cheek.toml", env!("CARGO_MANIFEST_DIR")), "--frames", "1"])

@@ -65,7 +65,7 @@ pub struct ViewConfig {
 
 /// The window's keys and mouse actions, as shown after `needlemap view --help`.
 pub const SHORTCUTS: &str = "space pause/play | -> one stamp | N next lane | P next pass | R restart | +/- speed | \
-     1/2/3 front/left/right | D density | B bands | H hits | drag orbit | right-drag pan | wheel zoom | \
+     1/2/3 front/left/right | D density | B bands | H hits | click: zone and chart point | drag orbit | right-drag pan | wheel zoom | \
      Tab panel | T draw/orbit (trace mode) | Q quit";
 
 struct Live {
@@ -136,6 +136,10 @@ struct App {
     frame_ms: Vec<f64>,
     dragging: bool,
     cursor: Option<(f64, f64)>,
+    /// Where the left button went down (a click, if it comes up near there).
+    pressed_at: Option<(f64, f64)>,
+    /// The last skin point clicked, as printed (shown in the panel).
+    picked: Option<String>,
     /// All puncture times, sorted (for stepping).
     times: Vec<f64>,
     turn_time_s: f64,
@@ -544,7 +548,20 @@ impl ApplicationHandler for App {
                 }
             }
             WindowEvent::MouseInput { state, button: MouseButton::Left, .. } => {
-                self.dragging = state == ElementState::Pressed
+                self.dragging = state == ElementState::Pressed;
+                // A click (pressed and released within a few pixels, not an
+                // orbit drag) on the skin prints the zone and chart point.
+                match (state, self.cursor) {
+                    (ElementState::Pressed, at) => self.pressed_at = at,
+                    (ElementState::Released, Some(at)) => {
+                        if let Some(p) = self.pressed_at.take()
+                            && (p.0 - at.0).hypot(p.1 - at.1) <= CLICK_SLOP_PX
+                        {
+                            self.click(at);
+                        }
+                    }
+                    _ => {}
+                }
             }
             WindowEvent::MouseInput { state, button: MouseButton::Right | MouseButton::Middle, .. } => {
                 self.panning = state == ElementState::Pressed
@@ -654,6 +671,8 @@ pub fn run(outcome: Outcome, other: Option<Outcome>, cfg: ViewConfig) -> anyhow:
         frame_ms: Vec::new(),
         dragging: false,
         cursor: None,
+        pressed_at: None,
+        picked: None,
         times,
         turn_time_s,
         ui_due: true,
@@ -707,6 +726,33 @@ fn draw_panes(
             let half = w / 2;
             live.renderer.draw(&live.gpu, encoder, target, depth, orbit, [x, y, half, h], Background::Clear);
             other.draw(&live.gpu, encoder, target, depth, orbit, [x + half, y, w - half, h], Background::Keep);
+        }
+    }
+}
+
+/// How far the pointer may move between press and release for a click, px.
+const CLICK_SLOP_PX: f64 = 4.0;
+
+impl App {
+    /// A click at `at_px`: on the skin, prints (stdout) and shows the zone
+    /// and its chart point, mm, to write a `clip` or an avoid region with;
+    /// off the skin, nothing.
+    fn click(&mut self, at_px: (f64, f64)) {
+        let Some(live) = self.live.as_ref() else { return };
+        let [x, y, w, h] = scene_area(live, self.cfg.panel);
+        let half = w / 2;
+        let (renderer, outcome, area) = match (&live.other_renderer, &self.other) {
+            (Some(other), Some(o)) if at_px.0 >= (x + half) as f64 => (other, o, [x + half, y, w - half, h]),
+            (Some(_), _) => (&live.renderer, &self.outcome, [x, y, half, h]),
+            _ => (&live.renderer, &self.outcome, [x, y, w, h]),
+        };
+        if let Some((z, p)) = renderer.pick(self.orbit, area, at_px) {
+            let line = format!(
+                "{}: zone `{}`, chart point [{:.1}, {:.1}] mm",
+                outcome.scene.name, outcome.scene.zones[z].name, p.x, p.y
+            );
+            println!("{line}");
+            self.picked = Some(line);
         }
     }
 }

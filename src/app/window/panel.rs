@@ -45,6 +45,8 @@ pub(super) struct PanelState {
     pub(super) other: Option<(String, Vec<ZoneRow>)>,
     /// Trace mode, in words.
     pub(super) tracing: Option<String>,
+    /// The last skin point clicked (zone and chart point).
+    pub(super) picked: Option<String>,
 }
 
 /// The panel's zone rows of a treatment, with `shown` punctures drawn so far.
@@ -76,6 +78,7 @@ impl PanelState {
                     t.out.display()
                 )
             }),
+            picked: app.picked.clone(),
             scene: app.outcome.scene.name.clone(),
             time_s: app.time_s,
             end_s: app.end_s,
@@ -97,6 +100,10 @@ impl PanelState {
             if let Some(t) = &self.tracing {
                 ui.label(t);
             }
+            ui.label(match &self.picked {
+                Some(p) => format!("clicked: {p}"),
+                None => "click the skin for its zone and chart point (mm)".into(),
+            });
             ui.label(format!("treatment time {:.1} s of {:.1} s, at x{}", self.time_s, self.end_s, self.speed));
             ui.horizontal(|ui| {
                 for (label, action) in [

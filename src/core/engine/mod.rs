@@ -236,6 +236,10 @@ pub fn sample_seed(seed: u64, zi: usize) -> u32 {
 
 /// The borders shared by the scene's mesh zones (see `seams::find_borders`).
 pub fn find_borders(scene: &Scene) -> Vec<seams::Border> {
-    let surfaces: Vec<_> = scene.zones.iter().map(|z| z.surface.as_deref()).collect();
+    let surfaces: Vec<_> = scene
+        .zones
+        .iter()
+        .map(|z| z.surface.as_deref().map(|s| (s, z.clip.as_ref().map(|_| &z.region.outline))))
+        .collect();
     seams::find_borders(&surfaces)
 }

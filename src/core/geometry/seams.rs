@@ -8,7 +8,7 @@
 //! The band is everything within one cartridge reach of the border.
 
 use crate::core::geometry::mesh::{Surface, Vec3};
-use crate::core::geometry::shape::Vec2;
+use crate::core::geometry::shape::{Shape, Vec2};
 use serde::Serialize;
 
 /// How close (mm) a boundary vertex must be to the other zone's boundary to
@@ -54,8 +54,36 @@ pub fn chart_distance(p: Vec2, segments: &[[Vec2; 2]]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Boundary edges of a surface: (3D ends, chart ends).
-fn boundary(surface: &Surface) -> Vec<Edge> {
+/// Longest piece of a clipped outline's edge mapped to 3D, chart mm: short
+/// enough that the pieces follow the curved skin.
+const CLIP_PIECE_MM: f64 = 1.0;
+
+/// Boundary edges of a zone on `surface`: (3D ends, chart ends). The mesh's
+/// outer loop, or for a zone clipped in its chart (`outline` given) the
+/// outline's edges, cut into pieces of `CLIP_PIECE_MM` and lifted onto the
+/// surface (a piece whose end does not lie on it is left out).
+fn boundary(surface: &Surface, outline: Option<&Shape>) -> Vec<Edge> {
+    if let Some(outline) = outline {
+        let lift = |p: Vec2| {
+            [Vec2::zeros(), Vec2::new(1e-4, 0.0), Vec2::new(-1e-4, 0.0), Vec2::new(0.0, 1e-4), Vec2::new(0.0, -1e-4)]
+                .iter()
+                .find_map(|d| surface.to_3d(p + d))
+        };
+        let ring = outline.outline_mm();
+        let mut chart = Vec::new();
+        for i in 0..ring.len() {
+            let (a, b) = (ring[i], ring[(i + 1) % ring.len()]);
+            let n = ((b - a).norm() / CLIP_PIECE_MM).ceil().max(1.0) as usize;
+            chart.extend((0..n).map(|k| a + (b - a) * (k as f64 / n as f64)));
+        }
+        let lifted: Vec<Option<Vec3>> = chart.iter().map(|&p| lift(p)).collect();
+        return (0..chart.len())
+            .filter_map(|i| {
+                let j = (i + 1) % chart.len();
+                Some(([lifted[i]?, lifted[j]?], [chart[i], chart[j]]))
+            })
+            .collect();
+    }
     let m = &surface.mesh;
     let Some(outer) = m.boundary_loops().into_iter().next() else { return Vec::new() };
     (0..outer.len())
@@ -73,9 +101,10 @@ fn shared(mine: &[Edge], theirs: &[Edge]) -> Vec<Edge> {
 }
 
 /// Every border shared by two mesh zones, given each zone's surface in the
-/// scene's order (`None` for flat zones); a border's `a` and `b` index it.
-pub fn find_borders(surfaces: &[Option<&Surface>]) -> Vec<Border> {
-    let edges: Vec<Option<Vec<Edge>>> = surfaces.iter().map(|s| s.map(boundary)).collect();
+/// scene's order (`None` for flat zones), with its outline when the zone is
+/// clipped in its chart; a border's `a` and `b` index it.
+pub fn find_borders(surfaces: &[Option<(&Surface, Option<&Shape>)>]) -> Vec<Border> {
+    let edges: Vec<Option<Vec<Edge>>> = surfaces.iter().map(|s| s.map(|(s, o)| boundary(s, o))).collect();
     let bounds: Vec<Option<(Vec3, Vec3)>> = edges
         .iter()
         .map(|e| {

@@ -191,6 +191,10 @@ pub struct Zone {
     pub source: String,
     /// The curved surface under the chart, for mesh zones.
     pub surface: Option<Arc<Surface>>,
+    /// The shape a mesh zone is clipped to in its chart (`clip`), if any: the
+    /// zone is the part of the surface inside it (`region.outline` is the
+    /// two's intersection), and it is drawn with the triangles inside it.
+    pub clip: Option<Shape>,
     /// Skin type (`skin`, default thin), which picks the depth range of a built-in zone.
     pub skin: Skin,
     /// Recommended needle depth for this zone and skin, mm.
@@ -305,6 +309,7 @@ struct RawZone {
     mesh: Option<Spanned<String>>,
     mesh_resolution_mm: Option<Spanned<f64>>,
     mesh_unit_mm: Option<Spanned<f64>>,
+    clip: Option<Spanned<RawShape>>,
     skin: Option<Spanned<String>>,
     depth_range_mm: Option<Spanned<[f64; 2]>>,
     depth_mm: Option<Spanned<f64>>,
@@ -387,7 +392,12 @@ struct Ctx<'a> {
     /// asks for its location, and counting lines each time grew as the
     /// square of the file).
     line_starts: Vec<usize>,
+    /// Mesh files already read and charted, by `mesh` and unit: zones
+    /// clipped from one scan share its surface (read and charted once).
+    meshes: MeshCache,
 }
+
+type MeshCache = std::cell::RefCell<std::collections::HashMap<(String, u64), (Arc<Surface>, Shape, Vec<Shape>)>>;
 
 impl Ctx<'_> {
     fn at(&self, span: &Range<usize>) -> Location {
@@ -492,7 +502,7 @@ impl Scene {
     /// As `from_toml_str`, reading mesh files named in the scene with `resolve`.
     pub fn from_toml_str_with(text: &str, file: &str, resolve: Resolver) -> Result<Scene, SceneError> {
         let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        let ctx = Ctx { file, text, resolve, line_starts };
+        let ctx = Ctx { file, text, resolve, line_starts, meshes: Default::default() };
         let raw: RawScene = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
@@ -841,7 +851,21 @@ fn validate_zone(
 ) -> Result<Zone, SceneError> {
     let z = raw.get_ref();
     let key = format!("zones[{zi}]");
-    let geometry = zone_geometry(ctx, &key, raw)?;
+    let mut geometry = zone_geometry(ctx, &key, raw)?;
+    let mut clip_shape = None;
+    if let Some(clip) = &z.clip {
+        if geometry.surface.is_none() {
+            return Err(ctx.err(
+                &clip.span(),
+                format!("{key}.clip"),
+                "only a `mesh` zone takes it: a flat zone's `shape` is its outline already",
+            ));
+        }
+        let shape = validate_shape(ctx, clip, &format!("{key}.clip"))?;
+        (geometry.outline, geometry.avoid) = clip_outline(&geometry.outline, geometry.avoid, &shape)
+            .map_err(|m| ctx.err(&clip.span(), format!("{key}.clip"), m))?;
+        clip_shape = Some(shape);
+    }
     let name = match &z.name {
         Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().clone(),
         Some(n) => {
@@ -934,9 +958,50 @@ fn validate_zone(
         at: ctx.at(&raw.span()),
         source: geometry.source,
         surface: geometry.surface,
+        clip: clip_shape,
         skin,
         depth_range_mm,
     })
+}
+
+/// The part of a mesh zone's chart `outline` inside `clip` (the clip itself
+/// when it lies wholly inside, so an ellipse stays exact), with the avoid
+/// regions that reach into it; refused when the clip misses the chart or
+/// cuts it into separate pieces.
+fn clip_outline(outline: &Shape, avoid: Vec<Shape>, clip: &Shape) -> Result<(Shape, Vec<Shape>), String> {
+    let pieces = shape::intersection(outline, clip);
+    let polygon_area = |p: &[Vec2]| shape::Shape::Polygon { vertices_mm: p.to_vec() }.area_mm2();
+    let b = outline.bounds();
+    let chart = format!(
+        "the chart spans u {:.1} to {:.1} mm, v {:.1} to {:.1} mm (`needlemap chart SCENE --out chart.png` draws it \
+         with a mm grid)",
+        b.min_mm.x, b.max_mm.x, b.min_mm.y, b.max_mm.y
+    );
+    let piece = match pieces.as_slice() {
+        [] => return Err(format!("lies outside the mesh's chart: {chart}")),
+        [one] => one,
+        many => {
+            let mut areas: Vec<f64> = many.iter().map(|p| polygon_area(p) / 100.0).collect();
+            areas.sort_by(|a, b| b.total_cmp(a));
+            let listed: Vec<String> = areas.iter().map(|a| format!("{a:.2} cm2")).collect();
+            return Err(format!(
+                "cuts the chart into {} separate pieces ({}): give each piece a zone of its own",
+                many.len(),
+                listed.join(", ")
+            ));
+        }
+    };
+    let area = polygon_area(piece);
+    // A clip wholly inside the outline is kept as given (an ellipse stays
+    // an ellipse); its 512-gon falls 0.003 % short, polygons not at all.
+    let inside = (area - clip.area_mm2()).abs() <= 1e-4 * clip.area_mm2()
+        && clip.outline_mm().iter().all(|&p| outline.contains(p));
+    let clipped = if inside { clip.clone() } else { Shape::Polygon { vertices_mm: piece.clone() } };
+    if let Shape::Polygon { vertices_mm } = &clipped {
+        shape::validate_polygon(vertices_mm).map_err(|p| format!("leaves an outline that {p}"))?;
+    }
+    let avoid = avoid.into_iter().filter(|a| !shape::intersection(&clipped, a).is_empty()).collect();
+    Ok((clipped, avoid))
 }
 
 /// A zone's outline, its surface and what a built-in brings along.
@@ -1034,6 +1099,16 @@ fn zone_geometry(ctx: &Ctx, key: &str, raw: &Spanned<RawZone>) -> Result<ZoneGeo
             formats::ACCEPTED
         )));
     };
+    let cache_key = (spec.to_string(), unit_mm.to_bits());
+    if let Some((surface, outline, holes)) = ctx.meshes.borrow().get(&cache_key) {
+        return Ok(ZoneGeometry {
+            outline: outline.clone(),
+            avoid: holes.clone(),
+            surface: Some(surface.clone()),
+            source: spec.to_string(),
+            builtin: None,
+        });
+    }
     let bytes = (ctx.resolve)(path).map_err(|e| mesh_err(e.to_string()))?;
     // Files a glTF names lie beside it.
     let folder = path.rfind(['/', '\\']).map_or("", |i| &path[..=i]);
@@ -1042,14 +1117,9 @@ fn zone_geometry(ctx: &Ctx, key: &str, raw: &Spanned<RawZone>) -> Result<ZoneGeo
     let outline = parsed.mesh.chart_outline().map_err(|p| mesh_err(p.to_string()))?;
     // The mesh's holes (inner boundary loops) are no skin: kept out of the zone.
     let holes = parsed.mesh.chart_holes().map_err(|p| mesh_err(p.to_string()))?;
-    let surface = Surface::new(parsed.mesh, parsed.chart_method.into(), parsed.warnings);
-    Ok(ZoneGeometry {
-        outline,
-        avoid: holes,
-        surface: Some(Arc::new(surface)),
-        source: spec.to_string(),
-        builtin: None,
-    })
+    let surface = Arc::new(Surface::new(parsed.mesh, parsed.chart_method.into(), parsed.warnings));
+    ctx.meshes.borrow_mut().insert(cache_key, (surface.clone(), outline.clone(), holes.clone()));
+    Ok(ZoneGeometry { outline, avoid: holes, surface: Some(surface), source: spec.to_string(), builtin: None })
 }
 
 /// A pass's stamp rate (a pen's own unless the pass sets one; none for a
@@ -1360,6 +1430,7 @@ mod tests {
             text,
             resolve: &|_| Err(ResolveError::Unreadable { path: String::new(), reason: String::new() }),
             line_starts,
+            meshes: Default::default(),
         };
         for offset in (0..=text.len()).filter(|&o| text.is_char_boundary(o)) {
             assert_eq!(ctx.at(&(offset..offset)), location(text, offset), "offset {offset}");
