@@ -172,6 +172,93 @@ fn mapping(c: &mut Criterion) {
     g.finish();
 }
 
+/// A bent 200 x 200 mm sheet of `cells` x `cells` squares (2 cells^2
+/// triangles), as OBJ text with no UVs: a scan's shape, charted by LSCM.
+fn scan_obj(cells: usize) -> String {
+    use std::fmt::Write;
+    let mut text = String::new();
+    let step = 200.0 / cells as f64;
+    for j in 0..=cells {
+        for i in 0..=cells {
+            let (x, y) = (i as f64 * step, j as f64 * step);
+            let z = 0.002 * (x - 100.0).powi(2) + 0.001 * (y - 100.0).powi(2);
+            writeln!(text, "v {x:.4} {y:.4} {z:.4}").unwrap();
+        }
+    }
+    let at = |i: usize, j: usize| j * (cells + 1) + i + 1;
+    for j in 0..cells {
+        for i in 0..cells {
+            let (a, b, c, d) = (at(i, j), at(i + 1, j), at(i + 1, j + 1), at(i, j + 1));
+            writeln!(text, "f {a} {b} {c}\nf {a} {c} {d}").unwrap();
+        }
+    }
+    text
+}
+
+/// The stages of loading a scan (read, validate, chart, index, cell
+/// areas), at 10 k, 100 k and 1 M triangles, beside a floor: one bare pass
+/// over the triangles reading their corners. Each stage should grow about
+/// linearly with the mesh.
+fn scan(c: &mut Criterion) {
+    use needlemap::core::geometry::mesh::{ChartIndex, Mesh, cell_areas};
+    use needlemap::core::geometry::obj::read_obj;
+    use needlemap::core::geometry::shape::Region;
+    let mut g = c.benchmark_group("scan");
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    for (label, cells) in [("10k", 71), ("100k", 224), ("1M", 707)] {
+        let text = scan_obj(cells);
+        let raw = read_obj(&text, None, 1.0).expect("the scan reads");
+        let mut mesh = Mesh {
+            chart_mm: vec![Default::default(); raw.positions_mm.len()],
+            positions_mm: raw.positions_mm,
+            triangles: raw.triangles,
+        };
+        g.throughput(criterion::Throughput::Elements(mesh.triangles.len() as u64));
+        g.bench_function(format!("floor: one pass over the triangles' corners, {label}"), |b| {
+            b.iter(|| {
+                let mut acc = 0.0;
+                for t in &mesh.triangles {
+                    acc += mesh.positions_mm[t[0] as usize].x
+                        + mesh.positions_mm[t[1] as usize].y
+                        + mesh.positions_mm[t[2] as usize].z;
+                }
+                black_box(acc)
+            })
+        });
+        g.bench_function(format!("read (OBJ text to triangles), {label}"), |b| {
+            b.iter(|| black_box(read_obj(&text, None, 1.0).map(|r| r.triangles.len())))
+        });
+        g.bench_function(format!("validate and orient, {label}"), |b| {
+            b.iter_batched(
+                || mesh.clone(),
+                |mut m| {
+                    m.validate_3d().expect("valid");
+                    black_box(m.orient_consistently().expect("orientable"))
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function(format!("chart (conformal), {label}"), |b| {
+            b.iter_batched(
+                || mesh.clone(),
+                |mut m| {
+                    m.compute_lscm_chart();
+                    black_box(m.chart_mm.len())
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        mesh.compute_lscm_chart();
+        g.bench_function(format!("chart index, {label}"), |b| b.iter(|| black_box(ChartIndex::new(&mesh))));
+        let region = Region { outline: mesh.chart_outline().expect("fold-free"), avoid: Vec::new() };
+        let layout = Layout::new(&region, 2.0, 0.125);
+        g.bench_function(format!("cell areas (2 mm cells), {label}"), |b| {
+            b.iter(|| black_box(cell_areas(&mesh, &layout).len()))
+        });
+    }
+    g.finish();
+}
+
 /// `needlemap compare` on the cheek: 20 of the 100 benchmark strategies
 /// (every fifth) x 5 seeds = 100 runs, on 1 and on 2 threads.
 fn compare(c: &mut Criterion) {
@@ -269,5 +356,5 @@ fn frame(c: &mut Criterion) {
 #[cfg(not(feature = "gpu"))]
 fn frame(_: &mut Criterion) {}
 
-criterion_group!(benches, engine, mapping, compare, frame);
+criterion_group!(benches, engine, mapping, scan, compare, frame);
 criterion_main!(benches);

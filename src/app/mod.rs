@@ -132,6 +132,7 @@ pub fn main() -> ExitCode {
         // SAFETY: at the very start of main, before any other thread exists.
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
+    crate::core::timing::set_stage_hook(study::stage_spinner);
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

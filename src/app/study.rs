@@ -31,6 +31,34 @@ pub fn stop_flag() -> &'static AtomicBool {
     &STOP
 }
 
+/// The command-line tool's stage hook (`core::timing::set_stage_hook`): a
+/// spinner on stderr, with what is being done and for how long, for a
+/// loading stage that runs over a second (hidden when stderr is not a
+/// terminal, and for shorter stages).
+pub fn stage_spinner(what: Option<String>) {
+    use std::sync::Mutex;
+    static CURRENT: Mutex<(u64, Option<indicatif::ProgressBar>)> = Mutex::new((0, None));
+    let mut current = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(bar) = current.1.take() {
+        bar.finish_and_clear();
+    }
+    current.0 += 1;
+    let Some(what) = what else { return };
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg}, {elapsed}").expect("a valid template"));
+    bar.set_message(what);
+    current.1 = Some(bar);
+    let generation = current.0;
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let current = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
+        if let (true, Some(bar)) = (current.0 == generation, &current.1) {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        }
+    });
+}
+
 /// A progress bar on stderr for `total` runs (hidden when stderr is not a terminal).
 pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);

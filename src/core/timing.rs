@@ -23,3 +23,29 @@ impl StageTimes {
         self.stages.iter().filter(|(n, _)| !n.contains(':')).map(|(_, d)| *d).sum()
     }
 }
+
+/// Told when a loading stage that may take long (reading, checking or
+/// charting a large mesh) begins (`Some(what it is doing)`) and ends
+/// (`None`). The app sets one that draws a spinner on stages over a second;
+/// the core alone runs without.
+pub type StageHook = fn(Option<String>);
+
+static STAGE_HOOK: std::sync::OnceLock<StageHook> = std::sync::OnceLock::new();
+
+/// Sets the stage hook (once; later calls are ignored).
+pub fn set_stage_hook(hook: StageHook) {
+    let _ = STAGE_HOOK.set(hook);
+}
+
+/// Runs `f` as a stage described by `what` (asked only when a hook is set).
+pub fn stage<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> T) -> T {
+    match STAGE_HOOK.get() {
+        Some(hook) => {
+            hook(Some(what()));
+            let out = f();
+            hook(None);
+            out
+        }
+        None => f(),
+    }
+}

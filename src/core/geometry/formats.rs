@@ -9,6 +9,7 @@
 use crate::core::geometry::mesh::Vec3;
 use crate::core::geometry::obj::{self, ObjError, ObjMesh, RawMesh};
 use crate::core::geometry::shape::Vec2;
+use crate::core::timing::stage;
 use std::collections::HashMap;
 
 /// The mesh formats read, by file extension.
@@ -111,22 +112,26 @@ fn parse_any(
             None => Ok(()),
         }
     };
-    let raw = match format {
-        Format::Obj => {
-            let text = crate::core::format::utf8_text(bytes).map_err(|e| ObjError::NotReadable(e.to_string()))?;
-            return obj::parse_obj(text, group, unit_mm);
-        }
-        Format::Ply => {
-            no_groups("PLY")?;
-            read_ply(bytes, unit_mm).map_err(|e| unreadable("PLY", e))?
-        }
-        Format::Stl => {
-            no_groups("STL")?;
-            read_stl(bytes, unit_mm).map_err(|e| unreadable("STL", e))?
-        }
-        Format::Gltf | Format::Glb => read_gltf(bytes, group, unit_mm, beside)?,
+    let mb = bytes.len() as f64 / 1e6;
+    let read = || -> Result<obj::RawMesh, ObjError> {
+        Ok(match format {
+            Format::Obj => {
+                let text = crate::core::format::utf8_text(bytes).map_err(|e| ObjError::NotReadable(e.to_string()))?;
+                obj::read_obj(text, group, unit_mm)?
+            }
+            Format::Ply => {
+                no_groups("PLY")?;
+                welded(read_ply(bytes, unit_mm).map_err(|e| unreadable("PLY", e))?)
+            }
+            Format::Stl => {
+                no_groups("STL")?;
+                welded(read_stl(bytes, unit_mm).map_err(|e| unreadable("STL", e))?)
+            }
+            Format::Gltf | Format::Glb => welded(read_gltf(bytes, group, unit_mm, beside)?),
+        })
     };
-    obj::finish(welded(raw), group)
+    let raw = stage(|| format!("reading the mesh ({mb:.1} MB)"), read)?;
+    obj::finish(raw, group)
 }
 
 /// A reader's message on one line (an error is one line).

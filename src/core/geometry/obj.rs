@@ -5,6 +5,7 @@
 
 use crate::core::geometry::mesh::{Mesh, MeshProblem, Vec3};
 use crate::core::geometry::shape::Vec2;
+use crate::core::timing::stage;
 
 /// Mean area deviation of the UVs (after scaling to mm) under which they are
 /// used as the chart: 10 % keeps density maps honest to about that.
@@ -63,6 +64,12 @@ pub enum ObjError {
 /// Parses OBJ text into one zone mesh. `group`: the OBJ group or object to
 /// use (all of the file when `None`); `unit_mm`: millimetres per OBJ unit.
 pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMesh, ObjError> {
+    finish(read_obj(text, group, unit_mm)?, group)
+}
+
+/// Reads OBJ text (with `tobj`) into a mesh as the file gives it, before the
+/// checks and the chart (see [`parse_obj`]).
+pub fn read_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<RawMesh, ObjError> {
     let opts = tobj::LoadOptions { triangulate: true, single_index: false, ignore_points: true, ignore_lines: true };
     let (models, _materials) =
         tobj::load_obj_buf(&mut text.as_bytes(), &opts, |_| Err(tobj::LoadError::OpenFileFailed))
@@ -110,7 +117,7 @@ pub fn parse_obj(text: &str, group: Option<&str>, unit_mm: f64) -> Result<ObjMes
         }
     }
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    finish(RawMesh { positions_mm, triangles, uvs, uv_usable, names }, group)
+    Ok(RawMesh { positions_mm, triangles, uvs, uv_usable, names })
 }
 
 /// A mesh as a file gives it, before the checks and the chart: positions
@@ -142,15 +149,21 @@ pub fn finish(raw: RawMesh, group: Option<&str>) -> Result<ObjMesh, ObjError> {
     let mut mesh = Mesh { chart_mm: vec![Vec2::zeros(); positions_mm.len()], positions_mm, triangles };
     // Drop vertices no face uses (other groups' vertices share the index space).
     compact(&mut mesh, &mut uvs);
-    mesh.validate_3d().map_err(|problem| match problem {
-        MeshProblem::SeparatePieces { .. } if group.is_none() && names.len() > 1 => {
-            ObjError::SeparateObjects { problem, known: names.clone() }
-        }
-        other => ObjError::Mesh(other),
-    })?;
+    let size = format!("{} triangles", mesh.triangles.len());
+    let turned = stage(
+        || format!("checking the mesh ({size})"),
+        || -> Result<usize, ObjError> {
+            mesh.validate_3d().map_err(|problem| match problem {
+                MeshProblem::SeparatePieces { .. } if group.is_none() && names.len() > 1 => {
+                    ObjError::SeparateObjects { problem, known: names.clone() }
+                }
+                other => ObjError::Mesh(other),
+            })?;
+            // Triangles wound against their neighbours (a silent half area before).
+            mesh.orient_consistently().map_err(ObjError::Mesh)
+        },
+    )?;
     let mut warnings = Vec::new();
-    // Triangles wound against their neighbours (a silent half area before).
-    let turned = mesh.orient_consistently().map_err(ObjError::Mesh)?;
     if turned > 0 {
         warnings.push(format!("{turned} triangles were wound against their neighbours and were turned"));
     }
@@ -191,12 +204,12 @@ pub fn finish(raw: RawMesh, group: Option<&str>) -> Result<ObjMesh, ObjError> {
     } else {
         warnings.push("it has no UVs; a conformal chart was computed".to_string());
     }
-    mesh.compute_lscm_chart();
+    stage(|| format!("charting the mesh ({size}, conformal)"), || mesh.compute_lscm_chart());
     let mut chart_method = "lscm";
     if mesh.chart_outline().is_err() || mesh.chart_holes().is_err() {
         // LSCM folds on some surfaces (under a scan's nostrils): the Tutte
         // embedding never does on a disk, at more stretch.
-        mesh.compute_tutte_chart();
+        stage(|| format!("charting the mesh ({size}, Tutte)"), || mesh.compute_tutte_chart());
         chart_method = "tutte";
         warnings.push(
             "its conformal chart folds; a fold-free (Tutte) chart was computed instead, which stretches more".into(),
