@@ -196,3 +196,68 @@ fn a_long_lifted_pause_stamps_nothing_and_costs_nothing() {
     let (_, est0) = needlemap::core::engine::plan_checked(&plain.scene, &RunOptions::default()).unwrap();
     assert!(est.punctures() <= est0.punctures() * 1.01 + 100.0, "{} vs {}", est.punctures(), est0.punctures());
 }
+
+/// Every shipped scene's own plan, traced exactly and scored against the
+/// scene, scores 100 on every zone and every criterion, with no "missed
+/// lane" feedback (curved zones' lanes spaced by true distance and lanes
+/// split by avoid regions gave 91-95 and a false gap before; a pass's own
+/// `rate_hz` is the one a trace is stamped at).
+#[test]
+fn every_shipped_scenes_exact_trace_scores_100_on_every_zone() {
+    use needlemap::core::input::scene::Scene;
+    use needlemap::core::trainer::exact;
+    let dir = crate::repo_root().join("scenes");
+    let mut scored_scenes = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let Ok(scene) = Scene::from_toml_str_with(&text, &path.display().to_string(), &|name| {
+            std::fs::read(dir.join(name)).map_err(|e| needlemap::core::error::ResolveError::Unreadable {
+                path: name.to_string(),
+                reason: e.to_string(),
+            })
+        }) else {
+            continue; // a strategies file, not a scene
+        };
+        let reference = run(&exact(&scene), &RunOptions::default()).unwrap();
+        let trace = plan_trace(&reference);
+        if trace.rows.is_empty() {
+            continue; // random stamping: no path to trace (`trace` refuses it)
+        }
+        let (_, card) = scored(&reference, &trace);
+        for z in &card.zones {
+            for c in &z.criteria {
+                assert_eq!(
+                    c.score,
+                    100.0,
+                    "{}: {}: {} scored {:.1} ({})",
+                    path.display(),
+                    z.zone,
+                    c.label,
+                    c.score,
+                    c.figure
+                );
+            }
+        }
+        assert!(!card.feedback.iter().any(|f| f.contains("missed")), "{}: {:?}", path.display(), card.feedback);
+        scored_scenes += 1;
+    }
+    assert!(scored_scenes >= 6, "scenes scored: {scored_scenes}");
+    // Passes that set their own rate (90 Hz against the cartridge's 110:
+    // 7 200 /cm2, in a 4 000-8 000 band): the trace is stamped at the
+    // passes' rate (at the cartridge's it lays 8 800, over the band).
+    let own_rate = REFERENCE
+        .replace("target_per_cm2 = [6500, 11500]", "target_per_cm2 = [4000, 8000]")
+        .replace("lane_spacing_mm = 3\n[[zones.passes]]", "lane_spacing_mm = 3\nrate_hz = 90\n[[zones.passes]]")
+        .replace(
+            "pattern = \"vertical\"\nlane_spacing_mm = 3",
+            "pattern = \"vertical\"\nlane_spacing_mm = 3\nrate_hz = 90",
+        );
+    assert_eq!(own_rate.matches("rate_hz = 90").count() + own_rate.matches("[4000, 8000]").count(), 3, "test set-up");
+    let reference = run(&exact(&scene(&own_rate)), &RunOptions::default()).unwrap();
+    let (_, card) = scored(&reference, &plan_trace(&reference));
+    assert_eq!(card.score, 100.0, "a pass-level rate: {:.1} {:?}", card.score, card.feedback);
+}

@@ -281,21 +281,34 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
             }
             let mean = |s: &[(f64, f64)]| s.iter().map(|x| x.0).sum::<f64>() / s.len() as f64;
             let (tm_, rm_) = (mean(&ts), mean(&rs));
-            let sd = (ts.iter().map(|x| (x.0 - tm_).powi(2)).sum::<f64>() / ts.len() as f64).sqrt();
+            let cv = |s: &[(f64, f64)], m: f64| {
+                (s.iter().map(|x| (x.0 - m).powi(2)).sum::<f64>() / s.len() as f64).sqrt() / m
+            };
             ratios.push(tm_ / rm_);
-            cvs.push(sd / tm_);
-            if let Some(g) = ts.iter().max_by(|a, b| a.0.total_cmp(&b.0))
-                && g.0 > 1.5 * rm_
-                && worst_gap.is_none_or(|w| g.0 / rm_ > w.0 / w.1)
+            // The plan's own spacings vary too (lanes spaced by true distance
+            // on curved skin, split by avoid regions): the trainee's spread
+            // is judged against the plan's in the same direction.
+            cvs.push((cv(&ts, tm_), cv(&rs, rm_)));
+            // A gap is a spacing half again as wide as the plan's at the same
+            // place (the plan's own spacings vary on curved skin).
+            let plan_at = |offset: f64| rs.iter().find(|r| (offset - r.1).abs() <= r.0 / 2.0).map_or(rm_, |r| r.0);
+            if let Some((g, plan)) = ts
+                .iter()
+                .map(|g| (g, plan_at(g.1)))
+                .filter(|(g, plan)| g.0 > 1.5 * plan)
+                .max_by(|a, b| (a.0.0 / a.1).total_cmp(&(b.0.0 / b.1)))
+                && worst_gap.is_none_or(|w| g.0 / plan > w.0 / w.1)
             {
-                worst_gap = Some((g.0, rm_, d, g.1));
+                worst_gap = Some((g.0, plan, d, g.1));
             }
         }
         if !ratios.is_empty() {
             // The worst direction: the mean spacing farthest from the plan's, the most irregular.
             let ratio =
                 ratios.iter().copied().max_by(|a: &f64, b: &f64| a.ln().abs().total_cmp(&b.ln().abs())).unwrap_or(1.0);
-            let cv = cvs.iter().copied().fold(0.0, f64::max);
+            // The direction whose spread exceeds the plan's the most.
+            let (cv, rcv) =
+                cvs.iter().copied().max_by(|a, b| (a.0 - a.1).total_cmp(&(b.0 - b.1))).unwrap_or((0.0, 0.0));
             c.push(Criterion::new(
                 "lane_spacing",
                 "lane spacing / plan's",
@@ -311,9 +324,9 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
                 "lane spacing spread (CV)",
                 "",
                 cv,
-                None,
-                [0.0, 0.1],
-                [0.0, 0.5],
+                Some(rcv),
+                [0.0, rcv + 0.1],
+                [0.0, rcv + 0.5],
                 String::new(),
             ));
         }
@@ -324,8 +337,12 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
             let b = zone.region.bounds();
             let mid = (b.min_mm + b.max_mm) / 2.0;
             let at = mid + normal * (offset - mid.dot(&normal));
+            // On curved skin, in true mm across the lanes there.
+            let across =
+                zone.surface.as_ref().and_then(|s| s.spacing_across(at, Vec2::new(a.cos(), a.sin()))).unwrap_or(1.0);
+            let (gap, plan) = (gap * across, plan * across);
             feedback.push(format!(
-                "{name}: a gap of {gap:.1} mm between {} lanes in the {} (the plan's spacing is {plan:.1} mm): a lane was missed",
+                "{name}: a gap of {gap:.1} mm between {} lanes in the {} (the plan's spacing there is {plan:.1} mm): a lane was missed",
                 direction_name(d),
                 place_name(&b, at)
             ));

@@ -14,6 +14,8 @@ pub const LANE_BEND_DEG: f64 = 20.0;
 pub const MIN_LANE_MM: f64 = 4.0;
 /// A lane belongs to the reference direction within this angle, degrees.
 pub const DIRECTION_TOLERANCE_DEG: f64 = 25.0;
+/// Chart step of a plan's lane traced on curved skin, mm.
+const TRACE_STEP_MM: f64 = 0.5;
 /// Cell side of the direction-coverage grid, mm.
 pub(crate) const DIRECTION_CELL_MM: f64 = 0.5;
 
@@ -37,8 +39,30 @@ pub fn motion(out: &Outcome, zone: usize) -> Vec<TracePoint> {
                     path.push(point(t, *start_mm, 0.0));
                 }
                 path.push(point(t, *start_mm, 1.0));
-                t += stroke.length_mm() / stroke.speed_mm_s;
-                path.push(point(t, *end_mm, 1.0));
+                match out.scene.zones[zone].surface.as_deref() {
+                    // On curved skin the hand glides at its speed on the skin,
+                    // so along the chart it goes at that speed over the
+                    // chart's stretch (as the simulation steps its stamps):
+                    // sampled every TRACE_STEP_MM with the time true length
+                    // takes (two samples at chart speed made stamps bunch
+                    // where the chart squeezes: a trace off its own plan).
+                    Some(sf) if stroke.circles.is_none() => {
+                        let d = end_mm - start_mm;
+                        let n = (d.norm() / TRACE_STEP_MM).ceil().max(1.0) as usize;
+                        let dir = d / d.norm().max(1e-12);
+                        for k in 1..=n {
+                            let (a, b) =
+                                (start_mm + d * ((k - 1) as f64 / n as f64), start_mm + d * (k as f64 / n as f64));
+                            let stretch = sf.stretch_along((a + b) / 2.0, dir).filter(|s| *s > 1e-6 && s.is_finite());
+                            t += (b - a).norm() * stretch.unwrap_or(1.0) / stroke.speed_mm_s;
+                            path.push(point(t, b, 1.0));
+                        }
+                    }
+                    _ => {
+                        t += stroke.length_mm() / stroke.speed_mm_s;
+                        path.push(point(t, *end_mm, 1.0));
+                    }
+                }
             }
             StrokeKind::Trace { points } => {
                 let t0 = points.first().map_or(0.0, |p| p.t_s);

@@ -64,7 +64,9 @@ pub fn trainee_scene(reference: &Scene, trace: &Trace) -> Result<Scene, SceneErr
             depth_mm: template.as_ref().map_or(reference.cartridge.depth_mm, |p| p.depth_mm),
             kind: PassKind::Trajectory { file: trace.file.clone(), points: Arc::new(points) },
             speed_mm_s: if speed > 0.0 { speed } else { 1.0 },
-            rate_hz: reference.cartridge.rate_hz(),
+            // The pen's rate as the reference's passes here set it (a pass
+            // may set its own), not only the cartridge's.
+            rate_hz: template.as_ref().map_or(reference.cartridge.rate_hz(), |p| p.rate_hz),
             stamps_per_point: 1,
             respect_avoid: false,
             avoid_margin_mm: 0.0,
