@@ -65,10 +65,19 @@ pub struct PictureArgs {
 impl PictureArgs {
     /// Loads the scene (with the seed) and runs it.
     pub fn run(&self) -> Result<core::engine::Outcome, Failure> {
+        self.run_as(|s| s)
+    }
+
+    /// Loads the scene (with the seed), changes it with `change` (e.g.
+    /// `core::trainer::exact`, the plan done exactly) and runs it.
+    pub fn run_as(
+        &self,
+        change: impl FnOnce(core::input::scene::Scene) -> core::input::scene::Scene,
+    ) -> Result<core::engine::Outcome, Failure> {
         let mut s = load_scene(&self.scene)?;
         if let Some(seed) = self.seed {
             s = s.with_seed(seed);
         }
-        core::engine::run(&s, &RunOptions::default()).map_err(bad_input)
+        core::engine::run(&change(s), &RunOptions::default()).map_err(bad_input)
     }
 }
