@@ -215,7 +215,18 @@ fn passes_shows_the_marginal_gain_of_each_pass() {
 fn tune_recommends_a_plan_in_words_and_writes_a_scene_that_runs() {
     let sb = Sandbox::new();
     let out = sb.path("t");
-    let o = sb.run(&["tune", &scene_path("cheek.toml"), "--seeds", "4", "--out", out.to_str().unwrap()]);
+    let o = sb.run(&[
+        "tune",
+        &scene_path("cheek.toml"),
+        "--seeds",
+        "4",
+        "--spacings",
+        "4",
+        "--speeds",
+        "40",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("left cheek: 3 passes (horizontal, vertical, diagonal)"), "{text}");
@@ -276,7 +287,8 @@ fn tune_recommends_a_plan_in_words_and_writes_a_scene_that_runs() {
 /// `tune` on the cheek (3 seeds) with extra arguments: its one line and tune.json.
 fn tune_cheek(sb: &Sandbox, out: &str, extra: &[&str]) -> (String, Value) {
     let cheek = scene_path("cheek.toml");
-    let mut args = vec!["tune", cheek.as_str(), "--seeds", "3", "--out", out];
+    // At the scene's spacing and speed only: the pass-count search.
+    let mut args = vec!["tune", cheek.as_str(), "--seeds", "3", "--spacings", "4", "--speeds", "40", "--out", out];
     args.extend(extra);
     let o = sb.run(&args);
     assert_eq!(o.status.code(), Some(0), "{extra:?}: {}", stderr(&o));
@@ -377,7 +389,18 @@ fn a_tuned_scene_written_elsewhere_still_finds_its_meshes() {
          [[zones]]\nname = \"z\"\nmesh = \"patches.obj#forehead\"\ntarget_per_cm2 = [1500, 3000]\n\n\
          [[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 4\n",
     );
-    let o = sb.run(&["tune", "scene/scene.toml", "--seeds", "2", "--out", "elsewhere/t"]);
+    let o = sb.run(&[
+        "tune",
+        "scene/scene.toml",
+        "--seeds",
+        "2",
+        "--spacings",
+        "4",
+        "--speeds",
+        "40",
+        "--out",
+        "elsewhere/t",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let tuned = std::fs::read_to_string(sb.path("elsewhere/t/tuned.toml")).unwrap();
     let surface = format!("{}#forehead", std::fs::canonicalize(&obj).unwrap().display());
@@ -538,8 +561,8 @@ fn ctrl_c_stops_tune_and_writes_what_finished() {
             assert_eq!(p[m]["n"].as_u64(), Some(n), "{m}");
         }
     }
-    let o = sb.run(&["check", "t/tuned.toml"]);
-    assert_eq!(o.status.code(), Some(0), "the tuned scene written on Ctrl-C loads: {}", stderr(&o));
+    // No zone's plan qualified before the stop: no tuned scene is written.
+    assert!(!sb.path("t/tuned.toml").exists(), "a tuned.toml with no tuned zone");
 }
 
 #[test]
@@ -583,4 +606,72 @@ fn a_reader_closing_the_pipe_early_costs_no_files_and_no_panic() {
     for f in ["compare.md", "compare.csv", "compare.json", "compare.png", "compare-time.png"] {
         assert!(out.join(f).is_file(), "{f} not written");
     }
+}
+
+/// The practitioner's depth is a given: a thick-skin cheek at 0.5 mm is
+/// tuned at 0.5 mm with a warning (it moved to 1.5 mm before), and the
+/// tuned scene and treatment sheet keep it; a band no plan reaches writes
+/// no tuned.toml and no sheet (only the explanation), and no kept pass is
+/// called recommended.
+#[test]
+fn tune_keeps_the_depth_writes_a_sheet_and_no_tuned_scene_for_an_unreachable_band() {
+    let sb = Sandbox::new();
+    let scene = sb.write(
+        "pen.toml",
+        "name = \"pen\"\nseed = 1\n[cartridge]\npreset = \"pen-12\"\ndepth_mm = 0.5\n[hand]\nspeed_mm_s = 40\n\
+         [[zones]]\nmesh = \"builtin:cheek-left\"\nskin = \"thick\"\ntarget_per_cm2 = [1500, 3000]\n\
+         [[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 4\n",
+    );
+    let scene = scene.to_str().unwrap();
+    let o = sb.run(&["tune", scene, "--seeds", "3", "--spacings", "4,3", "--speeds", "40", "--out", "t"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("warning: cheek-left: 0.5 mm is below the thick-skin range 1-2 mm: kept as given"), "{text}");
+    let zone = &json(&sb.path("t/tune.json"))["zones"][0];
+    assert_eq!(zone["depth_mm"].as_f64(), Some(0.5), "{zone}");
+    assert!(zone["recommended"].is_u64(), "a plan at 4 or 3 mm lanes reaches 1500-3000: {text}");
+    let tuned = std::fs::read_to_string(sb.path("t/tuned.toml")).unwrap();
+    assert!(tuned.contains("depth_mm = 0.5") && !tuned.contains("depth_mm = 1.5"), "{tuned}");
+    assert!(tuned.contains("# cheek-left: tuned: "), "{tuned}");
+    // The sheet: one page per zone, with what the practitioner needs.
+    let sheet = std::fs::read_to_string(sb.path("t/sheet.html")).unwrap();
+    assert_eq!(sheet.matches("<section>").count(), 1);
+    for needed in [
+        "glide speed",
+        "mm/s (",
+        "cm/s)",
+        "lane spacing",
+        "needle depth",
+        "0.5 mm",
+        "expected density",
+        "expected coverage",
+        "treatment time",
+        "Pass 1: horizontal",
+    ] {
+        assert!(sheet.contains(needed), "the sheet lacks {needed:?}");
+    }
+    // Out of reach: no tuned.toml, no sheet; the reason said.
+    let o = sb.run(&[
+        "tune",
+        scene,
+        "--seeds",
+        "3",
+        "--spacings",
+        "4",
+        "--speeds",
+        "40",
+        "--target",
+        "20000..30000",
+        "--out",
+        "u",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no tuned.toml or treatment sheet written"), "{}", stdout(&o));
+    assert!(!sb.path("u/tuned.toml").exists() && !sb.path("u/sheet.html").exists());
+    assert!(sb.path("u/tune.md").is_file() && sb.path("u/tune.json").is_file());
+    let md = std::fs::read_to_string(sb.path("u/tune.md")).unwrap();
+    assert!(
+        md.contains("Under and over are measured per analysis cell") && md.contains("Compare plans at one cell size"),
+        "{md}"
+    );
 }

@@ -65,6 +65,9 @@ fn settings(max_passes: u32) -> TuneSettings {
         max_passes,
         max_time_s: None,
         max_overlap: None,
+        // The scene's spacing and speed only: the pass count the law gives.
+        lane_spacings_mm: Some(vec![1.5]),
+        speeds_mm_s: Some(vec![40.0]),
     }
 }
 

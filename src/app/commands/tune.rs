@@ -63,14 +63,30 @@ pub struct TuneArgs {
     /// Largest mean overlap fraction (0 to 1).
     #[arg(long, value_parser = crate::app::args::parse_fraction)]
     pub max_overlap: Option<f64>,
+    /// Lane spacings searched, mm, comma-separated [default: the scene's,
+    /// and 3/4, 1/2 and 3/8 of it].
+    #[arg(long, value_delimiter = ',', value_name = "MM,MM,...", value_parser = parse_positive)]
+    pub spacings: Vec<f64>,
+    /// Glide speeds searched, mm/s, comma-separated [default: 3/4, 1, 5/4
+    /// and 3/2 of the scene's].
+    #[arg(long, value_delimiter = ',', value_name = "MM_S,MM_S,...", value_parser = parse_positive)]
+    pub speeds: Vec<f64>,
     /// Output folder.
     #[arg(long, default_value = "out/tune")]
     pub out: PathBuf,
 }
 
+/// A finite number > 0.
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("`{s}` is not accepted: give numbers > 0, comma-separated")),
+    }
+}
+
 /// `needlemap tune`: per zone, the fewest passes that reach the band.
 fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
-    use crate::core::study::tune::{TuneSettings, tune_zone, tuned_scene_text};
+    use crate::core::study::tune::{SPACING_SHARES, SPEED_SHARES, TuneSettings, tune_zone, tuned_scene_text};
     let scene = load_scene(scene_path)?;
     let zones: Vec<usize> = if a.zones.is_empty() {
         (0..scene.zones.len()).collect()
@@ -99,16 +115,22 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
         max_passes: a.max_passes,
         max_time_s: a.max_time,
         max_overlap: a.max_overlap,
+        lane_spacings_mm: (!a.spacings.is_empty()).then(|| a.spacings.clone()),
+        speeds_mm_s: (!a.speeds.is_empty()).then(|| a.speeds.clone()),
     };
     let stop = stop_flag();
     let bar = progress(0, "tune");
     let mut tunes = Vec::new();
     for &z in &zones {
         bar.set_message(format!("tune {}", scene.zones[z].name));
-        bar.inc_length(a.seeds as u64);
+        // At least one plan per spacing and speed; the bar grows by the
+        // runs of the plans tried beyond that once the zone is done.
+        let combos = (if a.spacings.is_empty() { SPACING_SHARES.len() } else { a.spacings.len() })
+            * (if a.speeds.is_empty() { SPEED_SHARES.len() } else { a.speeds.len() });
+        bar.inc_length(combos as u64 * a.seeds as u64);
         let t = tune_zone(&scene, z, &cfg, &|| bar.inc(1), stop).map_err(bad_input)?;
-        // The bar grows by one plan's runs each time a plan is tried.
-        bar.inc_length((t.tried.len() as u64).saturating_sub(1) * a.seeds as u64);
+        let plans: usize = t.searched.iter().map(|s| s.tried.len()).sum();
+        bar.inc_length(plans.saturating_sub(combos) as u64 * a.seeds as u64);
         tunes.push((z, t));
         if stop.load(Ordering::SeqCst) {
             break;
@@ -118,10 +140,12 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
     let c = a.confidence;
     // The explanation: per zone, every plan tried and why the search ended.
     let mut md = format!(
-        "# Tuned passes for `{}`\n\nFor each zone, plans of 1, 2, ... passes (directions in the order shown) ran on \
-         {} seeds ({}..{}). A plan qualifies when the {:.0}% upper bound of its mean share of area under the band is \
-         at most {:.0}% and its mean share over the band at most {:.0}%{}{}. The first plan that qualifies is \
-         recommended.\n",
+        "# Tuned passes for `{}`\n\nFor each zone, at each lane spacing and glide speed searched, plans of 1, 2, ... \
+         passes (directions in the order shown) ran on {} seeds ({}..{}). A plan qualifies when the {:.0}% upper bound \
+         of its mean share of area under the band is at most {:.0}% and its mean share over the band at most \
+         {:.0}%{}{}. Of the plans that qualify, the one of least treatment time is recommended. The depth is the \
+         scene's, never changed (a warning says when it is outside the zone's range).\n\n**Under and over are \
+         measured per analysis cell.** {}\n",
         scene.name,
         a.seeds,
         first,
@@ -131,6 +155,7 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
         a.max_over * 100.0,
         a.max_time.map_or(String::new(), |t| format!(", its time at most {t} s")),
         a.max_overlap.map_or(String::new(), |o| format!(", its overlap at most {:.0}%", o * 100.0)),
+        cell_note(scene.analysis.cell_mm),
     );
     for (_, t) in &tunes {
         let _ = write!(
@@ -167,6 +192,32 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
             })
             .collect();
         md += &md_table(&header, &rows);
+        // Every spacing and speed searched.
+        let header: Vec<String> =
+            ["lanes mm", "glide mm/s", "passes", "time s", "density /cm²", "under bound", "over", "or why not"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let rows: Vec<Vec<String>> = t
+            .searched
+            .iter()
+            .map(|s| {
+                let last = s.qualifies.map(|i| &s.tried[i]).or(s.tried.last());
+                vec![
+                    format!("{}", (s.lane_spacing_mm * 100.0).round() / 100.0),
+                    format!("{}", (s.speed_mm_s * 100.0).round() / 100.0),
+                    s.qualifies.map_or("none".into(), |i| format!("{}", i + 1)),
+                    last.map_or("-".into(), |p| format!("{:.1}", p.time_s.mean)),
+                    last.map_or("-".into(), |p| format!("{:.0}", p.density_per_cm2.mean)),
+                    last.map_or("-".into(), |p| percent(p.under_upper, 1)),
+                    last.map_or("-".into(), |p| percent(p.over.mean.max(0.0), 1)),
+                    if s.qualifies.is_some() { "qualifies".into() } else { s.reason.clone().unwrap_or_default() },
+                ]
+            })
+            .collect();
+        md += "\nEvery lane spacing and glide speed searched (the figures of the plan that qualifies, else of the \
+               last tried):\n\n";
+        md += &md_table(&header, &rows);
     }
     let text = crate::app::input::read_text(scene_path, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input)?;
     let scene_dir = scene_path.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -178,31 +229,52 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
         let full = std::fs::canonicalize(scene_dir.join(file)).unwrap_or_else(|_| scene_dir.join(file));
         format!("{}{}", full.display(), group.map_or(String::new(), |g| format!("#{g}")))
     };
-    let body = tuned_scene_text(&text, &tunes, a.target.is_some(), &absolute)?;
-    let header = format!(
-        "# Written by `needlemap tune {}`: the recommended passes per zone (see tune.md).\n",
-        scene_path.display()
-    );
-    let tuned = header + &body;
-    // The written scene must load and run as any other.
-    let out_scene = a.out.join("tuned.toml");
-    Scene::from_toml_str_with(&tuned, &out_scene.display().to_string(), &|name| {
-        crate::app::read_beside(&out_scene, name)
-    })
-    .map_err(|e| anyhow::anyhow!("the tuned scene does not validate (a bug): {e}"))?;
     let json = serde_json::json!({ "scene": scene.name, "settings": cfg, "zones": tunes.iter().map(|(_, t)| t).collect::<Vec<_>>() });
-    output::write_all(
-        &a.out,
-        &[
-            ("tuned.toml", tuned.into_bytes()),
-            ("tune.md", md.into_bytes()),
-            ("tune.json", serde_json::to_string_pretty(&json).map_err(anyhow::Error::from)?.into_bytes()),
-        ],
-    )?;
+    let mut files = vec![
+        ("tune.md", md.into_bytes()),
+        ("tune.json", serde_json::to_string_pretty(&json).map_err(anyhow::Error::from)?.into_bytes()),
+    ];
+    let any = tunes.iter().any(|(_, t)| t.plan().is_some());
+    if any {
+        let body = tuned_scene_text(&text, &tunes, a.target.is_some(), &absolute)?;
+        // Say of each zone whether its passes are tuned or kept (never a
+        // kept pass called recommended).
+        let mut header = format!("# Written by `needlemap tune {}` (see tune.md).\n", scene_path.display());
+        for (_, t) in &tunes {
+            header += &match t.plan() {
+                Some(p) => format!(
+                    "# {}: tuned: {} pass{} at {} mm lanes, {} mm/s\n",
+                    t.zone,
+                    p.passes.len(),
+                    if p.passes.len() == 1 { "" } else { "es" },
+                    t.lane_spacing_mm,
+                    t.speed_mm_s
+                ),
+                None => format!("# {}: its passes kept as they were: no plan searched reaches the band\n", t.zone),
+            };
+        }
+        let tuned = header + &body;
+        // The written scene must load and run as any other.
+        let out_scene = a.out.join("tuned.toml");
+        Scene::from_toml_str_with(&tuned, &out_scene.display().to_string(), &|name| {
+            crate::app::read_beside(&out_scene, name)
+        })
+        .map_err(|e| anyhow::anyhow!("the tuned scene does not validate (a bug): {e}"))?;
+        files.insert(0, ("tuned.toml", tuned.into_bytes()));
+        files.push(("sheet.html", treatment_sheet(&scene, &tunes, c).into_bytes()));
+    }
+    output::write_all(&a.out, &files)?;
     for (_, t) in &tunes {
+        if let Some(w) = &t.depth_warning {
+            println!("warning: {w}");
+        }
         println!("{}", t.sentence(c));
     }
-    println!("wrote tuned.toml, tune.md, tune.json to {}", a.out.display());
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    if !any {
+        println!("no zone's plan reaches its band: no tuned.toml or treatment sheet written (tune.md says why)");
+    }
+    println!("wrote {} to {}", names.join(", "), a.out.display());
     if stop.load(Ordering::SeqCst) {
         return Err(Failure {
             code: 130,
@@ -210,4 +282,92 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
         });
     }
     Ok(())
+}
+
+/// How the analysis cell size decides under and over, in words.
+fn cell_note(cell_mm: f64) -> String {
+    let step = crate::core::report::density_step_per_cm2(cell_mm);
+    format!(
+        "Each analysis cell ({cell_mm} mm square: the scene's `analysis.cell_mm`) has its density, its punctures over \
+         its true area, and under / over is the share of the zone's area in cells below / above the band. One \
+         puncture moves a cell by {step:.0} /cm², so the cell size decides how uneven the same treatment reads: \
+         larger cells average more punctures and fewer fall out of the band; smaller cells read more of the zone \
+         under and over. Compare plans at one cell size."
+    )
+}
+
+/// The printable treatment sheet: one page per tuned zone, with its passes,
+/// directions, glide speed, lane spacing, depth and the expected figures.
+fn treatment_sheet(scene: &Scene, tunes: &[(usize, crate::core::study::tune::ZoneTune)], confidence: f64) -> String {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let mut html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Treatment sheet: {}</title>\n<style>\n\
+         body {{ font-family: sans-serif; margin: 2em; color: #222; }}\n\
+         section {{ page-break-after: always; break-after: page; }}\n\
+         section:last-child {{ page-break-after: auto; break-after: auto; }}\n\
+         table {{ border-collapse: collapse; margin: 1em 0; }}\n\
+         td, th {{ border: 1px solid #999; padding: 0.35em 0.8em; text-align: left; }}\n\
+         th {{ background: #eee; }}\n\
+         .warn {{ color: #a00; font-weight: bold; }}\n\
+         .note {{ color: #555; font-size: 0.9em; }}\n\
+         </style></head><body>\n",
+        esc(&scene.name)
+    );
+    for (zi, t) in tunes {
+        let zone = &scene.zones[*zi];
+        html += &format!("<section>\n<h1>{}: {}</h1>\n", esc(&scene.name), esc(&t.zone));
+        let Some(plan) = t.plan() else {
+            html += &format!(
+                "<p class=\"warn\">No plan searched reaches {:.0}–{:.0} /cm²: keep the scene's passes and see tune.md.</p>\n<p>{}</p>\n</section>\n",
+                t.target_per_cm2[0],
+                t.target_per_cm2[1],
+                esc(&t.sentence(confidence))
+            );
+            continue;
+        };
+        if let Some(w) = &t.depth_warning {
+            html += &format!("<p class=\"warn\">{}</p>\n", esc(w));
+        }
+        html += "<table>\n";
+        for (k, v) in [
+            ("passes", format!("{} ({})", plan.passes.len(), plan.passes.join(" → "))),
+            ("glide speed", format!("{} mm/s ({} cm/s)", t.speed_mm_s, (t.speed_mm_s / 10.0 * 100.0).round() / 100.0)),
+            ("lane spacing", format!("{} mm", t.lane_spacing_mm)),
+            ("needle depth", format!("{} mm ({})", t.depth_mm, t.depth_note)),
+            ("skin", zone.skin.name().to_string()),
+            ("target", format!("{:.0}–{:.0} punctures/cm²", t.target_per_cm2[0], t.target_per_cm2[1])),
+            (
+                "expected density",
+                format!(
+                    "{:.0} ± {:.0} punctures/cm² (mean over seeds)",
+                    plan.density_per_cm2.mean, plan.density_per_cm2.half_width
+                ),
+            ),
+            ("expected coverage", format!("{:.1} % of the zone touched by a needle", plan.coverage.mean * 100.0)),
+            (
+                "under / over the band",
+                format!("{:.1} % / {:.1} % of the area", plan.under.mean * 100.0, plan.over.mean.max(0.0) * 100.0),
+            ),
+            ("treatment time", format!("{:.0} s ({:.1} min)", plan.time_s.mean, plan.time_s.mean / 60.0)),
+        ] {
+            html += &format!("<tr><th>{}</th><td>{}</td></tr>\n", esc(k), esc(&v));
+        }
+        html += "</table>\n<ol>\n";
+        for (i, p) in plan.passes.iter().enumerate() {
+            html += &format!(
+                "<li>Pass {}: {} lanes, {} mm apart, gliding at {} mm/s, {} mm deep</li>\n",
+                i + 1,
+                esc(p),
+                t.lane_spacing_mm,
+                t.speed_mm_s,
+                t.depth_mm
+            );
+        }
+        html += &format!(
+            "</ol>\n<p class=\"note\">Expected figures: {} seeds of the simulated hand; under and over per analysis cell \
+             ({} mm). Written by needlemap tune.</p>\n</section>\n",
+            plan.time_s.n, scene.analysis.cell_mm
+        );
+    }
+    html + "</body></html>\n"
 }

@@ -41,6 +41,32 @@ pub struct TuneSettings {
     pub max_time_s: Option<f64>,
     /// Largest mean overlap fraction.
     pub max_overlap: Option<f64>,
+    /// Lane spacings searched, mm (None: `SPACING_SHARES` of the scene's).
+    pub lane_spacings_mm: Option<Vec<f64>>,
+    /// Glide speeds searched, mm/s (None: `SPEED_SHARES` of the scene's).
+    pub speeds_mm_s: Option<Vec<f64>>,
+}
+
+/// Default lane spacings searched, as shares of the scene's (4 mm: 4, 3, 2
+/// and 1.5 mm): narrower lanes even the density out.
+pub const SPACING_SHARES: [f64; 4] = [1.0, 0.75, 0.5, 0.375];
+/// Default glide speeds searched, as shares of the scene's (40 mm/s: 30,
+/// 40, 50 and 60 mm/s).
+pub const SPEED_SHARES: [f64; 4] = [0.75, 1.0, 1.25, 1.5];
+
+/// The pass-count search at one lane spacing and glide speed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Searched {
+    /// Lane spacing, mm.
+    pub lane_spacing_mm: f64,
+    /// Glide speed, mm/s.
+    pub speed_mm_s: f64,
+    /// The plans tried, 1 pass up.
+    pub tried: Vec<Tried>,
+    /// The index in `tried` of the first plan that qualifies.
+    pub qualifies: Option<usize>,
+    /// Why none qualifies.
+    pub reason: Option<String>,
 }
 
 /// One plan tried: k passes and its figures over the seeds.
@@ -73,16 +99,21 @@ pub struct ZoneTune {
     pub zone: String,
     /// The band aimed for, [low, high] punctures/cm².
     pub target_per_cm2: [f64; 2],
-    /// The plans tried, 1 pass up.
+    /// The plans tried, 1 pass up, at the recommended spacing and speed
+    /// (at the scene's when none qualifies).
     pub tried: Vec<Tried>,
     /// The index in `tried` of the recommended plan, if one qualifies.
     pub recommended: Option<usize>,
     /// Why no plan qualifies.
     pub reason: Option<String>,
-    /// The needle depth for the plan, mm.
+    /// Every spacing and speed searched, with its pass counts.
+    pub searched: Vec<Searched>,
+    /// The needle depth: the practitioner's (the scene's), never changed, mm.
     pub depth_mm: f64,
-    /// Why that depth was chosen.
+    /// Whether that depth is in the zone's range, in words.
     pub depth_note: String,
+    /// A warning when it is outside the zone's range.
+    pub depth_warning: Option<String>,
     /// The lane spacing the plans use, mm.
     pub lane_spacing_mm: f64,
     /// The glide speed the plans use, mm/s.
@@ -116,13 +147,42 @@ impl ZoneTune {
                 t.time_s.mean
             ),
             None => format!(
-                "{}: no plan reaches {:.0}-{:.0} /cm²: {}",
+                "{}: no plan reaches {:.0}-{:.0} /cm²: {}{}",
                 self.zone,
                 self.target_per_cm2[0],
                 self.target_per_cm2[1],
-                self.reason.as_deref().unwrap_or("")
+                self.reason.as_deref().unwrap_or(""),
+                if self.searched.len() > 1 {
+                    format!(
+                        " (at {} mm lanes and {} mm/s; nor at any other of the {} lane spacings and glide speeds \
+                         searched: {}; see tune.md)",
+                        self.lane_spacing_mm,
+                        self.speed_mm_s,
+                        self.searched.len(),
+                        self.searched_ranges()
+                    )
+                } else {
+                    String::new()
+                }
             ),
         }
+    }
+}
+
+impl ZoneTune {
+    /// The spacings and speeds searched, in words.
+    pub fn searched_ranges(&self) -> String {
+        let list = |v: Vec<f64>| {
+            let mut v = v;
+            v.sort_by(f64::total_cmp);
+            v.dedup();
+            v.iter().map(|x| format!("{}", (x * 100.0).round() / 100.0)).collect::<Vec<_>>().join(", ")
+        };
+        format!(
+            "lanes {} mm; {} mm/s",
+            list(self.searched.iter().map(|s| s.lane_spacing_mm).collect()),
+            list(self.searched.iter().map(|s| s.speed_mm_s).collect())
+        )
     }
 }
 
@@ -166,12 +226,70 @@ pub fn tune_zone(
         message: "tune plans lane passes: give the zone at least one lane pass (its spacing and speed are used)".into(),
     })?;
     let PassKind::Lanes { lane_spacing_mm, .. } = template.kind else { unreachable!("a lane pass") };
-    // The depth: the scene's, unless it is outside the zone's range (then the range's middle).
-    let (depth_mm, depth_note) = match (z.depth_range_mm, z.depth_warning(template)) {
-        (Some([lo, hi]), Some(w)) => ((lo + hi) / 2.0, format!("{w}; the plan uses the middle of the range")),
-        (Some([lo, hi]), None) => (template.depth_mm, format!("within the {}-skin range {lo}-{hi} mm", z.skin.name())),
-        (None, _) => (template.depth_mm, "the scene's (no recommended range known for this zone)".into()),
+    // The depth is the practitioner's: kept as given, with a warning when it
+    // is outside the zone's range.
+    let depth_mm = template.depth_mm;
+    let depth_warning = z.depth_warning(template).map(|w| format!("{w}: kept as given (tune never changes the depth)"));
+    let depth_note = match (z.depth_range_mm, &depth_warning) {
+        (Some(_), Some(w)) => w.clone(),
+        (Some([lo, hi]), None) => format!("the scene's, within the {}-skin range {lo}-{hi} mm", z.skin.name()),
+        (None, _) => "the scene's (no recommended range known for this zone)".into(),
     };
+    let spacings =
+        cfg.lane_spacings_mm.clone().unwrap_or_else(|| SPACING_SHARES.iter().map(|f| f * lane_spacing_mm).collect());
+    let speeds =
+        cfg.speeds_mm_s.clone().unwrap_or_else(|| SPEED_SHARES.iter().map(|f| f * template.speed_mm_s).collect());
+    let mut searched = Vec::new();
+    for &spacing in &spacings {
+        for &speed in &speeds {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            searched.push(search_passes(scene, zone, target, spacing, speed, depth_mm, cfg, done, stop)?);
+        }
+    }
+    // The least time that meets the band; else the scene's own spacing and
+    // speed, with why it falls short.
+    let time_of = |s: &Searched| s.qualifies.map(|i| s.tried[i].time_s.mean);
+    let best = (0..searched.len()).filter(|&i| time_of(&searched[i]).is_some()).min_by(|&a, &b| {
+        time_of(&searched[a]).unwrap_or(f64::INFINITY).total_cmp(&time_of(&searched[b]).unwrap_or(f64::INFINITY))
+    });
+    let own = searched
+        .iter()
+        .position(|s| s.lane_spacing_mm == lane_spacing_mm && s.speed_mm_s == template.speed_mm_s)
+        .unwrap_or(0);
+    let shown = best.unwrap_or(own);
+    let chosen = searched.get(shown).cloned();
+    Ok(ZoneTune {
+        zone: z.name.clone(),
+        target_per_cm2: target,
+        tried: chosen.as_ref().map_or(Vec::new(), |c| c.tried.clone()),
+        recommended: chosen.as_ref().and_then(|c| c.qualifies),
+        reason: chosen.as_ref().map_or(Some("stopped (Ctrl-C)".into()), |c| c.reason.clone()),
+        depth_mm,
+        depth_note,
+        depth_warning,
+        lane_spacing_mm: chosen.as_ref().map_or(lane_spacing_mm, |c| c.lane_spacing_mm),
+        speed_mm_s: chosen.as_ref().map_or(template.speed_mm_s, |c| c.speed_mm_s),
+        searched,
+    })
+}
+
+/// The pass-count search of zone `zone` at one lane spacing and glide
+/// speed: 1, 2, ... passes until one qualifies or why none will.
+#[allow(clippy::too_many_arguments)]
+fn search_passes(
+    scene: &Scene,
+    zone: usize,
+    target: [f64; 2],
+    lane_spacing_mm: f64,
+    speed_mm_s: f64,
+    depth_mm: f64,
+    cfg: &TuneSettings,
+    done: &(dyn Fn() + Sync),
+    stop: &AtomicBool,
+) -> Result<Searched, SceneError> {
+    let z = &scene.zones[zone];
     let order = direction_order(scene, zone);
     let mut base = scene.clone();
     base.zones = vec![scene.zones[zone].clone()];
@@ -188,7 +306,7 @@ pub fn tune_zone(
         let variation = Variation {
             patterns: Some(patterns.clone()),
             lane_spacing_mm: Some(lane_spacing_mm),
-            speed_mm_s: Some(template.speed_mm_s),
+            speed_mm_s: Some(speed_mm_s),
             depth_mm: Some(depth_mm),
             ..Default::default()
         };
@@ -229,7 +347,7 @@ pub fn tune_zone(
                 t.over.mean * 100.0,
                 target[1],
                 cfg.max_over * 100.0,
-                template.speed_mm_s,
+                speed_mm_s,
                 lane_spacing_mm
             ))
         } else if !over_ok {
@@ -286,7 +404,7 @@ pub fn tune_zone(
         if out_of_reach {
             reason = Some(format!(
                 "the cartridge cannot reach that density at this speed: one pass adds about {per_pass:.0} /cm² ({} mm/s on {} mm lanes), so even {} passes (--max-passes) give about {:.0} /cm², under {:.0}; slow down, narrow the lanes or use a cartridge with more needles or a higher rate",
-                template.speed_mm_s,
+                speed_mm_s,
                 lane_spacing_mm,
                 cfg.max_passes,
                 per_pass * cfg.max_passes as f64,
@@ -315,22 +433,12 @@ pub fn tune_zone(
                 last.under.mean * 100.0,
                 target[0],
                 cfg.max_under * 100.0,
-                template.speed_mm_s,
+                speed_mm_s,
                 lane_spacing_mm
             ));
         }
     }
-    Ok(ZoneTune {
-        zone: z.name.clone(),
-        target_per_cm2: target,
-        tried,
-        recommended,
-        reason,
-        depth_mm,
-        depth_note,
-        lane_spacing_mm,
-        speed_mm_s: template.speed_mm_s,
-    })
+    Ok(Searched { lane_spacing_mm, speed_mm_s, tried, qualifies: recommended, reason })
 }
 
 /// Why the tuned scene's text could not be written.
