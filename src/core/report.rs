@@ -16,6 +16,97 @@ struct CartridgeInfo<'a> {
     rate_hz: Option<f64>,
 }
 
+/// The plan as the scene gives it, so a report can be handed on: the hand,
+/// and per zone its target, skin, depth range and passes.
+#[derive(Serialize)]
+struct PlanInfo<'a> {
+    hand: HandInfo,
+    zones: Vec<ZonePlan<'a>>,
+}
+
+#[derive(Serialize)]
+struct HandInfo {
+    speed_mm_s: f64,
+    lateral_jitter_mm: f64,
+    speed_jitter: f64,
+    turn_time_s: f64,
+    lift_time_s: f64,
+}
+
+#[derive(Serialize)]
+struct ZonePlan<'a> {
+    name: &'a str,
+    source: &'a str,
+    target_per_cm2: Option<[f64; 2]>,
+    skin: crate::core::input::scene::Skin,
+    depth_range_mm: Option<[f64; 2]>,
+    passes: Vec<PassPlan<'a>>,
+}
+
+#[derive(Serialize)]
+struct PassPlan<'a> {
+    pattern: &'a str,
+    angle_deg: Option<f64>,
+    lane_spacing_mm: Option<f64>,
+    repeats: Option<u32>,
+    stamps: Option<u64>,
+    trajectory: Option<&'a str>,
+    speed_mm_s: f64,
+    rate_hz: Option<f64>,
+    depth_mm: f64,
+    respect_avoid: bool,
+}
+
+fn plan_info(scene: &crate::core::input::scene::Scene) -> PlanInfo<'_> {
+    use crate::core::input::scene::PassKind;
+    let h = &scene.hand;
+    PlanInfo {
+        hand: HandInfo {
+            speed_mm_s: h.speed_mm_s,
+            lateral_jitter_mm: h.lateral_jitter_mm,
+            speed_jitter: h.speed_jitter,
+            turn_time_s: h.turn_time_s,
+            lift_time_s: h.lift_time_s,
+        },
+        zones: scene
+            .zones
+            .iter()
+            .map(|z| ZonePlan {
+                name: &z.name,
+                source: &z.source,
+                target_per_cm2: z.target_per_cm2,
+                skin: z.skin,
+                depth_range_mm: z.depth_range_mm,
+                passes: z
+                    .passes
+                    .iter()
+                    .map(|p| {
+                        let (angle, spacing, repeats, stamps, trajectory) = match &p.kind {
+                            PassKind::Lanes { angle_deg, lane_spacing_mm, repeats, .. } => {
+                                (Some(*angle_deg), Some(*lane_spacing_mm), Some(*repeats), None, None)
+                            }
+                            PassKind::Random { stamps } => (None, None, None, Some(*stamps), None),
+                            PassKind::Trajectory { file, .. } => (None, None, None, None, Some(file.as_str())),
+                        };
+                        PassPlan {
+                            pattern: &p.label,
+                            angle_deg: angle,
+                            lane_spacing_mm: spacing,
+                            repeats,
+                            stamps,
+                            trajectory,
+                            speed_mm_s: p.speed_mm_s,
+                            rate_hz: p.rate_hz,
+                            depth_mm: p.depth_mm,
+                            respect_avoid: p.respect_avoid,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
 #[derive(Serialize)]
 struct Report<'a> {
     scene: &'a str,
@@ -26,12 +117,14 @@ struct Report<'a> {
     avoid_violations: u64,
     cell_mm: f64,
     cartridge: CartridgeInfo<'a>,
+    plan: PlanInfo<'a>,
     zones: &'a [ZoneMetrics],
     seams: &'a [crate::core::geometry::seams::Seam],
 }
 
 /// report.json: `{"scene", "seed", "punctures", "time_s", "path_length_mm", "zones": [...]}`
-/// plus the cartridge and analysis settings.
+/// plus the cartridge, the plan (hand, and per zone target, skin, depth
+/// range and passes) and analysis settings.
 pub fn report_json(o: &Outcome) -> String {
     let c = &o.scene.cartridge;
     let r = Report {
@@ -49,6 +142,7 @@ pub fn report_json(o: &Outcome) -> String {
             depth_mm: c.depth_mm,
             rate_hz: c.rate_hz(),
         },
+        plan: plan_info(&o.scene),
         zones: &o.zones,
         seams: &o.seams,
     };

@@ -582,3 +582,33 @@ fn the_density_map_shows_each_cell_at_its_density_on_the_colour_scale() {
     let img = image::open(out.join("density.png")).unwrap().to_rgb8();
     check_density_map(&o, &img, &report["zones"][0]);
 }
+
+/// The simulate report carries the plan, so it can be handed on:
+/// report.json has the hand and every zone's target, skin and passes as the
+/// scene gives them, and the HTML page shows them.
+#[test]
+fn the_simulate_report_carries_the_plan() {
+    let sb = Sandbox::new();
+    let o = sb.run(&["simulate", &scene_path("cheek.toml"), "--out", "run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path("run/report.json")).unwrap()).unwrap();
+    let plan = &r["plan"];
+    // scenes/cheek.toml: hand at 40 mm/s, jitter 0.5 mm and 0.2; one zone,
+    // target 1500-3000, three passes 4 mm apart at 0, 90 and 45 degrees.
+    assert_eq!(plan["hand"]["speed_mm_s"].as_f64(), Some(40.0), "{plan}");
+    assert_eq!(plan["hand"]["lateral_jitter_mm"].as_f64(), Some(0.5));
+    let zone = &plan["zones"][0];
+    assert_eq!(zone["name"], "left cheek");
+    assert_eq!(zone["target_per_cm2"], serde_json::json!([1500.0, 3000.0]));
+    let passes = zone["passes"].as_array().unwrap();
+    let angles: Vec<f64> = passes.iter().map(|p| p["angle_deg"].as_f64().unwrap()).collect();
+    assert_eq!(angles, [0.0, 90.0, 45.0]);
+    assert!(passes.iter().all(|p| p["lane_spacing_mm"].as_f64() == Some(4.0) && p["depth_mm"].as_f64() == Some(1.0)));
+    let o = sb.run(&["report", "run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = std::fs::read_to_string(sb.path("run/report.html")).unwrap();
+    for shown in ["The plan", "pen-12", "40 mm/s (4 cm/s)", "1500–3000", "4 mm apart at 90°", "3 diagonal"] {
+        assert!(page.contains(shown), "the page lacks {shown:?}");
+    }
+}

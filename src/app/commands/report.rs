@@ -151,6 +151,9 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
         html += "</table></section>";
     }
     if let Some(s) = &sim {
+        html += &plan_section(s, &esc);
+    }
+    if let Some(s) = &sim {
         html += "<section><h2>Zones</h2><table><tr><th>zone</th><th>punctures</th><th>density /cm²</th><th>coverage</th><th>under</th><th>over</th><th>time s</th></tr>";
         for z in s["zones"].as_array().into_iter().flatten() {
             let pct = |v: &serde_json::Value| v.as_f64().map_or("–".into(), |x| percent(x, 1));
@@ -196,4 +199,65 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
     }
     println!("wrote {} ({} pictures embedded, {:.0} KiB)", target.display(), shown, html.len() as f64 / 1024.0);
     Ok(())
+}
+
+/// The plan the run followed (report.json's cartridge and plan), so the page
+/// can be handed to a colleague or a patient: the cartridge, the hand, and
+/// per zone its target, skin and passes.
+fn plan_section(s: &serde_json::Value, esc: &dyn Fn(&str) -> String) -> String {
+    let num =
+        |v: &serde_json::Value| v.as_f64().map_or("–".to_string(), |x| format!("{}", (x * 1000.0).round() / 1000.0));
+    let c = &s["cartridge"];
+    let h = &s["plan"]["hand"];
+    let mut html = format!(
+        "<section><h2>The plan</h2><p>Cartridge <b>{}</b>: {} needles of {} mm, {} mm deep{}. Hand: {} mm/s ({} cm/s), \
+         wobble {} mm, speed varying by {}, {} s a turn.</p>",
+        esc(c["name"].as_str().unwrap_or("?")),
+        c["needles"],
+        num(&c["needle_diameter_mm"]),
+        num(&c["depth_mm"]),
+        c["rate_hz"].as_f64().map_or(String::new(), |r| format!(", {r} Hz")),
+        num(&h["speed_mm_s"]),
+        h["speed_mm_s"].as_f64().map_or("–".into(), |v| format!("{}", v / 10.0)),
+        num(&h["lateral_jitter_mm"]),
+        h["speed_jitter"].as_f64().map_or("–".into(), |j| format!("{:.0} %", j * 100.0)),
+        num(&h["turn_time_s"]),
+    );
+    html += "<table><tr><th>zone</th><th>target /cm²</th><th>skin (depth range)</th><th>pass</th><th>lanes</th>\
+             <th>glide mm/s</th><th>rate Hz</th><th>depth mm</th></tr>";
+    for z in s["plan"]["zones"].as_array().into_iter().flatten() {
+        let target = z["target_per_cm2"].as_array().map_or("–".into(), |t| format!("{}–{}", num(&t[0]), num(&t[1])));
+        let range =
+            z["depth_range_mm"].as_array().map_or(String::new(), |r| format!(" ({}–{} mm)", num(&r[0]), num(&r[1])));
+        for (i, p) in z["passes"].as_array().into_iter().flatten().enumerate() {
+            let lanes = if p["lane_spacing_mm"].is_number() {
+                format!(
+                    "{} mm apart at {}°{}",
+                    num(&p["lane_spacing_mm"]),
+                    num(&p["angle_deg"]),
+                    match p["repeats"].as_u64() {
+                        Some(r) if r > 1 => format!(", {r} times"),
+                        _ => String::new(),
+                    }
+                )
+            } else if p["stamps"].is_number() {
+                format!("{} random stamps", p["stamps"])
+            } else {
+                format!("traced ({})", esc(p["trajectory"].as_str().unwrap_or("?")))
+            };
+            html += &format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if i == 0 { esc(z["name"].as_str().unwrap_or("?")) } else { String::new() },
+                if i == 0 { target.clone() } else { String::new() },
+                if i == 0 { format!("{}{range}", esc(z["skin"].as_str().unwrap_or("?"))) } else { String::new() },
+                i + 1,
+                esc(p["pattern"].as_str().unwrap_or("?")),
+                lanes,
+                num(&p["speed_mm_s"]),
+                p["rate_hz"].as_f64().map_or("–".into(), |r| format!("{r}")),
+                num(&p["depth_mm"]),
+            );
+        }
+    }
+    html + "</table></section>"
 }
