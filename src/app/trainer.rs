@@ -45,6 +45,8 @@ pub(crate) fn trainee(path: &Path, reference: &Scene) -> Result<Scene, Failure> 
 /// A criterion's number: counts whole, the rest to three decimals; "–" when absent.
 pub(crate) fn fig(v: Option<f64>, unit: &str) -> String {
     match v {
+        // A criterion that could not be measured (scored 0; its detail says why).
+        Some(v) if v.is_nan() => "n/a".into(),
         Some(v) if unit == "count" => fixed(v, 0),
         Some(v) => fixed(v, 3),
         None => "–".into(),

@@ -198,8 +198,9 @@ fn a_long_lifted_pause_stamps_nothing_and_costs_nothing() {
 }
 
 /// Every shipped scene's own plan, traced exactly and scored against the
-/// scene, scores 100 on every zone and every criterion, with no "missed
-/// lane" feedback (curved zones' lanes spaced by true distance and lanes
+/// scene, scores 100 on every zone and every criterion (but avoid punctures,
+/// judged absolutely, where the scene's "plan" is itself a trainee's trace
+/// into the lesion: cheek-traced), with no "missed lane" feedback (curved zones' lanes spaced by true distance and lanes
 /// split by avoid regions gave 91-95 and a false gap before; a pass's own
 /// `rate_hz` is the one a trace is stamped at).
 #[test]
@@ -228,8 +229,15 @@ fn every_shipped_scenes_exact_trace_scores_100_on_every_zone() {
             continue; // random stamping: no path to trace (`trace` refuses it)
         }
         let (_, card) = scored(&reference, &trace);
-        for z in &card.zones {
+        for (z, zm) in card.zones.iter().zip(&reference.zones) {
             for c in &z.criteria {
+                // Avoid punctures are judged absolutely: a "plan" that is
+                // itself a trainee's trace into the lesion (cheek-traced)
+                // is not excused by being the reference.
+                if c.key == "avoid" && zm.avoid_violations > 0 {
+                    assert!(c.score < 100.0, "{}: {} avoid punctures scored {}", path.display(), c.figure, c.score);
+                    continue;
+                }
                 assert_eq!(
                     c.score,
                     100.0,
@@ -260,4 +268,44 @@ fn every_shipped_scenes_exact_trace_scores_100_on_every_zone() {
     let reference = run(&exact(&scene(&own_rate)), &RunOptions::default()).unwrap();
     let (_, card) = scored(&reference, &plan_trace(&reference));
     assert_eq!(card.score, 100.0, "a pass-level rate: {:.1} {:?}", card.score, card.feedback);
+}
+
+/// A criterion the trace cannot be measured on scores 0 and says why (one
+/// 1.3 s stroke on the roller scene scored 46/100 when the unmeasurable
+/// ones were dropped); punctures in avoid regions are judged absolutely:
+/// a reference that itself stamps into its avoid region excuses nothing,
+/// unless the trainer sets a tolerance.
+#[test]
+fn unmeasurable_criteria_score_0_and_avoid_punctures_are_judged_absolutely() {
+    use needlemap::core::trainer::{ScoreSettings, exact, score_with};
+    let roller = std::fs::read_to_string(crate::repo_root().join("scenes/roller.toml")).unwrap();
+    let reference = run(&exact(&scene(&roller)), &RunOptions::default()).unwrap();
+    let stroke =
+        "time_s,zone,u_mm,v_mm,pressure\n0.0,thigh patch,5,20,1\n1.3,thigh patch,55,20,1\n1.31,thigh patch,55,20,0\n";
+    let (_, card) = scored(&reference, &Trace::parse(stroke, "stroke.csv").unwrap());
+    let (_, exact_card) = scored(&reference, &plan_trace(&reference));
+    let keys = |c: &ScoreCard| c.zones[0].criteria.iter().map(|c| c.key).collect::<Vec<_>>();
+    assert_eq!(keys(&card), keys(&exact_card), "no criterion dropped");
+    let spacing = card.zones[0].criteria.iter().find(|c| c.key == "lane_spacing").unwrap();
+    assert_eq!(spacing.score, 0.0);
+    assert!(spacing.detail.starts_with("not measurable"), "{spacing:?}");
+    assert!(card.score < 40.0, "one short stroke: {:.1}", card.score);
+    // A reference that glides straight over its avoid region (respect_avoid
+    // = false) stamps into it; its own exact trace does the same and is
+    // judged on the count, not let off by the reference's.
+    let careless = REFERENCE
+        .replace(
+            "shape = { rect = { width_mm = 40, height_mm = 30 } }",
+            "shape = { rect = { width_mm = 40, height_mm = 30 } }\navoid = [ { circle = { center_mm = [20, 15], radius_mm = 4 } } ]",
+        )
+        .replace("lane_spacing_mm = 3\n", "lane_spacing_mm = 3\nrespect_avoid = false\n");
+    assert_eq!(careless.matches("respect_avoid = false").count(), 2, "test set-up");
+    let reference = run(&exact(&scene(&careless)), &RunOptions::default()).unwrap();
+    assert!(reference.zones[0].avoid_violations > 100, "test set-up: {}", reference.zones[0].avoid_violations);
+    let trace = Trace::parse(&plan_trace(&reference).to_csv(), "t.csv").unwrap();
+    let trainee = run(&trainee_scene(&reference.scene, &trace).unwrap(), &RunOptions::default()).unwrap();
+    let avoid = |c: &ScoreCard| c.zones[0].criteria.iter().find(|c| c.key == "avoid").unwrap().score;
+    assert_eq!(avoid(&score_with(&reference, &trainee, &ScoreSettings::default())), 0.0);
+    let lenient = ScoreSettings { avoid_tolerance: 1e6 };
+    assert_eq!(avoid(&score_with(&reference, &trainee, &lenient)), 100.0);
 }

@@ -20,12 +20,17 @@ pub struct Args {
     /// Output folder [default: out/score-<trainee>].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Punctures in avoid regions that still score 100 [default: 0, none].
+    /// Judged absolutely, not against the reference.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub avoid_tolerance: u64,
 }
 
 /// Runs `needlemap score`.
 pub fn run(args: Args) -> Result<(), Failure> {
-    let Args { input, reference, out } = args;
-    score_cmd(&input, &reference, out.as_deref())
+    let Args { input, reference, out, avoid_tolerance } = args;
+    let settings = score::ScoreSettings { avoid_tolerance: avoid_tolerance as f64 };
+    score_cmd(&input, &reference, out.as_deref(), &settings)
 }
 
 /// Time steps of the progress curves.
@@ -101,13 +106,18 @@ fn score_text(card: &ScoreCard) -> String {
 }
 
 /// `needlemap score`: runs both, scores, writes score.json, score.md and pictures.
-fn score_cmd(input: &Path, reference: &Path, out: Option<&Path>) -> Result<(), Failure> {
+fn score_cmd(
+    input: &Path,
+    reference: &Path,
+    out: Option<&Path>,
+    settings: &score::ScoreSettings,
+) -> Result<(), Failure> {
     // The reference is the plan done exactly (no hand jitter): one fixed treatment.
     let ref_scene = score::exact(&load_scene(reference)?);
     let trainee_scene = trainee(input, &ref_scene)?;
     let r = run_scene(&ref_scene)?;
     let t = run_scene(&trainee_scene)?;
-    let card = score::score(&r, &t);
+    let card = score::score_with(&r, &t, settings);
     let (pr, pt) = (score::progress(&r, PROGRESS_STEPS), score::progress(&t, PROGRESS_STEPS));
     let passes_reference = r.zones.iter().map(|z| ZonePasses { zone: &z.setup.name, passes: &z.passes }).collect();
     let json = serde_json::to_string_pretty(&ScoreFile {

@@ -46,6 +46,16 @@ impl Criterion {
     ) -> Criterion {
         let figure = figure + 0.0; // no "-0.000" in tables
         let reference = reference.map(|r| r + 0.0);
+        // A share lies in 0..1: its accepted range and zero points too (a
+        // zero point at "reference - 0.2" was negative for a reference under
+        // 0.2, one at "reference + 0.22" past 1), so every zero point is a
+        // figure the trainee can reach.
+        let (accepted, zero_at) = if unit == "share" {
+            let clamp = |[a, b]: [f64; 2]| [a.clamp(0.0, 1.0), b.clamp(0.0, 1.0)];
+            (clamp(accepted), clamp(zero_at))
+        } else {
+            (accepted, zero_at)
+        };
         Criterion {
             key,
             label,
@@ -110,7 +120,31 @@ pub struct ScoreCard {
     pub feedback: Vec<String>,
 }
 
-pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: usize) -> ZoneScore {
+/// How a treatment is judged where a plan does not say: what the trainer
+/// tolerates.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ScoreSettings {
+    /// Punctures in avoid regions that still score 100 (0: none).
+    pub avoid_tolerance: f64,
+}
+
+impl Default for ScoreSettings {
+    fn default() -> Self {
+        ScoreSettings { avoid_tolerance: 0.0 }
+    }
+}
+
+/// Punctures in avoid regions past the tolerance at which that criterion
+/// scores 0.
+pub const AVOID_ZERO_AT: f64 = 50.0;
+
+pub(crate) fn score_zone(
+    reference: &Outcome,
+    rz: usize,
+    trainee: &Outcome,
+    tz: usize,
+    settings: &ScoreSettings,
+) -> ZoneScore {
     let zone = &reference.scene.zones[rz];
     let name = zone.name.clone();
     let (rm, tm) = (&reference.zones[rz], &trainee.zones[tz]);
@@ -214,7 +248,12 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
     // Motion: speed, lanes, directions.
     let (ts, tcv) = speed_stats(&tl);
     if rs > 0.0 {
-        let ratio = ts / rs;
+        // No lane in the trace: the speed cannot be measured (scored 0, said).
+        let (ratio, detail) = if tl.is_empty() {
+            (f64::NAN, "not measurable: the trace has no lane (a straight run of 4 mm or more)".to_string())
+        } else {
+            (ts / rs, format!("{ts:.1} mm/s against {rs:.1} mm/s"))
+        };
         c.push(Criterion::new(
             "speed",
             "glide speed / plan's",
@@ -223,7 +262,7 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
             Some(1.0),
             [0.8, 1.25],
             [0.4, 2.5],
-            format!("{ts:.1} mm/s against {rs:.1} mm/s"),
+            detail,
         ));
         if ts > 0.0 && ratio < 0.8 {
             feedback.push(format!(
@@ -259,6 +298,7 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
         .fold(f64::INFINITY, f64::min);
     if !dirs.is_empty() && nominal.is_finite() {
         let (mut ratios, mut cvs, mut worst_gap) = (Vec::new(), Vec::new(), None::<(f64, f64, f64, f64)>);
+        let mut measured_in_plan = false;
         for &d in &dirs {
             let ts = spacings(
                 &tl.iter()
@@ -276,6 +316,7 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
                 d,
                 nominal,
             );
+            measured_in_plan |= !rs.is_empty();
             if ts.is_empty() || rs.is_empty() {
                 continue;
             }
@@ -301,6 +342,19 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
             {
                 worst_gap = Some((g.0, plan, d, g.1));
             }
+        }
+        if ratios.is_empty() && measured_in_plan {
+            // The plan has lanes to space, the trace not two in any of its
+            // directions: not measurable, so scored 0 and said why (dropped,
+            // the rest's mean scored one stroke 46/100).
+            let why = "not measurable: the trace has fewer than two lanes in every one of the plan's directions";
+            for (key, label, accepted, zero_at) in [
+                ("lane_spacing", "lane spacing / plan's", [0.8, 1.2], [0.4, 2.0]),
+                ("lane_regularity", "lane spacing spread (CV)", [0.0, 0.1], [0.0, 0.5]),
+            ] {
+                c.push(Criterion::new(key, label, "ratio", f64::NAN, None, accepted, zero_at, why.into()));
+            }
+            feedback.push(format!("{name}: lay lanes as the plan does: {why}"));
         }
         if !ratios.is_empty() {
             // The worst direction: the mean spacing farthest from the plan's, the most irregular.
@@ -382,11 +436,12 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
         }
     }
 
-    // Avoid regions and time.
-    // A plan that lifts over avoid regions still reaches into their edges
-    // (the footprint is wider than a needle): the reference's count is the floor.
+    // Avoid regions and time. Judged absolutely, not against the reference
+    // (a reference that itself stamps into the eyes excuses nothing): up to
+    // `avoid_tolerance` punctures (0 by default) score 100, falling to 0 at
+    // AVOID_ZERO_AT more.
     let (v, rv) = (tm.avoid_violations as f64, rm.avoid_violations as f64);
-    let ok_v = rv * 1.1 + 5.0;
+    let ok_v = settings.avoid_tolerance;
     c.push(Criterion::new(
         "avoid",
         "punctures in avoid regions",
@@ -394,7 +449,7 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
         v,
         Some(rv),
         [0.0, ok_v],
-        [0.0, 2.0 * ok_v + 100.0],
+        [0.0, ok_v + AVOID_ZERO_AT],
         String::new(),
     ));
     if v > ok_v {
@@ -426,4 +481,32 @@ pub(crate) fn score_zone(reference: &Outcome, rz: usize, trainee: &Outcome, tz: 
         feedback.push(format!("{name}: on plan ({:.0}/100)", score));
     }
     ZoneScore { zone: name, criteria: c, score, feedback }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every share criterion's accepted range and zero points lie in 0..1,
+    /// so a trainee can reach its zero (coverage's "reference - 0.2" was
+    /// negative for a reference under 20 %, under's "reference + 0.22" past
+    /// 1), and the score falls to 0 at the range's end.
+    #[test]
+    fn share_criteria_have_their_zero_points_inside_0_to_1() {
+        let low =
+            Criterion::new("coverage", "coverage", "share", 0.0, Some(0.1), [0.07, 1.0], [-0.1, 1.0], String::new());
+        assert_eq!(low.zero_at, [0.0, 1.0]);
+        assert_eq!(low.score, 0.0, "no coverage at all scores 0");
+        let high =
+            Criterion::new("under", "under target", "share", 1.0, Some(0.9), [0.0, 0.92], [0.0, 1.12], String::new());
+        assert_eq!(high.zero_at, [0.0, 1.0]);
+        assert_eq!(high.score, 0.0, "all of the zone under the band scores 0");
+        for c in [&low, &high] {
+            assert!(c.zero_at.iter().chain(&c.accepted).all(|x| (0.0..=1.0).contains(x)), "{c:?}");
+        }
+        // Counts and ratios are not shares: left as given.
+        let ratio =
+            Criterion::new("speed", "glide speed", "ratio", 1.0, Some(1.0), [0.8, 1.25], [0.4, 2.5], String::new());
+        assert_eq!(ratio.zero_at, [0.4, 2.5]);
+    }
 }

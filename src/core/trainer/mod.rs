@@ -19,7 +19,7 @@ pub mod feedback;
 pub mod lanes;
 
 use criteria::score_zone;
-pub use criteria::{Criterion, ScoreCard, ZoneScore, band_score};
+pub use criteria::{AVOID_ZERO_AT, Criterion, ScoreCard, ScoreSettings, ZoneScore, band_score};
 pub use lanes::{Lane, lanes, motion, plan_directions};
 
 use crate::core::engine::Outcome;
@@ -76,13 +76,19 @@ pub fn trainee_scene(reference: &Scene, trace: &Trace) -> Result<Scene, SceneErr
     Ok(scene)
 }
 
-/// Scores `trainee` against `reference`, zone by zone (matched by name).
+/// Scores `trainee` against `reference`, zone by zone (matched by name),
+/// with the default settings (no puncture in avoid regions tolerated).
 pub fn score(reference: &Outcome, trainee: &Outcome) -> ScoreCard {
+    score_with(reference, trainee, &ScoreSettings::default())
+}
+
+/// As [`score`], with the trainer's `settings`.
+pub fn score_with(reference: &Outcome, trainee: &Outcome, settings: &ScoreSettings) -> ScoreCard {
     let mut zones = Vec::new();
     let mut weights = Vec::new();
     for (rz, rzone) in reference.scene.zones.iter().enumerate() {
         let Some(tz) = trainee.scene.zones.iter().position(|z| z.name == rzone.name) else { continue };
-        zones.push(score_zone(reference, rz, trainee, tz));
+        zones.push(score_zone(reference, rz, trainee, tz, settings));
         weights.push(reference.zones[rz].area_cm2);
     }
     let wsum: f64 = weights.iter().sum::<f64>().max(1e-12);
