@@ -620,7 +620,7 @@ fn tune_keeps_the_depth_writes_a_sheet_and_no_tuned_scene_for_an_unreachable_ban
         "pen.toml",
         "name = \"pen\"\nseed = 1\n[cartridge]\npreset = \"pen-12\"\ndepth_mm = 0.5\n[hand]\nspeed_mm_s = 40\n\
          [[zones]]\nmesh = \"builtin:cheek-left\"\nskin = \"thick\"\ntarget_per_cm2 = [1500, 3000]\n\
-         [[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 4\n",
+         [[zones.passes]]\npattern = \"horizontal\"\nlane_spacing_mm = 4\nrate_hz = 100\n",
     );
     let scene = scene.to_str().unwrap();
     let o = sb.run(&["tune", scene, "--seeds", "3", "--spacings", "4,3", "--speeds", "40", "--out", "t"]);
@@ -633,6 +633,12 @@ fn tune_keeps_the_depth_writes_a_sheet_and_no_tuned_scene_for_an_unreachable_ban
     let tuned = std::fs::read_to_string(sb.path("t/tuned.toml")).unwrap();
     assert!(tuned.contains("depth_mm = 0.5") && !tuned.contains("depth_mm = 1.5"), "{tuned}");
     assert!(tuned.contains("# cheek-left: tuned: "), "{tuned}");
+    // The pass's own rate, which the search simulated, is kept.
+    assert_eq!(
+        tuned.matches("rate_hz = 100").count(),
+        zone["tried"][zone["recommended"].as_u64().unwrap() as usize]["passes"].as_array().unwrap().len(),
+        "{tuned}"
+    );
     // The sheet: one page per zone, with what the practitioner needs.
     let sheet = std::fs::read_to_string(sb.path("t/sheet.html")).unwrap();
     assert_eq!(sheet.matches("<section>").count(), 1);

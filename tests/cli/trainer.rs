@@ -88,15 +88,15 @@ fn every_criterion_scores_by_the_guides_table() {
     // Shares clamped to 0..1.
     let table = |key: &str, r: f64| -> ([f64; 2], [f64; 2]) {
         match key {
-            "coverage" => ([r - 0.03, 1.0], [(r - 0.2).max(0.0), 1.0]),
+            "coverage" => ([(r - 0.03).max(0.0), 1.0], [(r - 0.2).max(0.0), 1.0]),
             "under" | "over" => ([0.0, (r + 0.02).min(1.0)], [0.0, (r + 0.22).min(1.0)]),
-            "in_band" => ([r - 0.03, 1.0], [(r - 0.25).max(0.0), 1.0]),
+            "in_band" => ([(r - 0.03).max(0.0), 1.0], [(r - 0.25).max(0.0), 1.0]),
             "cv" => ([0.0, 1.25 * r + 0.05], [0.0, 2.5 * r + 0.3]),
             "speed" => ([0.8, 1.25], [0.4, 2.5]),
             "speed_spread" => ([0.0, r + 0.1], [0.0, r + 0.5]),
             "lane_spacing" => ([0.8, 1.2], [0.4, 2.0]),
             "lane_regularity" => ([0.0, r + 0.1], [0.0, r + 0.5]),
-            "directions" => ([r - 0.03, 1.0], [r - 0.3, 1.0]),
+            "directions" => ([(r - 0.03).max(0.0), 1.0], [(r - 0.3).max(0.0), 1.0]),
             // Judged absolutely: the default tolerance 0, zero at 50.
             "avoid" => ([0.0, 0.0], [0.0, 50.0]),
             "time" => ([0.8, 1.3], [0.3, 3.0]),

@@ -234,8 +234,13 @@ fn every_shipped_scenes_exact_trace_scores_100_on_every_zone() {
                 // Avoid punctures are judged absolutely: a "plan" that is
                 // itself a trainee's trace into the lesion (cheek-traced)
                 // is not excused by being the reference.
-                if c.key == "avoid" && zm.avoid_violations > 0 {
-                    assert!(c.score < 100.0, "{}: {} avoid punctures scored {}", path.display(), c.figure, c.score);
+                let traced = scene.zones.iter().find(|sz| sz.name == z.zone).is_some_and(|sz| {
+                    sz.passes
+                        .iter()
+                        .all(|p| matches!(p.kind, needlemap::core::input::scene::PassKind::Trajectory { .. }))
+                });
+                if c.key == "avoid" && traced {
+                    assert!(zm.avoid_violations > 0 && c.score < 100.0, "{}: {} {c:?}", path.display(), z.zone);
                     continue;
                 }
                 assert_eq!(

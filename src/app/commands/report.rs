@@ -24,7 +24,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
     report_cmd(&run_dir, out.as_deref())
 }
 
-fn esc(s: &str) -> String {
+/// Text made safe for HTML (also used by tune's treatment sheet).
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -213,12 +214,12 @@ fn plan_section(s: &serde_json::Value, esc: &dyn Fn(&str) -> String) -> String {
         "<section><h2>The plan</h2><p>Cartridge <b>{}</b>: {} needles of {} mm, {} mm deep{}. Hand: {} mm/s ({} cm/s), \
          wobble {} mm, speed varying by {}, {} s a turn.</p>",
         esc(c["name"].as_str().unwrap_or("?")),
-        c["needles"],
+        c["needles"].as_u64().map_or("?".into(), |n| n.to_string()),
         num(&c["needle_diameter_mm"]),
         num(&c["depth_mm"]),
         c["rate_hz"].as_f64().map_or(String::new(), |r| format!(", {r} Hz")),
         num(&h["speed_mm_s"]),
-        h["speed_mm_s"].as_f64().map_or("–".into(), |v| format!("{}", v / 10.0)),
+        h["speed_mm_s"].as_f64().map_or("–".into(), |v| format!("{}", (v * 100.0).round() / 1000.0)),
         num(&h["lateral_jitter_mm"]),
         h["speed_jitter"].as_f64().map_or("–".into(), |j| format!("{:.0} %", j * 100.0)),
         num(&h["turn_time_s"]),
@@ -241,7 +242,7 @@ fn plan_section(s: &serde_json::Value, esc: &dyn Fn(&str) -> String) -> String {
                     }
                 )
             } else if p["stamps"].is_number() {
-                format!("{} random stamps", p["stamps"])
+                format!("{} random stamps", p["stamps"].as_u64().unwrap_or(0))
             } else {
                 format!("traced ({})", esc(p["trajectory"].as_str().unwrap_or("?")))
             };

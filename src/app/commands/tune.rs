@@ -63,25 +63,45 @@ pub struct TuneArgs {
     /// Largest mean overlap fraction (0 to 1).
     #[arg(long, value_parser = crate::app::args::parse_fraction)]
     pub max_overlap: Option<f64>,
-    /// Lane spacings searched, mm, comma-separated [default: the scene's,
-    /// and 3/4, 1/2 and 3/8 of it].
-    #[arg(long, value_delimiter = ',', value_name = "MM,MM,...", value_parser = parse_positive)]
+    /// Lane spacings searched, mm, comma-separated, each 0.01 to 200
+    /// [default: the scene's, and 3/4, 1/2 and 3/8 of it].
+    #[arg(long, value_delimiter = ',', value_name = "MM,MM,...", value_parser = parse_spacing)]
     pub spacings: Vec<f64>,
-    /// Glide speeds searched, mm/s, comma-separated [default: 3/4, 1, 5/4
-    /// and 3/2 of the scene's].
-    #[arg(long, value_delimiter = ',', value_name = "MM_S,MM_S,...", value_parser = parse_positive)]
+    /// Glide speeds searched, mm/s, comma-separated, each 0.1 to 1000
+    /// [default: 3/4, 1, 5/4 and 3/2 of the scene's].
+    #[arg(long, value_delimiter = ',', value_name = "MM_S,MM_S,...", value_parser = parse_speed)]
     pub speeds: Vec<f64>,
     /// Output folder.
     #[arg(long, default_value = "out/tune")]
     pub out: PathBuf,
 }
 
-/// A finite number > 0.
-fn parse_positive(s: &str) -> Result<f64, String> {
+/// A number in `lo..=hi` (the range a scene accepts, so a tuned scene
+/// always validates).
+fn parse_in(s: &str, lo: f64, hi: f64, unit: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err(format!("`{s}` is not accepted: give numbers > 0, comma-separated")),
+        Ok(x) if x.is_finite() && (lo..=hi).contains(&x) => Ok(x),
+        _ => Err(format!("`{s}` is not accepted: give numbers from {lo} to {hi} {unit}, comma-separated")),
     }
+}
+
+fn parse_spacing(s: &str) -> Result<f64, String> {
+    parse_in(s, 0.01, 200.0, "mm")
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    parse_in(s, 0.1, 1000.0, "mm/s")
+}
+
+/// A figure for people: at most three decimals (0.75 x 3.3 mm reads 2.475,
+/// not 2.4749999999999996).
+fn short(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// A zone name on one line (it goes into TOML comments and the sheet).
+fn one_line_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 /// `needlemap tune`: per zone, the fewest passes that reach the band.
@@ -244,13 +264,16 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
             header += &match t.plan() {
                 Some(p) => format!(
                     "# {}: tuned: {} pass{} at {} mm lanes, {} mm/s\n",
-                    t.zone,
+                    one_line_name(&t.zone),
                     p.passes.len(),
                     if p.passes.len() == 1 { "" } else { "es" },
-                    t.lane_spacing_mm,
-                    t.speed_mm_s
+                    short(t.lane_spacing_mm),
+                    short(t.speed_mm_s)
                 ),
-                None => format!("# {}: its passes kept as they were: no plan searched reaches the band\n", t.zone),
+                None => format!(
+                    "# {}: its passes kept as they were: no plan searched reaches the band\n",
+                    one_line_name(&t.zone)
+                ),
             };
         }
         let tuned = header + &body;
@@ -299,7 +322,7 @@ fn cell_note(cell_mm: f64) -> String {
 /// The printable treatment sheet: one page per tuned zone, with its passes,
 /// directions, glide speed, lane spacing, depth and the expected figures.
 fn treatment_sheet(scene: &Scene, tunes: &[(usize, crate::core::study::tune::ZoneTune)], confidence: f64) -> String {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let esc = crate::app::commands::report::esc;
     let mut html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Treatment sheet: {}</title>\n<style>\n\
          body {{ font-family: sans-serif; margin: 2em; color: #222; }}\n\
@@ -331,8 +354,8 @@ fn treatment_sheet(scene: &Scene, tunes: &[(usize, crate::core::study::tune::Zon
         html += "<table>\n";
         for (k, v) in [
             ("passes", format!("{} ({})", plan.passes.len(), plan.passes.join(" → "))),
-            ("glide speed", format!("{} mm/s ({} cm/s)", t.speed_mm_s, (t.speed_mm_s / 10.0 * 100.0).round() / 100.0)),
-            ("lane spacing", format!("{} mm", t.lane_spacing_mm)),
+            ("glide speed", format!("{} mm/s ({} cm/s)", short(t.speed_mm_s), short(t.speed_mm_s / 10.0))),
+            ("lane spacing", format!("{} mm", short(t.lane_spacing_mm))),
             ("needle depth", format!("{} mm ({})", t.depth_mm, t.depth_note)),
             ("skin", zone.skin.name().to_string()),
             ("target", format!("{:.0}–{:.0} punctures/cm²", t.target_per_cm2[0], t.target_per_cm2[1])),
@@ -358,8 +381,8 @@ fn treatment_sheet(scene: &Scene, tunes: &[(usize, crate::core::study::tune::Zon
                 "<li>Pass {}: {} lanes, {} mm apart, gliding at {} mm/s, {} mm deep</li>\n",
                 i + 1,
                 esc(p),
-                t.lane_spacing_mm,
-                t.speed_mm_s,
+                short(t.lane_spacing_mm),
+                short(t.speed_mm_s),
                 t.depth_mm
             );
         }

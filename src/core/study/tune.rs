@@ -100,7 +100,8 @@ pub struct ZoneTune {
     /// The band aimed for, [low, high] punctures/cm².
     pub target_per_cm2: [f64; 2],
     /// The plans tried, 1 pass up, at the recommended spacing and speed
-    /// (at the scene's when none qualifies).
+    /// (when none qualifies: at the scene's if it was searched, else at the
+    /// first searched).
     pub tried: Vec<Tried>,
     /// The index in `tried` of the recommended plan, if one qualifies.
     pub recommended: Option<usize>,
@@ -323,6 +324,7 @@ fn search_passes(
             reason = Some("stopped before enough seeds finished (Ctrl-C)".into());
             break;
         }
+
         let est = |m| Estimate::of(&runs.paired(0, 0, m, &seeds), cfg.confidence);
         let under = est(Metric::Under);
         let t = Tried {
@@ -336,6 +338,13 @@ fn search_passes(
             overlap: est(Metric::Overlap),
             time_s: est(Metric::Time),
         };
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            // Judged on fewer seeds than asked, a plan is shown but not
+            // recommended.
+            tried.push(t);
+            reason = Some(format!("stopped at {k} passes, on {} of {} seeds (Ctrl-C)", seeds.len(), cfg.seeds.len()));
+            break;
+        }
         let (under_ok, over_ok) = (t.under_upper <= cfg.max_under, t.over.mean <= cfg.max_over);
         let time_ok = cfg.max_time_s.is_none_or(|m| t.time_s.mean <= m);
         let overlap_ok = cfg.max_overlap.is_none_or(|m| t.overlap.mean <= m);
@@ -486,11 +495,30 @@ pub fn tuned_scene_text(
                 toml::Value::Array(t.target_per_cm2.iter().map(|&v| toml::Value::Float(v)).collect()),
             );
         }
+        // The zone's first lane pass's other keys (its own rate, avoid
+        // handling, stagger) carry over: the search simulated them.
+        let carried: toml::Table = zone
+            .get("passes")
+            .and_then(|p| p.as_array())
+            .and_then(|ps| {
+                ps.iter()
+                    .filter_map(|p| p.as_table())
+                    .find(|p| !p.contains_key("trajectory") && !p.contains_key("stamps"))
+            })
+            .map(|p| {
+                p.iter()
+                    .filter(|(k, _)| {
+                        !["pattern", "angle_deg", "lane_spacing_mm", "speed_mm_s", "depth_mm"].contains(&k.as_str())
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let passes: Vec<toml::Value> = plan
             .passes
             .iter()
             .map(|p| {
-                let mut pass = toml::Table::new();
+                let mut pass = carried.clone();
                 pass.insert("pattern".into(), toml::Value::String(p.clone()));
                 pass.insert("lane_spacing_mm".into(), toml::Value::Float(t.lane_spacing_mm));
                 pass.insert("speed_mm_s".into(), toml::Value::Float(t.speed_mm_s));

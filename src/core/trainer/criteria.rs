@@ -277,11 +277,11 @@ pub(crate) fn score_zone(
             "speed_spread",
             "speed spread between lanes (CV)",
             "",
-            tcv,
+            if tl.is_empty() { f64::NAN } else { tcv },
             Some(rcv_speed),
             [0.0, rcv_speed + 0.1],
             [0.0, rcv_speed + 0.5],
-            String::new(),
+            if tl.is_empty() { "not measurable: the trace has no lane".into() } else { String::new() },
         ));
         if tcv > rcv_speed + 0.1 {
             feedback.push(format!("{name}: keep an even pace: lane speeds vary by {} (CV)", pct(tcv)));
@@ -352,7 +352,8 @@ pub(crate) fn score_zone(
                 ("lane_spacing", "lane spacing / plan's", [0.8, 1.2], [0.4, 2.0]),
                 ("lane_regularity", "lane spacing spread (CV)", [0.0, 0.1], [0.0, 0.5]),
             ] {
-                c.push(Criterion::new(key, label, "ratio", f64::NAN, None, accepted, zero_at, why.into()));
+                let unit = if key == "lane_spacing" { "ratio" } else { "" };
+                c.push(Criterion::new(key, label, unit, f64::NAN, None, accepted, zero_at, why.into()));
             }
             feedback.push(format!("{name}: lay lanes as the plan does: {why}"));
         }
