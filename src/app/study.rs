@@ -241,9 +241,9 @@ pub fn text_table(header: &[String], rows: &[Vec<String>]) -> String {
 }
 
 /// A Markdown table.
-pub fn md_table(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut s =
-        format!("| {} |\n|{}|\n", header.join(" | "), header.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
+pub fn md_table(header: &[impl AsRef<str>], rows: &[Vec<String>]) -> String {
+    let names: Vec<&str> = header.iter().map(|h| h.as_ref()).collect();
+    let mut s = format!("| {} |\n|{}|\n", names.join(" | "), names.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
     for r in rows {
         let _ = writeln!(s, "| {} |", r.join(" | "));
     }

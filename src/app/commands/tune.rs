@@ -190,11 +190,7 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
             t.depth_mm,
             t.depth_note
         );
-        let header: Vec<String> =
-            ["passes", "density /cm²", "under", "under bound", "over", "coverage", "CV", "time s"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        let header = ["passes", "density /cm²", "under", "under bound", "over", "coverage", "CV", "time s"];
         let rows: Vec<Vec<String>> = t
             .tried
             .iter()
@@ -213,19 +209,16 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
             .collect();
         md += &md_table(&header, &rows);
         // Every spacing and speed searched.
-        let header: Vec<String> =
-            ["lanes mm", "glide mm/s", "passes", "time s", "density /cm²", "under bound", "over", "or why not"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+        let header =
+            ["lanes mm", "glide mm/s", "passes", "time s", "density /cm²", "under bound", "over", "or why not"];
         let rows: Vec<Vec<String>> = t
             .searched
             .iter()
             .map(|s| {
                 let last = s.qualifies.map(|i| &s.tried[i]).or(s.tried.last());
                 vec![
-                    format!("{}", (s.lane_spacing_mm * 100.0).round() / 100.0),
-                    format!("{}", (s.speed_mm_s * 100.0).round() / 100.0),
+                    format!("{}", short(s.lane_spacing_mm)),
+                    format!("{}", short(s.speed_mm_s)),
                     s.qualifies.map_or("none".into(), |i| format!("{}", i + 1)),
                     last.map_or("-".into(), |p| format!("{:.1}", p.time_s.mean)),
                     last.map_or("-".into(), |p| format!("{:.0}", p.density_per_cm2.mean)),
