@@ -13,7 +13,7 @@
 //! figures do not depend on the number of threads.
 
 use crate::core::engine::simulate::Puncture;
-use crate::core::geometry::layout::{Layout, SAMPLE_TILE_COLS, SAMPLE_TILE_ROWS, SPLAT_LANES, floor_i};
+use crate::core::geometry::layout::{Layout, SAMPLE_TILE_COLS, SPLAT_LANES, floor_i};
 use rayon::prelude::*;
 
 /// `MASKS[n]`: n ones, then zeros.
@@ -170,9 +170,10 @@ struct SplatPlan {
     layout: Layout,
     reach: i64,
     tables: Vec<std::sync::Arc<DiskTable>>,
+    /// Every disk of every band it meets, band by band and in each band
+    /// tile by tile: band b's are `counts[b tiles] .. counts[(b + 1) tiles]`.
     located: Vec<Located>,
     counts: Vec<u32>,
-    bucket: Vec<u32>,
 }
 
 /// A disk located in the raster: its centre in 1/65536 raster cells from
@@ -251,14 +252,19 @@ impl SplatPlan {
                 Located { x: clamp(fx), y: clamp(fy), r_fixed, table }
             })
             .collect();
-        let band_range = |p: &Located| -> Option<(usize, usize)> {
+        let tiles_u = nu.div_ceil(SAMPLE_TILE_COLS).max(1);
+        let band_range = |p: &Located| -> Option<(usize, usize, usize)> {
             let by = p.y >> 16;
             let (j0, j1) = ((by - reach).max(0), (by + reach).min(nv as i64 - 1));
-            (j1 >= j0).then(|| (j0 as usize / band_rows, j1 as usize / band_rows))
+            let tile = ((p.x >> 16).clamp(0, nu as i64 - 1) as usize / SAMPLE_TILE_COLS).min(tiles_u - 1);
+            (j1 >= j0).then(|| (j0 as usize / band_rows, j1 as usize / band_rows, tile))
         };
-        // Bucket puncture indices by band (a disk may touch two bands).
-        let (counts, bucket) = bucket_by_band(bands, located.iter().map(band_range));
-        SplatPlan { layout: *layout, reach, nu, stride, band_rows, tables, located, counts, bucket }
+        // Bucket puncture indices by band (a disk may touch two bands), and
+        // in each band by the sample tile of its centre.
+        let (counts, bucket) = bucket_by_band_and(bands, tiles_u, located.iter().map(band_range));
+        // The disks themselves in that order, so each band streams through its own.
+        let located: Vec<Located> = bucket.par_iter().with_min_len(8192).map(|&i| located[i as usize]).collect();
+        SplatPlan { layout: *layout, reach, nu, stride, band_rows, tables, located, counts }
     }
 
     /// Adds the disks of band `b` to `rows` (the band's raster rows): per
@@ -266,108 +272,112 @@ impl SplatPlan {
     /// position relative to that tile's sample lattice, clipped to the tile.
     fn band(&self, b: usize, rows: &mut [u8]) {
         let (nu, stride, band_rows, reach) = (self.nu, self.stride, self.band_rows, self.reach);
-        let (tables, located, counts, bucket) = (&self.tables, &self.located, &self.counts, &self.bucket);
+        let (tables, located, counts) = (&self.tables, &self.located, &self.counts);
         let first_row = (b * band_rows) as i64;
         let last_row = first_row + (rows.len() / stride) as i64 - 1;
-        // The sample shifts of the band's tiles, moved by half a cell: the
-        // tables hold cells whose centres lie within the disk, and cell i's
-        // sample point i + s lies within a disk at c when its centre i + 1/2
-        // lies within one at c - s + 1/2.
-        let (ty0, ty1) = (first_row as usize / SAMPLE_TILE_ROWS, last_row as usize / SAMPLE_TILE_ROWS);
-        let tiles_u = nu.div_ceil(SAMPLE_TILE_COLS);
-        let shifts: Vec<[i64; 2]> = (ty0..=ty1)
-            .flat_map(|ty| (0..tiles_u).map(move |tx| (ty, tx)))
-            .map(|(ty, tx)| self.layout.sample_shift(ty, tx).map(|v| FIXED / 2 - v as i64))
-            .collect();
-        for &idx in &bucket[counts[b] as usize..counts[b + 1] as usize] {
-            let Located { x, y, r_fixed, table } = located[idx as usize];
+        // The sample shifts of the band's tiles (one tile row: a band), moved
+        // by half a cell: the tables hold cells whose centres lie within the
+        // disk, and cell i's sample point i + s lies within a disk at c when
+        // its centre i + 1/2 lies within one at c - s + 1/2.
+        let tiles_u = nu.div_ceil(SAMPLE_TILE_COLS).max(1);
+        let shifts: Vec<[i64; 2]> =
+            (0..tiles_u).map(|tx| self.layout.sample_shift(b, tx).map(|v| FIXED / 2 - v as i64)).collect();
+        for &Located { x, y, r_fixed, table } in
+            &located[counts[b * tiles_u] as usize..counts[(b + 1) * tiles_u] as usize]
+        {
             let table = &tables[table as usize];
             let r2 = r_fixed as i64 * r_fixed as i64;
             let (cx, cy) = (x >> 16, y >> 16);
             // Rows and tiles the disk can reach, clipped to the band and raster.
-            let j0 = (cy - reach).max(first_row);
-            let j1 = (cy + reach).min(last_row);
+            let (r0, r1) = ((cy - reach).max(first_row), (cy + reach).min(last_row));
             let (x0, x1) = ((cx - reach).max(0), (cx + reach).min(nu as i64 - 1));
-            if j1 < j0 || x1 < x0 {
+            if r1 < r0 || x1 < x0 {
                 continue;
             }
-            let (ta, tb) = (j0 as usize / SAMPLE_TILE_ROWS, j1 as usize / SAMPLE_TILE_ROWS);
             let (sa, sb) = (x0 as usize / SAMPLE_TILE_COLS, x1 as usize / SAMPLE_TILE_COLS);
-            for ty in ta..=tb {
-                let (r0, r1) = (
-                    ((ty * SAMPLE_TILE_ROWS) as i64).max(j0),
-                    ((ty * SAMPLE_TILE_ROWS + SAMPLE_TILE_ROWS) as i64 - 1).min(j1),
-                );
-                for tx in sa..=sb {
-                    let [sx, sy] = shifts[(ty - ty0) * tiles_u + tx];
-                    let (px, py) = (x + sx, y + sy);
-                    let (bx, by) = (px >> 16, py >> 16);
-                    let phase = |v: i64| ((v >> (16 - PHASE_BITS)) as usize) & (PHASES - 1);
-                    let (qu, qv) = (phase(px), phase(py));
-                    let disk = &table.spans[(qv * PHASES + qu) * table.rows()..][..table.rows()];
-                    let (t0, t1) = ((tx * SAMPLE_TILE_COLS) as i64, ((tx + 1) * SAMPLE_TILE_COLS).min(nu) as i64);
-                    // Cell (i, j)'s sample point is within the disk when
-                    // (i F + ax)^2 + (j F + ay)^2 <= r^2: exact, in fixed point.
-                    let (ax, ay) = (FIXED / 2 - sx - x, FIXED / 2 - sy - y);
-                    for j in r0.max(by - table.reach)..=r1.min(by + table.reach) {
-                        let [p0, c0, c1, p1] = disk[(j - by + table.reach) as usize].map(|v| bx + v as i64);
-                        let (p0, p1) = (p0.max(t0), p1.min(t1));
-                        if p1 <= p0 {
-                            continue;
+            for (tx, &[sx, sy]) in shifts.iter().enumerate().take(sb + 1).skip(sa) {
+                let (px, py) = (x + sx, y + sy);
+                let (bx, by) = (px >> 16, py >> 16);
+                let phase = |v: i64| ((v >> (16 - PHASE_BITS)) as usize) & (PHASES - 1);
+                let (qu, qv) = (phase(px), phase(py));
+                let disk = &table.spans[(qv * PHASES + qu) * table.rows()..][..table.rows()];
+                let (t0, t1) = ((tx * SAMPLE_TILE_COLS) as i64, ((tx + 1) * SAMPLE_TILE_COLS).min(nu) as i64);
+                // Cell (i, j)'s sample point is within the disk when
+                // (i F + ax)^2 + (j F + ay)^2 <= r^2: exact, in fixed point.
+                let (ax, ay) = (FIXED / 2 - sx - x, FIXED / 2 - sy - y);
+                // A disk whose every possible cell lies in the tile needs no
+                // clipping, and its rows with no cell between certain and
+                // possible (most, at 1/64-cell phases) no exact test.
+                let whole = bx - table.reach > t0 && bx + table.reach + 2 <= t1;
+                for j in r0.max(by - table.reach)..=r1.min(by + table.reach) {
+                    let span = disk[(j - by + table.reach) as usize];
+                    if whole && span[0] == span[1] && span[2] == span[3] {
+                        if span[3] > span[0] {
+                            let row = &mut rows[(j - first_row) as usize * stride..][..stride];
+                            add_run(row, (bx + span[0] as i64) as usize, (span[3] - span[0]) as usize);
                         }
-                        let dy = j * FIXED + ay;
-                        let room = r2 - dy * dy;
-                        let hit = |i: i64| {
-                            let dx = i * FIXED + ax;
-                            dx * dx <= room
-                        };
-                        let (c0, c1) = (c0.clamp(p0, p1), c1.clamp(p0, p1));
-                        // The hit cells of a row are one run: grow the certain
-                        // run into the possible cells by the exact test (or
-                        // find it, where no cell of the row is certain).
-                        let (mut i0, mut i1) = (c0, c1);
-                        if i1 > i0 && c0 - p0 <= 1 && p1 - c1 <= 1 {
-                            // The usual row: at most one possible cell a side,
-                            // tested without a branch (its outcome is a coin toss).
-                            i0 -= ((c0 > p0) & hit(c0 - 1)) as i64;
-                            i1 += ((p1 > c1) & hit(c1)) as i64;
-                        } else if i1 <= i0 && p1 - p0 <= 2 {
-                            // A row at the disk's top or bottom: one or two
-                            // possible cells and none certain.
-                            let (h0, h1) = (hit(p0), (p1 - p0 > 1) & hit(p0 + 1));
-                            i0 = p0 + (!h0) as i64;
-                            i1 = p0 + 1 + h1 as i64;
-                        } else {
-                            if i1 <= i0 {
-                                i0 = (p0..p1).find(|&i| hit(i)).unwrap_or(p1);
-                                i1 = i0;
-                            }
-                            while i0 > p0 && hit(i0 - 1) {
-                                i0 -= 1;
-                            }
-                            while i1 < p1 && hit(i1) {
-                                i1 += 1;
-                            }
+                        continue;
+                    }
+                    let [p0, c0, c1, p1] = span.map(|v| bx + v as i64);
+                    let (p0, p1) = (p0.max(t0), p1.min(t1));
+                    if p1 <= p0 {
+                        continue;
+                    }
+                    let dy = j * FIXED + ay;
+                    let room = r2 - dy * dy;
+                    let hit = |i: i64| {
+                        let dx = i * FIXED + ax;
+                        dx * dx <= room
+                    };
+                    let (c0, c1) = (c0.clamp(p0, p1), c1.clamp(p0, p1));
+                    // The hit cells of a row are one run: grow the certain
+                    // run into the possible cells by the exact test (or
+                    // find it, where no cell of the row is certain).
+                    let (mut i0, mut i1) = (c0, c1);
+                    if i1 > i0 && c0 - p0 <= 1 && p1 - c1 <= 1 {
+                        // The usual row: at most one possible cell a side,
+                        // tested without a branch (its outcome is a coin toss).
+                        i0 -= ((c0 > p0) & hit(c0 - 1)) as i64;
+                        i1 += ((p1 > c1) & hit(c1)) as i64;
+                    } else if i1 <= i0 && p1 - p0 <= 2 {
+                        // A row at the disk's top or bottom: one or two
+                        // possible cells and none certain.
+                        let (h0, h1) = (hit(p0), (p1 - p0 > 1) & hit(p0 + 1));
+                        i0 = p0 + (!h0) as i64;
+                        i1 = p0 + 1 + h1 as i64;
+                    } else {
+                        if i1 <= i0 {
+                            i0 = (p0..p1).find(|&i| hit(i)).unwrap_or(p1);
+                            i1 = i0;
                         }
-                        let row = &mut rows[(j - first_row) as usize * stride..][..stride];
-                        let (i0, n) = (i0 as usize, (i1 - i0) as usize);
-                        if n <= SPLAT_LANES {
-                            // One 16-byte saturating add (the row padding makes room).
-                            let dst: &mut [u8; SPLAT_LANES] =
-                                (&mut row[i0..i0 + SPLAT_LANES]).try_into().expect("padded row");
-                            let mask = &MASKS[n];
-                            for k in 0..SPLAT_LANES {
-                                dst[k] = dst[k].saturating_add(mask[k]);
-                            }
-                        } else {
-                            // A disk row wider than a vector.
-                            for c in row[i0..i0 + n].iter_mut() {
-                                *c = c.saturating_add(1);
-                            }
+                        while i0 > p0 && hit(i0 - 1) {
+                            i0 -= 1;
+                        }
+                        while i1 < p1 && hit(i1) {
+                            i1 += 1;
                         }
                     }
+                    let row = &mut rows[(j - first_row) as usize * stride..][..stride];
+                    add_run(row, i0 as usize, (i1 - i0) as usize);
                 }
             }
+        }
+    }
+}
+
+/// Adds 1 to the `n` cells of `row` from `i0`, saturating: one 16-byte
+/// add where the run fits (the row padding makes room).
+#[inline(always)]
+fn add_run(row: &mut [u8], i0: usize, n: usize) {
+    if n <= SPLAT_LANES {
+        let dst: &mut [u8; SPLAT_LANES] = (&mut row[i0..i0 + SPLAT_LANES]).try_into().expect("padded row");
+        // Loaded, added and stored whole: one vector add.
+        let (v, mask) = (*dst, &MASKS[n]);
+        *dst = std::array::from_fn(|k| v[k].saturating_add(mask[k]));
+    } else {
+        // A disk row wider than a vector.
+        for c in row[i0..i0 + n].iter_mut() {
+            *c = c.saturating_add(1);
         }
     }
 }
@@ -375,22 +385,35 @@ impl SplatPlan {
 /// Indices bucketed by band: `counts[b]..counts[b + 1]` of `bucket` are the
 /// items whose band range (first and last band, if any) holds band b.
 fn bucket_by_band(bands: usize, ranges: impl Iterator<Item = Option<(usize, usize)>> + Clone) -> (Vec<u32>, Vec<u32>) {
-    let mut counts = vec![0u32; bands + 1];
-    for (b0, b1) in ranges.clone().flatten() {
+    bucket_by_band_and(bands, 1, ranges.map(|r| r.map(|(b0, b1)| (b0, b1, 0))))
+}
+
+/// As [`bucket_by_band`], each band's items further ordered by a key
+/// `0..per` (a disk's sample tile, so a band's disks come tile by tile and
+/// the raster they write stays in cache): band b's are `counts[b per]..
+/// counts[(b + 1) per]`.
+fn bucket_by_band_and(
+    bands: usize,
+    per: usize,
+    ranges: impl Iterator<Item = Option<(usize, usize, usize)>> + Clone,
+) -> (Vec<u32>, Vec<u32>) {
+    let keys = bands * per;
+    let mut counts = vec![0u32; keys + 1];
+    for (b0, b1, k) in ranges.clone().flatten() {
         for b in b0..=b1 {
-            counts[b + 1] += 1;
+            counts[b * per + k + 1] += 1;
         }
     }
-    for b in 0..bands {
-        counts[b + 1] += counts[b];
+    for key in 0..keys {
+        counts[key + 1] += counts[key];
     }
     let mut fill = counts.clone();
-    let mut bucket = vec![0u32; counts[bands] as usize];
+    let mut bucket = vec![0u32; counts[keys] as usize];
     for (idx, r) in ranges.enumerate() {
-        if let Some((b0, b1)) = r {
+        if let Some((b0, b1, k)) = r {
             for b in b0..=b1 {
-                bucket[fill[b] as usize] = idx as u32;
-                fill[b] += 1;
+                bucket[fill[b * per + k] as usize] = idx as u32;
+                fill[b * per + k] += 1;
             }
         }
     }
@@ -462,7 +485,7 @@ pub fn splat_capsules(
             let (t0, t1) =
                 ((x_lo.max(0.0) as usize) / SAMPLE_TILE_COLS, (x_hi.min(nu as f64 - 1.0) as usize) / SAMPLE_TILE_COLS);
             for j in j0..=j1 as usize {
-                let ty = j / SAMPLE_TILE_ROWS;
+                let ty = j / band_rows;
                 let row = &mut rows[(j - first_row) * stride..][..stride];
                 for tx in t0..=t1 {
                     let [sx, sy] = layout.sample_shift(ty, tx);

@@ -59,7 +59,7 @@ impl Layout {
         Layout { sample_seed: seed, ..self }
     }
     /// Where the raster cells of sample tile (`ty`, `tx`) (rows
-    /// `SAMPLE_TILE_ROWS ty ..`, columns `SAMPLE_TILE_COLS tx ..`) are
+    /// `sub ty ..`, one row of analysis cells, columns `SAMPLE_TILE_COLS tx ..`) are
     /// sampled: offsets across and up within a cell, in 1/65536 of a cell.
     /// Cell (i, j) of the tile is hit by a disk when the point
     /// (i + x / 65536, j + y / 65536) lies within it.
@@ -145,9 +145,9 @@ pub fn treatable_spans(region: &Region, layout: &Layout) -> Vec<Vec<(u32, u32)>>
         .collect()
 }
 
-/// Raster rows of a sample tile (see [`Layout::sample_shift`]).
-pub const SAMPLE_TILE_ROWS: usize = 16;
-/// Raster columns of a sample tile.
+/// Raster columns of a sample tile (see [`Layout::sample_shift`]); its
+/// rows are one row of analysis cells (`sub`), the splat's band, so a disk
+/// meets one tile row per band.
 pub const SAMPLE_TILE_COLS: usize = 64;
 
 /// Width of the vector a disk row is added with: every raster row has this
