@@ -318,3 +318,150 @@ fn a_scene_scores_like_its_trajectory_and_a_simulate_folder_reports() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("is not a folder"), "{}", stderr(&o));
 }
+
+/// A trainer's criteria file: weights make a zone's score the weighted mean
+/// of its criteria, ranges replace the built-in ones (bounds may follow the
+/// reference), and the trainee's name goes on the score and the report.
+#[test]
+fn a_criteria_file_weighs_and_ranges_the_criteria_and_the_name_is_on_the_report() {
+    let sb = Sandbox::new();
+    let trainee = trace_path("cheek-trainee.csv");
+    let reference = scene_path("cheek.toml");
+    let o = sb.run(&["score", &trainee, "--reference", &reference, "--out", "plain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plain: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("plain/score.json")).unwrap()).unwrap();
+    sb.write(
+        "criteria.toml",
+        "# the lesson's criteria\n[coverage]\nweight = 3\naccepted = [\"reference + 0.05\", 1]\nzero_at = [\"reference + 0.04\", 1]\n\
+         [time]\nweight = 0\n[cv]\naccepted = [0, \"reference * 1.25 + 0.05\"]\nzero_at = [0, \"reference * 2.5 + 0.3\"]\n",
+    );
+    let o = sb.run(&[
+        "score",
+        &trainee,
+        "--reference",
+        &reference,
+        "--out",
+        "weighted",
+        "--criteria",
+        "criteria.toml",
+        "--trainee",
+        "Ana <Lima>",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("(Ana <Lima> (cheek-trainee.csv) against cheek)"), "{}", stdout(&o));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("weighted/score.json")).unwrap()).unwrap();
+    assert_eq!(json["trainee_name"], "Ana <Lima>");
+    let zone = &json["zones"][0];
+    let crit = |j: &Value, key: &str| {
+        j["zones"][0]["criteria"].as_array().unwrap().iter().find(|c| c["key"] == key).unwrap().clone()
+    };
+    let num = |v: &Value| v.as_f64().unwrap();
+    // The shipped trainee's coverage is not 0.04 above the reference's: under
+    // the file's range (which follows the reference) it scores 0, by
+    // default 100.
+    let (cov, cov0) = (crit(&json, "coverage"), crit(&plain, "coverage"));
+    assert!(num(&cov["figure"]) < num(&cov["reference"]) + 0.04, "{cov}");
+    assert!((num(&cov["accepted"][0]) - num(&cov["reference"]) - 0.05).abs() < 1e-9, "{cov}");
+    assert_eq!(num(&cov["score"]), 0.0, "{cov}");
+    assert_eq!(num(&cov0["score"]), 100.0, "{cov0}");
+    assert_eq!(num(&cov["weight"]), 3.0);
+    // The cv range written out as the built-in one scores as the built-in one.
+    assert_eq!(crit(&json, "cv")["score"], crit(&plain, "cv")["score"]);
+    assert_eq!(crit(&json, "cv")["accepted"], crit(&plain, "cv")["accepted"]);
+    // The zone's score is the weighted mean: time (weight 0) left out, coverage thrice.
+    let (mut sum, mut weights) = (0.0, 0.0);
+    for c in zone["criteria"].as_array().unwrap() {
+        sum += num(&c["score"]) * num(&c["weight"]);
+        weights += num(&c["weight"]);
+    }
+    assert!((num(&zone["score"]) - sum / weights).abs() < 1e-9, "{zone}");
+    assert!((num(&zone["score"]) - num(&plain["zones"][0]["score"])).abs() > 1.0, "the file moved the score");
+    // The name and the weights are on score.md and the lesson report (escaped).
+    let md = std::fs::read_to_string(sb.path("weighted/score.md")).unwrap();
+    assert!(
+        md.contains("# Score of Ana <Lima> (cheek-trainee.csv) against cheek") && md.contains("| weight |"),
+        "{md}"
+    );
+    let o = sb.run(&["report", "weighted"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(sb.path("weighted/report.html")).unwrap();
+    assert!(html.contains("Lesson report: Ana &lt;Lima&gt; (cheek-trainee.csv) against cheek"), "name on the report");
+    assert!(html.contains("<th>weight</th>"));
+}
+
+#[test]
+fn a_bad_criteria_file_names_its_line_and_field_and_writes_nothing() {
+    let sb = Sandbox::new();
+    for (text, line, field, says) in [
+        ("[coverage]\nweight = -1\n", 2, "coverage.weight", "give a number >= 0"),
+        ("[coverage]\naccepted = [0.9, 0.5]\n", 2, "coverage.accepted", "low end first"),
+        ("[coverage]\naccepted = [\"referance - 0.1\", 1]\n", 2, "coverage.accepted", "\"reference + x\""),
+        ("\n[speeed]\nweight = 1\n", 2, "criteria", "tables named for criteria (coverage, under"),
+        ("[time]\nwieght = 1\n", 2, "criteria", "unknown field"),
+        ("avoid_tolerance = -3\n", 1, "avoid_tolerance", "number of punctures >= 0"),
+    ] {
+        sb.write("bad.toml", text);
+        let o = sb.run(&[
+            "score",
+            &trace_path("cheek-trainee.csv"),
+            "--reference",
+            &scene_path("cheek.toml"),
+            "--criteria",
+            "bad.toml",
+            "--out",
+            "s",
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{text}: {err}");
+        assert!(
+            err.contains(&format!("bad.toml:{line}:")) && err.contains(field) && err.contains(says),
+            "{text}: {err}"
+        );
+        assert!(!sb.path("s").exists(), "nothing written");
+    }
+}
+
+/// `score` over a folder: every trainee against one reference, a class
+/// table in CSV and HTML, and each trainee's score and lesson report in a
+/// folder of their own; one bad file and nothing is written.
+#[test]
+fn a_class_folder_is_scored_into_one_table() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.path("class")).unwrap();
+    std::fs::copy(trace_path("cheek-trainee.csv"), sb.path("class/ana.csv")).unwrap();
+    let o = sb.run(&["trace", &scene_path("cheek.toml"), "--out", "class/ben.csv"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    sb.write("class/notes.txt", "not a trace");
+    std::os::unix::fs::symlink(sb.path("class/ana.csv"), sb.path("class/linked.csv")).unwrap();
+    let o = sb.run(&["score", "class", "--reference", &scene_path("cheek.toml"), "--out", "c"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("class: 2 trainees"), "the note and the link are passed over: {out}");
+    let csv = std::fs::read_to_string(sb.path("c/class.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0], ["trainee", "file", "score", "score_left cheek", "weakest"], "{csv}");
+    assert_eq!(rows.len(), 3, "{csv}");
+    // Each row's score is that trainee's own score.json.
+    for (row, name) in rows[1..].iter().zip(["ana", "ben"]) {
+        assert_eq!(row[0], name);
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(sb.path(&format!("c/{name}/score.json"))).unwrap()).unwrap();
+        assert_eq!(json["trainee_name"], name);
+        assert_eq!(row[2], format!("{:.1}", json["score"].as_f64().unwrap()), "{csv}");
+        assert!(sb.path(&format!("c/{name}/report.html")).is_file());
+    }
+    assert_eq!(rows[2][2], "100.0", "the plan's own trace scores 100");
+    assert_eq!(rows[2][4], "none", "and has no weak criterion");
+    assert!(rows[1][2].parse::<f64>().unwrap() < 90.0 && rows[1][4].starts_with("left cheek: "), "{csv}");
+    let html = std::fs::read_to_string(sb.path("c/class.html")).unwrap();
+    assert!(html.contains("<a href=\"ana/report.html\">ana</a>") && html.contains("class mean"), "{html}");
+    // A bad trace in the class: exit 2 naming it, nothing written.
+    sb.write("class/cara.csv", "time_s,zone,u_mm,v_mm\n0,cheek-left,nan,1\n");
+    let o = sb.run(&["score", "class", "--reference", &scene_path("cheek.toml"), "--out", "d"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cara.csv"), "{}", stderr(&o));
+    assert!(!sb.path("d").exists(), "nothing written");
+    // --trainee names one trainee, not a class.
+    let o = sb.run(&["score", "class", "--reference", &scene_path("cheek.toml"), "--trainee", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -311,6 +311,6 @@ fn unmeasurable_criteria_score_0_and_avoid_punctures_are_judged_absolutely() {
     let trainee = run(&trainee_scene(&reference.scene, &trace).unwrap(), &RunOptions::default()).unwrap();
     let avoid = |c: &ScoreCard| c.zones[0].criteria.iter().find(|c| c.key == "avoid").unwrap().score;
     assert_eq!(avoid(&score_with(&reference, &trainee, &ScoreSettings::default())), 0.0);
-    let lenient = ScoreSettings { avoid_tolerance: 1e6 };
+    let lenient = ScoreSettings { avoid_tolerance: 1e6, ..Default::default() };
     assert_eq!(avoid(&score_with(&reference, &trainee, &lenient)), 100.0);
 }

@@ -1,4 +1,5 @@
-//! `needlemap check`: validates a scene or a strategies file without running it.
+//! `needlemap check`: validates a scene, a strategies file or a trainer's
+//! criteria file without running it.
 
 use crate::app::{Failure, bad_input};
 use crate::app::{load_scene, study};
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 /// The arguments of `needlemap check`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Scene file or strategies file (TOML).
+    /// Scene file, strategies file or criteria file (TOML).
     pub scene: PathBuf,
     /// Refuse scenes estimated to need more memory than this, MiB.
     #[arg(long, default_value_t = core::engine::plan::DEFAULT_MAX_MEMORY_BYTES >> 20)]
@@ -32,6 +33,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
             loaded.strategies.len(),
             loaded.strategies[0].scene.zones.len()
         );
+        return Ok(());
+    }
+    if core::trainer::settings::is_criteria_file(&text) {
+        let c =
+            core::trainer::settings::Criteria::from_toml_str(&text, &scene.display().to_string()).map_err(bad_input)?;
+        println!("{}: ok: criteria file, {} criteria set", scene.display(), c.set.len());
         return Ok(());
     }
     let s = load_scene(&scene)?;

@@ -21,7 +21,14 @@ pub struct Args {
 /// Runs `needlemap report`.
 pub fn run(args: Args) -> Result<(), Failure> {
     let Args { run_dir, out } = args;
-    report_cmd(&run_dir, out.as_deref())
+    let (target, shown, bytes) = report_cmd(&run_dir, out.as_deref())?;
+    println!("wrote {} ({} pictures embedded, {:.0} KiB)", target.display(), shown, bytes as f64 / 1024.0);
+    Ok(())
+}
+
+/// Writes a run folder's report.html into it (a class's trainees' pages).
+pub(crate) fn write_report(dir: &Path) -> Result<(), Failure> {
+    report_cmd(dir, None).map(|_| ())
 }
 
 /// Text made safe for HTML (also used by tune's treatment sheet).
@@ -47,15 +54,16 @@ const PICTURES: &[(&str, &str)] = &[
     ("render-right.png", "3D view, right"),
 ];
 
-const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}\
+pub(crate) const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}\
 h1{margin-bottom:0}.score{font-size:3em;font-weight:bold}table{border-collapse:collapse;margin:1em 0;width:100%}\
 td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}\
 .bar{display:inline-block;height:10px;background:#4a90c2;vertical-align:middle}\
 .low{color:#b00}figure{margin:1.5em 0;page-break-inside:avoid}img{max-width:100%;border:1px solid #eee}\
 @media print{body{margin:0;max-width:none}section{page-break-inside:avoid}}";
 
-/// `needlemap report`: one HTML page of a run folder (score or simulate output).
-fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
+/// `needlemap report`: one HTML page of a run folder (score or simulate
+/// output), written; where it went, the pictures embedded and its size.
+fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(PathBuf, usize, usize), Failure> {
     if !dir.is_dir() {
         return Err(bad_input(anyhow::anyhow!(
             "{} is not a folder: give the output folder of `score` or `simulate`",
@@ -91,7 +99,10 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
     let title = match &score {
         Some(s) => format!(
             "Lesson report: {} against {}",
-            s["trainee"].as_str().unwrap_or("?"),
+            match s["trainee_name"].as_str() {
+                Some(name) => format!("{name} ({})", s["trainee"].as_str().unwrap_or("?")),
+                None => s["trainee"].as_str().unwrap_or("?").to_string(),
+            },
             s["reference"].as_str().unwrap_or("?")
         ),
         None => format!("Treatment report: {}", sim.as_ref().and_then(|s| s["scene"].as_str()).unwrap_or("?")),
@@ -106,11 +117,20 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
             html += &format!("<li>{}</li>", esc(f.as_str().unwrap_or("")));
         }
         html += "</ul></section>";
+        // Weights are shown where a criteria file moved one off 1.
+        let weight = |c: &serde_json::Value| c["weight"].as_f64().unwrap_or(1.0);
+        let weighted = s["zones"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|z| z["criteria"].as_array().into_iter().flatten())
+            .any(|c| weight(c) != 1.0);
         for z in s["zones"].as_array().into_iter().flatten() {
             html += &format!(
-                "<section><h2>{}: {:.0}/100</h2><table><tr><th>criterion</th><th>figure</th><th>reference</th><th>accepted</th><th>score</th><th></th></tr>",
+                "<section><h2>{}: {:.0}/100</h2><table><tr><th>criterion</th><th>figure</th><th>reference</th><th>accepted</th><th>score</th>{}<th></th></tr>",
                 esc(z["zone"].as_str().unwrap_or("?")),
-                z["score"].as_f64().unwrap_or(f64::NAN)
+                z["score"].as_f64().unwrap_or(f64::NAN),
+                if weighted { "<th>weight</th>" } else { "" }
             );
             for c in z["criteria"].as_array().into_iter().flatten() {
                 let unit = c["unit"].as_str().unwrap_or("");
@@ -121,13 +141,18 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
                     .filter(|d| !d.is_empty())
                     .map_or(String::new(), |d| format!(" <small>({})</small>", esc(d)));
                 html += &format!(
-                    "<tr><td>{}</td><td>{}{detail}</td><td>{}</td><td>{} to {}</td><td{}>{sc:.0}</td><td><span class=\"bar\" style=\"width:{:.0}px\"></span></td></tr>",
+                    "<tr><td>{}</td><td>{}{detail}</td><td>{}</td><td>{} to {}</td><td{}>{sc:.0}</td>{}<td><span class=\"bar\" style=\"width:{:.0}px\"></span></td></tr>",
                     esc(c["label"].as_str().unwrap_or("?")),
                     f(&c["figure"]),
                     f(&c["reference"]),
                     f(&c["accepted"][0]),
                     f(&c["accepted"][1]),
                     if sc < 50.0 { " class=\"low\"" } else { "" },
+                    if weighted {
+                        format!("<td>{}</td>", crate::core::format::fixed(weight(c), 2))
+                    } else {
+                        String::new()
+                    },
                     sc
                 );
             }
@@ -198,8 +223,7 @@ fn report_cmd(dir: &Path, out: Option<&Path>) -> Result<(), Failure> {
     } else {
         output::write_atomic(&target, html.as_bytes())?;
     }
-    println!("wrote {} ({} pictures embedded, {:.0} KiB)", target.display(), shown, html.len() as f64 / 1024.0);
-    Ok(())
+    Ok((target, shown, html.len()))
 }
 
 /// The plan the run followed (report.json's cartridge and plan), so the page

@@ -7,6 +7,7 @@ use crate::core::geometry::shape::Vec2;
 use crate::core::input::scene::PassKind;
 use crate::core::trainer::feedback::*;
 use crate::core::trainer::lanes::*;
+use crate::core::trainer::settings::{Bound, Criteria, CriterionSetting};
 use serde::Serialize;
 
 /// One scored figure.
@@ -30,6 +31,8 @@ pub struct Criterion {
     pub score: f64,
     /// A detail in words (e.g. per-direction shares).
     pub detail: String,
+    /// Its weight in the zone's score (1 unless a criteria file says).
+    pub weight: f64,
 }
 
 impl Criterion {
@@ -46,27 +49,44 @@ impl Criterion {
     ) -> Criterion {
         let figure = figure + 0.0; // no "-0.000" in tables
         let reference = reference.map(|r| r + 0.0);
-        // A share lies in 0..1: its accepted range and zero points too (a
-        // zero point at "reference - 0.2" was negative for a reference under
-        // 0.2, one at "reference + 0.22" past 1), so every zero point is a
-        // figure the trainee can reach.
-        let (accepted, zero_at) = if unit == "share" {
+        let mut c =
+            Criterion { key, label, unit, figure, reference, accepted, zero_at, score: 0.0, detail, weight: 1.0 };
+        c.rescore(accepted, zero_at);
+        c
+    }
+
+    /// Scores the figure against `accepted` and `zero_at`. A share lies in
+    /// 0..1: its accepted range and zero points too (a zero point at
+    /// "reference - 0.2" was negative for a reference under 0.2, one at
+    /// "reference + 0.22" past 1), so every zero point is a figure the
+    /// trainee can reach; a zero point never lies inside the accepted range.
+    fn rescore(&mut self, accepted: [f64; 2], zero_at: [f64; 2]) {
+        let (accepted, zero_at) = if self.unit == "share" {
             let clamp = |[a, b]: [f64; 2]| [a.clamp(0.0, 1.0), b.clamp(0.0, 1.0)];
             (clamp(accepted), clamp(zero_at))
         } else {
             (accepted, zero_at)
         };
-        Criterion {
-            key,
-            label,
-            unit,
-            figure,
-            reference,
-            accepted,
-            zero_at,
-            score: band_score(figure, accepted, zero_at),
-            detail,
-        }
+        let zero_at = [zero_at[0].min(accepted[0]), zero_at[1].max(accepted[1])];
+        self.accepted = accepted;
+        self.zero_at = zero_at;
+        self.score = band_score(self.figure, accepted, zero_at);
+    }
+
+    /// Applies a criteria file's setting: its weight, and its accepted range
+    /// and zero points where it gives them (bounds that follow the reference
+    /// resolve against this zone's reference figure; without one, the
+    /// built-in range stays).
+    pub fn apply(&mut self, setting: &CriterionSetting) {
+        self.weight = setting.weight;
+        let resolve = |b: Option<[Bound; 2]>, built_in: [f64; 2]| match b {
+            Some([lo, hi]) => {
+                [lo.resolve(self.reference).unwrap_or(built_in[0]), hi.resolve(self.reference).unwrap_or(built_in[1])]
+            }
+            None => built_in,
+        };
+        let (accepted, zero_at) = (resolve(setting.accepted, self.accepted), resolve(setting.zero_at, self.zero_at));
+        self.rescore(accepted, zero_at);
     }
 }
 
@@ -112,6 +132,10 @@ pub struct ScoreCard {
     pub reference: String,
     /// Name of the trainee's scene (the trace's file name).
     pub trainee: String,
+    /// The trainee's own name, where the trainer gives it (`score --trainee`,
+    /// or each file's name in a class).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trainee_name: Option<String>,
     /// Mean of the zone scores weighted by the reference zones' areas, 0 to 100.
     pub score: f64,
     /// Each zone's score (the reference's zones that the trainee's scene has).
@@ -122,15 +146,17 @@ pub struct ScoreCard {
 
 /// How a treatment is judged where a plan does not say: what the trainer
 /// tolerates.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScoreSettings {
     /// Punctures in avoid regions that still score 100 (0: none).
     pub avoid_tolerance: f64,
+    /// The trainer's weights and ranges (a criteria file), where given.
+    pub criteria: Criteria,
 }
 
 impl Default for ScoreSettings {
     fn default() -> Self {
-        ScoreSettings { avoid_tolerance: 0.0 }
+        ScoreSettings { avoid_tolerance: 0.0, criteria: Criteria::default() }
     }
 }
 
@@ -472,7 +498,15 @@ pub(crate) fn score_zone(
             format!("{:.1} s against {:.1} s", tm.time_s, rm.time_s),
         ));
     }
-    let mut score = c.iter().map(|c| c.score).sum::<f64>() / c.len().max(1) as f64;
+    for crit in c.iter_mut() {
+        crit.apply(&settings.criteria.get(crit.key));
+    }
+    // The weighted mean (every weight 1 unless a criteria file says).
+    let weights: f64 = c.iter().map(|c| c.weight).sum();
+    let mut score = if weights > 0.0 { c.iter().map(|c| c.score * c.weight).sum::<f64>() / weights } else { 0.0 };
+    if weights <= 0.0 && !c.is_empty() {
+        feedback.push(format!("{name}: scored 0: every criterion measured here weighs 0 in the criteria file"));
+    }
     if tm.punctures == 0 {
         // A zone the hand never touched scores 0, whatever its criteria that
         // an empty zone meets (no avoid hits, no unevenness); nothing else to say.

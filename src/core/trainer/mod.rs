@@ -3,7 +3,8 @@
 //!
 //! Every criterion is a figure with a stated acceptable range: inside it the
 //! criterion scores 100; outside it the score falls linearly to 0 at a stated
-//! limit. A zone's score is the mean of its criteria; the treatment's is the
+//! limit. A zone's score is the mean of its criteria (weighted, where a
+//! trainer's criteria file weighs them: [`settings`]); the treatment's is the
 //! area-weighted mean of its zones. Criteria that compare with the reference
 //! take the reference's own figure, measured the same way, as their centre.
 //!
@@ -17,6 +18,7 @@
 pub mod criteria;
 pub mod feedback;
 pub mod lanes;
+pub mod settings;
 
 use criteria::score_zone;
 pub use criteria::{AVOID_ZERO_AT, Criterion, ScoreCard, ScoreSettings, ZoneScore, band_score};
@@ -99,6 +101,7 @@ pub fn score_with(reference: &Outcome, trainee: &Outcome, settings: &ScoreSettin
     ScoreCard {
         reference: reference.scene.name.clone(),
         trainee: trainee.scene.name.clone(),
+        trainee_name: None,
         score,
         zones,
         feedback: feedback.into_iter().map(|(_, f)| f).collect(),
