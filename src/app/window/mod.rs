@@ -514,6 +514,9 @@ impl ApplicationHandler for App {
             WindowEvent::CloseRequested | WindowEvent::Destroyed => el.exit(),
             WindowEvent::Resized(size) => self.resize(size),
             WindowEvent::RedrawRequested => {
+                if let Some(tr) = self.tracing.as_mut() {
+                    tr.busy(); // the pointer's events wait from here until the frame is drawn
+                }
                 self.retrace();
                 self.frame(el)
             }
@@ -643,6 +646,7 @@ pub fn run(outcome: Outcome, other: Option<Outcome>, cfg: ViewConfig) -> anyhow:
         dirty: false,
         last_run: None,
         enabled: true,
+        clock: Default::default(),
     });
     let controls = Controls {
         preset: outcome.scene.cartridge.name.clone(),
