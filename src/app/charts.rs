@@ -63,7 +63,27 @@ fn extent(es: &[Estimate]) -> (f64, f64) {
     (lo, hi)
 }
 
-/// A grid of bar panels (two across) for `names`, with a title.
+/// The axis range of a panel of estimates: the data's own extent (every
+/// mean and interval end) with a margin, not from 0, so strategies whose
+/// figures differ in the third digit show apart (a coverage of 0.87 against
+/// 0.89 drawn from 0 looked the same).
+pub(crate) fn axis_range(values: &[Estimate]) -> (f64, f64) {
+    let (lo, hi) = extent(values);
+    if !(lo.is_finite() && hi.is_finite()) {
+        return (0.0, 1.0);
+    }
+    let span = hi - lo;
+    let pad = if span > 1e-9 * hi.abs().max(lo.abs()).max(1e-300) {
+        0.08 * span
+    } else {
+        // One value (or all equal): a small window around it.
+        0.01 * hi.abs().max(lo.abs()).max(1e-9)
+    };
+    (lo - pad, hi + pad)
+}
+
+/// A grid of panels (two across) for `names`, with a title: each
+/// strategy's mean as a dot with its interval, on an axis scaled to the data.
 pub fn bars(title: &str, names: &[String], panels: &[Panel]) -> anyhow::Result<Vec<u8>> {
     let panel_h = 70 + 26 * names.len() as u32;
     let size = (1600u32, 60 + panels.len().div_ceil(2) as u32 * panel_h);
@@ -77,9 +97,7 @@ pub fn bars(title: &str, names: &[String], panels: &[Panel]) -> anyhow::Result<V
 }
 
 fn draw_bar_panel(area: &DrawingArea<BitMapBackend, Shift>, names: &[String], p: &Panel) -> DrawResult<()> {
-    let (lo, hi) = extent(p.values);
-    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
-    let span = (hi - lo).max(1e-9);
+    let (lo, hi) = axis_range(p.values);
     let n = names.len();
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, (FONT, 19))
@@ -87,7 +105,7 @@ fn draw_bar_panel(area: &DrawingArea<BitMapBackend, Shift>, names: &[String], p:
         .margin_right(30)
         .x_label_area_size(30)
         .y_label_area_size(230)
-        .build_cartesian_2d(lo..hi + 0.05 * span, (0..n).into_segmented())?;
+        .build_cartesian_2d(lo..hi, (0..n).into_segmented())?;
     let label = |s: &SegmentValue<usize>| match s {
         SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
         SegmentValue::Last => String::new(),
@@ -105,11 +123,8 @@ fn draw_bar_panel(area: &DrawingArea<BitMapBackend, Shift>, names: &[String], p:
         if !e.mean.is_finite() {
             continue;
         }
-        let (y0, y1) = (SegmentValue::Exact(i), SegmentValue::Exact(i + 1));
-        chart.draw_series(std::iter::once(Rectangle::new(
-            [(0.0f64.max(lo), y0), (e.mean, y1)],
-            colour(i).mix(0.75).filled(),
-        )))?;
+        // A dot, not a bar: the axis does not start at 0, so a bar's length would mislead.
+        chart.draw_series(std::iter::once(Circle::new((e.mean, SegmentValue::CenterOf(i)), 7, colour(i).filled())))?;
         if e.half_width.is_finite() && e.half_width > 0.0 {
             let y = || SegmentValue::CenterOf(i);
             chart.draw_series(std::iter::once(PathElement::new(
@@ -201,14 +216,13 @@ fn draw_per_pass(body: &DrawingArea<BitMapBackend, Shift>, labels: &[String], pa
     let cells = body.split_evenly((panels.len().div_ceil(3), 3));
     let n = labels.len();
     for (p, area) in panels.iter().zip(cells) {
-        let (lo, hi) = extent(p.values);
-        let (lo, hi) = if lo.is_finite() && hi.is_finite() { (lo.min(0.0), hi.max(lo + 1e-9)) } else { (0.0, 1.0) };
+        let (lo, hi) = axis_range(p.values);
         let mut chart = ChartBuilder::on(&area)
             .caption(&p.title, (FONT, 19))
             .margin(14)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.5..n as f64 + 0.5, lo..hi + 0.05 * (hi - lo))?;
+            .build_cartesian_2d(0.5..n as f64 + 0.5, lo..hi)?;
         chart
             .configure_mesh()
             .x_labels(n)
@@ -285,4 +299,24 @@ pub fn over_time(title: &str, panel_titles: &[&str], series: &[Series]) -> anyho
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Intervals are drawn on the data's own scale: the axis holds every
+    /// interval, and does not reach down to 0 for figures far from it.
+    #[test]
+    fn interval_axes_are_scaled_to_the_data_not_from_0() {
+        let e = |mean: f64, hw: f64| Estimate { mean, half_width: hw, ..Estimate::of(&[mean], 0.95) };
+        let values = [e(0.87, 0.004), e(0.89, 0.003), e(0.885, 0.0)];
+        let (lo, hi) = axis_range(&values);
+        assert!(lo <= 0.866 && hi >= 0.893, "holds every interval: {lo}..{hi}");
+        assert!(lo > 0.85 && hi < 0.91, "scaled to the data, not from 0: {lo}..{hi}");
+        // One value: a small window around it; none: a unit axis.
+        let (lo, hi) = axis_range(&[e(2500.0, 0.0)]);
+        assert!(lo < 2500.0 && hi > 2500.0 && hi - lo < 100.0, "{lo}..{hi}");
+        assert_eq!(axis_range(&[]), (0.0, 1.0));
+    }
 }

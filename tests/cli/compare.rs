@@ -148,6 +148,37 @@ fn compare_writes_its_tables_and_charts_and_ranks_the_shipped_strategies() {
         serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
     assert_eq!(json["ranking"].as_array().unwrap().len(), 5);
     assert_eq!(json["seeds"].as_array().unwrap().len(), 4);
+    // The raw runs are labelled rows: one per strategy, seed and zone (then
+    // all zones), every metric by its key; their mean is the estimate's.
+    let rows = json["runs"].as_array().unwrap();
+    assert_eq!(rows.len(), 5 * 4 * 2, "5 strategies x 4 seeds x (1 zone + all zones)");
+    for r in rows {
+        assert!(r["strategy"].is_string() && r["seed"].is_u64() && r["zone"].is_string(), "{r}");
+        assert!(r["coverage"].is_f64() && r["time_s"].is_f64(), "{r}");
+    }
+    let coverage: Vec<f64> = rows
+        .iter()
+        .filter(|r| r["strategy"] == "H+V+D" && r["zone"] == "left cheek")
+        .map(|r| r["coverage"].as_f64().unwrap())
+        .collect();
+    let s = json["strategies"].as_array().unwrap().iter().find(|s| s["name"] == "H+V+D").unwrap();
+    let mean = s["zones"][0]["metrics"]["coverage"]["mean"].as_f64().unwrap();
+    assert_eq!(coverage.len(), 4);
+    assert!((coverage.iter().sum::<f64>() / 4.0 - mean).abs() < 1e-12, "{coverage:?} against {mean}");
+}
+
+/// Ranked by the in-band share, the table shows that column.
+#[test]
+fn the_column_compare_ranks_by_is_printed() {
+    let sb = Sandbox::new();
+    let cheek = scene_path("cheek.toml");
+    let o = sb.run(&["compare", &cheek, &cheek, "--seeds", "2", "--objective", "in-band", "--out", "cmp"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let header = text.lines().find(|l| l.contains("rank") && l.contains("strategy")).unwrap_or_default();
+    assert!(header.contains("in band"), "the ranking column is shown: {text}");
+    let md = std::fs::read_to_string(sb.path("cmp/compare.md")).unwrap();
+    assert!(md.lines().any(|l| l.starts_with("| rank") && l.contains("in band")), "{md}");
 }
 
 #[test]
@@ -209,6 +240,30 @@ fn passes_shows_the_marginal_gain_of_each_pass() {
     for f in ["passes.md", "passes.csv", "passes.json", "passes.png"] {
         assert!(out.join(f).is_file(), "{f} not written");
     }
+}
+
+/// With several zones, passes reports each zone's curve too (terminal,
+/// passes.md and passes.json), and each zone's figures are its own.
+#[test]
+fn passes_reports_per_zone() {
+    let sb = Sandbox::new();
+    let face = scene_path("full-face.toml");
+    let o = sb.run(&["passes", &face, "--seeds", "2", "--out", "p"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (text, md) = (stdout(&o), std::fs::read_to_string(sb.path("p/passes.md")).unwrap());
+    let j = json(&sb.path("p/passes.json"));
+    let zones = j["passes"][0]["zones"].as_array().unwrap();
+    assert!(zones.len() >= 5, "{zones:?}");
+    for z in zones {
+        let name = z["zone"].as_str().unwrap();
+        assert!(text.contains(&format!("\n{name}:\n")) && md.contains(&format!("## {name}\n")), "{name}");
+    }
+    // The zones' coverages differ from one another and bracket the whole face's.
+    let cov = |m: &Value| m["coverage"]["mean"].as_f64().unwrap();
+    let all = cov(&j["passes"][0]["metrics"]);
+    let each: Vec<f64> = zones.iter().map(|z| cov(&z["metrics"])).collect();
+    let (lo, hi) = (each.iter().copied().fold(1.0, f64::min), each.iter().copied().fold(0.0, f64::max));
+    assert!(lo < hi && lo <= all && all <= hi, "{each:?} around {all}");
 }
 
 #[test]
@@ -466,9 +521,10 @@ fn ctrl_c_stops_a_long_compare_and_writes_what_finished() {
     // The seeds it names finished are exactly those every strategy finished.
     let seeds = j["seeds"].as_array().unwrap();
     let runs = j["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 5);
-    for (i, seed) in seeds.iter().enumerate() {
-        let whole = runs.iter().all(|r| !r[i].is_null());
+    let strategies: Vec<&Value> = j["strategies"].as_array().unwrap().iter().map(|s| &s["name"]).collect();
+    assert_eq!(strategies.len(), 5);
+    for seed in seeds {
+        let whole = strategies.iter().all(|&name| runs.iter().any(|r| &r["strategy"] == name && &r["seed"] == seed));
         assert_eq!(whole, finished.contains(&seed.as_u64().unwrap()), "seed {seed}");
     }
     for f in ["compare.md", "compare.csv", "compare.png", "compare-time.png"] {

@@ -101,7 +101,13 @@ fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSettings) -
     let est = runs.estimates(cfg.confidence);
     let ranking = compare::rank(&runs, cfg.objective, Some(cfg.max_under), cfg.confidence);
     let all = runs.zones.len() - 1;
-    let keys = TABLE_METRICS;
+    // The table's metrics, and always the one that ranks (in-band share is
+    // not among the usual columns).
+    let (objective_key, _) = cfg.objective.metric();
+    let mut keys = TABLE_METRICS.to_vec();
+    if !keys.contains(&objective_key) {
+        keys.push(objective_key);
+    }
     let mut header: Vec<String> = vec!["rank".into(), "strategy".into()];
     header
         .extend(keys.iter().map(|&k| format!("{}{}", k.label(), if k.unit() == Unit::PerCm2 { " /cm²" } else { "" })));
@@ -129,7 +135,6 @@ fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSettings) -
             row
         })
         .collect();
-    let (objective_key, _) = cfg.objective.metric();
     let level = cfg.confidence * 100.0;
     let intro = format!(
         "{} strategies x {} seeds ({}..{}) on {}; mean ± {level:.0}% interval; ranked by {} ({}), \
@@ -174,7 +179,7 @@ fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSettings) -
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "ranking": ranking,
-        "runs": runs.values,
+        "runs": raw_rows(&runs),
     });
     let names = &runs.strategies;
     let panel = |m: &Metric| {
@@ -239,4 +244,28 @@ fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSettings) -
         });
     }
     Ok(())
+}
+
+/// compare.json's raw runs as labelled rows: one per strategy, seed and zone
+/// (then "all zones") that ran, each metric by its key (`null` where a
+/// metric has no figure, as under without a target band).
+fn raw_rows(runs: &compare::Runs) -> Vec<serde_json::Value> {
+    let mut rows = Vec::new();
+    for (s, strategy) in runs.strategies.iter().enumerate() {
+        for (i, seed) in runs.seeds.iter().enumerate() {
+            let Some(zones) = &runs.values[s][i] else { continue };
+            for (zone, row) in runs.zones.iter().zip(zones) {
+                let mut r = serde_json::Map::new();
+                r.insert("strategy".into(), strategy.clone().into());
+                r.insert("seed".into(), (*seed).into());
+                r.insert("zone".into(), zone.clone().into());
+                for m in Metric::ALL {
+                    let v = row[m];
+                    r.insert(m.key().into(), if v.is_finite() { v.into() } else { serde_json::Value::Null });
+                }
+                rows.push(serde_json::Value::Object(r));
+            }
+        }
+    }
+    rows
 }

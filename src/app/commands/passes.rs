@@ -63,24 +63,32 @@ fn passes(scene_path: &Path, seeds: u32, first_seed: Option<u64>, out: &Path, co
     let mut header: Vec<String> = vec!["after pass".into()];
     header.extend(keys.iter().map(|&k| k.label().to_string()));
     header.push("coverage gained".into());
-    let rows: Vec<Vec<String>> = (0..runs.strategies.len())
-        .map(|p| {
-            let mut row = vec![runs.strategies[p].trim_start_matches("after ").to_string()];
-            row.extend(keys.iter().map(|&k| fmt_estimate(k, &est[p][all][k.index()])));
-            // The marginal gain: paired difference from the pass before.
-            let gain = if p == 0 {
-                est[p][all][cov.index()]
-            } else {
-                crate::core::study::stats::paired_difference(
-                    &runs.paired(p, all, cov, &common),
-                    &runs.paired(p - 1, all, cov, &common),
-                    confidence,
-                )
-            };
-            row.push(fmt_estimate(cov, &gain));
-            row
-        })
-        .collect();
+    // The rows of zone `z` (`all`: every zone together).
+    let rows_of = |z: usize| -> Vec<Vec<String>> {
+        (0..runs.strategies.len())
+            .map(|p| {
+                let mut row = vec![runs.strategies[p].trim_start_matches("after ").to_string()];
+                row.extend(keys.iter().map(|&k| fmt_estimate(k, &est[p][z][k.index()])));
+                // The marginal gain: paired difference from the pass before.
+                let gain = if p == 0 {
+                    est[p][z][cov.index()]
+                } else {
+                    crate::core::study::stats::paired_difference(
+                        &runs.paired(p, z, cov, &common),
+                        &runs.paired(p - 1, z, cov, &common),
+                        confidence,
+                    )
+                };
+                row.push(fmt_estimate(cov, &gain));
+                row
+            })
+            .collect()
+    };
+    let rows = rows_of(all);
+    // Each zone on its own where there are several (a zone's passes can
+    // gain what another's do not).
+    let zone_tables: Vec<(&str, Vec<Vec<String>>)> =
+        if all > 1 { (0..all).map(|z| (runs.zones[z].as_str(), rows_of(z))).collect() } else { Vec::new() };
     let finished: Vec<u64> = common.iter().map(|&i| runs.seeds[i]).collect();
     let intro = format!(
         "{}: the figures after each pass, over {} seeds ({}..{}{}); mean ± {:.0}% interval",
@@ -91,7 +99,10 @@ fn passes(scene_path: &Path, seeds: u32, first_seed: Option<u64>, out: &Path, co
         if stopped { format!(" of {} asked, stopped by Ctrl-C", seeds) } else { String::new() },
         confidence * 100.0
     );
-    let md = format!("# Per-pass curves\n\n{intro}.\n\n{}", md_table(&header, &rows));
+    let mut md = format!("# Per-pass curves\n\n{intro}.\n\n## All zones\n\n{}", md_table(&header, &rows));
+    for (zone, zrows) in &zone_tables {
+        md += &format!("\n## {zone}\n\n{}", md_table(&header, zrows));
+    }
     let values: Vec<Vec<Estimate>> =
         keys.iter().map(|&k| (0..runs.strategies.len()).map(|p| est[p][all][k.index()]).collect()).collect();
     let panels: Vec<charts::Panel> = keys
@@ -116,6 +127,10 @@ fn passes(scene_path: &Path, seeds: u32, first_seed: Option<u64>, out: &Path, co
         "passes": runs.strategies.iter().enumerate().map(|(p, label)| serde_json::json!({
             "after": label,
             "metrics": Metric::ALL.iter().map(|m| (m.key().to_string(), serde_json::to_value(est[p][all][m.index()]).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+            "zones": runs.zones[..all].iter().enumerate().map(|(z, zone)| serde_json::json!({
+                "zone": zone,
+                "metrics": Metric::ALL.iter().map(|m| (m.key().to_string(), serde_json::to_value(est[p][z][m.index()]).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
     output::write_all(
@@ -129,6 +144,10 @@ fn passes(scene_path: &Path, seeds: u32, first_seed: Option<u64>, out: &Path, co
     )?;
     println!("{intro}\n");
     print!("{}", text_table(&header, &rows));
+    for (zone, zrows) in &zone_tables {
+        println!("\n{zone}:");
+        print!("{}", text_table(&header, zrows));
+    }
     println!("\nwrote passes.md, passes.csv, passes.json, passes.png to {}", out.display());
     if stopped {
         return Err(Failure {
