@@ -82,59 +82,82 @@ pub struct Loaded {
     pub first_seed: Option<u64>,
 }
 
-/// Loads one strategies file varying a base scene, or several scene files
-/// (one strategy each, on the same zones).
+/// Loads the strategies of `files`: each a strategies file varying a base
+/// scene (its strategies) or a scene file (one strategy), mixed freely; all
+/// must be on the same zones. Names met twice are numbered.
 pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Loaded, Failure> {
     let read = |p: &Path| crate::app::input::read_text(p, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input);
-    if let [file] = files {
-        let text = read(file)?;
-        if is_strategy_file(&text) {
-            let sf = StrategySet::from_toml_str(&text, &file.display().to_string()).map_err(bad_input)?;
-            let base_path = file.parent().unwrap_or(Path::new(".")).join(&sf.base);
-            let base = load_scene(&base_path).map_err(|f| Failure {
-                code: f.code,
-                error: f.error.context(format!(
-                    "{}:{}:{}: base: the base scene",
-                    file.display(),
-                    sf.base_at.line,
-                    sf.base_at.column
-                )),
-            })?;
-            let zones = zones.map(|z| z.to_vec()).or(sf.zones.clone());
-            let strategies = sf
-                .strategies
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let scene = s.variation.apply(&base, zones.as_deref()).map_err(|e| {
-                        bad_input(SceneError {
-                            file: file.display().to_string(),
-                            at: s.at,
-                            key: format!("strategy[{i}] ({})", s.name),
-                            message: e.to_string(),
-                        })
-                    })?;
-                    Ok(Strategy { name: s.name.clone(), scene })
-                })
-                .collect::<Result<Vec<_>, Failure>>()?;
-            return Ok(Loaded { strategies, seeds: sf.seeds, first_seed: sf.first_seed });
-        }
-    }
     let mut strategies: Vec<Strategy> = Vec::new();
-    for f in files {
-        let mut scene = load_scene(f)?;
-        if let Some(z) = zones {
-            scene = crate::core::study::strategy::Variation::default()
-                .apply(&scene, Some(z))
-                .map_err(|e| bad_input(anyhow::anyhow!("{}: --zone: {e}", f.display())))?;
-        }
-        let mut name = scene.name.clone();
+    // The seeds a strategies file gives, and which file gave them.
+    let mut seeds: Option<(u32, &Path)> = None;
+    let mut first_seed: Option<(u64, &Path)> = None;
+    let add = |strategies: &mut Vec<Strategy>, base_name: &str, scene: Scene| {
+        let mut name = base_name.to_string();
         let mut k = 2;
         while strategies.iter().any(|s| s.name == name) {
-            name = format!("{} #{k}", scene.name);
+            name = format!("{base_name} #{k}");
             k += 1;
         }
         strategies.push(Strategy { name, scene });
+    };
+    for file in files {
+        let text = read(file)?;
+        if !is_strategy_file(&text) {
+            let mut scene = load_scene(file)?;
+            if let Some(z) = zones {
+                scene = crate::core::study::strategy::Variation::default()
+                    .apply(&scene, Some(z))
+                    .map_err(|e| bad_input(anyhow::anyhow!("{}: --zone: {e}", file.display())))?;
+            }
+            let name = scene.name.clone();
+            add(&mut strategies, &name, scene);
+            continue;
+        }
+        let sf = StrategySet::from_toml_str(&text, &file.display().to_string()).map_err(bad_input)?;
+        // Two strategies files asking for different seeds: which is meant is unclear.
+        for (mine, theirs, what) in [
+            (sf.seeds.map(u64::from), seeds.map(|(n, f)| (n as u64, f)), "seeds"),
+            (sf.first_seed, first_seed, "first_seed"),
+        ] {
+            if let (Some(a), Some((b, other))) = (mine, theirs)
+                && a != b
+            {
+                return Err(bad_input(anyhow::anyhow!(
+                    "{} gives {what} = {a} but {} gives {b}: give --{} to choose",
+                    file.display(),
+                    other.display(),
+                    what.replace('_', "-")
+                )));
+            }
+        }
+        if let Some(n) = sf.seeds {
+            seeds.get_or_insert((n, file));
+        }
+        if let Some(n) = sf.first_seed {
+            first_seed.get_or_insert((n, file));
+        }
+        let base_path = file.parent().unwrap_or(Path::new(".")).join(&sf.base);
+        let base = load_scene(&base_path).map_err(|f| Failure {
+            code: f.code,
+            error: f.error.context(format!(
+                "{}:{}:{}: base: the base scene",
+                file.display(),
+                sf.base_at.line,
+                sf.base_at.column
+            )),
+        })?;
+        let zones = zones.map(|z| z.to_vec()).or(sf.zones.clone());
+        for (i, s) in sf.strategies.iter().enumerate() {
+            let scene = s.variation.apply(&base, zones.as_deref()).map_err(|e| {
+                bad_input(SceneError {
+                    file: file.display().to_string(),
+                    at: s.at,
+                    key: format!("strategy[{i}] ({})", s.name),
+                    message: e.to_string(),
+                })
+            })?;
+            add(&mut strategies, &s.name, scene);
+        }
     }
     // The same zone(s), or the comparison means nothing.
     let zone_names = |s: &Scene| s.zones.iter().map(|z| z.name.clone()).collect::<Vec<_>>();
@@ -151,7 +174,7 @@ pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Lo
             }
         }
     }
-    Ok(Loaded { strategies, seeds: None, first_seed: None })
+    Ok(Loaded { strategies, seeds: seeds.map(|s| s.0), first_seed: first_seed.map(|s| s.0) })
 }
 
 /// A metric's estimate as text, in its unit: percentages for fractions.

@@ -167,6 +167,39 @@ fn compare_writes_its_tables_and_charts_and_ranks_the_shipped_strategies() {
     assert!((coverage.iter().sum::<f64>() / 4.0 - mean).abs() < 1e-12, "{coverage:?} against {mean}");
 }
 
+/// A strategies file and a scene file in one compare: the file's
+/// strategies (angle_deg and a random-stamping density among them) and the
+/// scene as one more, on the same seeds, so the scene's figures are those it
+/// has compared alone.
+#[test]
+fn scene_and_strategies_files_mix_in_one_compare() {
+    let sb = Sandbox::new();
+    let cheek = scene_path("cheek.toml");
+    let file = sb.write(
+        "s.toml",
+        &format!(
+            "base = {cheek:?}\nseeds = 2\n[[strategy]]\nname = \"H+V at 30\"\npatterns = [\"horizontal\", \"vertical\"]\nangle_deg = 30\n\
+             [[strategy]]\nname = \"random 2000\"\npatterns = [\"random\"]\nrandom_density_per_cm2 = 2000\n"
+        ),
+    );
+    let o = sb.run(&["compare", file.to_str().unwrap(), &cheek, "--out", "mixed"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = sb.run(&["compare", &cheek, "--seeds", "2", "--out", "alone"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (mixed, alone) = (json(&sb.path("mixed/compare.json")), json(&sb.path("alone/compare.json")));
+    let names: Vec<&str> =
+        mixed["strategies"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["H+V at 30", "random 2000", "cheek"]);
+    assert_eq!(mixed["seeds"], alone["seeds"], "the strategies file's seeds, for every strategy");
+    let metric =
+        |j: &Value, s: usize, key: &str| j["strategies"][s]["zones"][0]["metrics"][key]["mean"].as_f64().unwrap();
+    assert_eq!(metric(&mixed, 2, "coverage"), metric(&alone, 0, "coverage"));
+    // The density strategy lays its density (pen-12's footprint loses a few
+    // per cent off the zone's edge and its avoid region's).
+    let d = metric(&mixed, 1, "density_mean");
+    assert!((1800.0..2050.0).contains(&d), "{d}");
+}
+
 /// Ranked by the in-band share, the table shows that column.
 #[test]
 fn the_column_compare_ranks_by_is_printed() {

@@ -18,8 +18,8 @@ use std::sync::atomic::Ordering;
 /// The arguments of `needlemap compare`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// One strategies file (a `base` scene and [[strategy]] variations),
-    /// or several scene files (one strategy each).
+    /// Strategies files (a `base` scene and [[strategy]] variations) and
+    /// scene files (one strategy each), mixed freely.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Monte-Carlo seeds per strategy [default: the file's, else 20].

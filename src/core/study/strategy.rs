@@ -11,6 +11,12 @@
 //! name = "H + V"
 //! patterns = ["horizontal", "vertical"]
 //! lane_spacing_mm = 4
+//! angle_deg = 30            # optional: the first lane pass at 30°, the others turned with it
+//!
+//! [[strategy]]
+//! name = "random 2000"
+//! patterns = ["random"]
+//! random_density_per_cm2 = 2000   # stamps follow from each zone's area
 //! ```
 
 use crate::core::error::{Location, SceneError, location};
@@ -39,6 +45,12 @@ pub struct Variation {
     pub repeats: Option<u32>,
     /// Stamps of each `random` pass.
     pub random_stamps: Option<u64>,
+    /// Punctures per cm² of each `random` pass: its stamps follow from each
+    /// zone's true area and the cartridge's needles (instead of `random_stamps`).
+    pub random_density_per_cm2: Option<f64>,
+    /// The lane angle of the first lane pass, degrees; the zone's other lane
+    /// passes keep their angles to it (the pattern turned as a whole).
+    pub angle_deg: Option<f64>,
     /// Stamp rate of every pass, Hz (pens only).
     pub rate_hz: Option<f64>,
     /// Needle depth of every pass, mm.
@@ -81,7 +93,11 @@ impl Variation {
         if let Some(v) = self.speed_mm_s {
             scene.hand.speed_mm_s = v;
         }
+        let needles = scene.cartridge.needle_count().max(1) as f64;
         for zone in &mut scene.zones {
+            // A density's stamps on this zone: its true area over the needles a stamp lays.
+            let density_stamps =
+                self.random_density_per_cm2.map(|d| ((d * zone_true_area_cm2(zone) / needles).round() as u64).max(1));
             let Some(template) = zone.passes.first().cloned() else { continue };
             let lane_template =
                 zone.passes.iter().find(|p| matches!(p.kind, PassKind::Lanes { .. })).cloned().unwrap_or(template);
@@ -106,8 +122,8 @@ impl Variation {
                                 }),
                             },
                             Some(None) => PassKind::Random {
-                                stamps: self
-                                    .random_stamps
+                                stamps: density_stamps
+                                    .or(self.random_stamps)
                                     .or(stamps_template)
                                     .ok_or_else(|| VariationError::NoStamps { zone: zone.name.clone() })?,
                             },
@@ -151,15 +167,48 @@ impl Variation {
                         if roller {
                             return Err(VariationError::RollerRandom);
                         }
-                        if let Some(v) = self.random_stamps {
+                        if let Some(v) = density_stamps.or(self.random_stamps) {
                             *stamps = v;
                         }
+                    }
+                }
+            }
+            if let Some(angle) = self.angle_deg {
+                // The first lane pass at `angle`, the others turned with it.
+                let first = zone.passes.iter().find_map(|p| match p.kind {
+                    PassKind::Lanes { angle_deg, .. } => Some(angle_deg),
+                    _ => None,
+                });
+                let Some(first) = first else {
+                    return Err(VariationError::NoLanes { zone: zone.name.clone() });
+                };
+                for pass in &mut zone.passes {
+                    if let PassKind::Lanes { angle_deg, .. } = &mut pass.kind {
+                        *angle_deg = (*angle_deg - first + angle).rem_euclid(180.0);
                     }
                 }
             }
         }
         Ok(scene)
     }
+}
+
+/// A zone's treatable true area, cm² (random stamps land only there): its
+/// outline's less its avoid regions', and on curved skin that share of the
+/// chart at the mesh's mean true/chart ratio (the mesh's whole true area
+/// for a zone with no avoid region and no clip).
+pub fn zone_true_area_cm2(zone: &crate::core::input::scene::Zone) -> f64 {
+    let outline = zone.region.outline.area_mm2();
+    let avoid: f64 = zone.region.avoid.iter().map(|a| a.area_mm2()).sum();
+    let chart_mm2 = (outline - avoid).max(0.0);
+    let mm2 = match &zone.surface {
+        Some(s) => {
+            let chart = s.mesh.area_chart_mm2();
+            if chart > 0.0 { s.mesh.area_3d_mm2() / chart * chart_mm2 } else { chart_mm2 }
+        }
+        None => chart_mm2,
+    };
+    mm2 / 100.0
 }
 
 /// Why a variation cannot be applied to a scene.
@@ -178,6 +227,12 @@ pub enum VariationError {
     NoPreset {
         /// The name given.
         preset: String,
+    },
+    /// An angle for a zone without lanes.
+    #[error("angle_deg turns lane passes, and zone `{zone}` has none (give patterns with lanes)")]
+    NoLanes {
+        /// The zone.
+        zone: String,
     },
     /// A roller has no stamp rate.
     #[error("a roller has no stamp rate: leave out rate_hz")]
@@ -257,6 +312,8 @@ struct RawVariation {
     stagger: Option<bool>,
     repeats: Option<Spanned<u32>>,
     random_stamps: Option<Spanned<u64>>,
+    random_density_per_cm2: Option<Spanned<f64>>,
+    angle_deg: Option<Spanned<f64>>,
     rate_hz: Option<Spanned<f64>>,
     depth_mm: Option<Spanned<f64>>,
 }
@@ -339,6 +396,20 @@ impl StrategySet {
             if let Some(v) = r.random_stamps.as_ref().filter(|v| *v.get_ref() == 0) {
                 return Err(err(v.span(), key("random_stamps"), "0 is not accepted: give a whole number >= 1".into()));
             }
+            if let (Some(_), Some(d)) = (&r.random_stamps, &r.random_density_per_cm2) {
+                return Err(err(
+                    d.span(),
+                    key("random_density_per_cm2"),
+                    "and random_stamps both set the stamps of a random pass: give one".into(),
+                ));
+            }
+            if let Some(a) = r.angle_deg.as_ref().filter(|a| !a.get_ref().is_finite()) {
+                return Err(err(
+                    a.span(),
+                    key("angle_deg"),
+                    format!("{} is not accepted: give a finite angle in degrees", a.get_ref()),
+                ));
+            }
             let variation = Variation {
                 cartridge: r.cartridge.as_ref().map(|c| c.get_ref().clone()),
                 speed_mm_s: positive(&r.speed_mm_s, key("speed_mm_s"), "mm/s")?,
@@ -348,6 +419,12 @@ impl StrategySet {
                 stagger: r.stagger,
                 repeats: whole(&r.repeats, key("repeats"))?,
                 random_stamps: r.random_stamps.as_ref().map(|v| *v.get_ref()),
+                random_density_per_cm2: positive(
+                    &r.random_density_per_cm2,
+                    key("random_density_per_cm2"),
+                    "punctures/cm²",
+                )?,
+                angle_deg: r.angle_deg.as_ref().map(|a| *a.get_ref()),
                 rate_hz: positive(&r.rate_hz, key("rate_hz"), "stamps/s")?,
                 depth_mm: positive(&r.depth_mm, key("depth_mm"), "mm")?,
             };
@@ -395,6 +472,67 @@ mod tests {
         // Four passes of the lattice law: 11 x 90 / (20 x 3) per mm2, x 100 per cm2.
         let law = 4.0 * 11.0 * 90.0 / (20.0 * 3.0) * 100.0;
         assert!((o.zones[0].density_per_cm2.mean / law - 1.0).abs() < 0.1);
+    }
+
+    /// A strategy's angle turns its lane passes as a whole: the first at
+    /// the angle, the others keeping theirs to it.
+    #[test]
+    fn angle_deg_turns_the_lane_passes_as_a_whole() {
+        let v = Variation {
+            patterns: Some(vec!["horizontal".into(), "vertical".into(), "diagonal".into()]),
+            angle_deg: Some(30.0),
+            ..Default::default()
+        };
+        let s = v.apply(&forehead(), None).unwrap();
+        let angles: Vec<f64> = s.zones[0]
+            .passes
+            .iter()
+            .filter_map(|p| match p.kind {
+                PassKind::Lanes { angle_deg, .. } => Some(angle_deg),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(angles, [30.0, 120.0, 75.0]);
+        let random = Variation {
+            patterns: Some(vec!["random".into()]),
+            random_stamps: Some(10),
+            angle_deg: Some(30.0),
+            ..Default::default()
+        };
+        assert!(random.apply(&forehead(), None).unwrap_err().to_string().contains("angle_deg turns lane passes"));
+    }
+
+    /// A random-stamping density sets each zone's stamps from its treatable
+    /// true area: with one needle (no footprint falling off the edge) the
+    /// simulated density is the density asked, within 4 sd of the count and
+    /// 1 % for the area a curved chart's uneven stretch gives its avoid
+    /// regions, on flat and curved zones alike.
+    #[test]
+    fn a_random_density_gives_that_density_on_every_zone() {
+        let face = Scene::from_toml_str(include_str!("../../../scenes/full-face.toml"), "full-face.toml").unwrap();
+        for base in [forehead(), face] {
+            let v = Variation {
+                cartridge: Some("single".into()),
+                patterns: Some(vec!["random".into()]),
+                random_density_per_cm2: Some(2000.0),
+                ..Default::default()
+            };
+            let s = v.apply(&base, None).unwrap();
+            let o = crate::core::engine::run(&s, &Default::default()).unwrap();
+            for (zone, m) in s.zones.iter().zip(&o.zones) {
+                let PassKind::Random { stamps } = zone.passes[0].kind else { panic!("a random pass") };
+                assert_eq!(stamps, (2000.0 * zone_true_area_cm2(zone)).round() as u64, "{}", zone.name);
+                let density = m.punctures as f64 / m.area_cm2;
+                let sd = 2000.0 / (stamps as f64).sqrt();
+                assert!(
+                    (density - 2000.0).abs() < 4.0 * sd + 2000.0 * 0.01,
+                    "{}: {density:.0} /cm² over {:.2} cm² (the outline's {:.2})",
+                    zone.name,
+                    m.area_cm2,
+                    zone_true_area_cm2(zone)
+                );
+            }
+        }
     }
 
     #[test]
