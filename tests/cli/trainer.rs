@@ -333,7 +333,7 @@ fn a_criteria_file_weighs_and_ranges_the_criteria_and_the_name_is_on_the_report(
     sb.write(
         "criteria.toml",
         "# the lesson's criteria\n[coverage]\nweight = 3\naccepted = [\"reference + 0.05\", 1]\nzero_at = [\"reference + 0.04\", 1]\n\
-         [time]\nweight = 0\n[cv]\naccepted = [0, \"reference * 1.25 + 0.05\"]\nzero_at = [0, \"reference * 2.5 + 0.3\"]\n",
+         [time]\nweight = 0\n[speed_spread]\nweight = 0\n[cv]\naccepted = [0, \"reference * 1.25 + 0.05\"]\nzero_at = [0, \"reference * 2.5 + 0.3\"]\n",
     );
     let o = sb.run(&[
         "score",
@@ -376,6 +376,10 @@ fn a_criteria_file_weighs_and_ranges_the_criteria_and_the_name_is_on_the_report(
     }
     assert!((num(&zone["score"]) - sum / weights).abs() < 1e-9, "{zone}");
     assert!((num(&zone["score"]) - num(&plain["zones"][0]["score"])).abs() > 1.0, "the file moved the score");
+    // Advice follows the file: none for a criterion weighing 0.
+    let said =
+        |j: &Value| j["feedback"].as_array().unwrap().iter().any(|f| f.as_str().unwrap().contains("keep an even pace"));
+    assert!(said(&plain) && !said(&json), "{}", json["feedback"]);
     // The name and the weights are on score.md and the lesson report (escaped).
     let md = std::fs::read_to_string(sb.path("weighted/score.md")).unwrap();
     assert!(
@@ -393,12 +397,14 @@ fn a_criteria_file_weighs_and_ranges_the_criteria_and_the_name_is_on_the_report(
 fn a_bad_criteria_file_names_its_line_and_field_and_writes_nothing() {
     let sb = Sandbox::new();
     for (text, line, field, says) in [
-        ("[coverage]\nweight = -1\n", 2, "coverage.weight", "give a number >= 0"),
+        ("[coverage]\nweight = -1\n", 2, "coverage.weight", "give a number from 0"),
         ("[coverage]\naccepted = [0.9, 0.5]\n", 2, "coverage.accepted", "low end first"),
         ("[coverage]\naccepted = [\"referance - 0.1\", 1]\n", 2, "coverage.accepted", "\"reference + x\""),
         ("\n[speeed]\nweight = 1\n", 2, "criteria", "tables named for criteria (coverage, under"),
         ("[time]\nwieght = 1\n", 2, "criteria", "unknown field"),
         ("avoid_tolerance = -3\n", 1, "avoid_tolerance", "number of punctures >= 0"),
+        ("avoid_tolerance = 2\n[avoid]\naccepted = [0, 5]\n", 1, "avoid_tolerance", "give one"),
+        ("[coverage]\nweight = 1e300\n", 2, "coverage.weight", "give a number from 0 to 1000000"),
     ] {
         sb.write("bad.toml", text);
         let o = sb.run(&[
@@ -432,11 +438,46 @@ fn a_class_folder_is_scored_into_one_table() {
     let o = sb.run(&["trace", &scene_path("cheek.toml"), "--out", "class/ben.csv"]);
     assert!(o.status.success(), "{}", stderr(&o));
     sb.write("class/notes.txt", "not a trace");
+    sb.write("class/._ana.csv", "macOS metadata, not a trace");
+    sb.write("class/criteria.toml", "[time]\nweight = 0\n");
+    // Three files whose names make the same folder name, and one named for the class table.
+    for name in ["a b.csv", "a+b.csv", "a_b.csv", "class.html.csv"] {
+        std::fs::copy(sb.path("class/ben.csv"), sb.path(&format!("class/{name}"))).unwrap();
+    }
     std::os::unix::fs::symlink(sb.path("class/ana.csv"), sb.path("class/linked.csv")).unwrap();
+    let o = sb.run(&[
+        "score",
+        "class",
+        "--reference",
+        &scene_path("cheek.toml"),
+        "--criteria",
+        "class/criteria.toml",
+        "--out",
+        "c",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("class: 6 trainees"), "the note, the link, hidden and criteria files are passed over: {out}");
+    // Each trainee a folder of their own, none the class table's.
+    let mut folders: Vec<String> = std::fs::read_dir(sb.path("c"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    assert_eq!(folders, ["a_b", "a_b.csv", "a_b.csv-2", "ana", "ben", "class.html.csv"], "{out}");
+    for f in &folders {
+        assert!(sb.path(&format!("c/{f}/score.json")).is_file(), "{f}");
+    }
+    for f in ["a b.csv", "a+b.csv", "a_b.csv", "class.html.csv"] {
+        std::fs::remove_file(sb.path(&format!("class/{f}"))).unwrap();
+    }
+    std::fs::remove_file(sb.path("class/criteria.toml")).unwrap();
     let o = sb.run(&["score", "class", "--reference", &scene_path("cheek.toml"), "--out", "c"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("class: 2 trainees"), "the note and the link are passed over: {out}");
+    assert!(out.contains("class: 2 trainees"), "{out}");
     let csv = std::fs::read_to_string(sb.path("c/class.csv")).unwrap();
     let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
     assert_eq!(rows[0], ["trainee", "file", "score", "score_left cheek", "weakest"], "{csv}");

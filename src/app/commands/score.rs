@@ -42,20 +42,28 @@ pub struct Args {
 /// Runs `needlemap score`.
 pub fn run(args: Args) -> Result<(), Failure> {
     let Args { input, reference, out, trainee, criteria, avoid_tolerance } = args;
-    let criteria = match &criteria {
+    let criteria_path = criteria;
+    let criteria = match &criteria_path {
         Some(path) => load_criteria(path)?,
         None => Criteria::default(),
     };
+    if avoid_tolerance.is_some()
+        && criteria.set.get("avoid").is_some_and(|a| a.accepted.is_some() || a.zero_at.is_some())
+    {
+        return Err(bad_input(anyhow::anyhow!(
+            "--avoid-tolerance and the criteria file's [avoid] accepted / zero_at both set the avoid criterion's range: give one"
+        )));
+    }
     let avoid_tolerance = avoid_tolerance.map(|n| n as f64).or(criteria.avoid_tolerance).unwrap_or(0.0);
     let settings = score::ScoreSettings { avoid_tolerance, criteria };
-    if std::fs::symlink_metadata(&input).is_ok_and(|m| m.is_dir()) {
+    if std::fs::metadata(&input).is_ok_and(|m| m.is_dir()) {
         if trainee.is_some() {
             return Err(bad_input(anyhow::anyhow!(
                 "--trainee names one trainee: {} is a folder (a class), whose trainees are named by their files",
                 input.display()
             )));
         }
-        return class_cmd(&input, &reference, out.as_deref(), &settings);
+        return class_cmd(&input, &reference, criteria_path.as_deref(), out.as_deref(), &settings);
     }
     score_cmd(&input, &reference, out.as_deref(), &settings, trainee.as_deref())
 }
@@ -234,18 +242,32 @@ fn score_files(r: &Outcome, t: &Outcome, card: &ScoreCard) -> Result<Vec<(&'stat
 }
 
 /// A class: every trace (.csv) or scene (.toml) directly in `folder`, in
-/// name order; links and other files are passed over.
-fn class_members(folder: &Path) -> Result<Vec<PathBuf>, Failure> {
+/// name order; links, hidden files, other files, the reference, the
+/// criteria file (`not`) and criteria files are passed over.
+fn class_members(folder: &Path, not: &[&Path]) -> Result<Vec<PathBuf>, Failure> {
     let entries = std::fs::read_dir(folder)
         .map_err(|e| bad_input(anyhow::anyhow!("cannot read the class folder {}: {e}", folder.display())))?;
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
     let mut members = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         let plain = entry.file_type().is_ok_and(|t| t.is_file());
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
         let kind = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        if plain && matches!(kind.as_deref(), Some("csv" | "toml")) {
-            members.push(path);
+        if !plain || hidden || !matches!(kind.as_deref(), Some("csv" | "toml")) || not.iter().any(|n| same(n, &path)) {
+            continue;
         }
+        // A criteria file kept with the class is not a trainee.
+        if kind.as_deref() == Some("toml")
+            && crate::app::input::read_text(&path, crate::app::input::MAX_TEXT_FILE_BYTES)
+                .is_ok_and(|t| crate::core::trainer::settings::is_criteria_file(&t))
+        {
+            continue;
+        }
+        members.push(path);
     }
     members.sort();
     if members.is_empty() {
@@ -267,10 +289,13 @@ pub const MAX_CLASS: usize = 1000;
 fn class_cmd(
     folder: &Path,
     reference: &Path,
+    criteria: Option<&Path>,
     out: Option<&Path>,
     settings: &score::ScoreSettings,
 ) -> Result<(), Failure> {
-    let members = class_members(folder)?;
+    let mut not = vec![reference];
+    not.extend(criteria);
+    let members = class_members(folder, &not)?;
     if members.len() > MAX_CLASS {
         return Err(bad_input(anyhow::anyhow!(
             "{}: {} trainees' files; a class holds at most {MAX_CLASS}",
@@ -281,6 +306,10 @@ fn class_cmd(
     let ref_scene = score::exact(&load_scene(reference)?);
     // Every trainee's input checked first: one bad file, nothing written.
     let scenes: Vec<_> = members.iter().map(|m| trainee(m, &ref_scene)).collect::<Result<_, _>>()?;
+    for (m, scene) in members.iter().zip(&scenes) {
+        crate::core::engine::plan_checked(scene, &Default::default())
+            .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", m.display())))?;
+    }
     let class_name = folder.file_name().map_or("class".into(), |n| n.to_string_lossy().into_owned());
     let dir = out.map(Path::to_path_buf).unwrap_or_else(|| Path::new("out").join(format!("class-{class_name}")));
     let r = run_scene(&ref_scene)?;
@@ -295,8 +324,14 @@ fn class_cmd(
         // One folder per trainee, named for the file (its extension added
         // where two files share a name).
         let mut sub = folder_name(&stem);
-        if used.contains(&sub) {
+        if taken(&used, &sub) {
             sub = folder_name(&path.file_name().map_or(stem.clone(), |n| n.to_string_lossy().into_owned()));
+        }
+        let base = sub.clone();
+        let mut k = 2;
+        while taken(&used, &sub) {
+            sub = format!("{base}-{k}");
+            k += 1;
         }
         used.push(sub.clone());
         let files = score_files(&r, &t, &card)?;
@@ -320,6 +355,13 @@ fn class_cmd(
         dir.display()
     );
     Ok(())
+}
+
+/// Whether a trainee's folder name is taken: by another trainee (letter
+/// case aside, as on case-blind file systems) or by the class's own files.
+fn taken(used: &[String], name: &str) -> bool {
+    let lower = name.to_lowercase();
+    used.iter().any(|u| u.to_lowercase() == lower) || lower == "class.csv" || lower == "class.html"
 }
 
 /// A trainee's folder name: the file's name with anything but letters,
@@ -356,8 +398,8 @@ fn class_csv(zones: &[&str], rows: &[(String, PathBuf, ScoreCard)]) -> String {
     for (_, path, card) in rows {
         s += &format!(
             "{},{},{}",
-            csv_field(card.trainee_name.as_deref().unwrap_or("")),
-            csv_field(&path.file_name().unwrap_or_default().to_string_lossy()),
+            csv_field(&inert(card.trainee_name.as_deref().unwrap_or(""))),
+            csv_field(&inert(&path.file_name().unwrap_or_default().to_string_lossy())),
             fixed(card.score, 1)
         );
         for z in zones {
@@ -366,6 +408,12 @@ fn class_csv(zones: &[&str], rows: &[(String, PathBuf, ScoreCard)]) -> String {
         s += &format!(",{}\n", csv_field(&weakest(card)));
     }
     s
+}
+
+/// A name a spreadsheet will not run as a formula (one starting with `=`,
+/// `+`, `-` or `@` gets a leading apostrophe).
+fn inert(name: &str) -> String {
+    if name.starts_with(['=', '+', '-', '@']) { format!("'{name}") } else { name.to_string() }
 }
 
 /// The class table on the terminal.

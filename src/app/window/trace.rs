@@ -47,6 +47,17 @@ impl SampleClock {
         self.last_done = Some(self.last_done.map_or(t, |d| d.max(t)));
     }
 
+    /// A pointer event's handling was done at `t`; it `recorded` a sample,
+    /// which the next one queued behind it joins in a burst, or none (off
+    /// the skin), which ends the burst.
+    pub(crate) fn event_done(&mut self, t: f64, recorded: bool) {
+        if recorded {
+            self.handled(t);
+        } else {
+            self.last_done = None;
+        }
+    }
+
     /// Sample `n - 1` arrived at `t`, the sample before it (if any) timed
     /// `before`: the first sample of its burst and the times of the burst's
     /// samples from there on.
@@ -126,6 +137,7 @@ impl App {
         let area = scene_area(live, self.cfg.panel);
         let hit = live.renderer.pick(self.orbit, area, at_px);
         let names: Vec<String> = tr.base.zones.iter().map(|z| z.name.clone()).collect();
+        let rows_before = tr.rows.len();
         match hit {
             Some((z, p)) => {
                 if let Some((lz, lp)) = tr.last
@@ -142,9 +154,10 @@ impl App {
                 }
             }
         }
-        if let Some(start) = tr.started {
-            tr.clock.handled(start.elapsed().as_secs_f64());
-        }
+        // The next sample queued behind this one joins its burst; an event
+        // that recorded nothing (off the skin) ends the burst.
+        let recorded = tr.rows.len() > rows_before;
+        tr.clock.event_done(tr.started.map_or(0.0, |s| s.elapsed().as_secs_f64()), recorded);
     }
 
     /// The pointer went up: lift, write the trace, simulate it.
@@ -253,6 +266,31 @@ mod tests {
         // Times only grow, and each burst ends when it arrived.
         assert!(times.windows(2).all(|w| w[1] > w[0]));
         assert_eq!(times.last(), arrivals.last());
+    }
+
+    /// An event off the skin records nothing and ends the burst: the sample
+    /// that re-enters 2 s later never moves the lift before it.
+    #[test]
+    fn an_event_that_records_nothing_ends_the_burst() {
+        let mut clock = SampleClock::default();
+        let mut times: Vec<f64> = Vec::new();
+        let push = |clock: &mut SampleClock, times: &mut Vec<f64>, t: f64| {
+            let before = times.last().copied();
+            times.push(t);
+            let (from, ts) = clock.arrived(t, times.len(), before);
+            times[from..].copy_from_slice(&ts);
+        };
+        push(&mut clock, &mut times, 1.0);
+        clock.event_done(1.0, true);
+        push(&mut clock, &mut times, 1.04); // the lift as the pointer leaves
+        clock.event_done(1.04, true);
+        // Off the skin for 2 s: events every 10 ms that record nothing.
+        for k in 1..=200 {
+            clock.event_done(1.04 + k as f64 * 0.01, false);
+        }
+        // Back on the skin right after the last of them.
+        push(&mut clock, &mut times, 3.0401);
+        assert_eq!(times, [1.0, 1.04, 3.0401], "the lift stays where the pointer left");
     }
 
     /// Without a stall, samples keep their arrival times.

@@ -86,7 +86,16 @@ impl Criterion {
             None => built_in,
         };
         let (accepted, zero_at) = (resolve(setting.accepted, self.accepted), resolve(setting.zero_at, self.zero_at));
-        self.rescore(accepted, zero_at);
+        // Bounds that follow the reference can come out empty or endless for
+        // this zone's reference: the built-in range stays, and says so.
+        if accepted.iter().chain(&zero_at).all(|v| v.is_finite()) && accepted[0] <= accepted[1] {
+            self.rescore(accepted, zero_at);
+        } else if setting.accepted.is_some() || setting.zero_at.is_some() {
+            if !self.detail.is_empty() {
+                self.detail += "; ";
+            }
+            self.detail += "the criteria file's range came out empty here (low above high): the built-in range kept";
+        }
     }
 }
 
@@ -116,6 +125,9 @@ pub struct ZoneScore {
     pub score: f64,
     /// Advice in words, one sentence each.
     pub feedback: Vec<String>,
+    /// Whether the zone counts in the treatment's score (not when every
+    /// criterion measured in it weighs 0 in the criteria file).
+    pub weighed: bool,
 }
 
 impl ZoneScore {
@@ -256,7 +268,7 @@ pub(crate) fn score_zone(
                     "; the hand was {how} there ({v:.1} mm/s against the plan's {rs:.1}): {fix} in those lanes"
                 );
             }
-            feedback.push(s);
+            feedback.push((if matches!(which, Side::Under) { "under" } else { "over" }, s));
         }
     }
     let rcv = rm.density_per_cm2.cv;
@@ -291,12 +303,15 @@ pub(crate) fn score_zone(
             detail,
         ));
         if ts > 0.0 && ratio < 0.8 {
-            feedback.push(format!(
+            feedback.push(("speed", format!(
                 "{name}: glide faster: {ts:.1} mm/s on average against the plan's {rs:.1} mm/s (slow lanes over-treat)"
-            ));
+            )));
         } else if ratio > 1.25 {
-            feedback.push(format!(
-                "{name}: slow down: {ts:.1} mm/s on average against the plan's {rs:.1} mm/s (fast lanes leave gaps)"
+            feedback.push((
+                "speed",
+                format!(
+                    "{name}: slow down: {ts:.1} mm/s on average against the plan's {rs:.1} mm/s (fast lanes leave gaps)"
+                ),
             ));
         }
         c.push(Criterion::new(
@@ -310,7 +325,8 @@ pub(crate) fn score_zone(
             if tl.is_empty() { "not measurable: the trace has no lane".into() } else { String::new() },
         ));
         if tcv > rcv_speed + 0.1 {
-            feedback.push(format!("{name}: keep an even pace: lane speeds vary by {} (CV)", pct(tcv)));
+            feedback
+                .push(("speed_spread", format!("{name}: keep an even pace: lane speeds vary by {} (CV)", pct(tcv))));
         }
     }
     let dirs = plan_directions(zone);
@@ -381,7 +397,7 @@ pub(crate) fn score_zone(
                 let unit = if key == "lane_spacing" { "ratio" } else { "" };
                 c.push(Criterion::new(key, label, unit, f64::NAN, None, accepted, zero_at, why.into()));
             }
-            feedback.push(format!("{name}: lay lanes as the plan does: {why}"));
+            feedback.push(("lane_spacing", format!("{name}: lay lanes as the plan does: {why}")));
         }
         if !ratios.is_empty() {
             // The worst direction: the mean spacing farthest from the plan's, the most irregular.
@@ -422,11 +438,11 @@ pub(crate) fn score_zone(
             let across =
                 zone.surface.as_ref().and_then(|s| s.spacing_across(at, Vec2::new(a.cos(), a.sin()))).unwrap_or(1.0);
             let (gap, plan) = (gap * across, plan * across);
-            feedback.push(format!(
+            feedback.push(("lane_spacing", format!(
                 "{name}: a gap of {gap:.1} mm between {} lanes in the {} (the plan's spacing there is {plan:.1} mm): a lane was missed",
                 direction_name(d),
                 place_name(&b, at)
-            ));
+            )));
         }
         let reach = reference.scene.cartridge.reach_mm();
         let t_shares = direction_shares(&zone.region, &tl, &dirs, reach);
@@ -454,11 +470,14 @@ pub(crate) fn score_zone(
             detail,
         ));
         if worst < worst_ref - 0.03 {
-            feedback.push(format!(
-                "{name}: the {} direction reached only {} of the zone (the plan's {})",
-                direction_name(worst_dir),
-                pct(worst),
-                pct(worst_ref)
+            feedback.push((
+                "directions",
+                format!(
+                    "{name}: the {} direction reached only {} of the zone (the plan's {})",
+                    direction_name(worst_dir),
+                    pct(worst),
+                    pct(worst_ref)
+                ),
             ));
         }
     }
@@ -480,9 +499,12 @@ pub(crate) fn score_zone(
         String::new(),
     ));
     if v > ok_v {
-        feedback.push(format!(
-            "{name}: {} punctures in avoid regions (the plan's {}): lift the pen over them",
-            tm.avoid_violations, rm.avoid_violations
+        feedback.push((
+            "avoid",
+            format!(
+                "{name}: {} punctures in avoid regions (the plan's {}): lift the pen over them",
+                tm.avoid_violations, rm.avoid_violations
+            ),
         ));
     }
     if rm.time_s > 0.0 {
@@ -501,11 +523,22 @@ pub(crate) fn score_zone(
     for crit in c.iter_mut() {
         crit.apply(&settings.criteria.get(crit.key));
     }
+    // Advice follows the trainer's file where it sets a criterion: none for
+    // one weighing 0, none for one its range scores 100 (the built-in
+    // thresholds above gave it).
+    let mut feedback: Vec<String> = feedback
+        .into_iter()
+        .filter(|(key, _)| {
+            !settings.criteria.set.contains_key(*key)
+                || c.iter().find(|x| x.key == *key).is_some_and(|x| x.weight > 0.0 && x.score < 100.0)
+        })
+        .map(|(_, f)| f)
+        .collect();
     // The weighted mean (every weight 1 unless a criteria file says).
     let weights: f64 = c.iter().map(|c| c.weight).sum();
     let mut score = if weights > 0.0 { c.iter().map(|c| c.score * c.weight).sum::<f64>() / weights } else { 0.0 };
     if weights <= 0.0 && !c.is_empty() {
-        feedback.push(format!("{name}: scored 0: every criterion measured here weighs 0 in the criteria file"));
+        feedback.push(format!("{name}: not scored: every criterion measured here weighs 0 in the criteria file"));
     }
     if tm.punctures == 0 {
         // A zone the hand never touched scores 0, whatever its criteria that
@@ -515,7 +548,7 @@ pub(crate) fn score_zone(
     } else if feedback.is_empty() {
         feedback.push(format!("{name}: on plan ({:.0}/100)", score));
     }
-    ZoneScore { zone: name, criteria: c, score, feedback }
+    ZoneScore { zone: name, criteria: c, score, feedback, weighed: weights > 0.0 || tm.punctures == 0 }
 }
 
 #[cfg(test)]

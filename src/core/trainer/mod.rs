@@ -90,8 +90,10 @@ pub fn score_with(reference: &Outcome, trainee: &Outcome, settings: &ScoreSettin
     let mut weights = Vec::new();
     for (rz, rzone) in reference.scene.zones.iter().enumerate() {
         let Some(tz) = trainee.scene.zones.iter().position(|z| z.name == rzone.name) else { continue };
-        zones.push(score_zone(reference, rz, trainee, tz, settings));
-        weights.push(reference.zones[rz].area_cm2);
+        let z = score_zone(reference, rz, trainee, tz, settings);
+        // A zone whose measured criteria all weigh 0 is left out of the total.
+        weights.push(if z.weighed { reference.zones[rz].area_cm2 } else { 0.0 });
+        zones.push(z);
     }
     let wsum: f64 = weights.iter().sum::<f64>().max(1e-12);
     let score = zones.iter().zip(&weights).map(|(z, w)| z.score * w).sum::<f64>() / wsum;

@@ -36,6 +36,10 @@ pub const CRITERIA: &[(&str, &str)] = &[
     ("time", "ratio"),
 ];
 
+/// The largest weight a criteria file may give (weights are relative; a
+/// larger one could overflow the weighted mean).
+pub const MAX_WEIGHT: f64 = 1e6;
+
 /// Whether TOML text is a criteria file rather than a scene: every key at
 /// its top is `avoid_tolerance` or a criterion's name.
 pub fn is_criteria_file(text: &str) -> bool {
@@ -215,12 +219,12 @@ impl Criteria {
             let mut set = CriterionSetting::default();
             if let Some(w) = &r.weight {
                 let v = *w.get_ref();
-                if !(v.is_finite() && v >= 0.0) {
+                if !(v.is_finite() && (0.0..=MAX_WEIGHT).contains(&v)) {
                     return Err(err(
                         w.span(),
                         format!("{name}.weight"),
                         format!(
-                            "{v} is not accepted: give a number >= 0 (1 is the default; 0 shows the criterion but leaves it out of the score)"
+                            "{v} is not accepted: give a number from 0 to {MAX_WEIGHT} (1 is the default; 0 shows the criterion but leaves it out of the score)"
                         ),
                     ));
                 }
@@ -252,6 +256,15 @@ impl Criteria {
             set.accepted = range("accepted", &r.accepted)?;
             set.zero_at = range("zero_at", &r.zero_at)?;
             out.set.insert(name.to_string(), set);
+        }
+        if let (Some(t), Some(a)) = (&raw.avoid_tolerance, out.set.get("avoid"))
+            && (a.accepted.is_some() || a.zero_at.is_some())
+        {
+            return Err(err(
+                t.span(),
+                "avoid_tolerance".into(),
+                "and [avoid] accepted / zero_at both set the avoid criterion's range: give one".into(),
+            ));
         }
         if CRITERIA.iter().all(|c| out.get(c.0).weight == 0.0) {
             return Err(err(0..0, "weight".into(), "every criterion weighs 0: give at least one a weight > 0".into()));
