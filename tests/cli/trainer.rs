@@ -399,7 +399,13 @@ fn a_bad_criteria_file_names_its_line_and_field_and_writes_nothing() {
     for (text, line, field, says) in [
         ("[coverage]\nweight = -1\n", 2, "coverage.weight", "give a number from 0"),
         ("[coverage]\naccepted = [0.9, 0.5]\n", 2, "coverage.accepted", "low end first"),
-        ("[coverage]\naccepted = [\"referance - 0.1\", 1]\n", 2, "coverage.accepted", "\"reference + x\""),
+        ("[coverage]\naccepted = [0.9, 1.5]\n", 2, "coverage.accepted", "1.5 is not accepted: coverage is a share"),
+        (
+            "[coverage]\naccepted = [\"referance - 0.1\", 1]\n",
+            2,
+            "coverage.accepted",
+            "\"referance - 0.1\" is not accepted",
+        ),
         ("\n[speeed]\nweight = 1\n", 2, "criteria", "tables named for criteria (coverage, under"),
         ("[time]\nwieght = 1\n", 2, "criteria", "unknown field"),
         ("avoid_tolerance = -3\n", 1, "avoid_tolerance", "number of punctures >= 0"),
@@ -425,6 +431,11 @@ fn a_bad_criteria_file_names_its_line_and_field_and_writes_nothing() {
         );
         assert!(!sb.path("s").exists(), "nothing written");
     }
+    // `check` reads a misspelt criteria file as a criteria file, not a scene.
+    sb.write("typo.toml", "[time]\nweight = 1\n[coverag]\nweight = 3\n");
+    let o = sb.run(&["check", "typo.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("typo.toml:3:") && stderr(&o).contains("tables named for criteria"), "{}", stderr(&o));
 }
 
 /// `score` over a folder: every trainee against one reference, a class

@@ -261,7 +261,8 @@ fn raw_rows(runs: &compare::Runs) -> Vec<serde_json::Value> {
                 r.insert("zone".into(), zone.clone().into());
                 for m in Metric::ALL {
                     let v = row[m];
-                    r.insert(m.key().into(), if v.is_finite() { v.into() } else { serde_json::Value::Null });
+                    // + 0.0: no "-0.0".
+                    r.insert(m.key().into(), if v.is_finite() { (v + 0.0).into() } else { serde_json::Value::Null });
                 }
                 rows.push(serde_json::Value::Object(r));
             }

@@ -43,8 +43,19 @@ pub const MAX_WEIGHT: f64 = 1e6;
 /// Whether TOML text is a criteria file rather than a scene: every key at
 /// its top is `avoid_tolerance` or a criterion's name.
 pub fn is_criteria_file(text: &str) -> bool {
-    toml::from_str::<toml::Table>(text)
-        .is_ok_and(|t| !t.is_empty() && t.keys().all(|k| k == "avoid_tolerance" || CRITERIA.iter().any(|c| c.0 == k)))
+    // By its shape, so a misspelt criterion is still read as a criteria file
+    // (and named as one): avoid_tolerance, and tables of weight, accepted and
+    // zero_at only (a scene's tables hold other keys).
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| {
+        !t.is_empty()
+            && t.iter().all(|(k, v)| {
+                k == "avoid_tolerance"
+                    || CRITERIA.iter().any(|c| c.0 == k)
+                    || v.as_table().is_some_and(|t| {
+                        !t.is_empty() && t.keys().all(|k| matches!(k.as_str(), "weight" | "accepted" | "zero_at"))
+                    })
+            })
+    })
 }
 
 /// One end of a range: a figure, or one that follows the reference's
@@ -237,10 +248,32 @@ impl Criteria {
                     *o = match b {
                         RawBound::Number(x) if x.is_finite() => Bound::Fixed(*x),
                         RawBound::Text(t) if Bound::parse(t).is_some() => Bound::parse(t).expect("parsed"),
-                        _ => {
-                            return Err(err(v.span(), format!("{name}.{field}"), "is not accepted: give [low, high], each a number or \"reference\", \"reference + x\", \"reference - x\" or \"reference * a + b\"".into()));
+                        other => {
+                            let shown = match other {
+                                RawBound::Number(x) => x.to_string(),
+                                RawBound::Text(t) => format!("{t:?}"),
+                            };
+                            return Err(err(
+                                v.span(),
+                                format!("{name}.{field}"),
+                                format!(
+                                    "{shown} is not accepted: give [low, high], each a number or \"reference\", \"reference + x\", \"reference - x\" or \"reference * a + b\""
+                                ),
+                            ));
                         }
                     };
+                }
+                // A share's figures lie in 0..1: so do its bounds.
+                let share = CRITERIA.iter().any(|c| c.0 == name && c.1 == "share");
+                if let Some(x) = out.iter().find_map(|b| match b {
+                    Bound::Fixed(x) if share && !(0.0..=1.0).contains(x) => Some(*x),
+                    _ => None,
+                }) {
+                    return Err(err(
+                        v.span(),
+                        format!("{name}.{field}"),
+                        format!("{x} is not accepted: {name} is a share, so give bounds from 0 to 1"),
+                    ));
                 }
                 if let [Bound::Fixed(a), Bound::Fixed(b)] = out
                     && a > b
