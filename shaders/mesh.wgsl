@@ -4,7 +4,10 @@
 // viridis over a settable range (values beyond it clamped and striped); or
 // the target band, or the needle-disk hit count from the hit raster
 // (`hits.wgsl`). Cells outside the zone (no area) are grey; avoid regions
-// (a fine bit mask) are striped purple.
+// (a fine bit mask) are striped purple: pale lilac between the stripes, or,
+// over the drawn head, the head itself (its eyes, lips, nostrils) through
+// thin stripes. A cell no puncture has reached yet is skin (density and
+// band layers).
 
 struct Camera {
     view_proj: mat4x4<f32>,
@@ -25,6 +28,8 @@ struct Layer {
     avoid_u: u32,              // the avoid mask: cells across, up, and per mm
     avoid_v: u32,
     avoid_inv_mm: f32,
+    context: u32,              // 1: the whole head is drawn under the zones (`context.wgsl`)
+    skin: vec4<f32>,           // the skin's colour: cells no puncture has reached yet
 }
 
 @group(0) @binding(0) var<uniform> camera: Camera;
@@ -104,8 +109,19 @@ fn fs_main(f: VertexOut) -> @location(0) vec4<f32> {
         let c = u32(q.y) * layer.cells_u + u32(q.x);
         let area = cell_area_mm2[c];
         if (in_avoid(f.chart_mm)) {
-            // An avoid region: pale lilac with purple stripes.
-            albedo = select(vec3<f32>(0.784, 0.784, 0.824), vec3<f32>(0.47, 0.0, 0.63), stripe(f.clip));
+            if (layer.context == 1u) {
+                // Over the drawn head: its features show between thin stripes.
+                if (fract((f.clip.x + f.clip.y) / 8.0) >= 0.15) {
+                    discard;
+                }
+                albedo = vec3<f32>(0.47, 0.0, 0.63);
+            } else {
+                // An avoid region: pale lilac with purple stripes.
+                albedo = select(vec3<f32>(0.784, 0.784, 0.824), vec3<f32>(0.47, 0.0, 0.63), stripe(f.clip));
+            }
+        } else if (area > 0.0 && counts[c] == 0u && layer.mode != 2u) {
+            // Skin no puncture has reached yet.
+            albedo = layer.skin.rgb;
         } else if (area > 0.0) {
             let per_cm2 = f32(counts[c]) / area * 100.0;
             if (layer.mode == 2u) {

@@ -59,6 +59,11 @@ pub struct PictureArgs {
     /// densest cell, rounded up); values beyond it are clamped and striped.
     #[arg(long, value_parser = parse_range, value_name = "LO..HI")]
     pub range: Option<[f64; 2]>,
+    /// Leave out the head drawn around built-in zones on it (the cranium,
+    /// ears, neck and shoulders' start, and the face's eyes, lips and
+    /// nostrils seen through its avoid regions).
+    #[arg(long)]
+    pub no_head: bool,
 }
 
 #[cfg(feature = "gpu")]

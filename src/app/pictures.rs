@@ -26,6 +26,7 @@ pub fn render_views(outcome: &core::engine::Outcome) -> Vec<(&'static str, Vec<u
             height: 720,
             at_time_s: None,
             range_per_cm2: None,
+            context: true,
         };
         match render_png(&gpu, outcome, &cfg) {
             Ok(png) => files.push((name, png)),

@@ -15,6 +15,7 @@ pub mod render;
 pub const SHADERS: &[(&str, &str)] = &[
     ("accumulate.wgsl", include_str!("../../shaders/accumulate.wgsl")),
     ("blit.wgsl", include_str!("../../shaders/blit.wgsl")),
+    ("context.wgsl", include_str!("../../shaders/context.wgsl")),
     ("hits.wgsl", include_str!("../../shaders/hits.wgsl")),
     ("markers.wgsl", include_str!("../../shaders/markers.wgsl")),
     ("mesh.wgsl", include_str!("../../shaders/mesh.wgsl")),

@@ -37,6 +37,8 @@ pub enum View {
     Left,
     /// From the patient's right.
     Right,
+    /// From between the front and the patient's left (45 degrees).
+    ThreeQuarter,
 }
 
 /// What to render.
@@ -54,6 +56,8 @@ pub struct RenderConfig {
     pub at_time_s: Option<f64>,
     /// The density colour scale, punctures/cm2 (None: 0 to the densest cell, rounded up).
     pub range_per_cm2: Option<[f64; 2]>,
+    /// Draw the whole head around built-in zones on it.
+    pub context: bool,
 }
 
 #[repr(C)]
@@ -89,6 +93,11 @@ struct LayerUniform {
     avoid_u: u32,
     avoid_v: u32,
     avoid_inv_mm: f32,
+    /// 1 where the whole head is drawn under the zones.
+    context: u32,
+    _pad: [u32; 3],
+    /// The skin's colour (RGB, 1): cells no puncture has reached yet.
+    skin: [f32; 4],
 }
 
 /// A flat zone as a sheet of triangles in the z = 0 plane (chart = position),
@@ -250,13 +259,14 @@ impl Orbit {
             View::Front => 0.0,
             View::Left => 90.0,
             View::Right => -90.0,
+            View::ThreeQuarter => 45.0,
         };
         Orbit { yaw_deg, pitch_deg: 0.0, zoom: 1.0, pan: [0.0, 0.0] }
     }
 }
 
-fn camera(bounds: (Vec3, Vec3), orbit: Orbit, aspect: f64) -> CameraUniform {
-    let (m, eye) = clip_from_world(bounds, orbit, aspect);
+fn camera(bounds: (Vec3, Vec3), reach_mm: f64, orbit: Orbit, aspect: f64) -> CameraUniform {
+    let (m, eye) = clip_from_world(bounds, reach_mm, orbit, aspect);
     let mut view_proj = [[0f32; 4]; 4];
     for (c, col) in view_proj.iter_mut().enumerate() {
         for (r, v) in col.iter_mut().enumerate() {
@@ -266,8 +276,10 @@ fn camera(bounds: (Vec3, Vec3), orbit: Orbit, aspect: f64) -> CameraUniform {
     CameraUniform { view_proj, eye: [eye.x as f32, eye.y as f32, eye.z as f32, 1.0] }
 }
 
-/// The camera's matrix (world mm to wgpu clip space) and the eye point.
-fn clip_from_world(bounds: (Vec3, Vec3), orbit: Orbit, aspect: f64) -> (Matrix4<f64>, Vec3) {
+/// The camera's matrix (world mm to wgpu clip space) and the eye point,
+/// framing `bounds`; what is drawn lies within `reach_mm` of their centre
+/// (the depth range: twice their radius, or more for the drawn head).
+fn clip_from_world(bounds: (Vec3, Vec3), reach_mm: f64, orbit: Orbit, aspect: f64) -> (Matrix4<f64>, Vec3) {
     let (lo, hi) = bounds;
     let centre = (lo + hi) / 2.0;
     let radius = ((hi - lo).norm() / 2.0).max(1.0);
@@ -281,8 +293,8 @@ fn clip_from_world(bounds: (Vec3, Vec3), orbit: Orbit, aspect: f64) -> (Matrix4<
     let centre = centre + (right * orbit.pan[0] + up * orbit.pan[1]) * radius;
     let eye = centre + dir * distance;
     let look = Matrix4::look_at_rh(&Point3::from(eye), &Point3::from(centre), &Vec3::y());
-    let proj =
-        Perspective3::new(aspect, fov_y, (distance - 2.0 * radius).max(1.0), distance + 2.0 * radius).to_homogeneous();
+    let reach = (2.0 * radius).max(reach_mm) + orbit.pan[0].hypot(orbit.pan[1]) * radius;
+    let proj = Perspective3::new(aspect, fov_y, (distance - reach).max(1.0), distance + reach).to_homogeneous();
     (OPENGL_TO_WGPU * proj * look, eye)
 }
 
@@ -335,6 +347,119 @@ struct ZoneGpu {
     counted: usize,
 }
 
+/// The drawn head around built-in zones (`context.wgsl`).
+struct ContextGpu {
+    pipeline: wgpu::RenderPipeline,
+    vertices: wgpu::Buffer,
+    indices: wgpu::Buffer,
+    index_count: u32,
+    bind: wgpu::BindGroup,
+}
+
+/// The skin's colour of the drawn head, and of zone cells no puncture has reached.
+const SKIN: [f64; 3] = crate::core::geometry::anatomy::SKIN_RGB;
+
+/// Whether run `o` has a built-in zone on the head, the neck or the
+/// decolletage: then the whole head is drawn around its zones.
+pub fn has_context(o: &Outcome) -> bool {
+    use crate::core::geometry::anatomy;
+    o.scene.zones.iter().any(|z| z.source.strip_prefix("builtin:").is_some_and(anatomy::on_context))
+}
+
+impl ContextGpu {
+    /// The head, ears, neck and shoulders' start on the GPU, and how far
+    /// they reach from `centre`, mm.
+    fn new(
+        gpu: &Gpu,
+        camera_layout: &wgpu::BindGroupLayout,
+        format: wgpu::TextureFormat,
+        centre: Vec3,
+    ) -> (ContextGpu, f64) {
+        use crate::core::geometry::anatomy;
+        let d = &gpu.device;
+        let context = anatomy::context();
+        let map = anatomy::skin_map();
+        let reach = context.mesh.positions_mm.iter().map(|p| (p - centre).norm()).fold(0.0, f64::max);
+        let (mut verts, idx) = drawn(&context.mesh);
+        // Each vertex's texel in the colour map.
+        for v in &mut verts {
+            v.chart_mm = [0, 1].map(|k| ((v.chart_mm[k] as f64 - map.origin_deg[k]) / map.step_deg) as f32);
+        }
+        let texture = d.create_texture_with_data(
+            &gpu.queue,
+            &wgpu::TextureDescriptor {
+                label: Some("skin map"),
+                size: wgpu::Extent3d { width: map.size[0], height: map.size[1], depth_or_array_layers: 1 },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            &map.rgba,
+        );
+        let map_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("skin map"),
+            entries: &[wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            }],
+        });
+        let view = texture.create_view(&Default::default());
+        let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("skin map"),
+            layout: &map_layout,
+            entries: &[wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&view) }],
+        });
+        let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("context.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(super::shader("context.wgsl").into()),
+        });
+        let layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("context"),
+            bind_group_layouts: &[Some(camera_layout), Some(&map_layout)],
+            immediate_size: 0,
+        });
+        let pipeline = build_pipeline(
+            gpu,
+            PipelineSpec {
+                label: "context",
+                layout: &layout,
+                module: &module,
+                entry_points: ("vs_context", "fs_context"),
+                buffer: wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<Vertex>() as u64,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x2],
+                },
+                depth_compare: wgpu::CompareFunction::Less,
+                format,
+                topology: wgpu::PrimitiveTopology::TriangleList,
+                blend: false,
+            },
+        );
+        let vertices = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("context vertices"),
+            contents: bytemuck::cast_slice(&verts),
+            usage: wgpu::BufferUsages::VERTEX,
+        });
+        let indices = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("context indices"),
+            contents: bytemuck::cast_slice(&idx),
+            usage: wgpu::BufferUsages::INDEX,
+        });
+        (ContextGpu { pipeline, vertices, indices, index_count: idx.len() as u32, bind }, reach)
+    }
+}
+
 /// The zones of a run on the GPU, ready to draw at any moment of the treatment.
 pub struct Renderer {
     pipeline: wgpu::RenderPipeline,
@@ -361,6 +486,12 @@ pub struct Renderer {
     range_per_cm2: [f64; 2],
     /// The zones' full meshes (for picking points on the skin; `drawn` simplifies what is drawn).
     meshes: Vec<Mesh>,
+    /// The whole head drawn around built-in zones on it, if any.
+    context: Option<ContextGpu>,
+    /// Whether it is drawn.
+    show_context: bool,
+    /// How far what is drawn reaches from the zones' centre, mm (the depth range).
+    reach_mm: f64,
 }
 
 impl Renderer {
@@ -531,6 +662,9 @@ impl Renderer {
                 avoid_u: avoid.0,
                 avoid_v: avoid.1,
                 avoid_inv_mm: (1.0 / AVOID_MASK_MM) as f32,
+                context: 0,
+                _pad: [0; 3],
+                skin: [SKIN[0] as f32, SKIN[1] as f32, SKIN[2] as f32, 1.0],
             };
             let layer_buffer = d.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("layer"),
@@ -566,6 +700,13 @@ impl Renderer {
                 counted: 0,
             });
         }
+        let (context, reach_mm) = match has_context(o) {
+            true => {
+                let (c, reach) = ContextGpu::new(gpu, &camera_layout, format, (lo + hi) / 2.0);
+                (Some(c), reach)
+            }
+            false => (None, 0.0),
+        };
         let mut r = Renderer {
             pipeline,
             marker_pipeline,
@@ -592,7 +733,11 @@ impl Renderer {
             auto_range_per_cm2: [0.0, max_per_cm2],
             range_per_cm2: [0.0, max_per_cm2],
             meshes,
+            context,
+            show_context: false,
+            reach_mm,
         };
+        r.set_context(gpu, true);
         r.set_layer(gpu, o, layer);
         r
     }
@@ -634,6 +779,21 @@ impl Renderer {
     /// The layer shown.
     pub fn layer(&self) -> Layer {
         self.layer
+    }
+
+    /// Draws the whole head around built-in zones on it (when the run has
+    /// any) or not; over it, avoid regions show the head through thin stripes.
+    pub fn set_context(&mut self, gpu: &Gpu, show: bool) {
+        self.show_context = show && self.context.is_some();
+        for zone in &mut self.zones {
+            zone.uniform.context = self.show_context as u32;
+            gpu.queue.write_buffer(&zone.layer_buffer, 0, bytemuck::bytes_of(&zone.uniform));
+        }
+    }
+
+    /// Whether the whole head is drawn around the zones.
+    pub fn context_shown(&self) -> bool {
+        self.show_context
     }
 
     /// Sets the density colour scale, punctures/cm2 (None: back to 0 to the
@@ -753,7 +913,7 @@ impl Renderer {
         if w < 1.0 || h < 1.0 {
             return None;
         }
-        let (m, _) = clip_from_world(self.bounds, orbit, w / h);
+        let (m, _) = clip_from_world(self.bounds, self.reach_mm, orbit, w / h);
         let inv = m.try_inverse()?;
         let ndc = ((at_px.0 - x) / w * 2.0 - 1.0, 1.0 - (at_px.1 - y) / h * 2.0);
         let unproject = |z: f64| {
@@ -794,7 +954,11 @@ impl Renderer {
     ) {
         let size_px = (area_px[2].max(1), area_px[3].max(1));
         let aspect = size_px.0 as f64 / size_px.1 as f64;
-        gpu.queue.write_buffer(&self.camera_buffer, 0, bytemuck::bytes_of(&camera(self.bounds, orbit, aspect)));
+        gpu.queue.write_buffer(
+            &self.camera_buffer,
+            0,
+            bytemuck::bytes_of(&camera(self.bounds, self.reach_mm, orbit, aspect)),
+        );
         gpu.queue.write_buffer(
             &self.viewport_buffer,
             0,
@@ -825,6 +989,14 @@ impl Renderer {
         });
         let [x, y, w, h] = area_px.map(|v| v as f32);
         pass.set_viewport(x, y, w.max(1.0), h.max(1.0), 0.0, 1.0);
+        if let Some(c) = self.context.as_ref().filter(|_| self.show_context) {
+            pass.set_pipeline(&c.pipeline);
+            pass.set_bind_group(0, &self.camera_bind, &[]);
+            pass.set_bind_group(1, &c.bind, &[]);
+            pass.set_vertex_buffer(0, c.vertices.slice(..));
+            pass.set_index_buffer(c.indices.slice(..), wgpu::IndexFormat::Uint32);
+            pass.draw_indexed(0..c.index_count, 0, 0..1);
+        }
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.camera_bind, &[]);
         for zone in self.zones.iter().filter(|z| z.index_count > 0) {
@@ -943,6 +1115,7 @@ pub fn render(gpu: &Gpu, o: &Outcome, cfg: &RenderConfig) -> Result<Vec<u8>, sup
     let format = wgpu::TextureFormat::Rgba8Unorm;
     let mut renderer = Renderer::new(gpu, o, format, Layer::Density);
     renderer.set_range(gpu, cfg.range_per_cm2);
+    renderer.set_context(gpu, cfg.context);
     renderer.set_time(gpu, o, cfg.at_time_s.unwrap_or(f64::INFINITY));
     renderer.set_layer(gpu, o, cfg.layer);
     // The paths and the cartridge only mid-treatment: at the end they would cover the map.
@@ -1017,7 +1190,10 @@ mod tests {
         }
         let (wb, wc) = ((p - a).perp(&(c - a)) / d, (b - a).perp(&(p - a)) / d);
         let w = [1.0 - wb - wc, wb, wc];
-        w.iter().all(|&x| x >= -1e-4).then_some(w) // (charts drawn in f32)
+        // Within 1e-4 mm of each edge (charts are drawn in f32): a weight
+        // times the triangle's height over that edge is the distance.
+        let edges = [(c - b).norm(), (c - a).norm(), (b - a).norm()];
+        (0..3).all(|k| w[k] * d.abs() / edges[k].max(1e-12) >= -1e-4).then_some(w)
     }
 
     #[test]

@@ -84,9 +84,9 @@ fn random_stamping_on_a_cylinder_follows_the_boolean_law_per_true_area() {
     let sd = laws::boolean_coverage_sd(n / area, 0.125, area);
     eprintln!("neck: coverage {:.5}, law {expected:.5}, sd {sd:.5}", z.coverage_fraction);
     assert!((z.coverage_fraction - expected).abs() < 4.0 * sd, "{} vs {expected} (sd {sd})", z.coverage_fraction);
-    // Every puncture lies on the cylinder.
+    // Every puncture lies on the cylinder (radius 58 mm about x = 0, z = -20).
     for p in o.simulation.zones[0].positions_3d_mm.iter().step_by(97) {
-        let radius = ((p[0] as f64).powi(2) + (p[2] as f64).powi(2)).sqrt();
+        let radius = ((p[0] as f64).powi(2) + (p[2] as f64 + 20.0).powi(2)).sqrt();
         assert!((radius - 58.0).abs() < 0.01, "{p:?} off the cylinder");
     }
     assert_eq!(z.unmapped_punctures, 0);

@@ -37,6 +37,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         height: size.1,
         at_time_s: at_time,
         range_per_cm2: picture.range,
+        context: !picture.no_head,
     };
     let t0 = Instant::now();
     let png = pictures::render_png(&gpu, &outcome, &cfg)?;

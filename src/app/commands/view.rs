@@ -93,6 +93,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         step_s,
         range_per_cm2: picture.range,
         panel: !no_panel,
+        head: !picture.no_head,
         trace_out: trace_out.clone(),
     };
     let report = window::run(outcome, other, cfg)?;
@@ -133,6 +134,7 @@ mod tests {
             size: (64, 64),
             seed: None,
             range: None,
+            no_head: false,
         };
         let (compared, alone) =
             (first_treatment(&picture, true).ok().unwrap(), first_treatment(&picture, false).ok().unwrap());

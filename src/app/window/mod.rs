@@ -59,6 +59,8 @@ pub struct ViewConfig {
     pub range_per_cm2: Option<[f64; 2]>,
     /// Whether the panel shows (Tab toggles it).
     pub panel: bool,
+    /// Whether the head is drawn around built-in zones on it.
+    pub head: bool,
     /// Trace mode: where the drawn trajectory is written.
     pub trace_out: Option<std::path::PathBuf>,
 }
@@ -208,8 +210,10 @@ impl App {
             })
         });
         renderer.set_range(&gpu, range);
+        renderer.set_context(&gpu, self.cfg.head);
         if let Some(r) = other_renderer.as_mut() {
             r.set_range(&gpu, range);
+            r.set_context(&gpu, self.cfg.head);
         }
         self.controls.range_per_cm2 = renderer.range();
         let depth = render::depth_texture(&gpu, config.width, config.height);

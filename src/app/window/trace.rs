@@ -199,6 +199,7 @@ impl App {
                 if let Some(live) = self.live.as_mut() {
                     live.renderer = Renderer::new(&live.gpu, &self.outcome, live.config.format, self.layer);
                     live.renderer.set_range(&live.gpu, self.cfg.range_per_cm2);
+                    live.renderer.set_context(&live.gpu, self.cfg.head);
                     self.controls.range_per_cm2 = live.renderer.range();
                 }
             }

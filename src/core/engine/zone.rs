@@ -313,6 +313,37 @@ fn give_back_raster(r: Vec<u8>) {
     });
 }
 
+/// In-zone chart area of each analysis cell of `layout` (from its raster
+/// cells in the zone, `inzone`), and its true area: the chart area times
+/// the surface's true/chart area ratio within the cell (the chart area on
+/// flat skin).
+fn cell_areas_mm2(layout: &Layout, inzone: &[u32], surface: Option<&Surface>) -> (Vec<f64>, Vec<f64>) {
+    let subcell_mm2 = layout.h_mm * layout.h_mm;
+    let chart_area_mm2: Vec<f64> = inzone.iter().map(|&n| n as f64 * subcell_mm2).collect();
+    let cell_area_mm2: Vec<f64> = match surface {
+        None => chart_area_mm2.clone(),
+        Some(s) => {
+            let mesh_cells = crate::core::geometry::mesh::cell_areas(&s.mesh, layout);
+            chart_area_mm2
+                .iter()
+                .zip(&mesh_cells)
+                .map(|(&a, &(chart, true_area))| if chart > 0.0 { a * true_area / chart } else { a })
+                .collect()
+        }
+    };
+    (chart_area_mm2, cell_area_mm2)
+}
+
+/// A zone's treatable true area, mm², as its measurement finds it (the
+/// `area_cm2` of its metrics, times 100): the true areas of its analysis
+/// cells of side `cell_mm` within the outline and outside the avoid
+/// regions, for needles of radius `needle_r_mm`.
+pub fn treatable_area_mm2(region: &Region, surface: Option<&Surface>, cell_mm: f64, needle_r_mm: f64) -> f64 {
+    let layout = Layout::new(region, cell_mm, needle_r_mm);
+    let inzone = inzone_counts(&layout, &treatable_spans(region, &layout));
+    cell_areas_mm2(&layout, &inzone, surface).1.iter().sum()
+}
+
 /// Measures one zone.
 pub fn measure_zone(
     zone: &ZoneInput,
@@ -332,22 +363,8 @@ pub fn measure_zone(
     };
     let layout = Layout::new(region, cell_mm, r).with_sample_seed(cfg.sample_seed);
     let spans = treatable_spans(region, &layout);
-    let subcell_mm2 = layout.h_mm * layout.h_mm;
     let inzone = inzone_counts(&layout, &spans);
-    // In-zone chart area of each analysis cell, and its true area: the chart
-    // area times the surface's true/chart area ratio within the cell.
-    let chart_area_mm2: Vec<f64> = inzone.iter().map(|&n| n as f64 * subcell_mm2).collect();
-    let cell_area_mm2: Vec<f64> = match surface {
-        None => chart_area_mm2.clone(),
-        Some(s) => {
-            let mesh_cells = crate::core::geometry::mesh::cell_areas(&s.mesh, &layout);
-            chart_area_mm2
-                .iter()
-                .zip(&mesh_cells)
-                .map(|(&a, &(chart, true_area))| if chart > 0.0 { a * true_area / chart } else { a })
-                .collect()
-        }
-    };
+    let (chart_area_mm2, cell_area_mm2) = cell_areas_mm2(&layout, &inzone, *surface);
     let area_mm2: f64 = cell_area_mm2.iter().sum();
     let chart_area_total_mm2: f64 = chart_area_mm2.iter().sum();
     // True/chart area ratio per cell, for the needle disks' size in the chart.
