@@ -409,8 +409,15 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                 // One stamp step of true skin: on a curved zone the chart
                 // step is the true one over the chart's stretch along the lane.
                 let ds_true = stroke.speed_mm_s * noise.speed_factor() / rate_hz;
-                let along = zone.surface.as_ref().and_then(|sf| sf.stretch_along(centre, dir));
-                let ds = ds_true / along.filter(|k| *k > 1e-6 && k.is_finite()).unwrap_or(1.0);
+                // (At the step's middle: the stretch may change within it.)
+                let stretch = |p: Vec2| {
+                    zone.surface.as_ref().and_then(|sf| sf.stretch_along(p, dir)).filter(|k| *k > 1e-6 && k.is_finite())
+                };
+                let ds0 = ds_true / stretch(centre).unwrap_or(1.0);
+                let ds = match zone.surface {
+                    Some(_) => ds_true / stretch(centre + dir * (ds0 / 2.0)).or(stretch(centre)).unwrap_or(1.0),
+                    None => ds0,
+                };
                 // The needles are in the skin for `dwell` of the cycle while
                 // the hand moves on: each drags that share of the next step.
                 let mut probe = path.clone();
