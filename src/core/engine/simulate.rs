@@ -414,8 +414,20 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                     zone.surface.as_ref().and_then(|sf| sf.stretch_along(p, dir)).filter(|k| *k > 1e-6 && k.is_finite())
                 };
                 let ds0 = ds_true / stretch(centre).unwrap_or(1.0);
-                let ds = match zone.surface {
-                    Some(_) => ds_true / stretch(centre + dir * (ds0 / 2.0)).or(stretch(centre)).unwrap_or(1.0),
+                let ds = match &zone.surface {
+                    Some(sf) => {
+                        let mut ds = ds_true / stretch(centre + dir * (ds0 / 2.0)).or(stretch(centre)).unwrap_or(1.0);
+                        // Then the 3D chord of the step made the true step (two corrections).
+                        if let Some(a) = sf.to_3d(centre) {
+                            for _ in 0..2 {
+                                match sf.to_3d(centre + dir * ds).map(|b| (b - a).norm()) {
+                                    Some(c) if c > 1e-9 => ds *= ds_true / c,
+                                    _ => break,
+                                }
+                            }
+                        }
+                        ds
+                    }
                     None => ds0,
                 };
                 // The needles are in the skin for `dwell` of the cycle while
