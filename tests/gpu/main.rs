@@ -178,7 +178,7 @@ fn the_whole_head_is_drawn_around_built_in_zones_and_under_their_avoid_regions()
     // with the head and without it, from the front, three-quarter and the
     // left: the cheek's own pixels are the same in both (the head lies
     // under the zones and never covers them); around it the head is drawn,
-    // skin-toned and lit, twice the cheek's size and more; in the cheek's avoid
+    // skin-toned and lit, one and a half times the cheek's size and more; in the cheek's avoid
     // region the head's eye shows between thin stripes (no lilac); and from
     // the front the other eye (white, iris and pupil) and the lips show.
     let text = "name = \"left cheek\"\nseed = 3\n[cartridge]\npreset = \"pen-12\"\n[hand]\nspeed_mm_s = 40\n\
@@ -238,7 +238,7 @@ fn the_whole_head_is_drawn_around_built_in_zones_and_under_their_avoid_regions()
         // the head instead of the white) the same.
         assert!(zone > 500, "{view:?}: {zone} cheek pixels");
         assert!(changed * 50 <= zone, "{view:?}: {changed} of {zone} cheek pixels changed by the head");
-        assert!(head > 2 * zone, "{view:?}: the head drawn on {head} pixels, the cheek on {zone}");
+        assert!(2 * head > 3 * zone, "{view:?}: the head drawn on {head} pixels, the cheek on {zone}");
         assert!(head_skin * 10 >= head * 8, "{view:?}: {head_skin} of {head} head pixels skin, lit");
         if view != View::Left {
             // The eye under the cheek's avoid region: thin stripes, no lilac.
