@@ -9,6 +9,7 @@ pub mod cache;
 pub mod hits;
 pub mod overlay;
 pub mod pipeline;
+pub mod raycast;
 pub mod render;
 
 /// Every shader of the project, by file name (validated by a test with naga).

@@ -298,23 +298,6 @@ fn clip_from_world(bounds: (Vec3, Vec3), reach_mm: f64, orbit: Orbit, aspect: f6
     (OPENGL_TO_WGPU * proj * look, eye)
 }
 
-/// Where a ray first meets a triangle: distance along the ray and the
-/// barycentric weights of its second and third corners (Möller–Trumbore).
-fn ray_triangle(origin: Vec3, dir: Vec3, [a, b, c]: [Vec3; 3]) -> Option<(f64, f64, f64)> {
-    let (e1, e2) = (b - a, c - a);
-    let p = dir.cross(&e2);
-    let det = e1.dot(&p);
-    if det.abs() < 1e-12 {
-        return None;
-    }
-    let s = origin - a;
-    let u = s.dot(&p) / det;
-    let q = s.cross(&e1);
-    let v = dir.dot(&q) / det;
-    let t = e2.dot(&q) / det;
-    (u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0).then_some((t, u, v))
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Marker {
@@ -349,6 +332,8 @@ struct ZoneGpu {
 
 /// The drawn head around built-in zones (`context.wgsl`).
 struct ContextGpu {
+    /// The drawn triangles, for picks: a click on the head picks no zone behind it.
+    grid: super::raycast::RayGrid,
     pipeline: wgpu::RenderPipeline,
     vertices: wgpu::Buffer,
     indices: wgpu::Buffer,
@@ -456,7 +441,12 @@ impl ContextGpu {
             contents: bytemuck::cast_slice(&idx),
             usage: wgpu::BufferUsages::INDEX,
         });
-        (ContextGpu { pipeline, vertices, indices, index_count: idx.len() as u32, bind }, reach)
+        let corner = |i: u32| {
+            let p = verts[i as usize].position_mm;
+            Vec3::new(p[0] as f64, p[1] as f64, p[2] as f64)
+        };
+        let grid = super::raycast::RayGrid::new(idx.chunks_exact(3).map(|t| [0, 1, 2].map(|k| corner(t[k]))).collect());
+        (ContextGpu { grid, pipeline, vertices, indices, index_count: idx.len() as u32, bind }, reach)
     }
 }
 
@@ -484,8 +474,10 @@ pub struct Renderer {
     layer: Layer,
     auto_range_per_cm2: [f64; 2],
     range_per_cm2: [f64; 2],
-    /// The zones' full meshes (for picking points on the skin; `drawn` simplifies what is drawn).
-    meshes: Vec<Mesh>,
+    /// The zones' full meshes' triangles (for picking points on the skin;
+    /// `drawn` simplifies what is drawn), and each one's zone and chart corners.
+    pick_grid: super::raycast::RayGrid,
+    pick_charts: Vec<(usize, [Vec2; 3])>,
     /// The whole head drawn around built-in zones on it, if any.
     context: Option<ContextGpu>,
     /// Whether it is drawn.
@@ -732,7 +724,14 @@ impl Renderer {
             layer,
             auto_range_per_cm2: [0.0, max_per_cm2],
             range_per_cm2: [0.0, max_per_cm2],
-            meshes,
+            pick_grid: super::raycast::RayGrid::new(
+                meshes.iter().flat_map(|m| m.triangles.iter().map(|t| t.map(|i| m.positions_mm[i as usize]))).collect(),
+            ),
+            pick_charts: meshes
+                .iter()
+                .enumerate()
+                .flat_map(|(z, m)| m.triangles.iter().map(move |t| (z, t.map(|i| m.chart_mm[i as usize]))))
+                .collect(),
             context,
             show_context: false,
             reach_mm,
@@ -907,7 +906,7 @@ impl Renderer {
 
     /// The skin point under pixel `at_px` of a view drawn into `area_px`
     /// with `orbit`: the zone and its chart position (mm), if the pixel
-    /// shows skin.
+    /// shows a zone (not where the drawn head stands in front of it).
     pub fn pick(&self, orbit: Orbit, area_px: [u32; 4], at_px: (f64, f64)) -> Option<(usize, Vec2)> {
         let [x, y, w, h] = area_px.map(|v| v as f64);
         if w < 1.0 || h < 1.0 {
@@ -922,17 +921,16 @@ impl Renderer {
         };
         let (near, far) = (unproject(0.0), unproject(1.0));
         let dir = (far - near).normalize();
-        let mut best: Option<(f64, usize, Vec2)> = None;
-        for (z, mesh) in self.meshes.iter().enumerate() {
-            for t in &mesh.triangles {
-                let corners = t.map(|i| mesh.positions_mm[i as usize]);
-                if let Some((d, u, v)) = ray_triangle(near, dir, corners)
-                    && best.is_none_or(|b| d < b.0)
-                {
-                    let c = t.map(|i| mesh.chart_mm[i as usize]);
-                    best = Some((d, z, c[0] * (1.0 - u - v) + c[1] * u + c[2] * v));
-                }
-            }
+        let best = self.pick_grid.first_hit(near, dir).map(|(n, d, u, v)| {
+            let (z, c) = self.pick_charts[n];
+            (d, z, c[0] * (1.0 - u - v) + c[1] * u + c[2] * v)
+        });
+        // The head drawn in front of the skin hides it (it lies under the
+        // zones, so behind the point picked on one).
+        if let (Some((d, ..)), Some(c)) = (best, self.context.as_ref().filter(|_| self.show_context))
+            && c.grid.first_hit(near, dir).is_some_and(|h| h.1 < d)
+        {
+            return None;
         }
         best.map(|(_, z, p)| (z, p))
     }

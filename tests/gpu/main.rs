@@ -665,7 +665,10 @@ fn simulate_render_adds_the_3d_views_to_the_output_folder() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let gpu = gpu();
     let o = outcome("full-face.toml");
-    let picker = renderer_at(&gpu, &o, Layer::Density, f64::INFINITY);
+    let mut picker = renderer_at(&gpu, &o, Layer::Density, f64::INFINITY);
+    // Picks with the head: a zone it hides (the far jawline seen under the
+    // chin from the side) is not one the pixel shows.
+    picker.set_context(&gpu, true);
     let counts = counts_at(&o, f64::INFINITY);
     let target = needlemap::gpu::render::shared_target(&o).expect("one band for every zone");
     for (name, view) in
@@ -1315,7 +1318,15 @@ fn check_view(
                     continue;
                 };
                 v.skin += 1;
-                if white(colour) && inland() {
+                // An avoid region shows the head, drawn 0.8 mm under the
+                // skin (CONTEXT_INSET_MM): at the profile's silhouette (the
+                // lips seen from the side) a few pixels inside the zone's.
+                let (_, inside, avoided) = shown.class(z, p);
+                let shows_head = shown.context && inside && avoided;
+                let inland_by = |r: u32| {
+                    [(x - r, y), (x + r, y), (x, y - r), (x, y + r)].iter().all(|&(a, b)| pick(a, b).is_some())
+                };
+                if white(colour) && inland() && (!shows_head || inland_by(4)) {
                     v.skin_white += 1;
                 }
                 if edge == Some(true) {

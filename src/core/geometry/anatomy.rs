@@ -155,17 +155,15 @@ fn face() -> &'static Face {
 }
 
 /// Where (theta, phi) lies in the eye fissure: > 0 inside (1 at its
-/// middle), <= 0 outside. Almond-shaped, higher above than below.
+/// middle), <= 0 outside; continuous (the lids' step follows it).
+/// Almond-shaped, higher above than below.
 fn in_fissure(t: f64, f: f64) -> f64 {
     let fc = face();
     let s = (t.abs() - fc.eye[0]) / fc.fissure[0];
-    if s.abs() >= 1.0 {
-        return -1.0;
-    }
-    let open = (1.0 - s * s).powf(0.7);
     let dv = f - fc.eye[1];
-    let half = if dv >= 0.0 { fc.fissure[1] } else { fc.fissure[2] } * open;
-    1.0 - (dv / half.max(1e-9)).abs()
+    let half = if dv >= 0.0 { fc.fissure[1] } else { fc.fissure[2] };
+    let open = if s.abs() < 1.0 { (1.0 - s * s).powf(0.7) } else { 1.0 - s.abs() };
+    open - dv.abs() / half
 }
 
 /// Where (theta, phi) lies in the vermilion of the lips: the upper lip
@@ -206,8 +204,11 @@ fn relief(t: f64, f: f64) -> f64 {
     // Eyes: a socket, the eyeball filling it, the fissure between the lids.
     let (et, ef) = (at - fc.eye[0], f - fc.eye[1]);
     let socket = -8.5 * gauss(et, 12.0, ef, 6.5);
-    let ball = 5.5 * (1.0 - (et / 14.0).powi(2) - (ef / 7.0).powi(2)).max(0.0).sqrt();
-    let lids = -1.2 * smoothstep(0.0, 0.35, in_fissure(t, f));
+    // (A dome q (2 - q) meeting the socket at a finite slope: a square root's
+    // wall at its rim bent the drawn head's chords 0.5 mm out of the skin.)
+    let q = (1.0 - (et / 14.0).powi(2) - (ef / 7.0).powi(2)).max(0.0);
+    let ball = 5.5 * q * (2.0 - q);
+    let lids = -1.2 * smoothstep(0.0, 0.5, in_fissure(t, f));
     let cheekbones = 5.0 * gauss(at - 48.0, 14.0, f + 2.0, 9.0);
     // Mouth: a mound, the two lips' rolls and the line between them.
     let [sto, corner, upper, lower] = fc.mouth;
@@ -580,7 +581,7 @@ fn body_zone(z: &BodyZone, resolution_mm: f64) -> BuiltinZone {
 /// vertex's (theta, phi) in degrees on the head (where [`feature`] colours
 /// it) and [`OFF_FACE`] elsewhere (skin).
 pub struct Context {
-    /// The surface, 0.6 mm under the zones' (so a zone drawn over it wins
+    /// The surface, 0.8 mm under the zones' (so a zone drawn over it wins
     /// the depth test) but for the ears.
     pub mesh: Mesh,
 }
@@ -590,7 +591,7 @@ pub const OFF_FACE: Vec2 = Vec2::new(-180.0, -90.0);
 
 /// How far the context lies under the zones' surface, mm: more than the
 /// drawn meshes' tolerance on either side and their chords' sag.
-pub const CONTEXT_INSET_MM: f64 = 0.6;
+pub const CONTEXT_INSET_MM: f64 = 0.8;
 
 /// The neck and the shoulders' start at angle `a` (degrees, 0 = front, +90
 /// = the patient's left) and height `y`: the neck a circle (radius 58 mm
@@ -670,11 +671,43 @@ fn append(a: &mut Mesh, b: Mesh) {
     a.triangles.extend(b.triangles.into_iter().map(|t| t.map(|v| v + k)));
 }
 
-/// The context drawn around the built-in zones: the whole head (one degree
-/// a step), both ears, the neck and the shoulders' start. Deterministic.
+/// Steps from `lo` to `hi` (degrees), `fine` apart within `[a, b]` and
+/// `coarse` apart beyond (each an exact divisor of its span).
+fn graded(lo: f64, hi: f64, [a, b]: [f64; 2], fine: f64, coarse: f64) -> Vec<f64> {
+    let mut at = vec![lo];
+    for (from, to, step) in [(lo, a, coarse), (a, b, fine), (b, hi, coarse)] {
+        let n = ((to - from) / step).round() as usize;
+        at.extend((1..=n).map(|k| from + (to - from) * k as f64 / n as f64));
+    }
+    at
+}
+
+/// The context's head grid, (theta, phi) degrees: half a degree a step
+/// over the face (its relief, the lids above all, bends within a degree),
+/// one degree elsewhere.
+fn context_grid() -> (Vec<f64>, Vec<f64>) {
+    (graded(-180.0, 180.0, [-80.0, 80.0], 0.5, 1.0), graded(-90.0, 90.0, [-75.0, 45.0], 0.5, 1.0))
+}
+
+/// The context drawn around the built-in zones: the whole head (finer over
+/// the face: [`context_grid`]), both ears, the neck and the shoulders' start.
+/// Deterministic.
 pub fn context() -> Context {
-    let mut head = Mesh::from_grid(360, 180, |s, t| head_mm(-180.0 + 360.0 * s, -90.0 + 180.0 * t));
-    head.chart_mm = head.chart_mm.iter().map(|st| Vec2::new(-180.0 + 360.0 * st.x, -90.0 + 180.0 * st.y)).collect();
+    let (thetas, phis) = context_grid();
+    let (nu, nv) = (thetas.len() - 1, phis.len() - 1);
+    let at = |s: f64, t: f64| (thetas[(s * nu as f64).round() as usize], phis[(t * nv as f64).round() as usize]);
+    let mut head = Mesh::from_grid(nu, nv, |s, t| {
+        let (th, ph) = at(s, t);
+        head_mm(th, ph)
+    });
+    head.chart_mm = head
+        .chart_mm
+        .iter()
+        .map(|st| {
+            let (th, ph) = at(st.x, st.y);
+            Vec2::new(th, ph)
+        })
+        .collect();
     inset(&mut head, |_| Vec3::zeros(), CONTEXT_INSET_MM);
     let mut torso = Mesh::from_grid(180, 85, |s, t| torso_mm(-180.0 + 360.0 * s, -420.0 + 340.0 * t));
     torso.chart_mm = vec![OFF_FACE; torso.positions_mm.len()];
@@ -835,5 +868,47 @@ mod tests {
                 assert!(dv.y > 0.0, "{name}, triangle {t}: chart v runs to {dv:?} in 3D, not up");
             }
         }
+    }
+
+    #[test]
+    fn the_drawn_head_lies_under_the_skin_everywhere() {
+        // The context is drawn behind the zones: at every grid triangle's
+        // middle, its chord lies under the true surface by more than the
+        // drawn meshes' tolerance (0.15 mm, crate::gpu's DRAW_TOLERANCE_MM,
+        // for the zone above and the context below), so no zone cell shows
+        // the head. (On a 1 degree grid, with the lids a step at the eye's corners, chords stood 0.38 mm out of the skin.)
+        let c = context();
+        let (thetas, phis) = context_grid();
+        let nu = thetas.len() - 1;
+        let mut worst = (f64::NEG_INFINITY, 0.0, 0.0);
+        for j in 0..phis.len() - 1 {
+            for i in 0..nu {
+                let v = |i: usize, j: usize| c.mesh.positions_mm[j * (nu + 1) + i];
+                for (a, b, d) in [((i, j), (i + 1, j), (i, j + 1)), ((i + 1, j + 1), (i, j + 1), (i + 1, j))] {
+                    let chord = (v(a.0, a.1) + v(b.0, b.1) + v(d.0, d.1)) / 3.0;
+                    let t = (thetas[a.0] + thetas[b.0] + thetas[d.0]) / 3.0;
+                    let f = (phis[a.1] + phis[b.1] + phis[d.1]) / 3.0;
+                    let p = head_mm(t, f);
+                    let e = 1e-3;
+                    let n = (head_mm(t + e, f) - head_mm(t - e, f)).cross(&(head_mm(t, f + e) - head_mm(t, f - e)));
+                    if n.norm() < 1e-9 {
+                        continue; // the poles
+                    }
+                    let n = n.normalize();
+                    let n = if n.dot(&p) < 0.0 { -n } else { n };
+                    let above = (chord - p).dot(&n);
+                    if above > worst.0 {
+                        worst = (above, t, f);
+                    }
+                }
+            }
+        }
+        assert!(
+            worst.0 < -0.3,
+            "the context stands {:.3} mm from the skin at theta {:.2}, phi {:.2}",
+            worst.0,
+            worst.1,
+            worst.2
+        );
     }
 }
