@@ -272,10 +272,11 @@ pub fn feature(t: f64, f: f64) -> Feature {
             _ => Feature::Sclera,
         };
     }
-    if let Some([up, down]) = lip_borders(t) {
-        if f <= up && f >= down {
-            return Feature::Lip;
-        }
+    if let Some([up, down]) = lip_borders(t)
+        && f <= up
+        && f >= down
+    {
+        return Feature::Lip;
     }
     let nostril = ((at - 0.45 * fc.ala[0]) / 2.1).powi(2) + ((f - (fc.subnasale + 1.2)) / 0.9).powi(2);
     if nostril < 1.0 {
