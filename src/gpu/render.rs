@@ -68,6 +68,15 @@ struct Vertex {
     chart_mm: [f32; 2],
 }
 
+impl Vertex {
+    /// Its layout in a vertex buffer (the zones' and the head's pipelines).
+    const LAYOUT: wgpu::VertexBufferLayout<'static> = wgpu::VertexBufferLayout {
+        array_stride: std::mem::size_of::<Vertex>() as u64,
+        step_mode: wgpu::VertexStepMode::Vertex,
+        attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x2],
+    };
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct CameraUniform {
@@ -332,8 +341,6 @@ struct ZoneGpu {
 
 /// The drawn head around built-in zones (`context.wgsl`).
 struct ContextGpu {
-    /// The drawn triangles, for picks: a click on the head picks no zone behind it.
-    grid: super::raycast::RayGrid,
     pipeline: wgpu::RenderPipeline,
     vertices: wgpu::Buffer,
     indices: wgpu::Buffer,
@@ -360,16 +367,10 @@ impl ContextGpu {
         format: wgpu::TextureFormat,
         centre: Vec3,
     ) -> (ContextGpu, f64) {
-        use crate::core::geometry::anatomy;
         let d = &gpu.device;
-        let context = anatomy::context();
-        let map = anatomy::skin_map();
-        let reach = context.mesh.positions_mm.iter().map(|p| (p - centre).norm()).fold(0.0, f64::max);
-        let (mut verts, idx) = drawn(&context.mesh);
-        // Each vertex's texel in the colour map.
-        for v in &mut verts {
-            v.chart_mm = [0, 1].map(|k| ((v.chart_mm[k] as f64 - map.origin_deg[k]) / map.step_deg) as f32);
-        }
+        let head = DrawnHead::get();
+        let (verts, idx, map) = (&head.vertices, &head.indices, &head.map);
+        let reach = head.positions_mm.iter().map(|p| (p - centre).norm()).fold(0.0, f64::max);
         let texture = d.create_texture_with_data(
             &gpu.queue,
             &wgpu::TextureDescriptor {
@@ -420,11 +421,7 @@ impl ContextGpu {
                 layout: &layout,
                 module: &module,
                 entry_points: ("vs_context", "fs_context"),
-                buffer: wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<Vertex>() as u64,
-                    step_mode: wgpu::VertexStepMode::Vertex,
-                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x2],
-                },
+                buffer: Vertex::LAYOUT,
                 depth_compare: wgpu::CompareFunction::Less,
                 format,
                 topology: wgpu::PrimitiveTopology::TriangleList,
@@ -433,20 +430,49 @@ impl ContextGpu {
         );
         let vertices = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("context vertices"),
-            contents: bytemuck::cast_slice(&verts),
+            contents: bytemuck::cast_slice(verts),
             usage: wgpu::BufferUsages::VERTEX,
         });
         let indices = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("context indices"),
-            contents: bytemuck::cast_slice(&idx),
+            contents: bytemuck::cast_slice(idx),
             usage: wgpu::BufferUsages::INDEX,
         });
-        let corner = |i: u32| {
-            let p = verts[i as usize].position_mm;
-            Vec3::new(p[0] as f64, p[1] as f64, p[2] as f64)
-        };
-        let grid = super::raycast::RayGrid::new(idx.chunks_exact(3).map(|t| [0, 1, 2].map(|k| corner(t[k]))).collect());
-        (ContextGpu { grid, pipeline, vertices, indices, index_count: idx.len() as u32, bind }, reach)
+        (ContextGpu { pipeline, vertices, indices, index_count: idx.len() as u32, bind }, reach)
+    }
+}
+
+/// The drawn head on the CPU, built once a process (it is the same for
+/// every run: a render's three views, a window's reloads): its full mesh's
+/// positions (how far it reaches), the simplified triangles drawn (each
+/// vertex's chart its texel in the colour map), the map, and a grid of the
+/// drawn triangles for picks.
+struct DrawnHead {
+    positions_mm: Vec<Vec3>,
+    vertices: Vec<Vertex>,
+    indices: Vec<u32>,
+    map: crate::core::geometry::anatomy::SkinMap,
+    grid: super::raycast::RayGrid,
+}
+
+impl DrawnHead {
+    fn get() -> &'static DrawnHead {
+        static HEAD: std::sync::OnceLock<DrawnHead> = std::sync::OnceLock::new();
+        HEAD.get_or_init(|| {
+            use crate::core::geometry::anatomy;
+            let context = anatomy::context();
+            let map = anatomy::skin_map();
+            let (mut vertices, indices) = drawn(&context.mesh);
+            let corner =
+                |v: &Vertex| Vec3::new(v.position_mm[0] as f64, v.position_mm[1] as f64, v.position_mm[2] as f64);
+            let grid = super::raycast::RayGrid::new(
+                indices.chunks_exact(3).map(|t| [0, 1, 2].map(|k| corner(&vertices[t[k] as usize]))).collect(),
+            );
+            for v in &mut vertices {
+                v.chart_mm = [0, 1].map(|k| ((v.chart_mm[k] as f64 - map.origin_deg[k]) / map.step_deg) as f32);
+            }
+            DrawnHead { positions_mm: context.mesh.positions_mm, vertices, indices, map, grid }
+        })
     }
 }
 
@@ -546,11 +572,7 @@ impl Renderer {
                 layout: &pipeline_layout,
                 module: &module,
                 entry_points: ("vs_main", "fs_main"),
-                buffer: wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<Vertex>() as u64,
-                    step_mode: wgpu::VertexStepMode::Vertex,
-                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x2],
-                },
+                buffer: Vertex::LAYOUT,
                 depth_compare: wgpu::CompareFunction::Less,
                 format,
                 topology: wgpu::PrimitiveTopology::TriangleList,
@@ -927,8 +949,9 @@ impl Renderer {
         });
         // The head drawn in front of the skin hides it (it lies under the
         // zones, so behind the point picked on one).
-        if let (Some((d, ..)), Some(c)) = (best, self.context.as_ref().filter(|_| self.show_context))
-            && c.grid.first_hit(near, dir).is_some_and(|h| h.1 < d)
+        if let Some((d, ..)) = best
+            && self.show_context
+            && DrawnHead::get().grid.first_hit(near, dir).is_some_and(|h| h.1 < d)
         {
             return None;
         }

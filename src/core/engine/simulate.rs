@@ -409,14 +409,13 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                 // One stamp step of true skin: on a curved zone the chart
                 // step is the true one over the chart's stretch along the lane.
                 let ds_true = stroke.speed_mm_s * noise.speed_factor() / rate_hz;
-                // (At the step's middle: the stretch may change within it.)
-                let stretch = |p: Vec2| {
-                    zone.surface.as_ref().and_then(|sf| sf.stretch_along(p, dir)).filter(|k| *k > 1e-6 && k.is_finite())
-                };
-                let ds0 = ds_true / stretch(centre).unwrap_or(1.0);
                 let ds = match &zone.surface {
                     Some(sf) => {
-                        let mut ds = ds_true / stretch(centre + dir * (ds0 / 2.0)).or(stretch(centre)).unwrap_or(1.0);
+                        // (At the step's middle: the stretch may change within it.)
+                        let stretch = |p: Vec2| sf.stretch_along(p, dir).filter(|k| *k > 1e-6 && k.is_finite());
+                        let at_start = stretch(centre);
+                        let ds0 = ds_true / at_start.unwrap_or(1.0);
+                        let mut ds = ds_true / stretch(centre + dir * (ds0 / 2.0)).or(at_start).unwrap_or(1.0);
                         // Then the 3D chord of the step made the true step (two corrections).
                         if let Some(a) = sf.to_3d(centre) {
                             for _ in 0..2 {
@@ -428,7 +427,7 @@ fn run_stroke(scene: &Scene, stroke: &Stroke, roller_order: &[usize]) -> StrokeO
                         }
                         ds
                     }
-                    None => ds0,
+                    None => ds_true,
                 };
                 // The needles are in the skin for `dwell` of the cycle while
                 // the hand moves on: each drags that share of the next step.
