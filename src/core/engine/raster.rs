@@ -680,6 +680,72 @@ mod tests {
         }
     }
 
+    /// Every raster cell of a splat against a plain count in floating point:
+    /// a cell is hit as often as its sample point lies within a disk, for
+    /// disks at every sub-cell position, flat and stretched (the disk's chart
+    /// radius taken from its centre's analysis cell), tile edges included.
+    /// Points within 1e-4 cells of a disk's edge (fixed-point rounding) are
+    /// left out of the comparison.
+    #[test]
+    fn every_splatted_cell_counts_the_disks_over_its_sample_point() {
+        let region = Region {
+            outline: Shape::Polygon {
+                vertices_mm: vec![Vec2::new(0.0, 0.0), Vec2::new(12.0, 0.0), Vec2::new(12.0, 9.0), Vec2::new(0.0, 9.0)],
+            },
+            avoid: vec![],
+        };
+        let r = 0.125;
+        let layout = Layout::new(&region, 2.0, r).with_sample_seed(77);
+        let (h, o, sub) = (layout.h_mm, layout.origin_mm, layout.sub);
+        let (nu, nv, stride) = (layout.raster_u(), layout.raster_v(), layout.raster_stride());
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
+        let punctures: Vec<Puncture> = (0..6_000)
+            .map(|i| {
+                Puncture::new(Vec2::new(rng.random::<f64>() * 12.6 - 0.3, rng.random::<f64>() * 9.6 - 0.3), i as f64, 0)
+            })
+            .collect();
+        let stretch: Vec<f64> = (0..layout.cells()).map(|c| 0.6 + (c % 9) as f64 * 0.15).collect();
+        for st in [None, Some(stretch.as_slice())] {
+            let mut raster = vec![0u8; layout.raster_cells() as usize];
+            splat(&mut raster, &layout, &punctures, r, st);
+            let mut want = vec![0u32; nu * nv];
+            let mut ties = vec![false; nu * nv];
+            for p in &punctures {
+                let (fx, fy) = ((p.u_mm as f64 - o.x) / h, (p.v_mm as f64 - o.y) / h);
+                let factor = st.map_or(1.0, |st| {
+                    let cu = (fx.floor() as i64 / sub as i64).clamp(0, layout.cells_u as i64 - 1) as usize;
+                    let cv = (fy.floor() as i64 / sub as i64).clamp(0, layout.cells_v as i64 - 1) as usize;
+                    1.0 / st[cv * layout.cells_u + cu].sqrt()
+                });
+                let rad = r / h * factor;
+                let (j0, j1) = ((fy - rad - 2.0).floor().max(0.0) as usize, ((fy + rad + 2.0).ceil() as usize).min(nv));
+                let (i0, i1) = ((fx - rad - 2.0).floor().max(0.0) as usize, ((fx + rad + 2.0).ceil() as usize).min(nu));
+                for j in j0..j1 {
+                    for i in i0..i1 {
+                        let [sx, sy] = layout.sample_shift(j / sub, i / SAMPLE_TILE_COLS);
+                        let (x, y) = (i as f64 + sx as f64 / 65536.0, j as f64 + sy as f64 / 65536.0);
+                        let d = ((x - fx).powi(2) + (y - fy).powi(2)).sqrt();
+                        want[j * nu + i] += (d <= rad) as u32;
+                        ties[j * nu + i] |= (d - rad).abs() < 1e-4;
+                    }
+                }
+            }
+            let (mut compared, mut hit) = (0usize, 0usize);
+            for j in 0..nv {
+                for i in 0..nu {
+                    if ties[j * nu + i] {
+                        continue;
+                    }
+                    let got = raster[j * stride + i] as u32;
+                    assert_eq!(got, want[j * nu + i], "cell ({i}, {j}), stretched: {}", st.is_some());
+                    compared += 1;
+                    hit += (got > 0) as usize;
+                }
+            }
+            assert!(compared > nu * nv * 99 / 100 && hit > compared / 4, "{compared} cells compared, {hit} hit");
+        }
+    }
+
     #[test]
     fn the_fused_splat_and_classify_equals_splat_then_classify() {
         let region = Region {
