@@ -884,16 +884,65 @@ impl Mesh {
     /// true area like [`Mesh::compute_lscm_chart`]; stretch is larger than
     /// LSCM's, which is why it is the fallback where LSCM folds.
     pub fn compute_tutte_chart(&mut self) {
+        if let Some(mut filled) = self.tutte_filled() {
+            filled.chart.truncate(self.positions_mm.len());
+            self.chart_mm = filled.chart;
+            self.normalise_chart();
+        }
+    }
+
+    /// A fold-free chart of least distortion this engine finds where LSCM
+    /// folds: the Tutte embedding ([`Mesh::compute_tutte_chart`]), then
+    /// rounds of a local-global iteration that lowers its stretch without
+    /// ever flipping a triangle ([`local_global`]: as-rigid-as-possible
+    /// energy, free boundary, holes kept filled). The iterated chart is kept
+    /// when its outline and holes are simple polygons (a free boundary could
+    /// in principle run over itself) and it stretches less than the Tutte
+    /// chart, in mean area deviation and in the largest shape stretch;
+    /// otherwise the Tutte chart is. Returns whether the iterated chart was
+    /// kept.
+    pub fn compute_bijective_chart(&mut self) -> bool {
+        let Some(mut filled) = self.tutte_filled() else {
+            return false;
+        };
         let n = self.positions_mm.len();
+        let mut tutte = filled.chart.clone();
+        tutte.truncate(n);
+        self.chart_mm = tutte.clone();
+        self.normalise_chart();
+        let before = self.distortion();
+        // Fewer rounds on a large mesh (each is two sparse solves): the
+        // first rounds lower the energy most.
+        let rounds = (LOCAL_GLOBAL_WORK / filled.triangles.len().max(1)).clamp(2, LOCAL_GLOBAL_ROUNDS);
+        local_global(&filled.positions, &filled.triangles, &mut filled.chart, rounds);
+        filled.chart.truncate(n);
+        self.chart_mm = filled.chart;
+        self.normalise_chart();
+        let after = self.distortion();
+        // Kept only where it is simple and stretches less by both measures
+        // (on a large mesh the few rounds it is given may not get there).
+        let better = self.chart_outline().is_ok()
+            && self.chart_holes().is_ok()
+            && after.area_stretch_mean_deviation <= before.area_stretch_mean_deviation
+            && after.shape_stretch_max <= before.shape_stretch_max;
+        if !better {
+            self.chart_mm = tutte;
+            self.normalise_chart();
+        }
+        better
+    }
+
+    /// The Tutte embedding of the mesh with each hole filled by a fan around
+    /// a vertex at its centre (appended after the mesh's own vertices), on
+    /// the filled triangles; `None` for a mesh with no boundary.
+    fn tutte_filled(&self) -> Option<Filled> {
         let loops = self.boundary_loops();
         let length = |l: &Vec<u32>| -> f64 {
             (0..l.len())
                 .map(|i| (self.positions_mm[l[i] as usize] - self.positions_mm[l[(i + 1) % l.len()] as usize]).norm())
                 .sum()
         };
-        let Some(outer) = (0..loops.len()).max_by(|&a, &b| length(&loops[a]).total_cmp(&length(&loops[b]))) else {
-            return;
-        };
+        let outer = (0..loops.len()).max_by(|&a, &b| length(&loops[a]).total_cmp(&length(&loops[b])))?;
         // Positions and triangles with each hole filled by a fan.
         let mut positions = self.positions_mm.clone();
         let mut triangles = self.triangles.clone();
@@ -973,9 +1022,7 @@ impl Mesh {
                 chart[i][axis] = known(i).unwrap_or(x[i]);
             }
         }
-        chart.truncate(n);
-        self.chart_mm = chart;
-        self.normalise_chart();
+        Some(Filled { positions, triangles, chart })
     }
 
     /// Scales the chart to the true area, orients it counter-clockwise and turns
@@ -1088,6 +1135,200 @@ impl Mesh {
         }
         Mesh { positions_mm, chart_mm, triangles }
     }
+}
+
+/// A mesh with its holes filled by fans (each fan's centre appended after the
+/// mesh's vertices) and a chart of all its vertices.
+struct Filled {
+    positions: Vec<Vec3>,
+    triangles: Vec<[u32; 3]>,
+    chart: Vec<Vec2>,
+}
+
+/// Most rounds of the local-global iteration after a Tutte chart.
+const LOCAL_GLOBAL_ROUNDS: usize = 100;
+
+/// Triangles times rounds the local-global iteration is given: every round
+/// up to 3 000 triangles, 3 rounds at 100 000, 2 from 150 000.
+const LOCAL_GLOBAL_WORK: usize = 300_000;
+
+/// A round lowering the energy by less than this share of it ends the
+/// local-global iteration.
+const LOCAL_GLOBAL_SETTLED: f64 = 1e-5;
+
+/// A step of the local-global iteration goes at most this share of the way
+/// to where the first triangle would lose all its chart area.
+const FLIP_MARGIN: f64 = 0.8;
+
+/// The smallest positive α at which the signed area c + β α + γ α² of a
+/// triangle reaches zero (c > 0), or infinity.
+fn first_zero(c: f64, beta: f64, gamma: f64) -> f64 {
+    let mut best = f64::INFINITY;
+    if gamma.abs() < 1e-300 {
+        if beta < 0.0 {
+            best = -c / beta;
+        }
+        return best;
+    }
+    let disc = beta * beta - 4.0 * gamma * c;
+    if disc < 0.0 {
+        return best;
+    }
+    // Roots by the stable form (no cancellation).
+    let q = -0.5 * (beta + beta.signum() * disc.sqrt());
+    for root in [q / gamma, if q != 0.0 { c / q } else { f64::INFINITY }] {
+        if root > 0.0 {
+            best = best.min(root);
+        }
+    }
+    best
+}
+
+/// How far (0 to 1) a chart may move toward `target` with every triangle's
+/// signed area still positive: `FLIP_MARGIN` of the way to the first
+/// triangle's zero, or the whole way when none reaches it. The signed area
+/// along the way is a quadratic in the step, so its first zero is exact.
+fn flip_free_step(triangles: &[[u32; 3]], chart: &[Vec2], target: &[Vec2]) -> f64 {
+    let mut step: f64 = 1.0;
+    for t in triangles {
+        let [a, b, c] = tri(chart, t);
+        let [ta, tb, tc] = tri(target, t);
+        let (e1, e2) = (b - a, c - a);
+        let (d1, d2) = ((tb - ta) - e1, (tc - ta) - e2);
+        let zero = first_zero(cross2(e1, e2), cross2(e1, d2) + cross2(d1, e2), cross2(d1, d2));
+        step = step.min(FLIP_MARGIN * zero);
+    }
+    step
+}
+
+/// Lowers the distortion of a fold-free chart (every triangle counter-
+/// clockwise, or every one clockwise) of `positions` by the local-global
+/// iteration of the as-rigid-as-possible energy (Liu, Zhang, Xu, Gotsman
+/// and Gortler 2008): E = sum over triangles of area * |J - R|^2, J the
+/// chart's Jacobian on the triangle's own isometric frame and R the
+/// rotation nearest it. Each round fits R per triangle (local), solves for
+/// the chart that best follows them (global: one sparse symmetric system per
+/// axis, the cotangent Laplacian, by conjugate gradients from the current
+/// chart), and moves toward it only as far as keeps every triangle's signed
+/// area positive, at most `FLIP_MARGIN` of the way to the first zero
+/// (Smith and Schaefer 2015's injectivity-preserving line search, as SLIM
+/// uses). A step of a convex energy toward its minimum lowers it, so the
+/// energy never rises and no triangle ever flips. The boundary is free.
+/// Returns the energy before and after, per unit area.
+fn local_global(positions: &[Vec3], triangles: &[[u32; 3]], chart: &mut [Vec2], rounds: usize) -> (f64, f64) {
+    let m = chart.len();
+    let signed = |c: &[Vec2], t: &[u32; 3]| {
+        let [a, b, d] = tri(c, t);
+        cross2(b - a, d - a)
+    };
+    // Counter-clockwise, as the triangles' own frames are.
+    if triangles.iter().map(|t| signed(chart, t)).sum::<f64>() < 0.0 {
+        for c in chart.iter_mut() {
+            c.x = -c.x;
+        }
+    }
+    if triangles.iter().any(|t| signed(chart, t) <= 0.0) {
+        return (f64::NAN, f64::NAN); // not fold-free: nothing to keep
+    }
+    // Per triangle: its area and the gradients of its three hat functions in
+    // its own isometric frame (zero for a triangle with no area).
+    let frames: Vec<(f64, [Vec2; 3])> = triangles
+        .iter()
+        .map(|t| {
+            let [p0, p1, p2] = tri(positions, t);
+            let (e1, e2) = (p1 - p0, p2 - p0);
+            let l1 = e1.norm();
+            let n = e1.cross(&e2).norm();
+            if l1 <= 0.0 || n <= 1e-12 * l1 * l1 {
+                return (0.0, [Vec2::zeros(); 3]);
+            }
+            let x = [Vec2::zeros(), Vec2::new(l1, 0.0), Vec2::new(e2.dot(&e1) / l1, n / l1)];
+            let two_a = n;
+            let perp = |v: Vec2| Vec2::new(-v.y, v.x) / two_a;
+            (two_a / 2.0, [perp(x[2] - x[1]), perp(x[0] - x[2]), perp(x[1] - x[0])])
+        })
+        .collect();
+    let total: f64 = frames.iter().map(|f| f.0).sum::<f64>().max(1e-300);
+    let jacobian = |c: &[Vec2], k: usize| -> nalgebra::Matrix2<f64> {
+        let t = &triangles[k];
+        let g = &frames[k].1;
+        let mut j = nalgebra::Matrix2::zeros();
+        for i in 0..3 {
+            let u = c[t[i] as usize];
+            j += u * g[i].transpose();
+        }
+        j
+    };
+    let nearest_rotation = |j: &nalgebra::Matrix2<f64>| -> nalgebra::Matrix2<f64> {
+        let a = (j[(1, 0)] - j[(0, 1)]).atan2(j[(0, 0)] + j[(1, 1)]);
+        let (s, c) = a.sin_cos();
+        nalgebra::Matrix2::new(c, -s, s, c)
+    };
+    let energy = |c: &[Vec2], rot: &[nalgebra::Matrix2<f64>]| -> f64 {
+        (0..triangles.len()).map(|k| frames[k].0 * (jacobian(c, k) - rot[k]).norm_squared()).sum::<f64>() / total
+    };
+    // The system's diagonal: sum over a vertex's triangles of area |g|^2.
+    let mut diag = vec![0.0; m];
+    for (t, (a, g)) in triangles.iter().zip(&frames) {
+        for i in 0..3 {
+            diag[t[i] as usize] += a * g[i].norm_squared();
+        }
+    }
+    // A x: per triangle the gradient of x, spread back to its corners.
+    let apply = |x: &[f64], out: &mut [f64]| {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for (t, (a, g)) in triangles.iter().zip(&frames) {
+            let grad = g[0] * x[t[0] as usize] + g[1] * x[t[1] as usize] + g[2] * x[t[2] as usize];
+            for i in 0..3 {
+                out[t[i] as usize] += a * g[i].dot(&grad);
+            }
+        }
+    };
+    // One vertex pinned: the energy does not see where the chart lies.
+    let pinned = (0..m).find(|&i| diag[i] > 0.0).unwrap_or(0);
+    let free = |i: usize| i != pinned && diag[i] > 0.0;
+    let pre = |i: usize| if free(i) { 1.0 / diag[i] } else { 0.0 };
+    let mut rot: Vec<nalgebra::Matrix2<f64>> =
+        (0..triangles.len()).map(|k| nearest_rotation(&jacobian(chart, k))).collect();
+    let first = energy(chart, &rot);
+    let mut e = first;
+    let mut ax = vec![0.0; m];
+    for _ in 0..rounds {
+        // Global: the chart that best follows the rotations, per axis.
+        let mut target = chart.to_vec();
+        for axis in 0..2 {
+            let mut b = vec![0.0; m];
+            for (k, (t, (a, g))) in triangles.iter().zip(&frames).enumerate() {
+                let row = Vec2::new(rot[k][(axis, 0)], rot[k][(axis, 1)]);
+                for i in 0..3 {
+                    b[t[i] as usize] += a * g[i].dot(&row);
+                }
+            }
+            let mut x: Vec<f64> = chart.iter().map(|c| c[axis]).collect();
+            apply(&x, &mut ax);
+            let r: Vec<f64> = (0..m).map(|i| if free(i) { b[i] - ax[i] } else { 0.0 }).collect();
+            let b2: f64 = b.iter().map(|v| v * v).sum::<f64>().max(1e-300);
+            solve_pcg(&mut x, r, apply, pre, free, |rr, _| rr <= 1e-20 * b2, 200);
+            for i in 0..m {
+                target[i][axis] = x[i];
+            }
+        }
+        let step = flip_free_step(triangles, chart, &target);
+        for (c, t) in chart.iter_mut().zip(&target) {
+            *c += (t - *c) * step;
+        }
+        // Local: the nearest rotations to the new chart.
+        for (k, r) in rot.iter_mut().enumerate() {
+            *r = nearest_rotation(&jacobian(chart, k));
+        }
+        let next = energy(chart, &rot);
+        let settled = e - next < LOCAL_GLOBAL_SETTLED * e;
+        e = next;
+        if settled || step <= 0.0 {
+            break;
+        }
+    }
+    (first, e)
 }
 
 /// A zone's surface: its mesh, the index that maps chart points to it, and
@@ -1562,5 +1803,97 @@ mod tests {
         let left = clipped_area(t, Vec2::new(-1.0, -1.0), Vec2::new(2.0, 10.0));
         let right = clipped_area(t, Vec2::new(2.0, -1.0), Vec2::new(10.0, 10.0));
         assert!((whole - 8.0).abs() < 1e-12 && (left + right - 8.0).abs() < 1e-12 && (right - 2.0).abs() < 1e-12);
+    }
+}
+
+#[cfg(test)]
+mod local_global_tests {
+    use super::*;
+
+    /// A sphere of radius 30 mm from 10° to 170° of polar angle, cut open
+    /// along a meridian (0° to 340° of longitude): a disk no chart flattens
+    /// without much stretch.
+    fn cut_sphere() -> Mesh {
+        let (t0, t1, p1) = (10f64.to_radians(), 170f64.to_radians(), 340f64.to_radians());
+        Mesh::from_grid(34, 16, |s, t| {
+            let (th, ph) = (t0 + (t1 - t0) * t, p1 * s);
+            Vec3::new(30.0 * th.sin() * ph.cos(), 30.0 * th.sin() * ph.sin(), 30.0 * th.cos())
+        })
+    }
+
+    #[test]
+    fn the_first_zero_of_a_quadratic_area_is_its_smallest_positive_root() {
+        // (1 - a)(1 - 2a) = 1 - 3a + 2a²: zeros at 1/2 and 1.
+        assert!((first_zero(1.0, -3.0, 2.0) - 0.5).abs() < 1e-15);
+        // 1 + a²: never zero; 1 + a: only at -1.
+        assert_eq!(first_zero(1.0, 0.0, 1.0), f64::INFINITY);
+        assert_eq!(first_zero(1.0, 1.0, 0.0), f64::INFINITY);
+        assert!((first_zero(2.0, -4.0, 0.0) - 0.5).abs() < 1e-15);
+        // Tiny c (nearly flat already): the root near zero is not lost.
+        assert!((first_zero(1e-12, -1.0, 1.0) - 1e-12).abs() < 1e-20);
+    }
+
+    /// A target that turns one triangle over (and one that leaves all
+    /// turned the right way): the step stops short of the first flip, at
+    /// FLIP_MARGIN of the way to it, and every triangle keeps its area there.
+    #[test]
+    fn the_step_toward_a_target_stops_before_any_triangle_flips() {
+        // Two triangles sharing the edge 1-2; vertex 3 moves across that edge.
+        let triangles = [[0u32, 1, 2], [1, 3, 2]];
+        let chart = [Vec2::new(0.0, 0.0), Vec2::new(1.0, 0.0), Vec2::new(0.0, 1.0), Vec2::new(1.0, 1.0)];
+        let area = |c: &[Vec2], t: &[u32; 3]| {
+            let [a, b, d] = tri(c, t);
+            cross2(b - a, d - a)
+        };
+        assert!(triangles.iter().all(|t| area(&chart, t) > 0.0));
+        // Vertex 3 to (0, 0): triangle 1-3-2 has zero area when 3 reaches
+        // the edge, at (1/2, 1/2): half the way.
+        let mut target = chart;
+        target[3] = Vec2::new(0.0, 0.0);
+        let step = flip_free_step(&triangles, &chart, &target);
+        assert!((step - FLIP_MARGIN * 0.5).abs() < 1e-12, "step {step}");
+        let moved: Vec<Vec2> = chart.iter().zip(&target).map(|(c, t)| c + (t - c) * step).collect();
+        assert!(triangles.iter().all(|t| area(&moved, t) > 0.0));
+        // A target every triangle keeps its turn on: the whole way.
+        let mut target = chart;
+        target[3] = Vec2::new(2.0, 1.5);
+        assert_eq!(flip_free_step(&triangles, &chart, &target), 1.0);
+    }
+
+    /// Round by round from the Tutte chart of the cut sphere, with its hole-
+    /// free fan of the filled mesh: no triangle ever loses its orientation,
+    /// the energy never rises, and at the end both the area and the shape
+    /// stretch are far below the Tutte chart's.
+    #[test]
+    fn local_global_rounds_never_flip_a_triangle_and_lower_the_stretch() {
+        let mut m = cut_sphere();
+        let filled = m.tutte_filled().expect("a disk");
+        let mut chart = filled.chart.clone();
+        let (first, mut last) = local_global(&filled.positions, &filled.triangles, &mut chart, 0);
+        assert!(first.is_finite() && first > 0.0, "the Tutte start is fold-free: {first}");
+        // Which way the Tutte chart turns: the rounds keep every triangle that way.
+        let turn = |c: &[Vec2], t: &[u32; 3]| {
+            let [a, b, d] = tri(c, t);
+            cross2(b - a, d - a)
+        };
+        let sign = filled.triangles.iter().map(|t| turn(&chart, t)).sum::<f64>().signum();
+        for round in 0..60 {
+            let (e0, e1) = local_global(&filled.positions, &filled.triangles, &mut chart, 1);
+            assert!(e1 <= e0 * (1.0 + 1e-12), "round {round}: energy {e0} -> {e1}");
+            assert!(filled.triangles.iter().all(|t| sign * turn(&chart, t) > 0.0), "round {round}: a triangle flipped");
+            last = e1;
+        }
+        assert!(last < first * 0.5, "energy {first} -> {last}");
+        let mut tutte = m.clone();
+        tutte.compute_tutte_chart();
+        assert!(m.compute_bijective_chart(), "the iterated chart is kept");
+        let (dt, dl) = (tutte.distortion(), m.distortion());
+        assert!(
+            dl.area_stretch_mean_deviation < 0.5 * dt.area_stretch_mean_deviation
+                && dl.shape_stretch_max < dt.shape_stretch_max,
+            "Tutte {dt:?}, local-global {dl:?}"
+        );
+        assert!(m.chart_outline().is_ok());
+        assert!((0..m.triangles.len()).all(|t| m.triangle_area_chart(t) > 0.0));
     }
 }

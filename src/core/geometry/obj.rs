@@ -208,12 +208,18 @@ pub fn finish(raw: RawMesh, group: Option<&str>) -> Result<ObjMesh, ObjError> {
     let mut chart_method = "lscm";
     if mesh.chart_outline().is_err() || mesh.chart_holes().is_err() {
         // LSCM folds on some surfaces (under a scan's nostrils): the Tutte
-        // embedding never does on a disk, at more stretch.
-        stage(|| format!("charting the mesh ({size}, Tutte)"), || mesh.compute_tutte_chart());
-        chart_method = "tutte";
-        warnings.push(
-            "its conformal chart folds; a fold-free (Tutte) chart was computed instead, which stretches more".into(),
-        );
+        // embedding never does on a disk, and the local-global rounds after
+        // it lower its stretch without folding it.
+        let iterated =
+            stage(|| format!("charting the mesh ({size}, Tutte + local-global)"), || mesh.compute_bijective_chart());
+        chart_method = if iterated { "tutte+arap" } else { "tutte" };
+        warnings.push(if iterated {
+            "its conformal chart folds; a fold-free chart was computed instead (Tutte, then as-rigid-as-possible \
+             rounds that never fold it), which stretches more"
+                .into()
+        } else {
+            "its conformal chart folds; a fold-free (Tutte) chart was computed instead, which stretches more".into()
+        });
     }
     mesh.chart_outline().and_then(|_| mesh.chart_holes()).map_err(|p| match p {
         MeshProblem::ChartFolds { .. } | MeshProblem::ChartOutline(_) => ObjError::CannotFlatten(p),
