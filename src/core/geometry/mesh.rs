@@ -254,8 +254,7 @@ impl Mesh {
 
     /// Signed chart area of a triangle (positive: counter-clockwise).
     pub fn triangle_area_chart(&self, t: usize) -> f64 {
-        let [a, b, c] = tri(&self.chart_mm, &self.triangles[t]);
-        cross2(b - a, c - a) / 2.0
+        twice_signed_area(&self.chart_mm, &self.triangles[t]) / 2.0
     }
 
     /// True 3D area of the whole mesh, mm².
@@ -1160,6 +1159,12 @@ const LOCAL_GLOBAL_SETTLED: f64 = 1e-5;
 /// to where the first triangle would lose all its chart area.
 const FLIP_MARGIN: f64 = 0.8;
 
+/// Twice the signed chart area of triangle `t` (positive: counter-clockwise).
+fn twice_signed_area(chart: &[Vec2], t: &[u32; 3]) -> f64 {
+    let [a, b, c] = tri(chart, t);
+    cross2(b - a, c - a)
+}
+
 /// The smallest positive α at which the signed area c + β α + γ α² of a
 /// triangle reaches zero (c > 0), or infinity.
 fn first_zero(c: f64, beta: f64, gamma: f64) -> f64 {
@@ -1217,10 +1222,7 @@ fn flip_free_step(triangles: &[[u32; 3]], chart: &[Vec2], target: &[Vec2]) -> f6
 /// Returns the energy before and after, per unit area.
 fn local_global(positions: &[Vec3], triangles: &[[u32; 3]], chart: &mut [Vec2], rounds: usize) -> (f64, f64) {
     let m = chart.len();
-    let signed = |c: &[Vec2], t: &[u32; 3]| {
-        let [a, b, d] = tri(c, t);
-        cross2(b - a, d - a)
-    };
+    let signed = twice_signed_area;
     // Counter-clockwise, as the triangles' own frames are.
     if triangles.iter().map(|t| signed(chart, t)).sum::<f64>() < 0.0 {
         for c in chart.iter_mut() {
@@ -1841,10 +1843,7 @@ mod local_global_tests {
         // Two triangles sharing the edge 1-2; vertex 3 moves across that edge.
         let triangles = [[0u32, 1, 2], [1, 3, 2]];
         let chart = [Vec2::new(0.0, 0.0), Vec2::new(1.0, 0.0), Vec2::new(0.0, 1.0), Vec2::new(1.0, 1.0)];
-        let area = |c: &[Vec2], t: &[u32; 3]| {
-            let [a, b, d] = tri(c, t);
-            cross2(b - a, d - a)
-        };
+        let area = twice_signed_area;
         assert!(triangles.iter().all(|t| area(&chart, t) > 0.0));
         // Vertex 3 to (0, 0): triangle 1-3-2 has zero area when 3 reaches
         // the edge, at (1/2, 1/2): half the way.
@@ -1872,10 +1871,7 @@ mod local_global_tests {
         let (first, mut last) = local_global(&filled.positions, &filled.triangles, &mut chart, 0);
         assert!(first.is_finite() && first > 0.0, "the Tutte start is fold-free: {first}");
         // Which way the Tutte chart turns: the rounds keep every triangle that way.
-        let turn = |c: &[Vec2], t: &[u32; 3]| {
-            let [a, b, d] = tri(c, t);
-            cross2(b - a, d - a)
-        };
+        let turn = twice_signed_area;
         let sign = filled.triangles.iter().map(|t| turn(&chart, t)).sum::<f64>().signum();
         for round in 0..60 {
             let (e0, e1) = local_global(&filled.positions, &filled.triangles, &mut chart, 1);
