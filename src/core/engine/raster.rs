@@ -31,22 +31,25 @@ const MASKS: [[u8; SPLAT_LANES]; SPLAT_LANES + 1] = {
     m
 };
 
-/// Sub-cell positions of a disk centre relative to the sample lattice, per
-/// axis, for which disk rows are tabulated: 2^PHASE_BITS.
-const PHASE_BITS: u32 = 6;
+/// Heights of a disk centre within a cell, relative to the sample lattice,
+/// for which the disk's half chords are tabulated: 2^PHASE_BITS.
+const PHASE_BITS: u32 = 8;
 const PHASES: usize = 1 << PHASE_BITS;
 
-/// The raster rows of a needle disk whose centre lies anywhere in one
-/// 1/PHASES x 1/PHASES square of a cell (1/64), for every such square: per row offset dj
-/// (from -reach to +reach), the cells certainly hit (whose sample point is
-/// within the disk for every centre in the square and every radius of the
-/// table) and the cells possibly hit. Only the few cells between the two
-/// need the exact test, so every hit is exact.
+/// A needle disk's half chords, for every centre height in one 1/PHASES of
+/// a cell: per row offset dj (from -reach to +reach), a half width within
+/// which every sample point of the row is hit (for every centre height in
+/// the slice and every radius of the table) and one beyond which none is,
+/// in 1/65536 cells. The row's hit cells follow from the disk's exact
+/// centre across; only the cells between the two widths (few, at 1/256-cell
+/// heights) need the exact test, so every hit is exact.
 struct DiskTable {
     reach: i64,
-    /// [phase_v][phase_u][row] -> (first possible, first certain, end of
-    /// certain, end of possible), cell offsets from the base cell.
-    spans: Vec<[i16; 4]>,
+    /// [phase][row] -> (certain half width, possible half width), or -1
+    /// where none.
+    widths: Vec<[i32; 2]>,
+    /// [phase] -> the first and last row offsets with any possible cell.
+    extent: Vec<[i64; 2]>,
 }
 
 impl DiskTable {
@@ -68,52 +71,45 @@ impl DiskTable {
     }
 
     fn new(rc_lo: f64, rc_hi: f64) -> DiskTable {
-        // Margins far above rounding and far below a cell: certain is kept
-        // certain and possible possible.
-        let (r_in, r_out) = (rc_lo * (1.0 - 1e-9) - 1e-6, rc_hi * (1.0 + 1e-9) + 1e-6);
+        // Margins far above rounding (a disk's radius is rounded to 1/65536
+        // cell) and far below a cell: certain is kept certain and possible
+        // possible.
+        let (r_in, r_out) = (rc_lo * (1.0 - 1e-9) - 1e-4, rc_hi * (1.0 + 1e-9) + 1e-4);
         let reach = rc_hi.ceil() as i64 + 1;
         let rows = (2 * reach + 1) as usize;
-        let q = PHASES as f64;
-        let mut spans = vec![[0i16; 4]; PHASES * PHASES * rows];
+        let (q, f) = (PHASES as f64, FIXED as f64);
+        let mut widths = vec![[-1i32; 2]; PHASES * rows];
         for qv in 0..PHASES {
+            // Centres at heights y0 .. y1 above the base row's sample points.
             let (y0, y1) = (qv as f64 / q, (qv + 1) as f64 / q);
-            for qu in 0..PHASES {
-                let (x0, x1) = (qu as f64 / q, (qu + 1) as f64 / q);
-                for (k, dj) in (-reach..=reach).enumerate() {
-                    // Cell centres (di + 1/2, dj + 1/2) against centres in the square.
-                    let y = dj as f64 + 0.5;
-                    let dy_far = (y - y0).abs().max((y - y1).abs());
-                    let dy_near = if y < y0 {
-                        y0 - y
-                    } else if y > y1 {
-                        y - y1
-                    } else {
-                        0.0
-                    };
-                    let span = |x_lo: f64, x_hi: f64| -> (i64, i64) {
-                        (((x_lo - 0.5).ceil() as i64), ((x_hi - 0.5).floor() as i64 + 1))
-                    };
-                    let (p0, p1) = if dy_near <= r_out {
-                        let hp = (r_out * r_out - dy_near * dy_near).sqrt();
-                        span(x0 - hp, x1 + hp)
-                    } else {
-                        (0, 0)
-                    };
-                    let (c0, c1) = if dy_far <= r_in {
-                        let hc = (r_in * r_in - dy_far * dy_far).sqrt();
-                        let (c0, c1) = span(x1 - hc, x0 + hc);
-                        if c1 > c0 { (c0, c1) } else { (0, 0) }
-                    } else {
-                        (0, 0)
-                    };
-                    let (c0, c1) = if c1 > c0 { (c0, c1) } else { (p0, p0) };
-                    if p1 > p0 {
-                        spans[(qv * PHASES + qu) * rows + k] = [p0 as i16, c0 as i16, c1 as i16, p1 as i16];
-                    }
+            for (k, dj) in (-reach..=reach).enumerate() {
+                let (lo, hi) = (dj as f64 - y1, dj as f64 - y0);
+                let dy_far = lo.abs().max(hi.abs());
+                let dy_near = if lo > 0.0 {
+                    lo
+                } else if hi < 0.0 {
+                    -hi
+                } else {
+                    0.0
+                };
+                let w = &mut widths[qv * rows + k];
+                if dy_far <= r_in {
+                    w[0] = ((r_in * r_in - dy_far * dy_far).sqrt() * f).floor().min(i32::MAX as f64) as i32;
+                }
+                if dy_near <= r_out {
+                    w[1] = ((r_out * r_out - dy_near * dy_near).sqrt() * f).ceil().min(i32::MAX as f64) as i32;
                 }
             }
         }
-        DiskTable { reach, spans }
+        let extent = widths
+            .chunks(rows)
+            .map(|w| {
+                let first = w.iter().position(|w| w[1] >= 0).unwrap_or(rows) as i64;
+                let last = w.iter().rposition(|w| w[1] >= 0).map_or(-1, |k| k as i64);
+                [first - reach, last - reach]
+            })
+            .collect();
+        DiskTable { reach, widths, extent }
     }
 
     fn rows(&self) -> usize {
@@ -268,20 +264,16 @@ impl SplatPlan {
     }
 
     /// Adds the disks of band `b` to `rows` (the band's raster rows): per
-    /// sample tile a disk meets, the disk's rows from the table of its
-    /// position relative to that tile's sample lattice, clipped to the tile.
+    /// sample tile a disk meets, the disk's rows from its exact centre across
+    /// and the half chords of its height relative to that tile's sample
+    /// lattice, clipped to the tile.
     fn band(&self, b: usize, rows: &mut [u8]) {
         let (nu, stride, band_rows, reach) = (self.nu, self.stride, self.band_rows, self.reach);
         let (tables, located, counts) = (&self.tables, &self.located, &self.counts);
         let first_row = (b * band_rows) as i64;
         let last_row = first_row + (rows.len() / stride) as i64 - 1;
-        // The sample shifts of the band's tiles (one tile row: a band), moved
-        // by half a cell: the tables hold cells whose centres lie within the
-        // disk, and cell i's sample point i + s lies within a disk at c when
-        // its centre i + 1/2 lies within one at c - s + 1/2.
         let tiles_u = nu.div_ceil(SAMPLE_TILE_COLS).max(1);
-        let shifts: Vec<[i64; 2]> =
-            (0..tiles_u).map(|tx| self.layout.sample_shift(b, tx).map(|v| FIXED / 2 - v as i64)).collect();
+        let shifts: Vec<[i64; 2]> = (0..tiles_u).map(|tx| self.layout.sample_shift(b, tx).map(|v| v as i64)).collect();
         for &Located { x, y, r_fixed, table } in
             &located[counts[b * tiles_u] as usize..counts[(b + 1) * tiles_u] as usize]
         {
@@ -296,68 +288,51 @@ impl SplatPlan {
             }
             let (sa, sb) = (x0 as usize / SAMPLE_TILE_COLS, x1 as usize / SAMPLE_TILE_COLS);
             for (tx, &[sx, sy]) in shifts.iter().enumerate().take(sb + 1).skip(sa) {
-                let (px, py) = (x + sx, y + sy);
-                let (bx, by) = (px >> 16, py >> 16);
-                let phase = |v: i64| ((v >> (16 - PHASE_BITS)) as usize) & (PHASES - 1);
-                let (qu, qv) = (phase(px), phase(py));
-                let disk = &table.spans[(qv * PHASES + qu) * table.rows()..][..table.rows()];
+                // Cell (i, j)'s sample point (i + sx, j + sy) is within the
+                // disk when (i F - a)^2 + (j F - c)^2 <= r^2: the centre
+                // relative to the tile's sample lattice, in fixed point.
+                let (a, c) = (x - sx, y - sy);
+                let by = c >> 16;
+                let phase = ((c >> (16 - PHASE_BITS)) as usize) & (PHASES - 1);
+                let widths = &table.widths[phase * table.rows()..][..table.rows()];
                 let (t0, t1) = ((tx * SAMPLE_TILE_COLS) as i64, ((tx + 1) * SAMPLE_TILE_COLS).min(nu) as i64);
-                // Cell (i, j)'s sample point is within the disk when
-                // (i F + ax)^2 + (j F + ay)^2 <= r^2: exact, in fixed point.
-                let (ax, ay) = (FIXED / 2 - sx - x, FIXED / 2 - sy - y);
-                // A disk whose every possible cell lies in the tile needs no
-                // clipping, and its rows with no cell between certain and
-                // possible (most, at 1/64-cell phases) no exact test.
-                let whole = bx - table.reach > t0 && bx + table.reach + 2 <= t1;
-                for j in r0.max(by - table.reach)..=r1.min(by + table.reach) {
-                    let span = disk[(j - by + table.reach) as usize];
-                    if whole && span[0] == span[1] && span[2] == span[3] {
-                        if span[3] > span[0] {
-                            let row = &mut rows[(j - first_row) as usize * stride..][..stride];
-                            add_run(row, (bx + span[0] as i64) as usize, (span[3] - span[0]) as usize);
-                        }
-                        continue;
-                    }
-                    let [p0, c0, c1, p1] = span.map(|v| bx + v as i64);
-                    let (p0, p1) = (p0.max(t0), p1.min(t1));
+                let [lo, hi] = table.extent[phase];
+                for j in r0.max(by + lo)..=r1.min(by + hi) {
+                    // (Within the extent every row has possible cells.)
+                    let [wc, wp] = widths[(j - by + table.reach) as usize];
+                    // Possible cells p0 .. p1 and certain ones c0 .. c1, in the tile.
+                    let span = |w: i64| (((a - w + FIXED - 1) >> 16).max(t0), (((a + w) >> 16) + 1).min(t1));
+                    let (p0, p1) = span(wp as i64);
                     if p1 <= p0 {
                         continue;
                     }
-                    let dy = j * FIXED + ay;
+                    let (c0, c1) = if wc >= 0 { span(wc as i64) } else { (p0, p0) };
+                    let row = &mut rows[(j - first_row) as usize * stride..][..stride];
+                    if c0 == p0 && c1 == p1 {
+                        // Most rows: no cell between certain and possible.
+                        add_run(row, p0 as usize, (p1 - p0) as usize);
+                        continue;
+                    }
+                    let dy = j * FIXED - c;
                     let room = r2 - dy * dy;
                     let hit = |i: i64| {
-                        let dx = i * FIXED + ax;
+                        let dx = i * FIXED - a;
                         dx * dx <= room
                     };
-                    let (c0, c1) = (c0.clamp(p0, p1), c1.clamp(p0, p1));
                     // The hit cells of a row are one run: grow the certain
                     // run into the possible cells by the exact test (or
                     // find it, where no cell of the row is certain).
                     let (mut i0, mut i1) = (c0, c1);
-                    if i1 > i0 && c0 - p0 <= 1 && p1 - c1 <= 1 {
-                        // The usual row: at most one possible cell a side,
-                        // tested without a branch (its outcome is a coin toss).
-                        i0 -= ((c0 > p0) & hit(c0 - 1)) as i64;
-                        i1 += ((p1 > c1) & hit(c1)) as i64;
-                    } else if i1 <= i0 && p1 - p0 <= 2 {
-                        // A row at the disk's top or bottom: one or two
-                        // possible cells and none certain.
-                        let (h0, h1) = (hit(p0), (p1 - p0 > 1) & hit(p0 + 1));
-                        i0 = p0 + (!h0) as i64;
-                        i1 = p0 + 1 + h1 as i64;
-                    } else {
-                        if i1 <= i0 {
-                            i0 = (p0..p1).find(|&i| hit(i)).unwrap_or(p1);
-                            i1 = i0;
-                        }
-                        while i0 > p0 && hit(i0 - 1) {
-                            i0 -= 1;
-                        }
-                        while i1 < p1 && hit(i1) {
-                            i1 += 1;
-                        }
+                    if i1 <= i0 {
+                        i0 = (p0..p1).find(|&i| hit(i)).unwrap_or(p1);
+                        i1 = i0;
                     }
-                    let row = &mut rows[(j - first_row) as usize * stride..][..stride];
+                    while i0 > p0 && hit(i0 - 1) {
+                        i0 -= 1;
+                    }
+                    while i1 < p1 && hit(i1) {
+                        i1 += 1;
+                    }
                     add_run(row, i0 as usize, (i1 - i0) as usize);
                 }
             }
