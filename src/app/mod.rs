@@ -10,6 +10,7 @@ pub mod output;
 #[cfg(feature = "gpu")]
 pub mod pictures;
 pub mod plot;
+pub mod punctures;
 pub mod study;
 pub mod trainer;
 #[cfg(feature = "gpu")]

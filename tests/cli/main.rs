@@ -6,6 +6,7 @@ mod compare;
 mod docs;
 mod meshes;
 mod outputs;
+mod punctures;
 mod trainer;
 
 use std::path::{Path, PathBuf};

@@ -31,11 +31,34 @@ pub struct Args {
     /// render-right.png); skipped with a warning when no adapter exists.
     #[arg(long)]
     pub render: bool,
+    /// Also write every puncture (zone, pass, time_s, u_mm, v_mm, x/y/z mm
+    /// on mesh zones, avoid) to this file in the output folder, as Parquet,
+    /// NumPy .npz or CSV by its extension: punctures.parquet, .npz, .csv.
+    #[arg(long, value_name = "FILE")]
+    pub punctures: Option<String>,
 }
+
+/// The files `simulate` may write besides `--punctures`.
+const OWN_FILES: &[&str] = &[
+    "report.json",
+    "zones.csv",
+    "density.png",
+    "bands.png",
+    "hits.png",
+    "atlas.png",
+    "render-front.png",
+    "render-left.png",
+    "render-right.png",
+];
 
 /// Runs `needlemap simulate`.
 pub fn run(args: Args) -> Result<(), Failure> {
-    let Args { scene, out, seed, threads, stats, max_memory_mb, render } = args;
+    let Args { scene, out, seed, threads, stats, max_memory_mb, render, punctures } = args;
+    // A bad name is refused before anything runs.
+    let punctures = match punctures {
+        Some(name) => Some((crate::app::punctures::check_name(&name, OWN_FILES).map_err(bad_input)?, name)),
+        None => None,
+    };
     set_threads(threads)?;
     let t0 = Instant::now();
     let mut s = load_scene(&scene)?;
@@ -64,6 +87,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
         files.extend(pictures::render_views(&outcome));
     }
     let t_png = t2.elapsed();
+    let t4 = Instant::now();
+    if let Some((format, name)) = &punctures {
+        let table = core::engine::punctures::puncture_table(&outcome);
+        files.push((name.as_str(), crate::app::punctures::encode(&table, *format)?));
+    }
+    let t_punctures = t4.elapsed();
     let dir = out.unwrap_or_else(|| Path::new("out").join(&s.name));
     let t3 = Instant::now();
     output::write_all(&dir, &files)?;
@@ -78,7 +107,11 @@ pub fn run(args: Args) -> Result<(), Failure> {
         println!("stage times ({} threads):", rayon::current_num_threads());
         let mut rows: Vec<(&str, std::time::Duration)> = vec![("parse + validate", t_parse)];
         rows.extend(outcome.times.stages.iter().cloned());
-        rows.extend([("report text", t_report), ("pictures", t_png), ("write files", t_write)]);
+        rows.extend([("report text", t_report), ("pictures", t_png)]);
+        if punctures.is_some() {
+            rows.push(("punctures file", t_punctures));
+        }
+        rows.push(("write files", t_write));
         for (name, d) in rows {
             let indent = if name.contains(':') { "    " } else { "  " };
             println!("{indent}{:<28} {:>9.1} ms", name, d.as_secs_f64() * 1e3);

@@ -5,6 +5,7 @@
 pub mod cells;
 pub mod overlap;
 pub mod plan;
+pub mod punctures;
 pub mod raster;
 pub mod simulate;
 pub mod zone;
