@@ -106,7 +106,7 @@ pub enum Mode {
 /// A plain file name: no path separator, not hidden, not `.`/`..`, no
 /// control character. Names read back from a manifest or journal must be
 /// such names, so a planted record can never reach outside the folder.
-fn plain_name(name: &str) -> bool {
+pub(crate) fn plain_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
         && !name.starts_with('.')

@@ -22,12 +22,8 @@ pub enum Format {
 /// output folder) ending in `.parquet`, `.npz` or `.csv`, not one of the
 /// run's own files.
 pub fn check_name(name: &str, taken: &[&str]) -> Result<Format> {
-    let plain = !name.is_empty()
-        && !name.contains(['/', '\\'])
-        && name != "."
-        && name != ".."
-        && !name.starts_with('.')
-        && !name.chars().any(char::is_control);
+    // As every output's name: no folder, no leading dot, at most 255 bytes.
+    let plain = crate::app::output::plain_name(name) && !name.contains('\\');
     if !plain {
         bail!(
             "--punctures {name:?}: expected a file name (it is written into the output folder, \
@@ -40,7 +36,11 @@ pub fn check_name(name: &str, taken: &[&str]) -> Result<Format> {
         Some("csv") => Format::Csv,
         _ => bail!("--punctures {name:?}: the format follows from the extension: .parquet, .npz or .csv"),
     };
-    if taken.iter().any(|t| t.eq_ignore_ascii_case(name)) {
+    let folded = |s: &str| (s.to_lowercase(), s.to_uppercase());
+    if taken.iter().any(|t| {
+        let (a, b) = (folded(t), folded(name));
+        a.0 == b.0 || a.1 == b.1
+    }) {
         bail!("--punctures {name:?}: that name is one of the run's own files ({})", taken.join(", "));
     }
     Ok(format)
@@ -175,9 +175,10 @@ fn parquet(t: &PunctureTable) -> Result<Vec<u8>> {
     let mut group = file.next_row_group()?;
     let names: Vec<ByteArray> = t.zone_names.iter().map(|n| ByteArray::from(n.as_str())).collect();
     let defined: Vec<i16> = if has_3d { t.xyz_mm.iter().map(|q| q.is_some() as i16).collect() } else { Vec::new() };
+    let names_in_order = columns(t);
     let mut k = 0;
     while let Some(mut col) = group.next_column()? {
-        let name = columns(t)[k];
+        let name = names_in_order[k];
         match name {
             "zone" => {
                 let v: Vec<ByteArray> = t.zone.iter().map(|&z| names[z as usize].clone()).collect();

@@ -6,8 +6,9 @@ use crate::{Sandbox, stderr};
 use serde_json::Value;
 use std::io::Read;
 
-/// A flat zone whose passes ignore its avoid region (so some punctures fall
-/// in it) beside a mesh zone (so punctures have 3D points).
+/// A flat zone and a mesh zone, each with an avoid region its passes
+/// ignore (so some punctures fall in it): punctures with and without 3D
+/// points, treatable and in avoid regions.
 const SCENE: &str = r#"
 name = "punctures"
 seed = 3
@@ -39,10 +40,12 @@ name = "nose"
 mesh = "builtin:nose"
 skin = "thin"
 depth_mm = 0.25
+avoid = [ { circle = { center_mm = [26, 48], radius_mm = 5 } } ]
 
 [[zones.passes]]
 pattern = "horizontal"
 lane_spacing_mm = 4
+respect_avoid = false
 "#;
 
 /// The columns of one file (the zone by name).
@@ -195,20 +198,41 @@ fn every_puncture_goes_out_the_same_in_parquet_npz_and_csv_as_the_report_counts_
     }
     assert_eq!(at, c.zone.len());
 
-    // The flat zone: its avoid-flagged punctures lie in the lesion (radius 4
-    // mm about (15, 10)), the others outside it, none has a 3D point; the
-    // nose's all have one.
-    let flat = |i: &usize| c.zone[*i] == "patch, flat";
-    let inside = |i: usize| ((c.u_mm[i] - 15.0).powi(2) + (c.v_mm[i] - 10.0).powi(2)).sqrt() <= 4.0 + 1e-3;
-    let flagged: Vec<usize> = (0..c.zone.len()).filter(flat).filter(|&i| c.avoid[i]).collect();
-    assert!(flagged.len() > 50, "the passes ignore the lesion: {} punctures in it", flagged.len());
-    assert!(flagged.iter().all(|&i| inside(i)));
-    assert!((0..c.zone.len()).filter(flat).filter(|&i| !c.avoid[i]).all(|i| !inside(i)));
-    assert!((0..c.zone.len()).filter(flat).all(|i| c.xyz[i].iter().all(|v| v.is_nan())));
-    // (A point the chart index cannot place is NaN, and counted.)
+    // Every puncture in a zone's circle is flagged, and on the flat zone
+    // (no other avoid region) every flagged one lies in it (within rounding
+    // of the f32 positions); the built-in nose has its nostrils besides.
+    for (zone, [cu, cv, radius]) in [("patch, flat", [15.0f32, 10.0, 4.0]), ("nose", [26.0, 48.0, 5.0])] {
+        let rows: Vec<usize> = (0..c.zone.len()).filter(|&i| c.zone[i] == zone).collect();
+        let d = |i: usize| ((c.u_mm[i] - cu).powi(2) + (c.v_mm[i] - cv).powi(2)).sqrt();
+        let inside = rows.iter().filter(|&&i| d(i) < radius - 1e-3).count();
+        assert!(inside > 20, "{zone}: the passes ignore the circle: {inside} punctures in it");
+        assert!(rows.iter().filter(|&&i| !c.avoid[i]).all(|&i| d(i) >= radius - 1e-3), "{zone}: unflagged outside");
+        if zone == "patch, flat" {
+            assert!(rows.iter().filter(|&&i| c.avoid[i]).all(|&i| d(i) <= radius + 1e-3), "{zone}: flagged inside");
+        }
+    }
+    let flat: Vec<usize> = (0..c.zone.len()).filter(|&i| c.zone[i] == "patch, flat").collect();
+    assert!(flat.iter().all(|&i| c.xyz[i].iter().all(|v| v.is_nan())), "no 3D point on a flat zone");
+
+    // The nose's 3D points are the engine's: its treatable punctures' points
+    // as the library's run maps them, its violations' through the same chart.
+    let scene = needlemap::core::input::scene::Scene::from_toml_str(SCENE, "punctures.toml").unwrap();
+    let outcome = needlemap::core::run(&scene, &Default::default()).unwrap();
+    let run = &outcome.simulation.zones[1];
+    let surface = scene.zones[1].surface.as_ref().unwrap();
     let nose: Vec<usize> = (0..c.zone.len()).filter(|&i| c.zone[i] == "nose").collect();
-    let unplaced = nose.iter().filter(|&&i| !c.xyz[i].iter().all(|v| v.is_finite())).count();
-    assert!(nose.len() > 1000);
+    let engine: Vec<[f32; 3]> = run
+        .positions_3d_mm
+        .iter()
+        .copied()
+        .chain(needlemap::core::engine::simulate::map_to_3d(surface, &run.violations).0)
+        .collect();
+    assert_eq!(nose.len(), engine.len());
+    let bits = |q: [f32; 3]| q.map(f32::to_bits);
+    assert!(nose.iter().zip(&engine).all(|(&i, &q)| bits(c.xyz[i]) == bits(q)), "the nose's x, y, z are the engine's");
+    assert!(nose.len() > 1000 && engine.iter().filter(|q| q[0].is_finite()).count() > 1000);
+    // (A point the chart index cannot place is NaN; the treatable ones are counted.)
+    let unplaced = run.positions_3d_mm.iter().filter(|q| !q[0].is_finite()).count();
     assert_eq!(unplaced as u64, zones[1]["unmapped_punctures"].as_u64().unwrap());
 }
 
@@ -217,6 +241,7 @@ fn a_bad_punctures_name_is_refused_before_anything_runs() {
     let sb = Sandbox::new();
     let scene = sb.write("punctures.toml", SCENE);
     let out = sb.path("out");
+    let long = format!("{}.csv", "p".repeat(260));
     for (name, says) in [
         ("../p.csv", "expected a file name"),
         ("sub/p.csv", "expected a file name"),
@@ -224,6 +249,8 @@ fn a_bad_punctures_name_is_refused_before_anything_runs() {
         ("p.txt", ".parquet, .npz or .csv"),
         ("p", ".parquet, .npz or .csv"),
         ("zones.csv", "one of the run's own files"),
+        ("ZONES.CSV", "one of the run's own files"),
+        (long.as_str(), "expected a file name"),
     ] {
         let o = sb.run(&["simulate", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--punctures", name]);
         assert_eq!(o.status.code(), Some(2), "{name}");

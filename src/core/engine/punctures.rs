@@ -7,7 +7,9 @@ use crate::core::engine::simulate::{Puncture, map_to_3d};
 /// Every puncture of a run, zone by zone in scene order, each zone's in
 /// time order: first its treatable punctures (as counted by the report's
 /// `punctures`), then those that fell in an avoid region (its
-/// `avoid_violations`). All columns have one entry per puncture.
+/// `avoid_violations`). Needles that landed beyond a zone's outline (its
+/// `outside_punctures`) are not punctures of that zone and are left out.
+/// All columns have one entry per puncture.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PunctureTable {
     /// The zones' names, in scene order: `zone` indexes this.
@@ -23,8 +25,8 @@ pub struct PunctureTable {
     /// Position up in the zone's chart, mm.
     pub v_mm: Vec<f32>,
     /// The 3D point on the skin, mm: `None` on flat zones; NaN where a
-    /// point of a mesh zone could not be placed (counted in the report's
-    /// `unmapped_punctures`).
+    /// point of a mesh zone could not be placed (for treatable punctures,
+    /// counted in the report's `unmapped_punctures`).
     pub xyz_mm: Vec<Option<[f32; 3]>>,
     /// Whether the puncture fell in an avoid region.
     pub avoid: Vec<bool>,
@@ -63,7 +65,14 @@ pub fn puncture_table(outcome: &Outcome) -> PunctureTable {
     t.avoid.reserve(n);
     for (k, (zone, run)) in outcome.scene.zones.iter().zip(&outcome.simulation.zones).enumerate() {
         let violations_3d = zone.surface.as_ref().map(|s| map_to_3d(s, &run.violations).0);
-        let treated_3d = zone.surface.as_ref().map(|_| &run.positions_3d_mm);
+        // `engine::run` maps every treatable puncture of a mesh zone.
+        let treated_3d = zone.surface.as_ref().map(|s| {
+            if run.positions_3d_mm.len() == run.punctures.len() {
+                std::borrow::Cow::Borrowed(&run.positions_3d_mm)
+            } else {
+                std::borrow::Cow::Owned(map_to_3d(s, &run.punctures).0)
+            }
+        });
         let mut push = |p: &Puncture, xyz: Option<[f32; 3]>, avoid: bool| {
             t.zone.push(k as u32);
             t.pass.push(p.pass);
@@ -74,7 +83,7 @@ pub fn puncture_table(outcome: &Outcome) -> PunctureTable {
             t.avoid.push(avoid);
         };
         for (i, p) in run.punctures.iter().enumerate() {
-            push(p, treated_3d.map(|q| q.get(i).copied().unwrap_or([f32::NAN; 3])), false);
+            push(p, treated_3d.as_ref().map(|q| q[i]), false);
         }
         for (i, p) in run.violations.iter().enumerate() {
             push(p, violations_3d.as_ref().map(|q| q[i]), true);

@@ -118,8 +118,8 @@ impl DiskTable {
 }
 
 /// Adds every puncture's needle disk (radius `r_mm`) to the hit raster,
-/// saturating at 255: a raster cell is hit when its centre lies within
-/// `r_mm` of the puncture. Rows are split into bands written by one thread
+/// saturating at 255: a raster cell is hit when its sample point
+/// ([`Layout::sample_shift`]) lies within `r_mm` of the puncture. Rows are split into bands written by one thread
 /// each; each disk row is one 16-byte saturating add.
 ///
 /// `cell_stretch`: for a curved zone, each analysis cell's true/chart area
@@ -718,6 +718,61 @@ mod tests {
                 }
             }
             assert!(compared > nu * nv * 99 / 100 && hit > compared / 4, "{compared} cells compared, {hit} hit");
+        }
+    }
+
+    /// The splat against its own rule, every cell, no tolerance: cell (i, j)
+    /// is hit by a located disk when its sample point lies within the disk in
+    /// fixed point, (i F - (x - sx))^2 + (j F - (y - sy))^2 <= r^2, so no
+    /// rounding margin of the tables can hide in cells left out. (The test
+    /// above checks the locating in floating point.)
+    #[test]
+    fn every_splatted_cell_obeys_the_fixed_point_rule_exactly() {
+        let region = Region {
+            outline: Shape::Polygon {
+                vertices_mm: vec![Vec2::new(0.0, 0.0), Vec2::new(12.0, 0.0), Vec2::new(12.0, 9.0), Vec2::new(0.0, 9.0)],
+            },
+            avoid: vec![],
+        };
+        let r = 0.125;
+        let layout = Layout::new(&region, 2.0, r).with_sample_seed(91);
+        let (nu, nv, stride, sub) = (layout.raster_u(), layout.raster_v(), layout.raster_stride(), layout.sub);
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(8);
+        let punctures: Vec<Puncture> = (0..6_000)
+            .map(|i| {
+                Puncture::new(Vec2::new(rng.random::<f64>() * 12.6 - 0.3, rng.random::<f64>() * 9.6 - 0.3), i as f64, 0)
+            })
+            .collect();
+        let stretch: Vec<f64> = (0..layout.cells()).map(|c| 0.6 + (c % 9) as f64 * 0.15).collect();
+        let tiles_u = nu.div_ceil(SAMPLE_TILE_COLS).max(1);
+        for st in [None, Some(stretch.as_slice())] {
+            let mut raster = vec![0u8; layout.raster_cells() as usize];
+            splat(&mut raster, &layout, &punctures, r, st);
+            let plan = SplatPlan::new(&layout, &punctures, r, st);
+            let mut want = vec![0u32; nu * nv];
+            for b in 0..nv.div_ceil(sub) {
+                let disks = &plan.located[plan.counts[b * tiles_u] as usize..plan.counts[(b + 1) * tiles_u] as usize];
+                for d in disks {
+                    let r2 = d.r_fixed as i64 * d.r_fixed as i64;
+                    let (cx, span) = (d.x >> 16, (d.r_fixed >> 16) as i64 + 3);
+                    for j in b * sub..((b + 1) * sub).min(nv) {
+                        for i in (cx - span).max(0)..(cx + span + 1).min(nu as i64) {
+                            let [sx, sy] = layout.sample_shift(b, i as usize / SAMPLE_TILE_COLS).map(|v| v as i64);
+                            let (dx, dy) = (i * FIXED - (d.x - sx), j as i64 * FIXED - (d.y - sy));
+                            want[j * nu + i as usize] += (dx * dx + dy * dy <= r2) as u32;
+                        }
+                    }
+                }
+            }
+            let mut hit = 0;
+            for j in 0..nv {
+                for i in 0..nu {
+                    let got = raster[j * stride + i] as u32;
+                    assert_eq!(got, want[j * nu + i].min(255), "cell ({i}, {j}), stretched: {}", st.is_some());
+                    hit += (got > 0) as usize;
+                }
+            }
+            assert!(hit > nu * nv / 4, "{hit} cells hit");
         }
     }
 
