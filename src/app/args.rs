@@ -1,13 +1,17 @@
 //! Command-line values shared by several commands: parsers of sizes, ranges,
 //! shares and confidences, and what `render` and `view` share.
 
+#[cfg(feature = "gpu")]
 use crate::app::{Failure, bad_input, load_scene};
+#[cfg(feature = "gpu")]
 use crate::core::{self, RunOptions};
 #[cfg(feature = "gpu")]
 use crate::gpu::render::{Layer, View};
+#[cfg(feature = "gpu")]
 use std::path::PathBuf;
 
 /// `1280x720` -> (1280, 720), each side 16 to 8192 pixels.
+#[cfg(feature = "gpu")]
 fn parse_size(s: &str) -> Result<(u32, u32), &'static str> {
     let (w, h) = s.split_once('x').ok_or("give WIDTHxHEIGHT, e.g. 1280x720")?;
     let side = |v: &str| v.trim().parse::<u32>().ok().filter(|n| (16..=8192).contains(n));

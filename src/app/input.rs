@@ -4,8 +4,10 @@
 //! is not trusted). Each file read is noted, so no output replaces it.
 
 use crate::app::output;
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// Largest mesh or trajectory file read, bytes: a 2-million-triangle OBJ is
 /// about 150 MB.
@@ -74,13 +76,101 @@ pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 /// The text of the regular file `path` (UTF-8; a leading byte-order mark is
 /// dropped), at most `limit` bytes.
 pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
-    let bytes = read_bytes(path, limit)?;
+    as_text(path, read_bytes(path, limit)?)
+}
+
+fn as_text(path: &Path, bytes: Vec<u8>) -> Result<String, ReadError> {
     match crate::core::format::utf8_text(&bytes) {
         Ok(text) => Ok(text.to_string()),
         Err(crate::core::format::NotUtf8 { line, byte }) => {
             Err(ReadError::NotText { path: path.display().to_string(), line, byte })
         }
     }
+}
+
+/// Where the input files of a load come from: the file system (all the
+/// command line reads), files given by their content (a scene given as
+/// text), and, when recording, a copy of every file read, so that the same
+/// load can be replayed elsewhere from those copies alone: the Python
+/// package sends them with the runs of a sweep to a cluster's workers, which
+/// need not see the files.
+#[derive(Debug, Default)]
+pub struct Files {
+    /// Files by the path they are asked for: given, or kept when recording.
+    known: Mutex<BTreeMap<String, Arc<Vec<u8>>>>,
+    /// Whether paths not known are read from the file system.
+    disk: bool,
+    /// Whether files read from the file system are kept.
+    record: bool,
+}
+
+impl Files {
+    /// The file system, as the command line reads it.
+    pub fn disk() -> Files {
+        Files { disk: true, ..Default::default() }
+    }
+
+    /// The file system, keeping a copy of every file read ([`Files::contents`]).
+    pub fn recording() -> Files {
+        Files { disk: true, record: true, ..Default::default() }
+    }
+
+    /// Only these files (path -> content): a recorded load replayed.
+    pub fn only(files: BTreeMap<String, Vec<u8>>) -> Files {
+        Files { known: Mutex::new(files.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()), ..Default::default() }
+    }
+
+    /// Also the file `path` with this content (read as if it were there).
+    pub fn with(self, path: &Path, content: Vec<u8>) -> Files {
+        self.lock().insert(key(path), Arc::new(content));
+        self
+    }
+
+    /// Whether paths not given are read from the file system.
+    pub fn reads_disk(&self) -> bool {
+        self.disk
+    }
+
+    /// Every file read or given so far, by path.
+    pub fn contents(&self) -> BTreeMap<String, Arc<Vec<u8>>> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Vec<u8>>>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The bytes of `path`, at most `limit` of them (see [`read_bytes`]).
+    pub fn read_bytes(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+        if let Some(bytes) = self.lock().get(&key(path)) {
+            if bytes.len() as u64 > limit {
+                return Err(ReadError::TooLarge { path: path.display().to_string(), limit_mib: limit >> 20 });
+            }
+            return Ok(bytes.to_vec());
+        }
+        if !self.disk {
+            return Err(ReadError::Io {
+                path: path.display().to_string(),
+                error: std::io::Error::new(std::io::ErrorKind::NotFound, "not among the files sent with the runs"),
+            });
+        }
+        let bytes = read_bytes(path, limit)?;
+        if self.record {
+            self.lock().insert(key(path), Arc::new(bytes.clone()));
+        }
+        Ok(bytes)
+    }
+
+    /// The text of `path` (see [`read_text`]).
+    pub fn read_text(&self, path: &Path, limit: u64) -> Result<String, ReadError> {
+        as_text(path, self.read_bytes(path, limit)?)
+    }
+}
+
+/// A path as a key of [`Files`]: as given, not resolved (a replay asks for
+/// the same paths the recording did).
+fn key(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]

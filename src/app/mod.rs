@@ -153,11 +153,12 @@ pub fn main() -> ExitCode {
 pub use input::MAX_MESH_FILE_BYTES;
 
 /// Reads a file named in a scene, relative to the scene's folder.
-pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<Vec<u8>, ResolveError> {
+pub(crate) fn read_beside(files: &input::Files, scene: &Path, name: &str) -> Result<Vec<u8>, ResolveError> {
     let path = scene.parent().unwrap_or(Path::new(".")).join(name);
     let shown = path.display().to_string();
     // A regular file's size says early what reading would find.
-    if let Ok(meta) = std::fs::metadata(&path)
+    if files.reads_disk()
+        && let Ok(meta) = std::fs::metadata(&path)
         && meta.is_file()
         && meta.len() > MAX_MESH_FILE_BYTES
     {
@@ -167,7 +168,7 @@ pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<Vec<u8>, ResolveEr
             limit_mib: MAX_MESH_FILE_BYTES >> 20,
         });
     }
-    input::read_bytes(&path, MAX_MESH_FILE_BYTES).map_err(|e| match e {
+    files.read_bytes(&path, MAX_MESH_FILE_BYTES).map_err(|e| match e {
         input::ReadError::Io { error, .. } => ResolveError::Unreadable { path: shown, reason: error.to_string() },
         other => ResolveError::Unreadable { path: shown, reason: other.to_string() },
     })
@@ -175,13 +176,19 @@ pub(crate) fn read_beside(scene: &Path, name: &str) -> Result<Vec<u8>, ResolveEr
 
 /// Reads and validates a scene file (and the mesh files it names).
 pub fn load_scene(path: &Path) -> Result<Scene, Failure> {
-    let text = input::read_text(path, input::MAX_TEXT_FILE_BYTES).map_err(|e| match e {
+    load_scene_from(&input::Files::disk(), path)
+}
+
+/// Reads and validates a scene file (and the mesh files it names) from `files`.
+pub fn load_scene_from(files: &input::Files, path: &Path) -> Result<Scene, Failure> {
+    let text = files.read_text(path, input::MAX_TEXT_FILE_BYTES).map_err(|e| match e {
         input::ReadError::Io { error, .. } => {
             bad_input(anyhow::anyhow!("cannot read scene {}: {error}", path.display()))
         }
         other => bad_input(other),
     })?;
-    Scene::from_toml_str_with(&text, &path.display().to_string(), &|name| read_beside(path, name)).map_err(bad_input)
+    Scene::from_toml_str_with(&text, &path.display().to_string(), &|name| read_beside(files, path, name))
+        .map_err(bad_input)
 }
 
 /// Runs one command.

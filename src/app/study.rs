@@ -2,7 +2,8 @@
 //! terminal table, Markdown, CSV, JSON and charts. Progress bars on stderr;
 //! Ctrl-C stops starting new runs and writes what finished.
 
-use crate::app::{Failure, bad_input, load_scene};
+use crate::app::input::Files;
+use crate::app::{Failure, bad_input, load_scene_from};
 use crate::core::error::SceneError;
 use crate::core::format::fixed;
 use crate::core::input::scene::Scene;
@@ -86,7 +87,12 @@ pub struct Loaded {
 /// scene (its strategies) or a scene file (one strategy), mixed freely; all
 /// must be on the same zones. Names met twice are numbered.
 pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Loaded, Failure> {
-    let read = |p: &Path| crate::app::input::read_text(p, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input);
+    load_strategies_from(&crate::app::input::Files::disk(), files, zones)
+}
+
+/// [`load_strategies`], reading from `from`.
+pub fn load_strategies_from(from: &Files, files: &[PathBuf], zones: Option<&[String]>) -> Result<Loaded, Failure> {
+    let read = |p: &Path| from.read_text(p, crate::app::input::MAX_TEXT_FILE_BYTES).map_err(bad_input);
     let mut strategies: Vec<Strategy> = Vec::new();
     // The seeds a strategies file gives, and which file gave them.
     let mut seeds: Option<(u32, &Path)> = None;
@@ -103,7 +109,7 @@ pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Lo
     for file in files {
         let text = read(file)?;
         if !is_strategy_file(&text) {
-            let mut scene = load_scene(file)?;
+            let mut scene = load_scene_from(from, file)?;
             if let Some(z) = zones {
                 scene = crate::core::study::strategy::Variation::default()
                     .apply(&scene, Some(z))
@@ -137,7 +143,7 @@ pub fn load_strategies(files: &[PathBuf], zones: Option<&[String]>) -> Result<Lo
             first_seed.get_or_insert((n, file));
         }
         let base_path = file.parent().unwrap_or(Path::new(".")).join(&sf.base);
-        let base = load_scene(&base_path).map_err(|f| Failure {
+        let base = load_scene_from(from, &base_path).map_err(|f| Failure {
             code: f.code,
             error: f.error.context(format!(
                 "{}:{}:{}: base: the base scene",
@@ -205,30 +211,91 @@ pub(crate) const TABLE_METRICS: [Metric; 7] =
 /// The CSV: one row per strategy, zone and metric.
 pub fn runs_csv(runs: &Runs, est: &[Vec<Vec<Estimate>>]) -> String {
     let mut s = String::from("strategy,zone,metric,unit,n,mean,sd,ci_low,ci_high\n");
+    for r in table_rows(runs, est) {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{}",
+            csv_field(r.strategy),
+            csv_field(r.zone),
+            r.metric.key(),
+            r.metric.unit().as_str(),
+            r.estimate.n,
+            r.estimate.mean,
+            r.estimate.sd,
+            r.estimate.lo(),
+            r.estimate.hi()
+        );
+    }
+    s
+}
+
+/// One row of compare.csv: a metric's estimate for one strategy and zone.
+pub struct TableRow<'a> {
+    /// The strategy's name.
+    pub strategy: &'a str,
+    /// The zone's name, or "all zones".
+    pub zone: &'a str,
+    /// The metric.
+    pub metric: Metric,
+    /// Its estimate over the seeds every strategy finished.
+    pub estimate: &'a Estimate,
+}
+
+/// The rows of compare.csv, in its order: by strategy, zone, then metric;
+/// metrics with no sample (no target band) left out.
+pub fn table_rows<'a>(runs: &'a Runs, est: &'a [Vec<Vec<Estimate>>]) -> Vec<TableRow<'a>> {
+    let mut rows = Vec::new();
     for (si, name) in runs.strategies.iter().enumerate() {
         for (zi, zone) in runs.zones.iter().enumerate() {
             for m in Metric::ALL {
                 let e = &est[si][zi][m.index()];
-                if e.n == 0 {
-                    continue;
+                if e.n > 0 {
+                    rows.push(TableRow { strategy: name, zone, metric: m, estimate: e });
                 }
-                let _ = writeln!(
-                    s,
-                    "{},{},{},{},{},{},{},{},{}",
-                    csv_field(name),
-                    csv_field(zone),
-                    m.key(),
-                    m.unit().as_str(),
-                    e.n,
-                    e.mean,
-                    e.sd,
-                    e.lo(),
-                    e.hi()
-                );
             }
         }
     }
-    s
+    rows
+}
+
+/// A comparison ready to run: its strategies, each checked to be runnable,
+/// and its seeds.
+pub struct Prepared {
+    /// The strategies, in the order given.
+    pub strategies: Vec<Strategy>,
+    /// The seeds every strategy runs.
+    pub seeds: Vec<u64>,
+}
+
+/// What `compare` does before any run, for the command line and the Python
+/// package alike: loads the strategies of `files` (from `from`), picks the
+/// seeds (`seeds` of them, else the file's count, else 20, from
+/// `first_seed`, else the file's, else the first scene's seed) and checks
+/// every strategy's cost (a scene too big fails here, before any run).
+pub fn prepare_compare(
+    from: &Files,
+    files: &[PathBuf],
+    zones: Option<&[String]>,
+    seeds: Option<u32>,
+    first_seed: Option<u64>,
+) -> Result<Prepared, Failure> {
+    let Loaded { strategies, seeds: file_seeds, first_seed: file_first } = load_strategies_from(from, files, zones)?;
+    let n = seeds.or(file_seeds).unwrap_or(20) as u64;
+    let first = first_seed.or(file_first).unwrap_or(strategies[0].scene.seed);
+    if n == 0 {
+        return Err(bad_input(anyhow::anyhow!("seeds: 0 is not accepted: give a whole number of seeds >= 1")));
+    }
+    let Some(end) = first.checked_add(n) else {
+        return Err(bad_input(anyhow::anyhow!(
+            "first_seed: {first} + {n} seeds passes the largest seed, {}: give a smaller first seed",
+            u64::MAX
+        )));
+    };
+    for s in &strategies {
+        crate::core::engine::plan_checked(&s.scene, &Default::default())
+            .map_err(|e| bad_input(anyhow::anyhow!("strategy `{}`: {e}", s.name)))?;
+    }
+    Ok(Prepared { strategies, seeds: (first..end).collect() })
 }
 
 /// Column widths fitted to the cells; text columns (those whose cells do not

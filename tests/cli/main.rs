@@ -4,6 +4,7 @@
 mod bad_input;
 mod compare;
 mod docs;
+mod doors;
 mod meshes;
 mod outputs;
 mod punctures;

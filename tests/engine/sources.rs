@@ -182,6 +182,13 @@ fn every_test_the_architecture_and_the_testing_page_name_exists() {
     for f in rust_files(&root().join("tests")).into_iter().chain(rust_files(&root().join("src"))) {
         code.push_str(&std::fs::read_to_string(f).expect("source"));
     }
+    // The Python package's tests (pytest: `def test_...(`).
+    for f in std::fs::read_dir(root().join("python/tests")).expect("python/tests") {
+        let f = f.expect("an entry").path();
+        if f.extension().is_some_and(|e| e == "py") {
+            code.push_str(&std::fs::read_to_string(&f).expect("source").replace("def test_", "fn test_"));
+        }
+    }
     for (doc, least) in [("ARCHITECTURE.md", 15), ("docs/guide/testing.md", 40)] {
         let text = std::fs::read_to_string(root().join(doc)).expect("the doc");
         let tests = named_tests(&text);

@@ -2,9 +2,10 @@
 //! as a mean with a confidence interval, ranked by an objective.
 
 use crate::app::args::{parse_confidence, parse_fraction};
+use crate::app::input::Files;
 use crate::app::set_threads;
 use crate::app::study::{
-    Loaded, TABLE_METRICS, fmt_estimate, load_strategies, md_table, progress, runs_csv, stop_flag, text_table,
+    Prepared, TABLE_METRICS, fmt_estimate, md_table, prepare_compare, progress, runs_csv, stop_flag, text_table,
 };
 use crate::app::{Failure, bad_input};
 use crate::app::{charts, output};
@@ -75,15 +76,8 @@ pub struct CompareSettings {
 
 /// `needlemap compare`.
 fn compare(files: &[PathBuf], zones: Option<&[String]>, cfg: &CompareSettings) -> Result<(), Failure> {
-    let Loaded { strategies, seeds: file_seeds, first_seed: file_first } = load_strategies(files, zones)?;
-    let n = cfg.seeds.or(file_seeds).unwrap_or(20) as u64;
-    let first = cfg.first_seed.or(file_first).unwrap_or(strategies[0].scene.seed);
-    let seeds: Vec<u64> = (first..first + n).collect();
-    // Check every strategy's cost before any run (a scene too big fails here).
-    for s in &strategies {
-        crate::core::engine::plan_checked(&s.scene, &Default::default())
-            .map_err(|e| bad_input(anyhow::anyhow!("strategy `{}`: {e}", s.name)))?;
-    }
+    let Prepared { strategies, seeds } = prepare_compare(&Files::disk(), files, zones, cfg.seeds, cfg.first_seed)?;
+    let (n, first) = (seeds.len() as u64, seeds[0]);
     let stop = stop_flag();
     let bar = progress(strategies.len() as u64 * n, "compare");
     let t0 = std::time::Instant::now();

@@ -1,8 +1,10 @@
 //! `needlemap simulate`: runs a scene and writes report.json, zones.csv and
 //! the PNG maps (and, with --render, 3D views).
 
+#[cfg(feature = "gpu")]
+use crate::app::pictures;
 use crate::app::{Failure, bad_input};
-use crate::app::{load_scene, output, pictures, plot, set_threads};
+use crate::app::{load_scene, output, plot, set_threads};
 use crate::core::{self, RunOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -84,7 +86,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
         files.push(("atlas.png", plot::render_atlas(&outcome)?));
     }
     if render {
+        #[cfg(feature = "gpu")]
         files.extend(pictures::render_views(&outcome));
+        #[cfg(not(feature = "gpu"))]
+        eprintln!("warning: --render skipped: this build has no GPU renderer (the `gpu` feature)");
     }
     let t_png = t2.elapsed();
     let t4 = Instant::now();

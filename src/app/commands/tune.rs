@@ -273,7 +273,7 @@ fn tune(scene_path: &Path, a: &TuneArgs) -> Result<(), Failure> {
         // The written scene must load and run as any other.
         let out_scene = a.out.join("tuned.toml");
         Scene::from_toml_str_with(&tuned, &out_scene.display().to_string(), &|name| {
-            crate::app::read_beside(&out_scene, name)
+            crate::app::read_beside(&crate::app::input::Files::disk(), &out_scene, name)
         })
         .map_err(|e| anyhow::anyhow!("the tuned scene does not validate (a bug): {e}"))?;
         files.insert(0, ("tuned.toml", tuned.into_bytes()));
