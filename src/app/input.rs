@@ -178,6 +178,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_recorded_load_replays_from_its_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.toml"), dir.path().join("b.csv"));
+        std::fs::write(&a, "name = \"a\"\n").unwrap();
+        std::fs::write(&b, "1,2\n").unwrap();
+        let given = dir.path().join("given.toml");
+        let rec = Files::recording().with(&given, b"x = 1\n".to_vec());
+        assert_eq!(rec.read_text(&a, 1 << 20).unwrap(), "name = \"a\"\n");
+        assert_eq!(rec.read_bytes(&b, 1 << 20).unwrap(), b"1,2\n");
+        assert_eq!(rec.read_text(&given, 1 << 20).unwrap(), "x = 1\n", "given, not read from disk");
+        let kept = rec.contents();
+        assert_eq!(kept.len(), 3);
+        // Not recording: nothing kept but what was given.
+        let plain = Files::disk();
+        plain.read_bytes(&a, 1 << 20).unwrap();
+        assert!(plain.contents().is_empty());
+        // The files gone from disk, the replay still reads them, and nothing else.
+        drop(dir);
+        let only = Files::only(kept.iter().map(|(k, v)| (k.clone(), v.to_vec())).collect());
+        assert!(!only.reads_disk());
+        assert_eq!(only.read_text(&a, 1 << 20).unwrap(), "name = \"a\"\n");
+        assert_eq!(only.read_bytes(&b, 1 << 20).unwrap(), b"1,2\n");
+        let e = only.read_bytes(Path::new("/etc/hostname"), 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("not among the files sent with the runs"), "{e}");
+        // Limits hold for given files too.
+        assert!(matches!(only.read_bytes(&b, 2).unwrap_err(), ReadError::TooLarge { .. }));
+    }
+
+    #[test]
     fn only_regular_files_are_read_and_limits_hold_while_reading() {
         let dir = tempfile::tempdir().unwrap();
         // /dev/zero reports a size of 0 and never ends: refused unopened.
