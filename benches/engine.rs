@@ -103,8 +103,12 @@ fn engine(c: &mut Criterion) {
     g.bench_function("splat + classify fused, band by band (no raster)", |b| {
         b.iter(|| black_box(raster::splat_classify(&layout, &spans, punctures, r, None)))
     });
-    g.bench_function("overlap (earlier puncture within d, 1 thread)", |b| {
+    g.bench_function("overlap (earlier puncture within d), all workers: strips of bin columns", |b| {
         b.iter(|| black_box(overlap::overlap_count(punctures, s.cartridge.needle_diameter_mm)))
+    });
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a pool");
+    g.bench_function("overlap (earlier puncture within d), 1 worker: one pass", |b| {
+        b.iter(|| one.install(|| black_box(overlap::overlap_count(punctures, s.cartridge.needle_diameter_mm))))
     });
     g.bench_function("parse and validate the scene", |b| b.iter(|| black_box(scene())));
     // Validation grows about linearly: a 100 000-point outline and 10 000
