@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import math
+import operator
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -56,19 +57,32 @@ def _source(scene: SceneLike, label: str) -> Tuple[str, Optional[str]]:
     if isinstance(scene, os.PathLike):
         return os.fspath(scene), None
     if isinstance(scene, str):
-        if "\n" in scene or "=" in scene:
+        # Text: a line break, or an "=" in what is not an existing file's path.
+        if "\n" in scene or ("=" in scene and not os.path.isfile(scene)):
             return f"<{label} text>", scene
         return scene, None
     raise TypeError(f"{label}: give a path, TOML text or a dict, not {type(scene).__name__}")
 
 
-def _threads(threads: Optional[int]) -> Optional[int]:
-    if threads is None:
+def _whole(name: str, value: Any, lo: int, hi: int) -> Optional[int]:
+    """`value` as a whole number from lo to hi (None stays None), else a
+    ValueError naming the argument and what is accepted."""
+    if value is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024:
-        raise ValueError(f"threads: {threads!r} is not accepted: give a whole number from 1 to 1024, or None for all cores")
-    return threads
+    try:
+        n = operator.index(value) if not isinstance(value, bool) else None
+    except TypeError:
+        n = None
+    if n is None or not lo <= n <= hi:
+        raise ValueError(f"{name}: {value!r} is not accepted: give a whole number from {lo} to {hi}, or None")
+    return n
 
+
+def _threads(threads: Any) -> Optional[int]:
+    return _whole("threads", threads, 1, 1024)
+
+
+_SEED_MAX = 2**64 - 1
 
 @dataclass(frozen=True)
 class Result:
@@ -106,6 +120,8 @@ def simulate(
     key: what is wrong and what is accepted), when the scene cannot be run.
     """
     path, text = _source(scene, "scene")
+    seed = _whole("seed", seed, 0, _SEED_MAX)
+    max_memory_mb = _whole("max_memory_mb", max_memory_mb, 1, 2**44)
     report_json, punctures = _native.simulate(path, text, seed, _threads(threads), max_memory_mb)
     return Result(report=json.loads(report_json), punctures=punctures, report_json=report_json)
 
@@ -150,7 +166,7 @@ class Comparison:
 
 def _inputs(scene: Union[SceneLike, Sequence[SceneLike]]) -> Tuple[List[str], List[Optional[str]]]:
     many = isinstance(scene, (list, tuple))
-    items = list(scene) if many else [scene]  # type: ignore[list-item]
+    items: List[SceneLike] = list(scene) if isinstance(scene, (list, tuple)) else [scene]  # type: ignore[list-item]
     paths: List[str] = []
     texts: List[Optional[str]] = []
     for k, item in enumerate(items):
@@ -181,23 +197,33 @@ def _on_cluster(
             # DASK_SCHEDULER_ADDRESS names a running scheduler; without it, a
             # local cluster on this machine for the length of the call.
             address = os.environ.get("DASK_SCHEDULER_ADDRESS")
-            with Client(address) if address else Client(processes=True, dashboard_address=None) as client:
+            with (
+                Client(address) if address else Client(processes=True, threads_per_worker=1, dashboard_address=None)
+            ) as client:
                 return _on_cluster(client, study, chunks, threads, done)
         if cluster == "ray":
             import ray
 
             # RAY_ADDRESS names a running cluster ("auto": the one this
             # machine belongs to); without it, ray.init starts one here.
-            if not ray.is_initialized():
+            started = not ray.is_initialized()
+            if started:
                 ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
             ref = ray.put(study)
-            task = ray.remote(_run_task)
+            # A task's runs use `threads` cores (None: all the node's; then
+            # give Ray's workers one task a node, or threads to match).
+            task = ray.remote(num_cpus=threads or 1)(_run_task)
             refs = [task.remote(ref, chunk, threads) for chunk in chunks]
+            index = {r: k for k, r in enumerate(refs)}
             waiting = list(refs)
-            while waiting:
-                ready, waiting = ray.wait(waiting, num_returns=1)
-                done(refs.index(ready[0]))
-            return ray.get(refs)
+            try:
+                while waiting:
+                    ready, waiting = ray.wait(waiting, num_returns=1)
+                    done(index[ready[0]])
+                return ray.get(refs)
+            finally:
+                if started:
+                    ray.shutdown()
         raise ValueError(f'cluster: {cluster!r} is not accepted: give None, "ray", "dask", or a client')
     if hasattr(cluster, "scatter") and hasattr(cluster, "gather"):
         # A dask.distributed Client: the study goes to each worker once.
@@ -205,9 +231,14 @@ def _on_cluster(
 
         shared = cluster.scatter(study, broadcast=True)
         futures = [cluster.submit(_run_task, shared, chunk, threads, pure=False) for chunk in chunks]
-        for f in as_completed(futures):
-            done(futures.index(f))
-        return cluster.gather(futures)
+        index = {f.key: k for k, f in enumerate(futures)}
+        try:
+            for f in as_completed(futures):
+                done(index[f.key])
+            return cluster.gather(futures)
+        except BaseException:
+            cluster.cancel(futures)
+            raise
     if hasattr(cluster, "submit"):
         # Any executor with submit() -> future.result(): concurrent.futures'.
         context = getattr(cluster, "_mp_context", None)
@@ -217,9 +248,15 @@ def _on_cluster(
                 'worker threads): give it mp_context=multiprocessing.get_context("spawn")'
             )
         futures = [cluster.submit(_run_task, study, chunk, threads) for chunk in chunks]
-        for f in concurrent.futures.as_completed(futures):
-            done(futures.index(f))
-        return [f.result() for f in futures]
+        position = {f: k for k, f in enumerate(futures)}
+        try:
+            for f in concurrent.futures.as_completed(futures):
+                done(position[f])
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
     raise ValueError(
         f'cluster: a {type(cluster).__name__} is not accepted: give None, "ray", "dask", '
         "a dask.distributed Client or an executor with submit()"
@@ -262,32 +299,37 @@ def compare(
     """
     paths, texts = _inputs(scene)
     zones_list = None if zones is None else [str(z) for z in ([zones] if isinstance(zones, str) else zones)]
-    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 100_000):
-        raise ValueError(f"seeds: {seeds!r} is not accepted: give a whole number from 1 to 100000, or None")
-    if first_seed is not None and (isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0):
-        raise ValueError(f"first_seed: {first_seed!r} is not accepted: give a whole number >= 0, or None")
-    if not (isinstance(confidence, (int, float)) and 0.5 <= confidence <= 0.999):
+    if zones_list is not None and not zones_list:
+        raise ValueError("zones: an empty list is not accepted: give zone names, or None for the files' zones")
+    seeds = _whole("seeds", seeds, 1, 100_000)
+    first_seed = _whole("first_seed", first_seed, 0, _SEED_MAX)
+    try:
+        level = float(confidence)
+    except (TypeError, ValueError):
+        level = math.nan
+    if isinstance(confidence, bool) or not 0.5 <= level <= 0.999:
         raise ValueError(f"confidence: {confidence!r} is not accepted: give a number from 0.5 to 0.999")
     threads = _threads(threads)
     study = _native.Study(paths, texts, zones_list, seeds, first_seed)
     all_seeds = study.seeds
     n_strategies = len(study.strategies)
-    if seeds_per_task is None:
+    per_task = _whole("seeds_per_task", seeds_per_task, 1, 100_000)
+    if cluster is None:
+        # Enough runs a call to keep every thread busy, as the command line batches them.
+        workers = threads or os.cpu_count() or 1
+        per_task = max(1, -(-8 * workers // n_strategies))
+    elif per_task is None:
         per_task = max(1, min(4, -(-64 // n_strategies)))
-    elif isinstance(seeds_per_task, bool) or not isinstance(seeds_per_task, int) or seeds_per_task < 1:
-        raise ValueError(f"seeds_per_task: {seeds_per_task!r} is not accepted: give a whole number >= 1, or None")
-    else:
-        per_task = seeds_per_task
     chunks = _seed_chunks(all_seeds, per_task)
     if cluster is None:
         # Chunk by chunk here: Ctrl-C (KeyboardInterrupt) stops between chunks.
         results = []
-        done = 0
+        n_done = 0
         for chunk in chunks:
             results.append(study.run(chunk, threads))
-            done += len(chunk)
+            n_done += len(chunk)
             if progress is not None:
-                progress(done, len(all_seeds))
+                progress(n_done, len(all_seeds))
     else:
         finished = [0]
 
@@ -303,13 +345,13 @@ def compare(
             raise RunError("a task returned runs of another shape than it was given: a worker runs another needlemap?")
         for s in range(n_strategies):
             runs[s].extend(result[s])
-    table = study.table(runs, float(confidence))
+    table = study.table(runs, level)
     return Comparison(
         table=table,
         strategies=study.strategies,
         zones=study.zones,
         seeds=all_seeds,
         metrics=study.metrics,
-        confidence=float(confidence),
+        confidence=level,
         runs=runs,
     )

@@ -1,10 +1,9 @@
 # Type stubs of needlemap's native module (python/src/lib.rs), for editors
 # and type checkers; checked against the module by mypy's stubtest
 # (python/tests/test_package.py).
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, final
 
 import numpy as np
-from typing_extensions import final
 
 __all__ = ["InputError", "RunError", "Study", "__version__", "scene_toml", "simulate"]
 

@@ -40,6 +40,13 @@ def cli(*args: str, cwd: Path | None = None, ok: bool = True) -> subprocess.Comp
     return p
 
 
+def need(module: str):
+    """The module, or a skip; under scripts/test (NEEDLEMAP_TEST_ALL=1), a failure."""
+    if os.environ.get("NEEDLEMAP_TEST_ALL") == "1":
+        return __import__(module, fromlist=["_"])
+    return pytest.importorskip(module)
+
+
 def shipped_scenes() -> list[Path]:
     """Every scene shipped in scenes/ (strategies files are compared, not run)."""
     return [p for p in sorted(SCENES.glob("*.toml")) if not tomllib.loads(p.read_text()).get("strategy")]
@@ -136,7 +143,28 @@ def test_errors_carry_the_command_lines_message(case: str, tmp_path: Path, monke
     assert str(e.value) == "<scene text>" + line.removeprefix("error: bad.toml")
 
 
+def test_a_path_with_an_equals_sign_is_a_path(tmp_path: Path):
+    folder = tmp_path / "seed=3"
+    folder.mkdir()
+    shutil.copy(SCENES / "cheek.toml", folder / "cheek.toml")
+    assert needlemap.simulate(str(folder / "cheek.toml")).report_json == needlemap.simulate(SCENES / "cheek.toml").report_json
+
+
 def test_bad_arguments_are_refused_before_any_run():
+    cheek, strategies = SCENES / "cheek.toml", SCENES / "cheek-strategies.toml"
+    for bad in [-1, 2**64, True, 2.0, "3"]:
+        with pytest.raises(ValueError, match="seed: .* give a whole number from 0"):
+            needlemap.simulate(cheek, seed=bad)
+    assert needlemap.simulate(cheek, seed=np.int64(5)).report_json == needlemap.simulate(cheek, seed=5).report_json
+    with pytest.raises(ValueError, match="max_memory_mb"):
+        needlemap.simulate(cheek, max_memory_mb=-1)
+    with pytest.raises(ValueError, match="zones: an empty list"):
+        needlemap.compare(strategies, seeds=2, zones=[])
+    with pytest.raises(ValueError, match="first_seed"):
+        needlemap.compare(strategies, seeds=2, first_seed=2**64)
+    c = needlemap.compare(strategies, seeds=np.int64(2), threads=np.int64(1), confidence=np.float32(0.9))
+    assert len(c.seeds) == 2 and c.confidence == float(np.float32(0.9))
+
     with pytest.raises(needlemap.InputError, match="cannot read scene nowhere.toml"):
         needlemap.simulate("nowhere.toml")
     with pytest.raises(ValueError, match="threads"):
@@ -199,20 +227,31 @@ def test_compare_here_gives_the_command_lines_table_and_runs(cli_compare: Path):
     same_rows(needlemap.compare(SCENES / "cheek-strategies.toml", seeds=6, first_seed=3, threads=1).table, c.table)
 
 
-def test_a_study_pickles_as_its_files_and_runs_where_they_are_not(tmp_path: Path):
-    inputs = [str(SCENES / "cheek-traced.toml"), str(SCENES / "cheek.toml")]
+def test_a_study_pickles_as_its_files_and_runs_where_they_are_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The scenes copied to a folder, loaded by relative paths, the folder
+    # then removed: a fresh interpreter can only run what the pickle holds.
+    work = tmp_path / "work"
+    shutil.copytree(SCENES, work)
+    monkeypatch.chdir(work)
+    inputs = ["cheek-traced.toml", "cheek.toml"]
     study = needlemap._native.Study(inputs, [None, None], None, 2, 11)
-    assert sorted(study.files) == sorted(inputs + [str(SCENES / "traces" / "cheek-trainee.csv")])
+    assert sorted(study.files) == sorted(inputs + ["traces/cheek-trainee.csv"])
     want = study.run(study.seeds, 1)
-    # A fresh interpreter in an empty folder: the files' paths lead nowhere.
+    blob = pickle.dumps(study)
+    # Another cheek under the same path: another study, whose replay the
+    # first one's (cached by content, not by path) must not be mistaken for.
+    (work / "cheek.toml").write_text((work / "cheek.toml").read_text().replace("lane_spacing_mm = 4", "lane_spacing_mm = 5"))
+    other = needlemap._native.Study(inputs, [None, None], None, 2, 11)
+    monkeypatch.chdir(tmp_path)
+    shutil.rmtree(work)
+    assert pickle.loads(blob).run(study.seeds, 1) == want
+    assert pickle.loads(pickle.dumps(other)).run(study.seeds, 1) != want
     code = "import pickle, sys, json; s = pickle.load(sys.stdin.buffer); print(json.dumps(s.run(s.seeds, 1)))"
-    p = subprocess.run(
-        [sys.executable, "-c", code], input=pickle.dumps(study), capture_output=True, cwd=tmp_path, check=True
-    )
+    p = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, cwd=tmp_path, check=True)
     assert json.loads(p.stdout) == json.loads(json.dumps(want))
     # A replay lacking a file fails, naming it.
     replay, (inputs, zones, seeds, first, files) = study.__reduce__()
-    del files[str(SCENES / "traces" / "cheek-trainee.csv")]
+    del files["traces/cheek-trainee.csv"]
     with pytest.raises(needlemap.InputError, match="cheek-trainee.csv.*not among the files sent with the runs"):
         replay(inputs, zones, seeds, first, files)
 
@@ -229,7 +268,7 @@ def test_compare_errors_carry_the_command_lines_message(tmp_path: Path):
 
 
 def test_a_sweep_on_a_local_dask_cluster_equals_compare(cli_compare: Path):
-    distributed = pytest.importorskip("distributed")
+    distributed = need("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
         with distributed.Client(lc) as client:
             seen = []
@@ -248,19 +287,18 @@ def test_a_sweep_on_a_local_dask_cluster_equals_compare(cli_compare: Path):
 
 
 def test_a_sweep_with_cluster_dask_starts_its_own_local_cluster(cli_compare: Path, monkeypatch: pytest.MonkeyPatch):
-    pytest.importorskip("distributed")
+    need("distributed")
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     c = needlemap.compare(SCENES / "cheek-strategies.toml", seeds=6, first_seed=3, cluster="dask", seeds_per_task=4)
     same_rows(c.table, compare_csv(cli_compare))
 
 
 def test_a_sweep_on_a_local_ray_cluster_equals_compare(cli_compare: Path, monkeypatch: pytest.MonkeyPatch):
-    ray = pytest.importorskip("ray")
+    ray = need("ray")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    try:
-        c = needlemap.compare(SCENES / "cheek-strategies.toml", seeds=6, first_seed=3, cluster="ray", seeds_per_task=1)
-    finally:
-        ray.shutdown()
+    assert not ray.is_initialized()
+    c = needlemap.compare(SCENES / "cheek-strategies.toml", seeds=6, first_seed=3, cluster="ray", seeds_per_task=1)
+    assert not ray.is_initialized(), "the Ray it started is shut down"
     same_rows(c.table, compare_csv(cli_compare))
 
 
@@ -279,5 +317,11 @@ def test_a_sweep_on_a_process_pool_equals_compare(cli_compare: Path):
 
 
 def test_the_type_stubs_match_the_native_module():
-    stubtest = pytest.importorskip("mypy.stubtest")
+    stubtest = need("mypy.stubtest")
     assert stubtest.test_stubs(stubtest.parse_options(["needlemap._native"])) == 0
+
+
+def test_the_package_type_checks():
+    api = need("mypy.api")
+    out, err, code = api.run([str(ROOT / "python" / "needlemap"), "--no-incremental"])
+    assert code == 0, out + err
