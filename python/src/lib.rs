@@ -102,7 +102,7 @@ fn simulate<'py>(
 /// The punctures as the arrays of punctures.npz (same names and types).
 fn columns<'py>(py: Python<'py>, t: needlemap::core::engine::punctures::PunctureTable) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    let has_3d = t.has_3d();
+    let xyz = t.has_3d().then(|| [0, 1, 2].map(|k| t.axis_or_nan(k)));
     d.set_item("zone", t.zone.iter().map(|&z| z as i32).collect::<Vec<_>>().into_pyarray(py))?;
     let names = py.import("numpy")?.getattr("array")?.call1((PyList::new(py, &t.zone_names)?,))?;
     // An empty list gives float64: the file's "<U1".
@@ -112,9 +112,8 @@ fn columns<'py>(py: Python<'py>, t: needlemap::core::engine::punctures::Puncture
     d.set_item("time_s", t.time_s.into_pyarray(py))?;
     d.set_item("u_mm", t.u_mm.into_pyarray(py))?;
     d.set_item("v_mm", t.v_mm.into_pyarray(py))?;
-    if has_3d {
-        for (k, name) in ["x_mm", "y_mm", "z_mm"].into_iter().enumerate() {
-            let v: Vec<f32> = t.xyz_mm.iter().map(|q| q.map_or(f32::NAN, |q| q[k])).collect();
+    if let Some(xyz) = xyz {
+        for (name, v) in ["x_mm", "y_mm", "z_mm"].into_iter().zip(xyz) {
             d.set_item(name, v.into_pyarray(py))?;
         }
     }
@@ -221,7 +220,7 @@ impl Study {
         if let Some(study) = REPLAYED.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|s| *s.source == source) {
             return Ok(study.clone());
         }
-        let only = Files::only(source.files.iter().map(|(k, v)| (k.clone(), v.to_vec())).collect());
+        let only = Files::only(source.files.clone());
         let prepared = py.detach(|| source.load(&only)).map_err(raise)?;
         let study = Study {
             source: Arc::new(source),

@@ -116,8 +116,8 @@ impl Files {
     }
 
     /// Only these files (path -> content): a recorded load replayed.
-    pub fn only(files: BTreeMap<String, Vec<u8>>) -> Files {
-        Files { known: Mutex::new(files.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()), ..Default::default() }
+    pub fn only(files: BTreeMap<String, Arc<Vec<u8>>>) -> Files {
+        Files { known: Mutex::new(files), ..Default::default() }
     }
 
     /// Also the file `path` with this content (read as if it were there).
@@ -196,7 +196,7 @@ mod tests {
         assert!(plain.contents().is_empty());
         // The files gone from disk, the replay still reads them, and nothing else.
         drop(dir);
-        let only = Files::only(kept.iter().map(|(k, v)| (k.clone(), v.to_vec())).collect());
+        let only = Files::only(kept);
         assert!(!only.reads_disk());
         assert_eq!(only.read_text(&a, 1 << 20).unwrap(), "name = \"a\"\n");
         assert_eq!(only.read_bytes(&b, 1 << 20).unwrap(), b"1,2\n");

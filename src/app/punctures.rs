@@ -134,7 +134,7 @@ fn npz(t: &PunctureTable) -> Result<Vec<u8>> {
     arrays.push(("v_mm", array(&t.v_mm)?));
     if t.has_3d() {
         for (k, name) in ["x_mm", "y_mm", "z_mm"].into_iter().enumerate() {
-            let v: Vec<f32> = t.xyz_mm.iter().map(|q| q.map_or(f32::NAN, |q| q[k])).collect();
+            let v = t.axis_or_nan(k);
             arrays.push((name, array(&v)?));
         }
     }

@@ -43,6 +43,12 @@ impl PunctureTable {
         self.zone.is_empty()
     }
 
+    /// One coordinate (0: x, 1: y, 2: z) of every puncture's 3D point, NaN
+    /// where it has none (flat zones): the .npz's and Python's column.
+    pub fn axis_or_nan(&self, axis: usize) -> Vec<f32> {
+        self.xyz_mm.iter().map(|q| q.map_or(f32::NAN, |q| q[axis])).collect()
+    }
+
     /// Whether any puncture has a 3D point (the run has a mesh zone with punctures).
     pub fn has_3d(&self) -> bool {
         self.xyz_mm.iter().any(Option::is_some)
